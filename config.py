@@ -1,0 +1,95 @@
+"""Configuration classes; every setting can be overridden by an environment variable.
+
+``create_app`` picks the class named by ``CONSULT_CONFIG`` (development, testing, production)
+unless a class is passed explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import ClassVar
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("CONSULT_INSTANCE_DIR", BASE_DIR / "instance"))
+
+# The development secret is public by construction; ProductionConfig refuses to start with it.
+DEFAULT_SECRET_KEY = "dev-not-secret-change-me"  # noqa: S105 - a known placeholder
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+class Config:
+    """Defaults shared by every environment."""
+
+    SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
+    SQLALCHEMY_DATABASE_URI = os.environ.get(
+        "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'consult.sqlite'}"
+    )
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {"pool_pre_ping": True}
+    # SQLite durability: FULL fsyncs the WAL on every commit, so an acknowledged ballot survives
+    # even a power cut; NORMAL only survives a process crash. Votes are the product: FULL.
+    SQLITE_SYNCHRONOUS = os.environ.get("SQLITE_SYNCHRONOUS", "FULL")
+    SQLITE_BUSY_TIMEOUT_MS = _env_int("SQLITE_BUSY_TIMEOUT_MS", 30000)
+
+    BABEL_DEFAULT_LOCALE = "zh_Hans"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "translations")
+    LANGUAGES: ClassVar[dict[str, str]] = {
+        "zh_Hans": "简体中文", "zh_Hant": "繁體中文", "en": "English"}
+
+    BOOTSTRAP_SERVE_LOCAL = True  # intranets have no CDN
+
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute; 50 per hour")
+    ACCESS_CODE_RATE_LIMIT = os.environ.get("ACCESS_CODE_RATE_LIMIT", "5 per minute; 30 per hour")
+
+    WTF_CSRF_TIME_LIMIT = None  # a form left open on a phone for an afternoon must still submit
+    MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 20 * 1024 * 1024)
+    IMPORT_MAX_BYTES = _env_int("IMPORT_MAX_BYTES", 10 * 1024 * 1024)
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_DURATION = 60 * 60 * 24 * _env_int("REMEMBER_DAYS", 180)
+
+    PAGE_SIZE = _env_int("PAGE_SIZE", 50)
+    INSTANCE_DIR = str(INSTANCE_DIR)
+
+
+class DevelopmentConfig(Config):
+    """Local runs and the demo."""
+
+
+class TestingConfig(Config):
+    """The test suite: a scratch database unless TEST_DATABASE_URL / DATABASE_URL says otherwise."""
+
+    TESTING = True
+    SECRET_KEY = "testing-secret-key"  # noqa: S105 - tests only
+    SQLALCHEMY_DATABASE_URI = os.environ.get(
+        "TEST_DATABASE_URL",
+        os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'test.sqlite'}"),
+    )
+    # Tests do not need fsync per commit; the durability tests set FULL explicitly.
+    SQLITE_SYNCHRONOUS = "NORMAL"
+    RATELIMIT_STORAGE_URI = os.environ.get("TEST_RATELIMIT_STORAGE_URI", "memory://")
+
+
+class ProductionConfig(Config):
+    """Production: secure cookies and a real secret key, or no start at all."""
+
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+    PREFERRED_URL_SCHEME = "https"
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}

@@ -1,0 +1,132 @@
+"""议事厅 consult: resident consultation and household voting for compound renovations."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+
+from flask import Flask
+from flask_babel import format_date, format_datetime, format_decimal, get_locale
+
+from config import BASE_DIR, CONFIGS, DEFAULT_SECRET_KEY, Config
+from consult.core.database import configure_engine
+from consult.core.handlers import add_security_headers, register_error_handlers
+from consult.core.i18n import html_lang, select_locale
+from consult.extensions import babel, bootstrap, csrf, db, limiter, login_manager, migrate
+
+log = logging.getLogger(__name__)
+
+
+def _config_class() -> type[Config]:
+    name = os.environ.get("CONSULT_CONFIG", "development").lower()
+    if name not in CONFIGS:
+        raise RuntimeError(f"CONSULT_CONFIG must be one of {sorted(CONFIGS)}, not {name!r}")
+    return CONFIGS[name]
+
+
+def create_app(config_class: type[Config] | None = None) -> Flask:
+    """Build the application: extensions, blueprints, commands and error handlers."""
+    config_class = config_class or _config_class()
+    app = Flask(
+        __name__,
+        template_folder=str(BASE_DIR / "templates"),
+        static_folder=str(BASE_DIR / "static"),
+        instance_path=str(config_class.INSTANCE_DIR),
+    )
+    app.config.from_object(config_class)
+    if config_class.__name__ == "ProductionConfig" and (
+        not app.config["SECRET_KEY"] or app.config["SECRET_KEY"] == DEFAULT_SECRET_KEY
+        or len(app.config["SECRET_KEY"]) < 32
+    ):
+        raise RuntimeError(
+            "Refusing to start in production without SECRET_KEY: set it to a random string of at "
+            "least 32 characters, e.g. python -c 'import secrets; print(secrets.token_hex(32))'."
+        )
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    bootstrap.init_app(app)
+    limiter.init_app(app)
+    _init_login(app)
+    with app.app_context():
+        configure_engine(app, db.engine)
+
+    _register_blueprints(app)
+    register_error_handlers(app)
+    app.after_request(add_security_headers)
+    _jinja(app)
+
+    from consult import cli
+
+    cli.register(app)
+    _warn_without_cjk_font(app)
+    return app
+
+
+def _init_login(app: Flask) -> None:
+    from flask_babel import lazy_gettext as _l
+
+    from consult.accounts.models import User
+
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = _l("Please sign in to see this page.")
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+
+    @login_manager.user_loader
+    def _load(user_id: str) -> User | None:
+        if not user_id.isdigit():
+            return None
+        return db.session.get(User, int(user_id))
+
+
+def _register_blueprints(app: Flask) -> None:
+    from consult.accounts.views import bp as accounts_bp
+    from consult.audit.views import bp as audit_bp
+    from consult.main.views import bp as main_bp
+    from consult.registry.views import bp as registry_bp
+
+    app.register_blueprint(main_bp)
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(registry_bp)
+    app.register_blueprint(audit_bp)
+
+
+def _jinja(app: Flask) -> None:
+    from consult.audit.actions import action_label
+    from consult.core.i18n import SUPPORTED_LOCALES
+    from consult.core.policy import ROLE_LABELS, Role, can
+    from consult.core.text import mask_phone
+    from consult.core.urls import url_for_page
+    from consult.registry.models import RELATION_LABELS, Relation
+    from consult.registry.service import format_area
+
+    app.jinja_env.globals.update(
+        format_datetime=format_datetime, format_date=format_date, format_decimal=format_decimal,
+        get_locale=get_locale, html_lang=lambda: html_lang(str(get_locale())), can=can,
+        html_lang_of=html_lang,
+        supported_locales=SUPPORTED_LOCALES, action_label=action_label,
+        role_label=lambda role: ROLE_LABELS[Role(role)], url_for_page=url_for_page,
+        relation_label=lambda value: RELATION_LABELS.get(Relation(value), value),
+    )
+    app.jinja_env.filters.update(mask_phone=mask_phone, area=format_area)
+
+
+def _warn_without_cjk_font(app: Flask) -> None:
+    # Without a CJK font PDFs silently print empty boxes; say so at start-up.
+    fc_list = shutil.which("fc-list")
+    if fc_list is None:
+        app.config["CJK_FONT_AVAILABLE"] = False
+    else:
+        out = subprocess.run([fc_list, ":lang=zh-cn", "family"], capture_output=True,  # noqa: S603
+                             text=True, check=False).stdout
+        app.config["CJK_FONT_AVAILABLE"] = bool(out.strip())
+    if not app.config["CJK_FONT_AVAILABLE"]:
+        log.warning("No Chinese (CJK) font is installed: install fonts-noto-cjk, or printed "
+                    "notices will not be readable.")

@@ -1,0 +1,1 @@
+"""User accounts, roles and scopes, password and access-code sign-in."""

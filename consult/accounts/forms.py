@@ -1,0 +1,92 @@
+"""Forms for signing in and for managing accounts."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, HiddenField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import EqualTo, Optional
+
+from consult.core.forms import max_length, options, required
+from consult.core.policy import ROLE_LABELS, Role
+
+
+class LoginForm(FlaskForm):
+    username = StringField(_l("Username"), validators=[required(), max_length(64)],
+                           render_kw={"autocomplete": "username", "autocapitalize": "none"})
+    password = PasswordField(_l("Password"), validators=[required(), max_length(200)],
+                             render_kw={"autocomplete": "current-password"})
+    remember = BooleanField(_l("Keep me signed in on this device"))
+    next = HiddenField()
+
+
+class AccessCodeForm(FlaskForm):
+    code = StringField(
+        _l("Access code (12 digits, from your letter)"),
+        validators=[required(), max_length(40)],
+        render_kw={"inputmode": "numeric", "autocomplete": "one-time-code"},
+    )
+
+
+class ActivateForm(FlaskForm):
+    username = StringField(_l("Username"), validators=[required(), max_length(64)],
+                           render_kw={"autocomplete": "username", "autocapitalize": "none"})
+    password = PasswordField(_l("New password (at least 8 characters)"),
+                             validators=[required(), max_length(200)],
+                             render_kw={"autocomplete": "new-password"})
+    confirm = PasswordField(_l("Repeat the password"), validators=[
+        required(), EqualTo("password", message=_l("The two passwords differ."))],
+        render_kw={"autocomplete": "new-password"})
+
+
+class PasswordForm(FlaskForm):
+    current = PasswordField(_l("Current password"), validators=[Optional(), max_length(200)],
+                            render_kw={"autocomplete": "current-password"})
+    password = PasswordField(_l("New password (at least 8 characters)"),
+                             validators=[required(), max_length(200)],
+                             render_kw={"autocomplete": "new-password"})
+    confirm = PasswordField(_l("Repeat the password"), validators=[
+        required(), EqualTo("password", message=_l("The two passwords differ."))],
+        render_kw={"autocomplete": "new-password"})
+
+
+STAFF_ROLES = (Role.COMMITTEE, Role.SUPERVISOR, Role.ADMIN)
+
+
+def staff_role_choices() -> list[SelectChoice]:
+    return options((r.value, ROLE_LABELS[r]) for r in STAFF_ROLES)
+
+
+class UserCreateForm(FlaskForm):
+    username = StringField(_l("Username"), validators=[required(), max_length(64)])
+    display_name = StringField(_l("Name"), validators=[required(), max_length(100)])
+    role = SelectField(_l("Role"), choices=[])
+    password = PasswordField(_l("Initial password (at least 8 characters)"),
+                             validators=[required(), max_length(200)],
+                             render_kw={"autocomplete": "new-password"})
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.role.choices = staff_role_choices()
+
+
+class UserEditForm(FlaskForm):
+    display_name = StringField(_l("Name"), validators=[required(), max_length(100)])
+    role = SelectField(_l("Role"), choices=[])
+    active = BooleanField(_l("Account is active"))
+
+    def __init__(self, *args: object, resident: bool = False, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.role.choices = (options([(Role.RESIDENT.value, ROLE_LABELS[Role.RESIDENT])])
+                             if resident else staff_role_choices())
+
+
+class ScopeForm(FlaskForm):
+    target = SelectField(_l("Community or compound"), choices=[], validators=[required()])
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField(_l("New password (at least 8 characters)"),
+                             validators=[required(), max_length(200)],
+                             render_kw={"autocomplete": "new-password"})

@@ -1,0 +1,135 @@
+"""Accounts: users with a role, their compound scopes, and household access codes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash
+
+from consult.core.models import TimestampMixin, UTCDateTime, utcnow
+from consult.core.policy import STORED_ROLES, Role
+from consult.extensions import db
+from consult.registry.models import Community, Compound, Household
+
+_ROLE_VALUES = ", ".join(f"'{r.value}'" for r in STORED_ROLES)
+
+
+class User(UserMixin, TimestampMixin, db.Model):
+    """A person who signs in. Residents act for exactly one household."""
+
+    __tablename__ = "user_account"
+    __table_args__ = (
+        CheckConstraint(f"role IN ({_ROLE_VALUES})", name="role"),
+        CheckConstraint(
+            "(role = 'resident') = (household_id IS NOT NULL)", name="resident_household"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
+    role: Mapped[str] = mapped_column(String(20))
+    # One account per household: it is the household's representative (户代表).
+    household_id: Mapped[int | None] = mapped_column(
+        ForeignKey("household.id"), unique=True, default=None
+    )
+    active: Mapped[bool] = mapped_column(default=True)
+    locale: Mapped[str | None] = mapped_column(String(10), default=None)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    failed_logins: Mapped[int] = mapped_column(default=0)
+
+    household: Mapped[Household | None] = relationship()
+    scopes: Mapped[list[UserScope]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", order_by="UserScope.id"
+    )
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive users
+        return self.active
+
+    @property
+    def role_enum(self) -> Role:
+        return Role(self.role)
+
+    def check_password(self, password: str) -> bool:
+        return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+
+    def scoped_compound_ids(self) -> frozenset[int]:
+        """Compounds this user is scoped to, directly or through a whole community."""
+        cached = self.__dict__.get("_scope_cache")
+        if cached is not None:
+            return cached
+        compound_ids = {s.compound_id for s in self.scopes if s.compound_id is not None}
+        community_ids = [s.community_id for s in self.scopes if s.community_id is not None]
+        if community_ids:
+            compound_ids.update(
+                db.session.scalars(
+                    select(Compound.id).where(Compound.community_id.in_(community_ids))
+                )
+            )
+        result = frozenset(compound_ids)
+        self.__dict__["_scope_cache"] = result
+        return result
+
+    def forget_scope_cache(self) -> None:
+        self.__dict__.pop("_scope_cache", None)
+
+
+class UserScope(db.Model):
+    """A compound, or a whole community, that a committee member or supervisor works in."""
+
+    __tablename__ = "user_scope"
+    __table_args__ = (
+        CheckConstraint(
+            "(community_id IS NULL) <> (compound_id IS NULL)", name="one_target"
+        ),
+        UniqueConstraint("user_id", "community_id", "compound_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("community.id"), default=None)
+    compound_id: Mapped[int | None] = mapped_column(ForeignKey("compound.id"), default=None)
+
+    user: Mapped[User] = relationship(back_populates="scopes")
+    community: Mapped[Community | None] = relationship()
+    compound: Mapped[Compound | None] = relationship()
+
+    @property
+    def label(self) -> str:
+        if self.compound is not None:
+            return self.compound.full_name
+        assert self.community is not None
+        return self.community.name
+
+
+class AccessCode(db.Model):
+    """A household access code, printed on a letter. Only its keyed hash is stored.
+
+    A code works once: redeeming it signs the household's account in and marks it used.
+    Issuing a new code revokes the household's earlier unused ones.
+    """
+
+    __tablename__ = "access_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    household: Mapped[Household] = relationship()
+
+    @property
+    def is_usable(self) -> bool:
+        return self.used_at is None and self.revoked_at is None
+
+    @property
+    def scope_compound_id(self) -> int:
+        return self.household.scope_compound_id

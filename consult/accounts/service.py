@@ -1,0 +1,378 @@
+"""Account operations: users, scopes, passwords, sign-in and household access codes.
+
+Every function flushes (never commits), takes the acting user explicitly and records its audit
+event in the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select, update
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from consult.accounts.models import AccessCode, User, UserScope
+from consult.audit import service as audit
+from consult.audit.actions import describe
+from consult.core.errors import Conflict, NotFound, ValidationFailed
+from consult.core.i18n import SUPPORTED_LOCALES
+from consult.core.models import utcnow
+from consult.core.policy import SCOPED_ROLES, STORED_ROLES, Role
+from consult.extensions import db
+from consult.registry.models import Community, Compound, Household
+
+describe({
+    "accounts.user.created": _l("Account created"),
+    "accounts.user.updated": _l("Account changed"),
+    "accounts.user.password_set": _l("Password set"),
+    "accounts.user.locale_set": _l("Language chosen"),
+    "accounts.scope.added": _l("Scope added"),
+    "accounts.scope.removed": _l("Scope removed"),
+    "accounts.login.succeeded": _l("Signed in"),
+    "accounts.login.failed": _l("Sign-in failed"),
+    "accounts.access_code.issued": _l("Access code issued"),
+    "accounts.access_code.revoked": _l("Access code revoked"),
+    "accounts.access_code.redeemed": _l("Access code used to sign in"),
+})
+
+MIN_PASSWORD_LENGTH = 8
+ACCESS_CODE_DIGITS = 12  # 10^12 codes: guessing one under the rate limit takes millennia
+_USERNAME = re.compile(r"^[A-Za-z0-9_.\-@]{3,64}$")
+# Compared against when the username does not exist, so both paths take the same time.
+_DUMMY_HASH = generate_password_hash("timing-equaliser")
+
+
+def normalize_username(username: str) -> str:
+    return (username or "").strip().lower()
+
+
+def validate_username(username: str, *, exclude_id: int | None = None) -> str:
+    """A free username of 3–64 letters, digits or ._-@; raises ValidationFailed."""
+    username = normalize_username(username)
+    if not _USERNAME.match(username):
+        raise ValidationFailed(
+            _("Use 3 to 64 letters, digits or the characters . _ - @ for the username."),
+            {"username": [_("Use 3 to 64 letters, digits or the characters . _ - @.")]})
+    taken = db.session.scalar(select(User.id).where(
+        User.username == username, User.id != (exclude_id or 0)))
+    if taken:
+        raise ValidationFailed(_("This username is taken."),
+                               {"username": [_("This username is taken.")]})
+    return username
+
+
+def validate_password(password: str) -> str:
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        message = _("The password needs at least %(n)s characters.", n=MIN_PASSWORD_LENGTH)
+        raise ValidationFailed(message, {"password": [message]})
+    if len(password) > 200:
+        message = _("The password is too long.")
+        raise ValidationFailed(message, {"password": [message]})
+    return password
+
+
+def _clean_display_name(value: str) -> str:
+    value = (value or "").strip()
+    if not value or len(value) > 100:
+        message = _("Give a name of 1 to 100 characters.")
+        raise ValidationFailed(message, {"display_name": [message]})
+    return value
+
+
+def create_user(actor: Any, *, username: str, display_name: str, role: str,
+                password: str | None = None, household: Household | None = None) -> User:
+    """Create an account. Residents need their household; staff need a password."""
+    if role not in {r.value for r in STORED_ROLES}:
+        raise ValidationFailed(_("Unknown role."), {"role": [_("Unknown role.")]})
+    if (role == Role.RESIDENT) != (household is not None):
+        raise ValidationFailed(_("A resident account belongs to exactly one household."))
+    if household is not None and resident_account_for(household) is not None:
+        raise Conflict(_("This household already has an account."))
+    if role != Role.RESIDENT and not password:
+        message = _("Staff accounts need a password.")
+        raise ValidationFailed(message, {"password": [message]})
+    user = User(
+        username=validate_username(username),
+        display_name=_clean_display_name(display_name),
+        role=role,
+        household=household,
+        password_hash=generate_password_hash(validate_password(password)) if password else None,
+    )
+    db.session.add(user)
+    db.session.flush()
+    audit.record(actor, "accounts.user.created", user, {
+        "username": user.username, "role": role,
+        "household_id": household.id if household else None,
+    }, compound_id=household.scope_compound_id if household else None)
+    return user
+
+
+def _active_admins_besides(user: User) -> int:
+    return db.session.scalar(select(func.count(User.id)).where(
+        User.role == Role.ADMIN, User.active.is_(True), User.id != user.id)) or 0
+
+
+def update_user(actor: Any, user: User, *, display_name: str, role: str, active: bool) -> User:
+    """Change a staff account's name, role or active flag; the last admin stays an admin."""
+    if role not in {r.value for r in STORED_ROLES}:
+        raise ValidationFailed(_("Unknown role."), {"role": [_("Unknown role.")]})
+    if (role == Role.RESIDENT) != (user.role == Role.RESIDENT):
+        raise ValidationFailed(
+            _("Resident accounts and staff accounts cannot be converted into each other."),
+            {"role": [_("Not allowed for this account.")]})
+    losing_admin = user.role == Role.ADMIN and (role != Role.ADMIN or not active)
+    if losing_admin and _active_admins_besides(user) == 0:
+        raise Conflict(_("This is the last active administrator; appoint another first."))
+    before = {"display_name": user.display_name, "role": user.role, "active": user.active}
+    after = {"display_name": _clean_display_name(display_name), "role": role, "active": active}
+    if before == after:
+        return user
+    for key, value in after.items():
+        setattr(user, key, value)
+    if role not in SCOPED_ROLES:
+        user.scopes.clear()  # scopes only mean something for committee members and supervisors
+    user.forget_scope_cache()
+    db.session.flush()
+    audit.record(actor, "accounts.user.updated", user, {
+        "changes": {k: {"from": before[k], "to": after[k]} for k in after if before[k] != after[k]}
+    })
+    return user
+
+
+def add_scope(actor: Any, user: User, *, community: Community | None = None,
+              compound: Compound | None = None) -> UserScope:
+    """Give a committee member or supervisor a compound, or a whole community."""
+    if user.role not in SCOPED_ROLES:
+        raise ValidationFailed(_("Only committee members and supervisors have scopes."))
+    if (community is None) == (compound is None):
+        raise ValidationFailed(_("Choose either a community or a compound."))
+    for scope in user.scopes:
+        if (scope.community_id, scope.compound_id) == (
+                community.id if community else None, compound.id if compound else None):
+            raise Conflict(_("This scope is already assigned."))
+    scope = UserScope(user=user, community=community, compound=compound)
+    db.session.add(scope)
+    db.session.flush()
+    user.forget_scope_cache()
+    audit.record(actor, "accounts.scope.added", user, {
+        "community_id": community.id if community else None,
+        "compound_id": compound.id if compound else None,
+    }, compound_id=compound.id if compound else None)
+    return scope
+
+
+def remove_scope(actor: Any, scope: UserScope) -> None:
+    """Take a scope away from a user."""
+    user = scope.user
+    data = {"community_id": scope.community_id, "compound_id": scope.compound_id}
+    user.scopes.remove(scope)
+    db.session.flush()
+    user.forget_scope_cache()
+    audit.record(actor, "accounts.scope.removed", user, data, compound_id=data["compound_id"])
+
+
+def set_password(actor: Any, user: User, password: str) -> None:
+    """Set a user's password (themselves or an administrator)."""
+    user.password_hash = generate_password_hash(validate_password(password))
+    user.failed_logins = 0
+    db.session.flush()
+    audit.record(actor, "accounts.user.password_set", user, {"by_self": actor is user})
+
+
+def set_username(actor: Any, user: User, username: str) -> None:
+    """Let a resident choose the name they sign in with."""
+    new = validate_username(username, exclude_id=user.id)
+    if new == user.username:
+        return
+    old, user.username = user.username, new
+    db.session.flush()
+    audit.record(actor, "accounts.user.updated", user,
+                 {"changes": {"username": {"from": old, "to": new}}})
+
+
+def set_locale(actor: Any, user: User, locale: str) -> None:
+    """Remember the user's language."""
+    if locale not in SUPPORTED_LOCALES:
+        raise ValidationFailed(_("Unknown language."))
+    if user.locale == locale:
+        return
+    user.locale = locale
+    db.session.flush()
+    audit.record(actor, "accounts.user.locale_set", user, {"locale": locale})
+
+
+def authenticate(username: str, password: str) -> User | None:
+    """The user for these credentials, or None. Records the attempt either way."""
+    name = normalize_username(username)[:64]
+    user = db.session.scalar(select(User).where(User.username == name)) if name else None
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password or "")
+        audit.record(None, "accounts.login.failed", ("user_account", None),
+                     {"username": name, "reason": "unknown_user"})
+        return None
+    if not user.check_password(password or "") or not user.active:
+        user.failed_logins += 1
+        db.session.flush()
+        reason = "inactive" if user.active is False else "bad_password"
+        audit.record(None, "accounts.login.failed", user, {"username": name, "reason": reason})
+        return None
+    note_login(user, "password")
+    return user
+
+
+def note_login(user: User, method: str) -> None:
+    """Record a successful sign-in."""
+    user.last_login_at = utcnow()
+    user.failed_logins = 0
+    db.session.flush()
+    audit.record(user, "accounts.login.succeeded", user, {"method": method},
+                 compound_id=user.household.scope_compound_id if user.household else None)
+
+
+# --- household access codes -------------------------------------------------------------------
+
+
+def _code_hash(code: str) -> str:
+    key = current_app.config["SECRET_KEY"].encode("utf-8")
+    return hmac.new(key, code.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def normalize_code(text: str) -> str | None:
+    """'1234 5678-9012' → '123456789012'; None if it cannot be a code."""
+    digits = re.sub(r"[\s\-]", "", text or "")
+    if len(digits) != ACCESS_CODE_DIGITS or not digits.isascii() or not digits.isdigit():
+        return None
+    return digits
+
+
+def format_code(code: str) -> str:
+    """Groups of four digits, as printed on the letter."""
+    return " ".join(code[i:i + 4] for i in range(0, len(code), 4))
+
+
+def issue_access_code(actor: Any, household: Household) -> str:
+    """A new access code for the household; earlier unused codes stop working.
+
+    Returns the code in plain text: it is shown (or printed) once and stored only as a keyed
+    hash.
+    """
+    now = utcnow()
+    revoked = _revoke_open_codes(household, now)
+    code = f"{secrets.randbelow(10 ** ACCESS_CODE_DIGITS):0{ACCESS_CODE_DIGITS}d}"
+    access = AccessCode(household=household, code_hash=_code_hash(code), created_at=now,
+                        created_by_id=getattr(actor, "id", None))
+    db.session.add(access)
+    db.session.flush()
+    audit.record(actor, "accounts.access_code.issued", household,
+                 {"access_code_id": access.id, "revoked_earlier": revoked})
+    return code
+
+
+def revoke_access_codes(actor: Any, household: Household) -> int:
+    """Revoke the household's unused codes; returns how many."""
+    revoked = _revoke_open_codes(household, utcnow())
+    if revoked:
+        audit.record(actor, "accounts.access_code.revoked", household, {"count": revoked})
+    return revoked
+
+
+def _revoke_open_codes(household: Household, now: Any) -> int:
+    result = db.session.execute(
+        update(AccessCode)
+        .where(AccessCode.household_id == household.id, AccessCode.used_at.is_(None),
+               AccessCode.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False))
+    return result.rowcount or 0
+
+
+def open_access_code(household: Household) -> AccessCode | None:
+    """The household's unused, unrevoked code, if any."""
+    return db.session.scalar(select(AccessCode).where(
+        AccessCode.household_id == household.id, AccessCode.used_at.is_(None),
+        AccessCode.revoked_at.is_(None)).order_by(AccessCode.id.desc()))
+
+
+def resident_account_for(household: Household) -> User | None:
+    return db.session.scalar(select(User).where(User.household_id == household.id))
+
+
+def redeem_access_code(text: str) -> User:
+    """Sign a household in with its access code, once.
+
+    Creates the household's account on first use. Raises NotFound for a wrong, used or
+    revoked code (with one message for all three, so the answer reveals nothing).
+    """
+    code = normalize_code(text)
+    access = None
+    if code is not None:
+        access = db.session.scalar(select(AccessCode).where(
+            AccessCode.code_hash == _code_hash(code)).with_for_update())
+    if access is None or not access.is_usable:
+        raise NotFound(_("This access code is not valid. It may have been mistyped, used "
+                         "already or replaced by a newer letter."))
+    household = access.household
+    user = resident_account_for(household)
+    if user is None:
+        user = User(username=_free_resident_username(household), display_name=household.label,
+                    role=Role.RESIDENT, household=household)
+        db.session.add(user)
+        db.session.flush()
+        audit.record(None, "accounts.user.created", user,
+                     {"username": user.username, "role": Role.RESIDENT.value,
+                      "household_id": household.id, "via": "access_code"},
+                     compound_id=household.scope_compound_id)
+    elif not user.active:
+        raise NotFound(_("This household's account is switched off; please ask your "
+                         "committee."))
+    access.used_at = utcnow()
+    db.session.flush()
+    audit.record(user, "accounts.access_code.redeemed", household, {"access_code_id": access.id})
+    note_login(user, "access_code")
+    return user
+
+
+def _free_resident_username(household: Household) -> str:
+    base = f"h{household.id:06d}"
+    candidate, n = base, 1
+    while db.session.scalar(select(User.id).where(User.username == candidate)):
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
+
+
+def get_user_or_404(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound(_("No such account."))
+    return user
+
+
+def list_users(role: str | None, q: str) -> Any:
+    """A select of accounts, filtered by role and by a text in username or name."""
+    stmt = select(User).order_by(User.role, User.username)
+    if role:
+        stmt = stmt.where(User.role == role)
+    q = (q or "").strip()[:50]
+    if q:
+        like = f"%{q.lower()}%"
+        stmt = stmt.where(func.lower(User.username).like(like) | User.display_name.like(f"%{q}%"))
+    return stmt
+
+
+def household_ids_with_codes(households: Sequence[Household]) -> set[int]:
+    """Which of these households hold an unused code."""
+    ids = [h.id for h in households]
+    if not ids:
+        return set()
+    return set(db.session.scalars(select(AccessCode.household_id).where(
+        AccessCode.household_id.in_(ids), AccessCode.used_at.is_(None),
+        AccessCode.revoked_at.is_(None))))

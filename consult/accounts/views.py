@@ -1,0 +1,256 @@
+"""Sign-in (password or household access code), own account, and account administration."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+from werkzeug.wrappers import Response
+from wtforms.fields.choices import SelectChoice
+
+from consult.accounts import service as accounts
+from consult.accounts.forms import (
+    AccessCodeForm,
+    ActivateForm,
+    LoginForm,
+    PasswordForm,
+    ResetPasswordForm,
+    ScopeForm,
+    UserCreateForm,
+    UserEditForm,
+)
+from consult.accounts.models import UserScope
+from consult.core.errors import NotFound, ValidationFailed
+from consult.core.forms import apply_errors, options, page_number, page_size
+from consult.core.policy import ROLE_LABELS, STORED_ROLES, Role, require
+from consult.core.urls import safe_next
+from consult.extensions import db, limiter
+from consult.registry import service as registry
+from consult.registry.models import Community, Compound
+
+bp = Blueprint("accounts", __name__)
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _code_limit() -> str:
+    return current_app.config["ACCESS_CODE_RATE_LIMIT"]
+
+
+def _start_session(user: accounts.User, remember: bool) -> None:
+    session.clear()  # a fresh session on sign-in: nothing carried over from before
+    login_user(user, remember=remember)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@require("account.sign_in")
+@limiter.limit(_login_limit, methods=["POST"])
+def login() -> Response | str:
+    form = LoginForm(next=request.args.get("next", ""))
+    if form.validate_on_submit():
+        user = accounts.authenticate(form.username.data, form.password.data)
+        db.session.commit()  # the attempt is recorded either way
+        if user is not None:
+            _start_session(user, bool(form.remember.data))
+            return redirect(safe_next(form.next.data) or url_for("main.index"))
+        form.form_errors.append(_("Wrong username or password, or the account is switched off."))
+    return render_template("accounts/login.html", form=form)
+
+
+@bp.post("/logout")
+@require("account.self")
+def logout() -> Response:
+    logout_user()
+    session.clear()
+    flash(_("You have signed out."), "info")
+    return redirect(url_for("main.index"))
+
+
+@bp.route("/code", methods=["GET", "POST"])
+@require("account.sign_in")
+@limiter.limit(_code_limit, methods=["POST"])
+def code_login() -> Response | str:
+    form = AccessCodeForm()
+    if request.method == "GET" and request.args.get("code"):
+        form.code.data = request.args.get("code", "")[:40]  # the letter's QR code fills it in
+    if form.validate_on_submit():
+        try:
+            user = accounts.redeem_access_code(form.code.data)
+        except NotFound as exc:
+            db.session.rollback()
+            form.code.errors = [exc.message]
+        else:
+            db.session.commit()
+            _start_session(user, remember=True)
+            return redirect(url_for("accounts.activate"))
+    return render_template("accounts/code_login.html", form=form)
+
+
+@bp.route("/welcome", methods=["GET", "POST"])
+@require("account.self")
+def activate() -> Response | str:
+    form = ActivateForm()
+    if request.method == "GET":
+        form.username.data = current_user.username
+    if form.validate_on_submit():
+        try:
+            accounts.set_username(current_user, current_user, form.username.data)
+            accounts.set_password(current_user, current_user, form.password.data)
+        except ValidationFailed as exc:
+            db.session.rollback()
+            apply_errors(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Your password is set. Sign in with the username %(name)s next time.",
+                    name=current_user.username), "success")
+            return redirect(url_for("main.index"))
+    return render_template("accounts/activate.html", form=form)
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@require("account.self")
+def profile() -> Response | str:
+    form = PasswordForm()
+    if not current_user.password_hash:
+        del form.current  # an account made from an access code has no password to confirm
+    if form.validate_on_submit():
+        if current_user.password_hash and not current_user.check_password(form.current.data or ""):
+            form.current.errors = [_("The current password is not right.")]
+        else:
+            try:
+                accounts.set_password(current_user, current_user, form.password.data)
+            except ValidationFailed as exc:
+                db.session.rollback()
+                apply_errors(form, exc)
+            else:
+                db.session.commit()
+                flash(_("Your password has been changed."), "success")
+                return redirect(url_for("accounts.profile"))
+    return render_template("accounts/profile.html", form=form)
+
+
+# --- administration ---------------------------------------------------------------------------
+
+
+@bp.get("/admin/users")
+@require("accounts.manage")
+def users() -> str:
+    role = request.args.get("role", "")
+    role = role if role in {r.value for r in STORED_ROLES} else ""
+    q = request.args.get("q", "")
+    page = db.paginate(accounts.list_users(role or None, q), page=page_number(),
+                       per_page=page_size(), error_out=False)
+    roles = [(r.value, ROLE_LABELS[r]) for r in STORED_ROLES]
+    return render_template("accounts/users.html", page=page, role=role, q=q, roles=roles)
+
+
+@bp.route("/admin/users/new", methods=["GET", "POST"])
+@require("accounts.manage")
+def user_new() -> Response | str:
+    form = UserCreateForm()
+    if form.validate_on_submit():
+        try:
+            user = accounts.create_user(
+                current_user, username=form.username.data, display_name=form.display_name.data,
+                role=form.role.data, password=form.password.data)
+        except ValidationFailed as exc:
+            db.session.rollback()
+            apply_errors(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Account %(name)s created.", name=user.username), "success")
+            return redirect(url_for("accounts.user_edit", user_id=user.id))
+    return render_template("accounts/user_new.html", form=form)
+
+
+def _scope_choices() -> list[SelectChoice]:
+    choices: list[SelectChoice] = []
+    for community in db.session.scalars(db.select(Community).order_by(Community.name)):
+        pairs = [(f"community:{community.id}", _("%(name)s (whole community)",
+                                                 name=community.name))]
+        pairs += [(f"compound:{c.id}", c.name) for c in community.compounds]
+        choices += options(pairs, optgroup=community.name)
+    return choices
+
+
+@bp.route("/admin/users/<int:user_id>", methods=["GET", "POST"])
+@require("accounts.manage")
+def user_edit(user_id: int) -> Response | str:
+    user = accounts.get_user_or_404(user_id)
+    form = UserEditForm(obj=user, resident=user.role == Role.RESIDENT)
+    if form.validate_on_submit():
+        try:
+            accounts.update_user(current_user, user, display_name=form.display_name.data,
+                                 role=form.role.data, active=bool(form.active.data))
+        except ValidationFailed as exc:
+            db.session.rollback()
+            apply_errors(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Saved."), "success")
+            return redirect(url_for("accounts.user_edit", user_id=user.id))
+    scope_form = ScopeForm()
+    scope_form.target.choices = _scope_choices()
+    return render_template("accounts/user_edit.html", user=user, form=form,
+                           scope_form=scope_form, password_form=ResetPasswordForm())
+
+
+@bp.post("/admin/users/<int:user_id>/password")
+@require("accounts.manage")
+def user_password(user_id: int) -> Response | str:
+    user = accounts.get_user_or_404(user_id)
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.set_password(current_user, user, form.password.data)
+        except ValidationFailed as exc:
+            db.session.rollback()
+            flash(exc.message, "danger")
+        else:
+            db.session.commit()
+            flash(_("The password of %(name)s has been reset.", name=user.username), "success")
+    else:
+        flash(_("Give a new password."), "danger")
+    return redirect(url_for("accounts.user_edit", user_id=user.id))
+
+
+@bp.post("/admin/users/<int:user_id>/scopes")
+@require("accounts.manage")
+def scope_add(user_id: int) -> Response:
+    user = accounts.get_user_or_404(user_id)
+    form = ScopeForm()
+    form.target.choices = _scope_choices()
+    if not form.validate_on_submit():
+        flash(_("Choose a community or a compound."), "danger")
+        return redirect(url_for("accounts.user_edit", user_id=user.id))
+    kind, _sep, raw_id = form.target.data.partition(":")
+    model = Community if kind == "community" else Compound
+    target = registry.get_or_404(model, int(raw_id))
+    accounts.add_scope(current_user, user, **{kind: target})
+    db.session.commit()
+    flash(_("Scope added."), "success")
+    return redirect(url_for("accounts.user_edit", user_id=user.id))
+
+
+@bp.post("/admin/users/<int:user_id>/scopes/<int:scope_id>/delete")
+@require("accounts.manage")
+def scope_remove(user_id: int, scope_id: int) -> Response:
+    user = accounts.get_user_or_404(user_id)
+    scope = db.session.get(UserScope, scope_id)
+    if scope is None or scope.user_id != user.id:
+        raise NotFound(_("No such scope."))
+    accounts.remove_scope(current_user, scope)
+    db.session.commit()
+    flash(_("Scope removed."), "success")
+    return redirect(url_for("accounts.user_edit", user_id=user.id))

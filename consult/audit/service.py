@@ -1,0 +1,256 @@
+"""Recording and verifying the hash-chained audit trail.
+
+``record`` appends an event in the caller's session, so the event commits or rolls back with the
+change it describes. Appends lock the single ``audit_head`` row (``SELECT … FOR UPDATE`` on
+PostgreSQL; on SQLite every writing transaction already holds the database's write lock), so
+concurrent writers queue up instead of forking the chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from consult.audit.models import GENESIS_HASH, AuditEvent, AuditHead
+from consult.core.models import utcnow
+from consult.extensions import db
+
+HEAD_ID = 1
+SYSTEM_ACTOR = "system"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return format_time(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"cannot put {type(value).__name__} into an audit payload")
+
+
+def canonical_json(data: Mapping[str, Any] | None) -> str:
+    """Deterministic JSON: sorted keys, no spaces, UTF-8 characters kept as they are."""
+    return json.dumps(
+        data or {}, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+        default=_json_default,
+    )
+
+
+def format_time(value: datetime) -> str:
+    """UTC with microseconds, the form that goes into the hash."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class EventFields:
+    """The hashed content of one event, as plain values."""
+
+    seq: int
+    created_at: str
+    actor_id: int | None
+    actor_label: str
+    action: str
+    object_type: str
+    object_id: str | None
+    compound_id: int | None
+    payload: str
+    prev_hash: str
+
+
+def event_hash(fields: EventFields) -> str:
+    """SHA-256 over the canonical encoding of an event (a JSON array of its fields)."""
+    encoded = json.dumps(
+        [
+            fields.seq, fields.created_at, fields.actor_id, fields.actor_label, fields.action,
+            fields.object_type, fields.object_id, fields.compound_id, fields.payload,
+            fields.prev_hash,
+        ],
+        ensure_ascii=False, separators=(",", ":"),
+    )
+    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
+def _target_ref(target: Any) -> tuple[str, str | None, int | None]:
+    """(object type, object id, compound id) for a model instance or an explicit tuple."""
+    if target is None:
+        return ("system", None, None)
+    if isinstance(target, tuple):
+        object_type, object_id = target[0], target[1]
+        compound_id = target[2] if len(target) > 2 else None
+        return (object_type, None if object_id is None else str(object_id), compound_id)
+    if getattr(target, "id", None) is None:
+        db.session.flush()
+    return (target.__tablename__, str(target.id), getattr(target, "scope_compound_id", None))
+
+
+def record(
+    actor: Any,
+    action: str,
+    target: Any = None,
+    data: Mapping[str, Any] | None = None,
+    *,
+    compound_id: int | None = None,
+    session: Session | None = None,
+) -> AuditEvent:
+    """Append an audit event for ``action`` on ``target`` to the current transaction.
+
+    ``actor`` is a user or None (the system, e.g. a command-line run); ``target`` a model
+    instance, a ``(type, id[, compound_id])`` tuple, or None. ``compound_id`` overrides the
+    compound taken from the target. The event is flushed; it commits with the caller's change.
+    """
+    session = session or db.session
+    object_type, object_id, target_compound = _target_ref(target)
+    head = session.execute(
+        select(AuditHead).where(AuditHead.id == HEAD_ID)
+        .with_for_update().execution_options(populate_existing=True)
+    ).scalar_one()
+    fields = EventFields(
+        seq=head.seq + 1,
+        created_at=format_time(utcnow()),
+        actor_id=getattr(actor, "id", None),
+        actor_label=getattr(actor, "username", None) or SYSTEM_ACTOR,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        compound_id=compound_id if compound_id is not None else target_compound,
+        payload=canonical_json(data),
+        prev_hash=head.hash,
+    )
+    digest = event_hash(fields)
+    event = AuditEvent(
+        seq=fields.seq,
+        created_at=datetime.strptime(fields.created_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+            tzinfo=UTC
+        ),
+        actor_id=fields.actor_id,
+        actor_label=fields.actor_label,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        compound_id=fields.compound_id,
+        payload=fields.payload,
+        prev_hash=fields.prev_hash,
+        hash=digest,
+    )
+    head.seq = fields.seq
+    head.hash = digest
+    session.add(event)
+    session.flush()
+    return event
+
+
+def fields_of(event: AuditEvent) -> EventFields:
+    """The hashed fields of a stored event."""
+    return EventFields(
+        seq=event.seq,
+        created_at=format_time(event.created_at),
+        actor_id=event.actor_id,
+        actor_label=event.actor_label,
+        action=event.action,
+        object_type=event.object_type,
+        object_id=event.object_id,
+        compound_id=event.compound_id,
+        payload=event.payload,
+        prev_hash=event.prev_hash,
+    )
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    """The first place where the chain does not hold."""
+
+    seq: int | None
+    kind: str  # "hash", "link", "gap", "head"
+    expected: str
+    found: str
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    checked: int
+    head_seq: int
+    head_hash: str
+    problem: ChainProblem | None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def verify_chain(
+    events: Iterable[tuple[EventFields, str]], head: tuple[int, str] | None
+) -> VerifyResult:
+    """Walk ``(fields, stored hash)`` pairs in seq order and find the first broken link.
+
+    Pure: the same function checks the database and a public export. ``head`` is the stored
+    chain head ``(seq, hash)``, compared with the last event (None to skip, e.g. for an export).
+    """
+    expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
+    for fields, stored_hash in events:
+        if fields.seq != expected_seq:
+            return VerifyResult(checked, expected_seq - 1, prev_hash, ChainProblem(
+                fields.seq, "gap", str(expected_seq), str(fields.seq)))
+        if fields.prev_hash != prev_hash:
+            return VerifyResult(checked, expected_seq - 1, prev_hash, ChainProblem(
+                fields.seq, "link", prev_hash, fields.prev_hash))
+        computed = event_hash(fields)
+        if computed != stored_hash:
+            return VerifyResult(checked, expected_seq - 1, prev_hash, ChainProblem(
+                fields.seq, "hash", computed, stored_hash))
+        prev_hash, expected_seq, checked = stored_hash, expected_seq + 1, checked + 1
+    last_seq = expected_seq - 1
+    if head is not None and (head[0], head[1]) != (last_seq, prev_hash):
+        return VerifyResult(checked, last_seq, prev_hash, ChainProblem(
+            None, "head", f"{last_seq}:{prev_hash}", f"{head[0]}:{head[1]}"))
+    return VerifyResult(checked, last_seq, prev_hash, None)
+
+
+def _stream_fields(session: Session, batch: int = 5000) -> Iterator[tuple[EventFields, str]]:
+    # Keyset pagination keeps memory flat for millions of events on every backend.
+    columns = (
+        AuditEvent.seq, AuditEvent.created_at, AuditEvent.actor_id, AuditEvent.actor_label,
+        AuditEvent.action, AuditEvent.object_type, AuditEvent.object_id,
+        AuditEvent.compound_id, AuditEvent.payload, AuditEvent.prev_hash, AuditEvent.hash,
+    )
+    last = 0
+    while True:
+        rows = session.execute(
+            select(*columns).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
+        ).all()
+        if not rows:
+            return
+        for row in rows:
+            yield EventFields(
+                seq=row[0], created_at=format_time(row[1]), actor_id=row[2],
+                actor_label=row[3], action=row[4], object_type=row[5], object_id=row[6],
+                compound_id=row[7], payload=row[8], prev_hash=row[9],
+            ), row[10]
+        last = rows[-1][0]
+
+
+def verify(session: Session | None = None) -> VerifyResult:
+    """Verify the whole stored chain against its head row."""
+    session = session or db.session
+    head = session.get(AuditHead, HEAD_ID)
+    head_pair = (head.seq, head.hash) if head is not None else (0, GENESIS_HASH)
+    return verify_chain(_stream_fields(session), head_pair)
+
+
+def chain_head(session: Session | None = None) -> tuple[int, str]:
+    """The current (seq, hash) of the chain, e.g. to print on a notice."""
+    head = (session or db.session).get(AuditHead, HEAD_ID)
+    return (head.seq, head.hash) if head is not None else (0, GENESIS_HASH)

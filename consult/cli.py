@@ -1,0 +1,215 @@
+"""The ``flask`` commands (DESIGN: stable entry points). Errors go to stderr, exit code 1."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from flask import Flask, current_app
+from flask_babel import gettext as _
+
+from consult.core.errors import DomainError, ImportRejected
+from consult.extensions import db
+
+
+def fail(message: str) -> NoReturn:
+    click.echo(message, err=True)
+    sys.exit(1)
+
+
+def print_rejection(exc: ImportRejected) -> NoReturn:
+    click.echo(exc.message, err=True)
+    for error in exc.errors:
+        click.echo(_("Line %(line)s, column %(column)s: %(message)s", line=error.line,
+                     column=error.column, message=error.message), err=True)
+    sys.exit(1)
+
+
+class ProgressBar:
+    """A click progress bar that learns its length from the first report."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar: Any = None
+
+    def __call__(self, advance: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(advance)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+def _resolve_compound(name: str | None) -> Any:
+    from consult.registry import service as registry
+
+    if not name:
+        return None
+    try:
+        return registry.find_compound(name)
+    except DomainError as exc:
+        fail(exc.message)
+
+
+def register(app: Flask) -> None:
+    """Attach the commands to the app."""
+
+    @app.cli.command("seed-demo")
+    @click.option("--force", is_flag=True, help="Allow seeding in production.")
+    def seed_demo_command(force: bool) -> None:
+        """Load the demo compounds and accounts (idempotent)."""
+        from consult.demo import seed_demo
+
+        if current_app.config.get("SESSION_COOKIE_SECURE") and not force:
+            fail(_("This is a production configuration; demo accounts with published "
+                   "passwords are not created here (use --force to insist)."))
+        result = seed_demo()
+        db.session.commit()
+        click.echo(_("Demo data ready: %(n)s households.", n=result.households))
+        click.echo(_("Demo accounts (username / password):"))
+        for role, username, password, _note in result.accounts:
+            click.echo(f"  {role:<11} {username:<11} {password}")
+        if result.access_code:
+            click.echo(_("Household access code for %(household)s: %(code)s",
+                         household=result.access_code_household, code=result.access_code))
+
+    @app.cli.command("import-households")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.option("--compound", "compound_name", help="Compound for rows without one "
+                  "(NAME or COMMUNITY/NAME).")
+    @click.option("--create-buildings", is_flag=True, help="Create buildings not yet registered.")
+    def import_households_command(file: Path, compound_name: str | None,
+                                  create_buildings: bool) -> None:
+        """Import households from CSV or XLSX, all or nothing."""
+        from consult.registry import service as registry
+
+        compound = _resolve_compound(compound_name)
+        bar = ProgressBar(_("Importing"))
+        try:
+            summary = registry.import_households(
+                None, file.read_bytes(), file.name, compound=compound,
+                create_buildings=create_buildings, progress=bar)
+        except ImportRejected as exc:
+            bar.close()
+            db.session.rollback()
+            print_rejection(exc)
+        except DomainError as exc:
+            bar.close()
+            db.session.rollback()
+            fail(exc.message)
+        db.session.commit()
+        bar.close()
+        click.echo(_("Imported %(rows)s rows: %(created)s new, %(updated)s changed, "
+                     "%(unchanged)s unchanged.", rows=summary.rows, created=summary.created,
+                     updated=summary.updated, unchanged=summary.unchanged))
+        if summary.buildings_created:
+            click.echo(_("New buildings: %(names)s",
+                         names=", ".join(summary.buildings_created)))
+
+    @app.cli.command("export-households")
+    @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+    @click.option("--compound", "compound_name", help="Only this compound.")
+    @click.option("--headers", type=click.Choice(["zh", "en"]), default=None,
+                  help="Column header language (default: Chinese unless the locale is English).")
+    def export_households_command(file: Path, compound_name: str | None,
+                                  headers: str | None) -> None:
+        """Write households to CSV or XLSX (by the file's extension)."""
+        from flask_babel import get_locale
+
+        from consult.registry import service as registry
+
+        fmt = file.suffix.lower().lstrip(".")
+        if fmt not in ("csv", "xlsx"):
+            fail(_("The file name must end in .csv or .xlsx."))
+        compound = _resolve_compound(compound_name)
+        compounds = [compound] if compound else registry.compounds_in_scope(None)
+        headers = headers or ("en" if str(get_locale()) == "en" else "zh")
+        data = registry.export_households(None, compounds, fmt, headers)
+        file.write_bytes(data)
+        db.session.commit()
+        click.echo(_("Wrote %(path)s.", path=str(file)))
+
+    @app.cli.command("create-user")
+    @click.argument("username")
+    @click.option("--role", type=click.Choice(["admin", "committee", "supervisor"]),
+                  default="admin")
+    @click.option("--name", "display_name", required=True, help="The person's name.")
+    @click.password_option()
+    def create_user_command(username: str, role: str, display_name: str, password: str) -> None:
+        """Create a staff account (e.g. the first administrator)."""
+        from consult.accounts import service as accounts
+
+        try:
+            accounts.create_user(None, username=username, display_name=display_name, role=role,
+                                 password=password)
+        except DomainError as exc:
+            db.session.rollback()
+            fail(exc.message)
+        db.session.commit()
+        click.echo(_("Account %(name)s created.", name=username))
+
+    @app.cli.command("issue-access-codes")
+    @click.option("--compound", "compound_name", required=True)
+    @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+                  required=True, help="CSV file for the letters.")
+    @click.option("--only-new", is_flag=True,
+                  help="Skip households that already have an account.")
+    def issue_access_codes_command(compound_name: str, output: Path, only_new: bool) -> None:
+        """Issue a fresh access code to every household of a compound (earlier codes stop)."""
+        from sqlalchemy import select
+
+        from consult.accounts import service as accounts
+        from consult.core.tabular import write_csv
+        from consult.registry.models import Building, Household
+
+        compound = _resolve_compound(compound_name)
+        households = list(db.session.scalars(
+            select(Household).join(Household.building).where(Building.compound_id == compound.id)
+            .order_by(Building.sort_key, Household.sort_key)))
+        rows = []
+        with click.progressbar(households, label=_("Issuing codes"), file=sys.stderr) as bar:
+            for household in bar:
+                if only_new and accounts.resident_account_for(household) is not None:
+                    continue
+                code = accounts.issue_access_code(None, household)
+                rows.append([household.building.name, household.unit, household.room,
+                             accounts.format_code(code)])
+        output.write_bytes(write_csv(["楼栋", "单元", "房号", "访问码"], rows))
+        db.session.commit()
+        click.echo(_("%(n)s codes written to %(path)s. Keep this file safe: the codes are not "
+                     "stored anywhere else.", n=len(rows), path=str(output)))
+
+    audit_group = click.Group("audit", help="The audit trail.")
+    app.cli.add_command(audit_group)
+
+    @audit_group.command("verify")
+    def audit_verify_command() -> None:
+        """Check every link of the audit chain; exit 1 naming the first broken event."""
+        from consult.audit import service as audit
+
+        result = audit.verify()
+        if result.ok:
+            click.echo(_("The audit chain holds: %(n)s events, head #%(seq)s %(hash)s.",
+                         n=result.checked, seq=result.head_seq, hash=result.head_hash[:16]))
+            return
+        problem = result.problem
+        assert problem is not None
+        reasons = {
+            "hash": _("its content does not match its hash (the row was changed)"),
+            "link": _("it does not point to the previous event (an event was removed, inserted "
+                      "or reordered)"),
+            "gap": _("the sequence jumps from %(expected)s to %(found)s (events are missing)",
+                     expected=problem.expected, found=problem.found),
+            "head": _("the chain head says %(found)s but the last event is %(expected)s (events "
+                      "at the end were removed or added)", found=problem.found,
+                      expected=problem.expected),
+        }
+        where = (_("event #%(seq)s", seq=problem.seq) if problem.seq is not None
+                 else _("the chain head"))
+        fail(_("The audit chain is broken at %(where)s: %(reason)s. %(n)s events before it "
+               "verified.", where=where, reason=reasons[problem.kind], n=result.checked))

@@ -1,0 +1,59 @@
+"""Engine settings that make SQLite behave like a server database under concurrent writers."""
+
+from __future__ import annotations
+
+from flask import Flask, g, has_request_context, request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
+
+
+def intend_write() -> None:
+    """Mark the current request as one that will write, before its first query.
+
+    A GET that has to write (e.g. closing an expired stage on access) calls this first so its
+    transaction starts with ``BEGIN IMMEDIATE`` like every POST.
+    """
+    if has_request_context():
+        g.consult_write_intent = True
+
+
+def _starts_read_only() -> bool:
+    return (
+        has_request_context()
+        and request.method in _SAFE_METHODS
+        and not g.get("consult_write_intent", False)
+    )
+
+
+def configure_engine(app: Flask, engine: Engine) -> None:
+    """Install connection and transaction hooks on the app's engine (SQLite only)."""
+    if engine.dialect.name != "sqlite":
+        return
+    synchronous = str(app.config["SQLITE_SYNCHRONOUS"]).upper()
+    if synchronous not in _SYNCHRONOUS_MODES:
+        raise RuntimeError(f"SQLITE_SYNCHRONOUS must be one of {sorted(_SYNCHRONOUS_MODES)}")
+    busy_ms = int(app.config["SQLITE_BUSY_TIMEOUT_MS"])
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        # Take transaction control away from pysqlite so we can choose the BEGIN kind below
+        # (and so SAVEPOINTs behave).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        # WAL lets readers proceed while one writer commits.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
+        # A deferred transaction that reads and then writes cannot wait for the write lock
+        # (SQLite answers SQLITE_BUSY at once instead of calling the busy handler), so every
+        # transaction that may write takes the lock up front. Plain page views stay deferred
+        # so readers never queue behind writers.
+        connection.exec_driver_sql("BEGIN" if _starts_read_only() else "BEGIN IMMEDIATE")

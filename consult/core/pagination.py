@@ -1,0 +1,38 @@
+"""A previous/next page window for long lists where counting every row is too slow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select
+
+from consult.extensions import db
+
+
+@dataclass
+class Window:
+    items: list[Any]
+    page: int
+    per_page: int
+    has_next: bool
+    pages: None = None  # unknown: the template shows previous/next only
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def prev_num(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_num(self) -> int:
+        return self.page + 1
+
+
+def window(stmt: Select[Any], page: int, per_page: int) -> Window:
+    """Fetch one page plus one row, to know whether a next page exists."""
+    rows = list(db.session.scalars(stmt.limit(per_page + 1).offset((page - 1) * per_page)))
+    return Window(items=rows[:per_page], page=page, per_page=per_page,
+                  has_next=len(rows) > per_page)

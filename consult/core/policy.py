@@ -1,0 +1,171 @@
+"""Who may do what, where: one table of role × action → grant, checked in one place.
+
+A grant says how far a role's permission reaches:
+- ``ALL``: everywhere;
+- ``SCOPED``: only for objects in the compounds the user is scoped to;
+- ``OWN``: only for the user's own household.
+
+Objects tell the policy where they belong through ``scope_compound_id`` and
+``scope_household_id`` properties, so this module imports no domain model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from functools import wraps
+from typing import Any, Protocol, TypeVar
+
+from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from consult.core.errors import PermissionDenied
+
+
+class Role(StrEnum):
+    ANONYMOUS = "anonymous"  # not a stored role: whoever is not signed in
+    RESIDENT = "resident"
+    COMMITTEE = "committee"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+STORED_ROLES = (Role.RESIDENT, Role.COMMITTEE, Role.SUPERVISOR, Role.ADMIN)
+SCOPED_ROLES = frozenset({Role.COMMITTEE, Role.SUPERVISOR})
+
+ROLE_LABELS = {
+    Role.ANONYMOUS: _l("Visitor"),
+    Role.RESIDENT: _l("Resident"),
+    Role.COMMITTEE: _l("Committee member"),
+    Role.SUPERVISOR: _l("Supervisor"),
+    Role.ADMIN: _l("Administrator"),
+}
+
+
+class Grant(StrEnum):
+    ALL = "all"
+    SCOPED = "scoped"
+    OWN = "own"
+
+
+_A, _R, _C, _S, _D = Role.ANONYMOUS, Role.RESIDENT, Role.COMMITTEE, Role.SUPERVISOR, Role.ADMIN
+_EVERYONE = {_A: Grant.ALL, _R: Grant.ALL, _C: Grant.ALL, _S: Grant.ALL, _D: Grant.ALL}
+_SIGNED_IN = {_R: Grant.ALL, _C: Grant.ALL, _S: Grant.ALL, _D: Grant.ALL}
+
+POLICY: dict[str, dict[Role, Grant]] = {
+    "public.view": _EVERYONE,
+    "account.sign_in": _EVERYONE,
+    "account.self": _SIGNED_IN,
+    "registry.view": {_C: Grant.SCOPED, _S: Grant.SCOPED, _D: Grant.ALL},
+    "registry.export": {_C: Grant.SCOPED, _S: Grant.SCOPED, _D: Grant.ALL},
+    "registry.edit": {_C: Grant.SCOPED, _D: Grant.ALL},
+    "registry.import": {_C: Grant.SCOPED, _D: Grant.ALL},
+    "registry.access_codes": {_C: Grant.SCOPED, _D: Grant.ALL},
+    "registry.structure": {_D: Grant.ALL},
+    "accounts.manage": {_D: Grant.ALL},
+    "audit.view": {_C: Grant.SCOPED, _S: Grant.SCOPED, _D: Grant.ALL},
+}
+
+ACTION_LABELS: dict[str, Any] = {
+    "public.view": _l("view public pages"),
+    "account.sign_in": _l("sign in"),
+    "account.self": _l("manage your own account"),
+    "registry.view": _l("view the household registry"),
+    "registry.export": _l("download the household registry"),
+    "registry.edit": _l("edit the household registry"),
+    "registry.import": _l("import households"),
+    "registry.access_codes": _l("issue or revoke household access codes"),
+    "registry.structure": _l("create communities and compounds"),
+    "accounts.manage": _l("manage user accounts"),
+    "audit.view": _l("read the audit trail"),
+}
+
+
+class _Scoped(Protocol):
+    scope_compound_id: int | None
+
+
+def role_of(user: Any) -> Role:
+    """The policy role of a user object (anonymous when not signed in)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return Role.ANONYMOUS
+    return Role(user.role)
+
+
+def grant_for(user: Any, action: str) -> Grant | None:
+    """The grant the user's role has for an action, or None."""
+    return POLICY[action].get(role_of(user))
+
+
+def compound_scope(user: Any, action: str) -> frozenset[int] | None:
+    """Compounds in which ``user`` may perform ``action``: None means everywhere."""
+    grant = grant_for(user, action)
+    if grant is Grant.ALL:
+        return None
+    if grant is Grant.SCOPED:
+        return user.scoped_compound_ids()
+    return frozenset()
+
+
+def can(user: Any, action: str, target: Any = None) -> bool:
+    """Whether ``user`` may perform ``action``; on ``target`` when one is given."""
+    grant = grant_for(user, action)
+    if grant is None:
+        return False
+    if target is None or grant is Grant.ALL:
+        return True
+    if grant is Grant.SCOPED:
+        compound_id = getattr(target, "scope_compound_id", None)
+        return compound_id is not None and compound_id in user.scoped_compound_ids()
+    # Grant.OWN
+    household_id = getattr(target, "scope_household_id", None)
+    return household_id is not None and household_id == getattr(user, "household_id", None)
+
+
+def denial_message(user: Any, action: str, target: Any = None) -> str:
+    """Why ``user`` may not perform ``action``, in the user's language."""
+    label = ACTION_LABELS[action]
+    if grant_for(user, action) is None:
+        return _(
+            "Your role (%(role)s) does not allow you to %(action)s.",
+            role=ROLE_LABELS[role_of(user)],
+            action=label,
+        )
+    return _("This record is outside the compounds assigned to you, so you may not %(action)s.",
+             action=label)
+
+
+def authorize(user: Any, action: str, target: Any = None) -> None:
+    """Raise PermissionDenied unless ``user`` may perform ``action`` (on ``target``)."""
+    if not can(user, action, target):
+        raise PermissionDenied(denial_message(user, action, target))
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def require(action: str) -> Callable[[F], F]:
+    """View decorator: the role must hold ``action``; anonymous users are sent to sign in.
+
+    The action is kept on the view (``policy_action``) so the access-matrix test can check that
+    every route declares one. Object-level scope is checked in the view with ``authorize``.
+    """
+    if action not in POLICY:
+        raise KeyError(f"unknown policy action {action!r}")
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            user = current_user._get_current_object()
+            if grant_for(user, action) is None:
+                if role_of(user) is Role.ANONYMOUS:
+                    return current_app.login_manager.unauthorized()
+                raise PermissionDenied(denial_message(user, action))
+            return view(*args, **kwargs)
+
+        wrapped.policy_action = action  # type: ignore[attr-defined]
+        return wrapped  # type: ignore[return-value]
+
+    return decorator

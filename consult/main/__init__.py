@@ -1,0 +1,1 @@
+"""Public pages: home, health check, language choice."""

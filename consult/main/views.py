@@ -1,0 +1,50 @@
+"""Home page, health check and language switch."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import text
+from werkzeug.wrappers import Response
+
+from consult.accounts import service as accounts
+from consult.core.i18n import LANG_COOKIE, SUPPORTED_LOCALES
+from consult.core.policy import require
+from consult.core.urls import safe_next
+from consult.extensions import db
+
+bp = Blueprint("main", __name__)
+
+
+@bp.get("/")
+@require("public.view")
+def index() -> str:
+    return render_template("main/index.html")
+
+
+@bp.get("/healthz")
+@require("public.view")
+def healthz() -> tuple[Response, int]:
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception:
+        current_app.logger.exception("health check: database unreachable")
+        return jsonify({"status": "error", "database": "unreachable"}), 503
+    return jsonify({"status": "ok"}), 200
+
+
+@bp.post("/language")
+@require("public.view")
+def set_language() -> Response:
+    locale = request.form.get("lang", "")
+    target = safe_next(request.form.get("next")) or url_for("main.index")
+    response = redirect(target)
+    if locale not in SUPPORTED_LOCALES:
+        return response
+    if current_user.is_authenticated:
+        accounts.set_locale(current_user, current_user, locale)
+        db.session.commit()
+    response.set_cookie(LANG_COOKIE, locale, max_age=365 * 24 * 3600, samesite="Lax",
+                        httponly=True, secure=current_app.config.get("SESSION_COOKIE_SECURE",
+                                                                     False))
+    return response

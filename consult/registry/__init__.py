@@ -1,0 +1,1 @@
+"""The household registry: communities, compounds, buildings, households and residents."""

@@ -1,0 +1,196 @@
+"""Registry models: Community → Compound → Building → Household, and a household's Residents."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from consult.core.models import TimestampMixin
+from consult.core.text import natural_key
+from consult.extensions import db
+
+# Natural sort keys compare byte-wise; PostgreSQL's default collation would ignore the padding.
+SortKey = String(120).with_variant(String(120, collation="C"), "postgresql")
+
+
+class Community(TimestampMixin, db.Model):
+    """社区: a neighbourhood committee's area."""
+
+    __tablename__ = "community"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    street: Mapped[str] = mapped_column(String(100), default="")  # 街道 (sub-district)
+
+    compounds: Mapped[list[Compound]] = relationship(
+        back_populates="community", order_by="Compound.name"
+    )
+
+
+class Compound(TimestampMixin, db.Model):
+    """小区 / 楼院: the unit a consultation is usually about."""
+
+    __tablename__ = "compound"
+    __table_args__ = (UniqueConstraint("community_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    address: Mapped[str] = mapped_column(String(200), default="")
+
+    community: Mapped[Community] = relationship(back_populates="compounds")
+    buildings: Mapped[list[Building]] = relationship(
+        back_populates="compound", order_by="Building.sort_key"
+    )
+
+    @property
+    def scope_compound_id(self) -> int:
+        return self.id
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.community.name} / {self.name}"
+
+
+class Building(TimestampMixin, db.Model):
+    """楼栋."""
+
+    __tablename__ = "building"
+    __table_args__ = (UniqueConstraint("compound_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    compound_id: Mapped[int] = mapped_column(ForeignKey("compound.id"), index=True)
+    name: Mapped[str] = mapped_column(String(50))
+    sort_key: Mapped[str] = mapped_column(SortKey)
+
+    compound: Mapped[Compound] = relationship(back_populates="buildings")
+    households: Mapped[list[Household]] = relationship(
+        back_populates="building", order_by="Household.sort_key"
+    )
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.sort_key = natural_key(self.name or "")
+
+    def rename(self, name: str) -> None:
+        self.name = name
+        self.sort_key = natural_key(name)
+
+    @property
+    def scope_compound_id(self) -> int:
+        return self.compound_id
+
+
+class Household(TimestampMixin, db.Model):
+    """户: one exclusive part (专有部分) of a building.
+
+    ``area_dm2`` is the registered exclusive area in whole square decimetres, i.e. 0.01 m²,
+    so 85.32 m² is stored as 8532 and sums stay exact.
+    ``owner_key`` identifies the owner across households (e.g. a hashed ID number); households
+    with the same key belong to one owner, who is one head in owner counts. When empty the
+    household is its own owner.
+    """
+
+    __tablename__ = "household"
+    __table_args__ = (
+        UniqueConstraint("building_id", "unit", "room"),
+        CheckConstraint("area_dm2 > 0", name="area_positive"),
+        Index("ix_household_building_sort", "building_id", "sort_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    building_id: Mapped[int] = mapped_column(ForeignKey("building.id"))
+    unit: Mapped[str] = mapped_column(String(20), default="")
+    floor: Mapped[int | None] = mapped_column(default=None)
+    room: Mapped[str] = mapped_column(String(20))
+    area_dm2: Mapped[int]
+    owner_name: Mapped[str] = mapped_column(String(100))
+    owner_key: Mapped[str | None] = mapped_column(String(128), index=True, default=None)
+    phone: Mapped[str | None] = mapped_column(String(30), default=None)
+    sort_key: Mapped[str] = mapped_column(SortKey)
+
+    building: Mapped[Building] = relationship(back_populates="households")
+    residents: Mapped[list[Resident]] = relationship(
+        back_populates="household", order_by="Resident.id", cascade="all, delete-orphan"
+    )
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.refresh_sort_key()
+
+    def refresh_sort_key(self) -> None:
+        self.sort_key = household_sort_key(self.unit or "", self.room or "")
+
+    @property
+    def scope_compound_id(self) -> int:
+        return self.building.compound_id
+
+    @property
+    def scope_household_id(self) -> int:
+        return self.id
+
+    @property
+    def owner_identity(self) -> str:
+        """The key that makes one head in owner counts."""
+        return self.owner_key or f"household:{self.id}"
+
+    @property
+    def label(self) -> str:
+        """Building, unit and room, as printed on notices (never the owner's name)."""
+        return household_label(self.building.name, self.unit, self.room)
+
+
+def household_sort_key(unit: str, room: str) -> str:
+    return f"{natural_key(unit)}/{natural_key(room)}"
+
+
+def household_label(building: str, unit: str, room: str) -> str:
+    if unit:
+        return _("%(building)s, unit %(unit)s, room %(room)s", building=building, unit=unit,
+                 room=room)
+    return _("%(building)s, room %(room)s", building=building, room=room)
+
+
+class Relation(StrEnum):
+    OWNER = "owner"
+    FAMILY = "family"
+    TENANT = "tenant"
+    OTHER = "other"
+
+
+RELATION_LABELS = {
+    Relation.OWNER: _l("Owner"),
+    Relation.FAMILY: _l("Family member"),
+    Relation.TENANT: _l("Tenant"),
+    Relation.OTHER: _l("Other"),
+}
+
+
+class Resident(TimestampMixin, db.Model):
+    """A person living in or owning a household; one of them may be its representative (户代表)."""
+
+    __tablename__ = "resident"
+    __table_args__ = (
+        CheckConstraint("relation IN ('owner', 'family', 'tenant', 'other')", name="relation"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(30), default=None)
+    relation: Mapped[str] = mapped_column(String(10), default=Relation.OWNER.value)
+    is_representative: Mapped[bool] = mapped_column(default=False)
+
+    household: Mapped[Household] = relationship(back_populates="residents")
+
+    @property
+    def scope_compound_id(self) -> int:
+        return self.household.scope_compound_id
+
+    @property
+    def scope_household_id(self) -> int:
+        return self.household_id

@@ -1,0 +1,365 @@
+"""Registry pages for committee members, supervisors and administrators."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from consult.accounts import service as accounts
+from consult.core.errors import ImportRejected, ValidationFailed
+from consult.core.forms import apply_errors, options, page_number, page_size
+from consult.core.policy import authorize, compound_scope, require
+from consult.core.tabular import XLSX_MAGIC
+from consult.extensions import db
+from consult.registry import service as registry
+from consult.registry.forms import (
+    BuildingForm,
+    CommunityForm,
+    CompoundForm,
+    ConfirmForm,
+    ExportForm,
+    HouseholdEditForm,
+    HouseholdForm,
+    ImportForm,
+    ResidentForm,
+)
+from consult.registry.models import Building, Community, Compound, Household, Resident
+
+bp = Blueprint("registry", __name__, url_prefix="/registry")
+
+
+def _compound(compound_id: int, action: str) -> Compound:
+    compound = registry.get_or_404(Compound, compound_id)
+    authorize(current_user, action, compound)
+    return compound
+
+
+def _household(household_id: int, action: str) -> Household:
+    household = registry.get_or_404(Household, household_id)
+    authorize(current_user, action, household)
+    return household
+
+
+@bp.get("/")
+@require("registry.view")
+def index() -> str:
+    compounds = registry.compounds_in_scope(compound_scope(current_user, "registry.view"))
+    counts = registry.household_counts([c.id for c in compounds])
+    return render_template("registry/index.html", compounds=compounds, counts=counts)
+
+
+@bp.route("/communities/new", methods=["GET", "POST"])
+@require("registry.structure")
+def community_new() -> Response | str:
+    form = CommunityForm()
+    if form.validate_on_submit():
+        try:
+            registry.create_community(current_user, form.name.data, form.street.data)
+        except ValidationFailed as exc:
+            db.session.rollback()
+            apply_errors(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Community created."), "success")
+            return redirect(url_for("registry.index"))
+    return render_template("registry/community_form.html", form=form)
+
+
+@bp.route("/compounds/new", methods=["GET", "POST"])
+@require("registry.structure")
+def compound_new() -> Response | str:
+    form = CompoundForm()
+    form.community_id.choices = options(
+        (c.id, c.name) for c in db.session.scalars(select(Community).order_by(Community.name)))
+    if not form.community_id.choices:
+        flash(_("Create a community first."), "info")
+        return redirect(url_for("registry.community_new"))
+    if form.validate_on_submit():
+        community = registry.get_or_404(Community, form.community_id.data)
+        try:
+            compound = registry.create_compound(current_user, community, form.name.data,
+                                                form.address.data)
+        except ValidationFailed as exc:
+            db.session.rollback()
+            apply_errors(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Compound created. Add its buildings next."), "success")
+            return redirect(url_for("registry.compound", compound_id=compound.id))
+    return render_template("registry/compound_form.html", form=form)
+
+
+@bp.get("/compounds/<int:compound_id>")
+@require("registry.view")
+def compound(compound_id: int) -> str:
+    compound = _compound(compound_id, "registry.view")
+    q = request.args.get("q", "")
+    building_id = request.args.get("building", type=int)
+    page = db.paginate(registry.household_search(compound, q, building_id),
+                       page=page_number(), per_page=page_size(), error_out=False)
+    totals = registry.household_counts([compound.id]).get(compound.id, (0, 0))
+    with_codes = accounts.household_ids_with_codes(page.items)
+    return render_template("registry/compound.html", compound=compound, page=page, q=q,
+                           building_id=building_id, totals=totals, with_codes=with_codes,
+                           export_form=ExportForm())
+
+
+@bp.route("/compounds/<int:compound_id>/buildings/new", methods=["GET", "POST"])
+@require("registry.edit")
+def building_new(compound_id: int) -> Response | str:
+    compound = _compound(compound_id, "registry.edit")
+    form = BuildingForm()
+    if form.validate_on_submit():
+        try:
+            registry.create_building(current_user, compound, form.name.data)
+        except ValidationFailed as exc:
+            db.session.rollback()
+            apply_errors(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Building added."), "success")
+            return redirect(url_for("registry.compound", compound_id=compound.id))
+    return render_template("registry/building_form.html", form=form, compound=compound,
+                           building=None)
+
+
+@bp.route("/buildings/<int:building_id>/edit", methods=["GET", "POST"])
+@require("registry.edit")
+def building_edit(building_id: int) -> Response | str:
+    building = registry.get_or_404(Building, building_id)
+    authorize(current_user, "registry.edit", building)
+    form = BuildingForm(obj=building)
+    if form.validate_on_submit():
+        try:
+            registry.rename_building(current_user, building, form.name.data)
+        except ValidationFailed as exc:
+            db.session.rollback()
+            apply_errors(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Saved."), "success")
+            return redirect(url_for("registry.compound", compound_id=building.compound_id))
+    return render_template("registry/building_form.html", form=form,
+                           compound=building.compound, building=building)
+
+
+def _household_data(form: HouseholdForm, phone: str | None) -> registry.HouseholdData:
+    return registry.household_data(
+        unit=form.unit.data, floor=form.floor.data, room=form.room.data, area=form.area.data,
+        owner_name=form.owner_name.data, owner_key=form.owner_key.data, phone=phone)
+
+
+@bp.route("/compounds/<int:compound_id>/households/new", methods=["GET", "POST"])
+@require("registry.edit")
+def household_new(compound_id: int) -> Response | str:
+    compound = _compound(compound_id, "registry.edit")
+    form = HouseholdForm()
+    form.building_id.choices = options((b.id, b.name) for b in compound.buildings)
+    if not form.building_id.choices:
+        flash(_("Add a building first."), "info")
+        return redirect(url_for("registry.building_new", compound_id=compound.id))
+    if form.validate_on_submit():
+        building = registry.get_or_404(Building, form.building_id.data)
+        authorize(current_user, "registry.edit", building)
+        try:
+            household = registry.create_household(current_user, building,
+                                                  _household_data(form, form.phone.data))
+        except ValidationFailed as exc:
+            db.session.rollback()
+            apply_errors(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Household added."), "success")
+            return redirect(url_for("registry.household", household_id=household.id))
+    return render_template("registry/household_form.html", form=form, compound=compound,
+                           household=None)
+
+
+@bp.get("/households/<int:household_id>")
+@require("registry.view")
+def household(household_id: int) -> str:
+    household = _household(household_id, "registry.view")
+    return render_template(
+        "registry/household.html", household=household,
+        account=accounts.resident_account_for(household),
+        open_code=accounts.open_access_code(household), confirm_form=ConfirmForm())
+
+
+@bp.route("/households/<int:household_id>/edit", methods=["GET", "POST"])
+@require("registry.edit")
+def household_edit(household_id: int) -> Response | str:
+    household = _household(household_id, "registry.edit")
+    form = HouseholdEditForm(obj=household)
+    form.building_id.choices = options([(household.building.id, household.building.name)])
+    if request.method == "GET":
+        form.area.data = registry.format_area(household.area_dm2)
+        form.phone.data = ""
+    if form.validate_on_submit():
+        phone = None if form.clear_phone.data else (form.phone.data or household.phone)
+        try:
+            registry.update_household(current_user, household, _household_data(form, phone))
+        except ValidationFailed as exc:
+            db.session.rollback()
+            apply_errors(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Saved."), "success")
+            return redirect(url_for("registry.household", household_id=household.id))
+    return render_template("registry/household_form.html", form=form,
+                           compound=household.building.compound, household=household)
+
+
+@bp.route("/households/<int:household_id>/residents/new", methods=["GET", "POST"])
+@require("registry.edit")
+def resident_new(household_id: int) -> Response | str:
+    household = _household(household_id, "registry.edit")
+    form = ResidentForm()
+    if form.validate_on_submit():
+        try:
+            registry.add_resident(current_user, household, form.name.data, form.phone.data,
+                                  form.relation.data, bool(form.is_representative.data))
+        except ValidationFailed as exc:
+            db.session.rollback()
+            apply_errors(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Resident added."), "success")
+            return redirect(url_for("registry.household", household_id=household.id))
+    return render_template("registry/resident_form.html", form=form, household=household,
+                           resident=None)
+
+
+@bp.route("/residents/<int:resident_id>/edit", methods=["GET", "POST"])
+@require("registry.edit")
+def resident_edit(resident_id: int) -> Response | str:
+    resident = registry.get_or_404(Resident, resident_id)
+    authorize(current_user, "registry.edit", resident)
+    form = ResidentForm(obj=resident)
+    if request.method == "GET":
+        form.phone.data = ""
+    if form.validate_on_submit():
+        try:
+            registry.update_resident(current_user, resident, form.name.data,
+                                     form.phone.data or resident.phone, form.relation.data,
+                                     bool(form.is_representative.data))
+        except ValidationFailed as exc:
+            db.session.rollback()
+            apply_errors(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Saved."), "success")
+            return redirect(url_for("registry.household", household_id=resident.household_id))
+    return render_template("registry/resident_form.html", form=form,
+                           household=resident.household, resident=resident)
+
+
+@bp.post("/residents/<int:resident_id>/delete")
+@require("registry.edit")
+def resident_delete(resident_id: int) -> Response:
+    resident = registry.get_or_404(Resident, resident_id)
+    authorize(current_user, "registry.edit", resident)
+    household_id = resident.household_id
+    if ConfirmForm().validate_on_submit():
+        registry.remove_resident(current_user, resident)
+        db.session.commit()
+        flash(_("Resident removed."), "success")
+    return redirect(url_for("registry.household", household_id=household_id))
+
+
+@bp.post("/households/<int:household_id>/access-code")
+@require("registry.access_codes")
+def access_code_issue(household_id: int) -> Response | str:
+    household = _household(household_id, "registry.access_codes")
+    if not ConfirmForm().validate_on_submit():
+        return redirect(url_for("registry.household", household_id=household.id))
+    code = accounts.issue_access_code(current_user, household)
+    db.session.commit()
+    response = render_template("registry/access_code.html", household=household,
+                               code=accounts.format_code(code))
+    # The code is shown once; keep it out of caches and browser history snapshots.
+    return Response(response, headers={"Cache-Control": "no-store"})
+
+
+@bp.post("/households/<int:household_id>/access-code/revoke")
+@require("registry.access_codes")
+def access_code_revoke(household_id: int) -> Response:
+    household = _household(household_id, "registry.access_codes")
+    if ConfirmForm().validate_on_submit():
+        count = accounts.revoke_access_codes(current_user, household)
+        db.session.commit()
+        flash(_("Access code revoked.") if count else _("There was no open access code."),
+              "success" if count else "info")
+    return redirect(url_for("registry.household", household_id=household.id))
+
+
+@bp.route("/compounds/<int:compound_id>/import", methods=["GET", "POST"])
+@require("registry.import")
+def import_households(compound_id: int) -> Response | str:
+    compound = _compound(compound_id, "registry.import")
+    form = ImportForm()
+    problems = None
+    if form.validate_on_submit():
+        upload = form.file.data
+        data = upload.read(current_app.config["IMPORT_MAX_BYTES"] + 1)
+        if len(data) > current_app.config["IMPORT_MAX_BYTES"]:
+            form.file.errors = [_("The file is larger than %(mb)s MB.",
+                                  mb=current_app.config["IMPORT_MAX_BYTES"] // (1024 * 1024))]
+        elif not _looks_like_table(upload.filename or "", data):
+            form.file.errors = [_("Upload a CSV or XLSX file.")]
+        else:
+            try:
+                summary = registry.import_households(
+                    current_user, data, upload.filename or "upload.csv", compound=compound,
+                    scope=compound_scope(current_user, "registry.import"),
+                    create_buildings=bool(form.create_buildings.data))
+            except ImportRejected as exc:
+                db.session.rollback()
+                problems = exc
+            else:
+                db.session.commit()
+                flash(_("Import finished: %(created)s new, %(updated)s changed, %(unchanged)s "
+                        "unchanged.", created=summary.created, updated=summary.updated,
+                        unchanged=summary.unchanged), "success")
+                return redirect(url_for("registry.compound", compound_id=compound.id))
+    return render_template("registry/import.html", form=form, compound=compound,
+                           problems=problems), (400 if problems else 200)
+
+
+def _looks_like_table(filename: str, data: bytes) -> bool:
+    """Sniff the content: an XLSX is a zip, a CSV is text without NUL bytes."""
+    name = filename.lower()
+    if name.endswith(".xlsx"):
+        return data.startswith(XLSX_MAGIC)
+    if name.endswith((".csv", ".txt")):
+        return b"\x00" not in data[:4096] or data.startswith((b"\xff\xfe", b"\xfe\xff"))
+    return False
+
+
+@bp.post("/compounds/<int:compound_id>/export")
+@require("registry.export")
+def export_households(compound_id: int) -> Response:
+    compound = _compound(compound_id, "registry.export")
+    form = ExportForm()
+    if not form.validate_on_submit():
+        flash(_("Choose CSV or XLSX."), "danger")
+        return redirect(url_for("registry.compound", compound_id=compound.id))
+    payload = registry.export_households(current_user, [compound], form.fmt.data,
+                                         form.headers.data)
+    db.session.commit()
+    mimetype = ("text/csv; charset=utf-8" if form.fmt.data == "csv" else
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    filename = f"households-{compound.id}.{form.fmt.data}"
+    return Response(payload, mimetype=mimetype, headers={
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "no-store"})

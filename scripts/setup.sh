@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Install everything consult needs on Debian 12: system packages (when run as root), a virtual
+# environment in .venv with the Python dependencies, and the compiled translations.
+#   scripts/setup.sh          what running the app needs (PDF libraries, the CJK font)
+#   scripts/setup.sh --test   also what the tests need (chromium for browser tests, poppler)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+packages=(python3 python3-venv python3-dev gcc fontconfig fonts-noto-cjk
+          libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0)
+[ "$want_test" = 1 ] && packages+=(chromium poppler-utils)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  # A python3 that can make virtual environments is enough, wherever it comes from.
+  if [ "$pkg" = python3 ] || [ "$pkg" = python3-venv ] || [ "$pkg" = python3-dev ]; then
+    if command -v python3 >/dev/null && python3 -c 'import venv, ensurepip, sysconfig, os; assert os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))' 2>/dev/null; then
+      continue
+    fi
+  fi
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "Installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "Missing Debian packages (run as root, or: sudo apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+fi
+
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+  echo "consult needs Python 3.11 or newer" >&2; exit 1; }
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+extras=""
+[ "$want_test" = 1 ] && extras="[dev]"
+# Reinstall only when pyproject.toml changed since the last successful run.
+stamp=".venv/.setup-stamp${extras:+-dev}"
+digest=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}"
+  echo "$digest" > "$stamp"
+fi
+
+.venv/bin/pybabel -q compile -d translations

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set everything up (including chromium for browser tests) and run the whole test suite.
+# Extra arguments go to pytest. The database is a scratch SQLite file unless
+# TEST_DATABASE_URL (or DATABASE_URL) names another, e.g. PostgreSQL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --test
+exec .venv/bin/python -m pytest "$@"

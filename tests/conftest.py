@@ -1,0 +1,186 @@
+"""One app and one migrated database per test session; every test runs in a rolled-back
+transaction unless it is marked ``committing``.
+
+The database is SQLite in a temporary directory, or whatever TEST_DATABASE_URL / DATABASE_URL
+names (the CI runs the suite a second time on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import flask_migrate
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_sqlalchemy.session import Session as FlaskSQLAlchemySession
+from itsdangerous import URLSafeTimedSerializer
+
+from config import TestingConfig
+from consult import create_app
+from consult.audit.models import GENESIS_HASH, AuditHead
+from consult.extensions import db, limiter
+from tests import factories
+
+
+def _database_url(tmp: Path) -> str:
+    url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    return url or f"sqlite:///{tmp / 'test.sqlite'}"
+
+
+def _empty_database(url: str) -> None:
+    """Start from nothing, so the migrations alone build the schema."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+                conn.exec_driver_sql("CREATE SCHEMA public")
+            else:
+                meta = sa.MetaData()
+                meta.reflect(conn)
+                meta.drop_all(conn)
+                conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    finally:
+        engine.dispose()
+
+
+class ConnectionBoundSession(FlaskSQLAlchemySession):
+    """Flask-SQLAlchemy picks an engine per model and ignores ``bind=``; tests need the bind."""
+
+    def get_bind(self, mapper: Any = None, clause: Any = None, bind: Any = None,
+                 **kwargs: Any) -> Any:
+        if bind is None and self.bind is not None:
+            return self.bind
+        return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
+
+
+class CSRFClient(FlaskClient):
+    """A test client that behaves like a browser against a real server.
+
+    Form posts carry a valid CSRF token unless ``csrf=False``. Each request runs in a fresh
+    context, so it pushes its own app context and gets its own session (on the test's
+    connection), exactly as in production: a rollback inside a request cannot undo the test's
+    own setup. Afterwards the test's objects are expired so they show what the request wrote.
+    """
+
+    def csrf_token(self) -> str:
+        with self.session_transaction() as sess:
+            if "csrf_token" not in sess:
+                sess["csrf_token"] = hashlib.sha1(os.urandom(64)).hexdigest()  # noqa: S324
+            raw = sess["csrf_token"]
+        serializer = URLSafeTimedSerializer(self.application.secret_key, salt="wtf-csrf-token")
+        return serializer.dumps(raw)
+
+    def open(self, *args: Any, csrf: bool = True, **kwargs: Any) -> Any:
+        method = str(kwargs.get("method", "GET")).upper()
+        data = kwargs.get("data")
+        if csrf and method == "POST" and (data is None or isinstance(data, dict)):
+            data = dict(data or {})
+            data.setdefault("csrf_token", self.csrf_token())
+            kwargs["data"] = data
+        response = contextvars.Context().run(super().open, *args, **kwargs)
+        db.session.expire_all()
+        return response
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return _database_url(tmp_path_factory.mktemp("db"))
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    _empty_database(database_url)
+
+    class Config(TestingConfig):
+        SQLALCHEMY_DATABASE_URI = database_url
+        INSTANCE_DIR = str(tmp_path_factory.mktemp("instance"))
+
+    app = create_app(Config)
+    app.test_client_class = CSRFClient
+    with app.app_context():
+        flask_migrate.upgrade()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def wipe(app: Flask) -> None:
+    """Empty every table and reset the audit head (after a committing test)."""
+    with app.app_context():
+        db.session.remove()
+        with db.engine.begin() as conn:
+            for table in reversed(db.metadata.sorted_tables):
+                if table.name != "audit_head":
+                    conn.execute(table.delete())
+            conn.execute(sa.update(AuditHead).values(seq=0, hash=GENESIS_HASH))
+
+
+@pytest.fixture(autouse=True)
+def _isolation(request: pytest.FixtureRequest, app: Flask) -> Iterator[None]:
+    limiter.reset()
+    if request.node.get_closest_marker("committing"):
+        try:
+            with app.app_context():
+                yield
+        finally:
+            wipe(app)
+        return
+    with app.app_context():
+        connection = db.engine.connect()
+        outer = connection.begin()
+        original = db.session
+        db.session = db._make_scoped_session(
+            {"bind": connection, "join_transaction_mode": "create_savepoint",
+             "class_": ConnectionBoundSession})
+        try:
+            yield
+        finally:
+            db.session.remove()
+            db.session = original
+            outer.rollback()
+            connection.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> CSRFClient:
+    return app.test_client()  # type: ignore[return-value]
+
+
+@pytest.fixture
+def runner(app: Flask) -> Any:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def compound() -> Any:
+    """A compound with two buildings of a few households each."""
+    return factories.make_compound_with_households()
+
+
+@pytest.fixture
+def login_as(client: CSRFClient) -> Callable[..., Any]:
+    """Sign the test client in as a new user of ``role`` (scoped to ``compound`` if given)."""
+
+    def _login(role: str, compound: Any = None, household: Any = None, **kwargs: Any) -> Any:
+        user = factories.make_user(role, compound=compound, household=household, **kwargs)
+        with client.session_transaction() as sess:
+            sess["_user_id"] = str(user.id)
+            sess["_fresh"] = True
+        return user
+
+    return _login
+
+
+def audit_actions() -> list[str]:
+    """Action codes recorded so far in this test, oldest first."""
+    from consult.audit.models import AuditEvent
+
+    return list(db.session.scalars(sa.select(AuditEvent.action).order_by(AuditEvent.seq)))

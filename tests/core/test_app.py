@@ -1,0 +1,90 @@
+import pytest
+
+from config import DEFAULT_SECRET_KEY, ProductionConfig
+from consult import create_app
+from tests.conftest import audit_actions
+
+
+def test_production_refuses_the_default_or_a_short_secret(monkeypatch):
+    for key in (DEFAULT_SECRET_KEY, "short", ""):
+        monkeypatch.setattr(ProductionConfig, "SECRET_KEY", key)
+        with pytest.raises(RuntimeError, match="SECRET_KEY"):
+            create_app(ProductionConfig)
+
+
+def test_healthz_answers_ok_with_the_database(client):
+    r = client.get("/healthz")
+    assert r.status_code == 200 and r.get_json() == {"status": "ok"}
+
+
+def test_unknown_page_is_404_in_the_users_language(client):
+    r = client.get("/no/such/page", headers={"Accept-Language": "en"})
+    assert r.status_code == 404 and "Not found" in r.text
+    r = client.get("/no/such/page", headers={"Accept-Language": "zh-CN"})
+    assert r.status_code == 404 and "找不到" in r.text
+    r = client.get("/no/such/page", headers={"Accept-Language": "zh-TW"})
+    assert r.status_code == 404 and "找不到" in r.text and 'lang="zh-Hant"' in r.text
+
+
+def test_errors_come_as_json_when_asked(client):
+    r = client.get("/no/such/page", headers={"Accept": "application/json"})
+    assert r.status_code == 404 and r.get_json()["error"]["status"] == 404
+
+
+def test_default_language_is_simplified_chinese(client):
+    r = client.get("/")
+    assert 'lang="zh-Hans"' in r.text and "议事厅" in r.text
+
+
+def test_security_headers_on_every_page(client):
+    r = client.get("/")
+    csp = r.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.headers["Referrer-Policy"] == "same-origin"
+
+
+def test_pages_have_no_inline_scripts_or_styles(client, login_as, compound):
+    login_as("admin")
+    for url in ("/", "/registry/", f"/registry/compounds/{compound.id}", "/audit/",
+                "/admin/users", "/login"):
+        html = client.get(url).text
+        assert "<script>" not in html and "style=" not in html, url
+
+
+def test_bootstrap_is_served_locally(client):
+    html = client.get("/").text
+    assert "cdn.jsdelivr" not in html and "/bootstrap/static/css/bootstrap.min.css" in html
+    assert client.get("/bootstrap/static/css/bootstrap.min.css").status_code == 200
+
+
+def test_form_without_csrf_token_is_400_and_changes_nothing(client, login_as, compound):
+    login_as("admin")
+    r = client.post("/registry/communities/new", data={"name": "新社区"}, csrf=False,
+                    headers={"Accept-Language": "en"})
+    assert r.status_code == 400 and "reload the page" in r.text
+    assert audit_actions() == []
+
+
+def test_language_switch_sets_a_cookie_and_redirects_back(client):
+    r = client.post("/language", data={"lang": "en", "next": "/login"})
+    assert r.status_code == 302 and r.headers["Location"] == "/login"
+    assert "lang=en" in r.headers["Set-Cookie"]
+    assert 'lang="en"' in client.get("/").text
+
+
+def test_language_switch_refuses_foreign_redirects_and_unknown_languages(client):
+    r = client.post("/language", data={"lang": "xx", "next": "https://evil.example/"})
+    assert r.headers["Location"] == "/" and "lang=" not in r.headers.get("Set-Cookie", "")
+    client.set_cookie("lang", "klingon")
+    assert 'lang="zh-Hans"' in client.get("/").text
+
+
+def test_signed_in_users_language_is_remembered_and_audited(client, login_as):
+    user = login_as("committee")
+    client.post("/language", data={"lang": "zh_Hant"})
+    assert user.locale == "zh_Hant"
+    assert audit_actions() == ["accounts.user.locale_set"]
+    client.delete_cookie("lang")
+    assert 'lang="zh-Hant"' in client.get("/", headers={"Accept-Language": "en"}).text

@@ -1,0 +1,83 @@
+"""Factory functions for test data. They add to the session and flush; they write no audit."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from werkzeug.security import generate_password_hash
+
+from consult.accounts.models import User, UserScope
+from consult.extensions import db
+from consult.registry.models import Building, Community, Compound, Household
+
+_seq = itertools.count(1)
+# A cheap hash keeps tests fast; production uses Werkzeug's scrypt default.
+FAST_HASH = "pbkdf2:sha256:1000"
+PASSWORD = "correct horse 42"
+
+
+def make_community(name: str | None = None) -> Community:
+    community = Community(name=name or f"社区{next(_seq)}", street="解放街道")
+    db.session.add(community)
+    db.session.flush()
+    return community
+
+
+def make_compound(name: str | None = None, community: Community | None = None) -> Compound:
+    compound = Compound(community=community or make_community(), name=name or f"小区{next(_seq)}",
+                        address="")
+    db.session.add(compound)
+    db.session.flush()
+    return compound
+
+
+def make_building(compound: Compound, name: str = "1号楼") -> Building:
+    building = Building(compound=compound, name=name)
+    db.session.add(building)
+    db.session.flush()
+    return building
+
+
+def make_household(building: Building, room: str | None = None, unit: str = "1",
+                   area_dm2: int = 8532, owner_name: str = "王建国",
+                   owner_key: str | None = None, phone: str | None = "13812345678",
+                   floor: int | None = None) -> Household:
+    room = room or str(100 + next(_seq))
+    household = Household(building=building, unit=unit, room=room, area_dm2=area_dm2,
+                          owner_name=owner_name, owner_key=owner_key, phone=phone,
+                          floor=floor if floor is not None else int(room[0]))
+    db.session.add(household)
+    db.session.flush()
+    return household
+
+
+def make_compound_with_households(per_building: int = 4) -> Compound:
+    compound = make_compound("劳动局家属院")
+    for b in ("1号楼", "2号楼"):
+        building = make_building(compound, b)
+        for n in range(per_building):
+            make_household(building, room=f"{n // 2 + 1}0{n % 2 + 1}",
+                           owner_name=f"业主{b}{n}", area_dm2=6000 + 100 * n)
+    return compound
+
+
+def make_user(role: str, compound: Compound | None = None, household: Household | None = None,
+              username: str | None = None, password: str | None = PASSWORD,
+              community: Community | None = None, **kwargs: Any) -> User:
+    if role == "resident" and household is None:
+        target = compound or make_compound()
+        building = target.buildings[0] if target.buildings else make_building(target)
+        household = make_household(building)
+    user = User(username=username or f"{role}{next(_seq)}", display_name=f"{role} user",
+                role=role, household=household,
+                password_hash=generate_password_hash(password, method=FAST_HASH)
+                if password else None, **kwargs)
+    db.session.add(user)
+    if role in ("committee", "supervisor"):
+        if compound is not None:
+            db.session.add(UserScope(user=user, compound=compound))
+        if community is not None:
+            db.session.add(UserScope(user=user, community=community))
+    db.session.flush()
+    return user

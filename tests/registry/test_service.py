@@ -1,0 +1,238 @@
+import io
+
+import pytest
+from openpyxl import Workbook
+from sqlalchemy import func, select
+
+from consult.audit.models import AuditEvent
+from consult.core.errors import Conflict, ImportRejected, NotFound, ValidationFailed
+from consult.extensions import db
+from consult.registry import service as registry
+from consult.registry.models import Building, Household
+from tests import factories
+from tests.conftest import audit_actions
+
+HEADER_ZH = "小区,楼栋,单元,楼层,房号,专有部分面积,业主姓名,业主标识,联系电话\n"
+
+
+def households_in(compound) -> int:
+    return db.session.scalar(select(func.count(Household.id)).join(Household.building)
+                             .where(Building.compound_id == compound.id))
+
+
+def audit_count() -> int:
+    return db.session.scalar(select(func.count(AuditEvent.seq)))
+
+
+def test_household_data_collects_every_field_error():
+    with pytest.raises(ValidationFailed) as e:
+        registry.household_data(unit="x" * 30, floor="五", room="", area="-1", owner_name="",
+                                owner_key=None, phone="abc")
+    assert set(e.value.errors) == {"unit", "floor", "room", "area_dm2", "owner_name", "phone"}
+
+
+def test_create_and_update_household_record_audit_without_personal_values(compound):
+    building = compound.buildings[0]
+    data = registry.household_data(unit="3单元", floor="6", room="601室", area="88.5",
+                                   owner_name="赵六", owner_key="K1", phone="13900001111")
+    household = registry.create_household(None, building, data)
+    assert (household.unit, household.room, household.area_dm2) == ("3", "601", 8850)
+    changed = registry.household_data(unit="3", floor="6", room="601", area="90",
+                                      owner_name="钱七", owner_key="K1", phone="13900001111")
+    registry.update_household(None, household, changed)
+    events = list(db.session.scalars(select(AuditEvent).order_by(AuditEvent.seq)))
+    assert [e.action for e in events] == ["registry.household.created",
+                                          "registry.household.updated"]
+    assert "赵六" not in events[0].payload and "13900001111" not in events[0].payload
+    assert '"owner_name":"changed"' in events[1].payload
+    assert '"area_dm2":{"from":8850,"to":9000}' in events[1].payload
+    assert all(e.compound_id == compound.id for e in events)
+
+
+def test_unchanged_update_records_nothing(compound):
+    household = compound.buildings[0].households[0]
+    same = registry.household_data(unit=household.unit, floor=household.floor,
+                                   room=household.room, area=household.area_dm2,
+                                   owner_name=household.owner_name,
+                                   owner_key=household.owner_key, phone=household.phone)
+    registry.update_household(None, household, same)
+    assert audit_actions() == []
+
+
+def test_room_clash_is_a_conflict(compound):
+    existing = compound.buildings[0].households[0]
+    data = registry.household_data(unit=existing.unit, floor=None, room=existing.room,
+                                   area="50", owner_name="x", owner_key=None, phone=None)
+    with pytest.raises(Conflict):
+        registry.create_household(None, compound.buildings[0], data)
+
+
+def test_structure_names_are_unique_where_they_must_be(compound):
+    with pytest.raises(Conflict):
+        registry.create_building(None, compound, "1号楼")
+    with pytest.raises(Conflict):
+        registry.create_compound(None, compound.community, compound.name)
+    with pytest.raises(ValidationFailed):
+        registry.create_building(None, compound, "  ")
+    b = registry.create_building(None, compound, "10号楼")
+    registry.rename_building(None, b, "3号楼")
+    assert [x.name for x in compound.buildings] == ["1号楼", "2号楼", "3号楼"]
+    assert audit_actions()[-2:] == ["registry.building.created", "registry.building.renamed"]
+
+
+def test_residents_one_representative_at_a_time(compound):
+    household = compound.buildings[0].households[0]
+    a = registry.add_resident(None, household, "甲", None, "owner", True)
+    b = registry.add_resident(None, household, "乙", "13700000000", "family", True)
+    assert (a.is_representative, b.is_representative) == (False, True)
+    registry.update_resident(None, a, "甲", None, "owner", True)
+    assert (a.is_representative, b.is_representative) == (True, False)
+    registry.remove_resident(None, b)
+    assert [r.name for r in household.residents] == ["甲"]
+    with pytest.raises(ValidationFailed):
+        registry.add_resident(None, household, "", None, "nonsense", False)
+    assert audit_actions() == ["registry.resident.added", "registry.resident.added",
+                               "registry.resident.updated", "registry.resident.removed"]
+
+
+def test_search_finds_by_room_owner_and_phone_tail(compound):
+    def rooms(q):
+        return [h.room for h in db.session.scalars(registry.household_search(compound, q))]
+
+    assert rooms("102") == ["102", "102"]
+    assert rooms("业主1号楼0") == ["101"]
+    assert len(rooms("5678")) == 8
+    assert rooms("100%") == [] and rooms("_") == []
+
+
+def test_find_compound_by_name_or_community_path(compound):
+    assert registry.find_compound("劳动局家属院") == compound
+    assert registry.find_compound(f"{compound.community.name}/劳动局家属院") == compound
+    factories.make_compound("劳动局家属院")
+    with pytest.raises(ValidationFailed):
+        registry.find_compound("劳动局家属院")
+    with pytest.raises(NotFound):
+        registry.find_compound("没有这个小区")
+
+
+# --- import -----------------------------------------------------------------------------------
+
+
+def test_import_creates_and_updates_by_building_unit_room(compound):
+    csv = (HEADER_ZH + "劳动局家属院,1号楼,1,1,101,70.50,新业主,K9,13800000000\n"
+           "劳动局家属院,1号楼,2单元,3,301室,65.25,孙八,,\n").encode()
+    before = households_in(compound)
+    summary = registry.import_households(None, csv, "f.csv")
+    assert (summary.created, summary.updated, summary.unchanged) == (1, 1, 0)
+    assert households_in(compound) == before + 1
+    new = db.session.scalars(select(Household).where(Household.room == "301")).one()
+    assert (new.unit, new.floor, new.area_dm2, new.owner_key, new.phone) == (
+        "2", 3, 6525, None, None)
+    event = db.session.scalars(select(AuditEvent)).one()
+    assert event.action == "registry.households.imported" and event.compound_id == compound.id
+    assert '"created":1' in event.payload and '"sha256"' in event.payload
+
+
+def test_import_with_english_headers_and_default_compound(compound):
+    csv = b"building,unit,room,area_m2,owner_name\n2\xe5\x8f\xb7\xe6\xa5\xbc,1,909,50,x\n"
+    summary = registry.import_households(None, csv, "f.csv", compound=compound)
+    assert summary.created == 1
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    # wrong columns: no room and no area
+    ("小区,楼栋,业主姓名\n劳动局家属院,1号楼,x\n", [(1, "room"), (1, "area_m2")]),
+    # duplicate rooms: the second one names the first
+    (HEADER_ZH + "劳动局家属院,1号楼,1,5,501,50,a,,\n劳动局家属院,1号楼,1,5,501室,60,b,,\n",
+     [(3, "E (房号)")]),
+    # negative and non-numeric areas, unknown building, bad phone, too many decimals
+    (HEADER_ZH + "劳动局家属院,1号楼,1,5,501,-50,a,,\n"
+                 "劳动局家属院,1号楼,1,5,502,五十,b,,\n"
+                 "劳动局家属院,9号楼,1,5,503,50,c,,\n"
+                 "劳动局家属院,1号楼,1,5,504,50,d,,call me\n"
+                 "劳动局家属院,1号楼,1,5,505,50.123,e,,\n"
+                 "别的小区,1号楼,1,5,506,50,f,,\n",
+     [(2, "F (专有部分面积)"), (3, "F (专有部分面积)"), (4, "B (楼栋)"), (5, "I (联系电话)"),
+      (6, "F (专有部分面积)"), (7, "A (小区)")]),
+])
+def test_bad_files_report_every_error_and_write_nothing(compound, content, expected):
+    before_households, before_audit = households_in(compound), audit_count()
+    with pytest.raises(ImportRejected) as e:
+        registry.import_households(None, content.encode(), "bad.csv")
+    assert [(err.line, err.column) for err in e.value.errors] == expected
+    assert all(err.message for err in e.value.errors)
+    assert households_in(compound) == before_households and audit_count() == before_audit
+
+
+def test_gbk_csv_from_excel_and_bom_are_read(compound):
+    text = HEADER_ZH + "劳动局家属院,1号楼,1,7,701,72.10,周九,,\n"
+    assert registry.import_households(None, text.encode("gbk"), "excel.csv").created == 1
+    text = HEADER_ZH + "劳动局家属院,1号楼,1,7,702,72.10,周九,,\n"
+    assert registry.import_households(None, b"\xef\xbb\xbf" + text.encode(), "b.csv").created == 1
+
+
+def test_empty_file_is_rejected(compound):
+    for data in (b"", HEADER_ZH.encode()):
+        with pytest.raises(ImportRejected):
+            registry.import_households(None, data, "empty.csv")
+
+
+def test_unknown_buildings_can_be_created_on_request(compound):
+    csv = (HEADER_ZH + "劳动局家属院,7号楼,1,1,101,50,a,,\n劳动局家属院,7号楼,1,1,102,50,b,,\n")
+    summary = registry.import_households(None, csv.encode(), "f.csv", create_buildings=True)
+    assert summary.created == 2 and summary.buildings_created == ["劳动局家属院 7号楼"]
+    assert "7号楼" in [b.name for b in compound.buildings]
+
+
+def test_import_outside_scope_is_refused_per_row(compound):
+    other = factories.make_compound("别处")
+    factories.make_building(other, "1号楼")
+    csv = (HEADER_ZH + "别处,1号楼,1,1,101,50,a,,\n").encode()
+    with pytest.raises(ImportRejected) as e:
+        registry.import_households(None, csv, "f.csv", scope=frozenset({compound.id}))
+    assert "outside" in e.value.errors[0].message
+
+
+def test_import_row_for_another_compound_than_chosen_is_refused(compound):
+    factories.make_building(factories.make_compound("别处"), "1号楼")
+    csv = (HEADER_ZH + "别处,1号楼,1,1,101,50,a,,\n").encode()
+    with pytest.raises(ImportRejected):
+        registry.import_households(None, csv, "f.csv", compound=compound)
+
+
+def test_xlsx_import(compound):
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["楼栋", "单元", "楼层", "房号", "面积", "业主", "证件号", "电话"])
+    ws.append(["2号楼", 1, 8, 801, 99.5, "吴十", "abc", 13511112222])
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    summary = registry.import_households(None, buffer.getvalue(), "f.xlsx", compound=compound)
+    household = db.session.scalars(select(Household).where(Household.room == "801")).one()
+    assert summary.created == 1 and household.area_dm2 == 9950 and household.phone == "13511112222"
+
+
+def test_ten_thousand_rows_import_with_progress(compound):
+    lines = [HEADER_ZH.strip()]
+    for b in range(1, 11):
+        for n in range(1000):
+            lines.append(f"劳动局家属院,{b}号楼,{n % 4 + 1},{n // 40 + 1},{n + 1:04d},"
+                         f"{60 + n % 50}.{n % 100:02d},业主{n},,")
+    ticks: list[tuple[int, int]] = []
+    summary = registry.import_households(None, "\n".join(lines).encode(), "big.csv",
+                                         create_buildings=True,
+                                         progress=lambda a, t: ticks.append((a, t)))
+    assert summary.rows == 10_000 and summary.created + summary.updated == 10_000
+    assert sum(a for a, _ in ticks) == 20_000 and {t for _, t in ticks} == {20_000}
+    assert households_in(compound) >= 10_000
+
+
+def test_export_round_trips_through_import(compound):
+    for fmt in ("csv", "xlsx"):
+        data = registry.export_households(None, [compound], fmt, "zh")
+        summary = registry.import_households(None, data, f"round.{fmt}")
+        assert (summary.created, summary.updated, summary.unchanged) == (0, 0, 8)
+    data = registry.export_households(None, [compound], "csv", "en")
+    assert data.startswith(b"\xef\xbb\xbfcompound,building,unit,floor,room,area_m2")
+    assert b"60.00" in data and b"13812345678" in data
+    assert audit_actions().count("registry.households.exported") == 3
