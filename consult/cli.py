@@ -8,6 +8,7 @@ from typing import Any, NoReturn
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup
 from flask_babel import gettext as _
 
 from consult.core.errors import DomainError, ImportRejected
@@ -184,7 +185,37 @@ def register(app: Flask) -> None:
         click.echo(_("%(n)s codes written to %(path)s. Keep this file safe: the codes are not "
                      "stored anywhere else.", n=len(rows), path=str(output)))
 
-    audit_group = click.Group("audit", help="The audit trail.")
+    translate_group = AppGroup("translate", help="Keep the translation catalogs in step.")
+    app.cli.add_command(translate_group)
+
+    @translate_group.command("update")
+    def translate_update_command() -> None:
+        """Extract messages and merge them into every catalog."""
+        from consult.core import catalogs
+
+        catalogs.update()
+        click.echo("Catalogs updated; translate the new empty entries, then compile.")
+
+    @translate_group.command("compile")
+    def translate_compile_command() -> None:
+        """Compile the catalogs for use."""
+        from consult.core import catalogs
+
+        catalogs.compile_all()
+
+    @translate_group.command("check")
+    def translate_check_command() -> None:
+        """Exit 1 listing every message that is untranslated, fuzzy or has wrong placeholders."""
+        from consult.core import catalogs
+
+        problems = catalogs.check()
+        for problem in problems:
+            click.echo(f"{problem.locale}: {problem.reason}: {problem.msgid!r}", err=True)
+        if problems:
+            sys.exit(1)
+        click.echo("All catalogs are complete.")
+
+    audit_group = AppGroup("audit", help="The audit trail.")
     app.cli.add_command(audit_group)
 
     @audit_group.command("verify")

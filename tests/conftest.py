@@ -18,7 +18,7 @@ import flask_migrate
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from flask.testing import FlaskClient
+from flask.testing import FlaskClient, FlaskCliRunner
 from flask_sqlalchemy.session import Session as FlaskSQLAlchemySession
 from itsdangerous import URLSafeTimedSerializer
 
@@ -90,6 +90,28 @@ class CSRFClient(FlaskClient):
         return response
 
 
+class IsolatedCliRunner(FlaskCliRunner):
+    """Runs each command in its own app context and session, as a shell would."""
+
+    def invoke(self, *args: Any, **kwargs: Any) -> Any:
+        result = contextvars.Context().run(super().invoke, *args, **kwargs)
+        db.session.expire_all()
+        return result
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _english_outside_requests() -> Iterator[None]:
+    """Service and command messages follow CONSULT_LANG; tests read them in English unless a
+    test asks for another language."""
+    previous = os.environ.get("CONSULT_LANG")
+    os.environ["CONSULT_LANG"] = "en"
+    yield
+    if previous is None:
+        os.environ.pop("CONSULT_LANG", None)
+    else:
+        os.environ["CONSULT_LANG"] = previous
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return _database_url(tmp_path_factory.mktemp("db"))
@@ -105,6 +127,7 @@ def app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
     app = create_app(Config)
     app.test_client_class = CSRFClient
+    app.test_cli_runner_class = IsolatedCliRunner
     with app.app_context():
         flask_migrate.upgrade()
     yield app

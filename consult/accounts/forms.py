@@ -6,9 +6,20 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import EqualTo, Optional
+from wtforms.validators import EqualTo, Length, Optional, Regexp
 
+from consult.accounts.service import MIN_PASSWORD_LENGTH, USERNAME_PATTERN
 from consult.core.forms import max_length, options, required
+
+
+def username_rules() -> list[object]:
+    return [required(), Regexp(USERNAME_PATTERN.pattern, message=_l(
+        "Use 3 to 64 letters, digits or the characters . _ - @."))]
+
+
+def new_password_rules() -> list[object]:
+    return [required(), max_length(200), Length(min=MIN_PASSWORD_LENGTH, message=_l(
+        "The password needs at least %(n)s characters.", n=MIN_PASSWORD_LENGTH))]
 from consult.core.policy import ROLE_LABELS, Role
 
 
@@ -30,10 +41,10 @@ class AccessCodeForm(FlaskForm):
 
 
 class ActivateForm(FlaskForm):
-    username = StringField(_l("Username"), validators=[required(), max_length(64)],
+    username = StringField(_l("Username"), validators=username_rules(),
                            render_kw={"autocomplete": "username", "autocapitalize": "none"})
     password = PasswordField(_l("New password (at least 8 characters)"),
-                             validators=[required(), max_length(200)],
+                             validators=new_password_rules(),
                              render_kw={"autocomplete": "new-password"})
     confirm = PasswordField(_l("Repeat the password"), validators=[
         required(), EqualTo("password", message=_l("The two passwords differ."))],
@@ -44,7 +55,7 @@ class PasswordForm(FlaskForm):
     current = PasswordField(_l("Current password"), validators=[Optional(), max_length(200)],
                             render_kw={"autocomplete": "current-password"})
     password = PasswordField(_l("New password (at least 8 characters)"),
-                             validators=[required(), max_length(200)],
+                             validators=new_password_rules(),
                              render_kw={"autocomplete": "new-password"})
     confirm = PasswordField(_l("Repeat the password"), validators=[
         required(), EqualTo("password", message=_l("The two passwords differ."))],
@@ -59,11 +70,11 @@ def staff_role_choices() -> list[SelectChoice]:
 
 
 class UserCreateForm(FlaskForm):
-    username = StringField(_l("Username"), validators=[required(), max_length(64)])
+    username = StringField(_l("Username"), validators=username_rules())
     display_name = StringField(_l("Name"), validators=[required(), max_length(100)])
     role = SelectField(_l("Role"), choices=[])
     password = PasswordField(_l("Initial password (at least 8 characters)"),
-                             validators=[required(), max_length(200)],
+                             validators=new_password_rules(),
                              render_kw={"autocomplete": "new-password"})
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -88,5 +99,5 @@ class ScopeForm(FlaskForm):
 
 class ResetPasswordForm(FlaskForm):
     password = PasswordField(_l("New password (at least 8 characters)"),
-                             validators=[required(), max_length(200)],
+                             validators=new_password_rules(),
                              render_kw={"autocomplete": "new-password"})

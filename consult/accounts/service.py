@@ -45,7 +45,7 @@ describe({
 
 MIN_PASSWORD_LENGTH = 8
 ACCESS_CODE_DIGITS = 12  # 10^12 codes: guessing one under the rate limit takes millennia
-_USERNAME = re.compile(r"^[A-Za-z0-9_.\-@]{3,64}$")
+USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.\-@]{3,64}$")
 # Compared against when the username does not exist, so both paths take the same time.
 _DUMMY_HASH = generate_password_hash("timing-equaliser")
 
@@ -57,7 +57,7 @@ def normalize_username(username: str) -> str:
 def validate_username(username: str, *, exclude_id: int | None = None) -> str:
     """A free username of 3–64 letters, digits or ._-@; raises ValidationFailed."""
     username = normalize_username(username)
-    if not _USERNAME.match(username):
+    if not USERNAME_PATTERN.match(username):
         raise ValidationFailed(
             _("Use 3 to 64 letters, digits or the characters . _ - @ for the username."),
             {"username": [_("Use 3 to 64 letters, digits or the characters . _ - @.")]})

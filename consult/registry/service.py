@@ -434,16 +434,19 @@ def find_compound(name: str) -> Compound:
 
 # --- import and export ------------------------------------------------------------------------
 
+# Headers in English, Simplified or Traditional Chinese.
 HOUSEHOLD_COLUMNS = (
-    Column("compound", ("compound", "小区", "楼院"), required=False),
-    Column("building", ("building", "楼栋", "楼号")),
-    Column("unit", ("unit", "单元"), required=False),
-    Column("floor", ("floor", "楼层"), required=False),
-    Column("room", ("room", "房号", "室")),
-    Column("area_m2", ("area_m2", "专有部分面积", "面积")),
-    Column("owner_name", ("owner_name", "业主姓名", "业主")),
-    Column("owner_key", ("owner_key", "业主标识", "证件号"), required=False),
-    Column("phone", ("phone", "联系电话", "电话"), required=False),
+    Column("compound", ("compound", "小区", "楼院", "小區", "樓院"), required=False),
+    Column("building", ("building", "楼栋", "楼号", "樓棟", "樓號")),
+    Column("unit", ("unit", "单元", "單元"), required=False),
+    Column("floor", ("floor", "楼层", "樓層"), required=False),
+    Column("room", ("room", "房号", "室", "房號")),
+    Column("area_m2", ("area_m2", "专有部分面积", "面积", "專有部分面積", "面積")),
+    Column("owner_name", ("owner_name", "业主姓名", "业主", "業主姓名", "業主")),
+    Column("owner_key", ("owner_key", "业主标识", "证件号", "業主標識", "證件號"),
+           required=False),
+    Column("phone", ("phone", "联系电话", "电话", "聯絡電話", "聯繫電話", "電話"),
+           required=False),
 )
 EXPORT_HEADERS = {
     "en": [c.key for c in HOUSEHOLD_COLUMNS],
@@ -584,7 +587,7 @@ def _validate_rows(
         (b.compound_id, b.name): b
         for b in db.session.scalars(select(Building).where(Building.compound_id.in_(compound_ids)))
     }
-    seen: dict[tuple[int, str, str, str], int] = {}
+    seen: dict[tuple[int | None, str, str, str], int] = {}
     rows: list[_Row] = []
     for done, (line, cells) in enumerate(table.rows, start=1):
         if progress and done % 500 == 0:
@@ -604,6 +607,14 @@ def _validate_rows(
                 errors.append(CellError(line, table.where("building"), _(
                     "“%(building)s” is not a building of %(compound)s. Add the building first "
                     "(or allow new buildings).", building=building_name, compound=compound.name)))
+        # Duplicates are found on the address alone, so a row with other errors still counts.
+        key = (compound.id if compound else None, building_name,
+               strip_suffix(cells.get("unit", ""), "单元"),
+               strip_suffix(cells.get("room", ""), "室", "号"))
+        duplicate_of = seen.setdefault(key, line)
+        if duplicate_of != line:
+            errors.append(CellError(line, table.where("room"), _(
+                "Duplicate of line %(line)s (same building, unit and room).", line=duplicate_of)))
         try:
             data = household_data(
                 unit=cells.get("unit"), floor=cells.get("floor"), room=cells.get("room"),
@@ -614,15 +625,8 @@ def _validate_rows(
                 column = table.where(_FIELD_COLUMN[name])
                 errors.extend(CellError(line, column, m) for m in messages)
             continue
-        if compound is None or not building_name:
-            continue
-        key = (compound.id, building_name, data.unit, data.room)
-        if key in seen:
-            errors.append(CellError(line, table.where("room"), _(
-                "Duplicate of line %(line)s (same building, unit and room).", line=seen[key])))
-            continue
-        seen[key] = line
-        rows.append(_Row(line, compound, building_name, data))
+        if compound is not None and building_name and duplicate_of == line:
+            rows.append(_Row(line, compound, building_name, data))
     if progress:
         progress(len(table.rows) % 500)
     return rows, errors, buildings

@@ -236,3 +236,9 @@ def test_export_round_trips_through_import(compound):
     assert data.startswith(b"\xef\xbb\xbfcompound,building,unit,floor,room,area_m2")
     assert b"60.00" in data and b"13812345678" in data
     assert audit_actions().count("registry.households.exported") == 3
+
+
+def test_traditional_chinese_headers_are_accepted(compound):
+    csv = ("小區,樓棟,單元,樓層,房號,專有部分面積,業主姓名,業主標識,聯絡電話\n"
+           "劳动局家属院,1号楼,1,9,909,50,陳大文,,\n")
+    assert registry.import_households(None, csv.encode("utf-8"), "f.csv").created == 1

@@ -1,0 +1,101 @@
+"""Keeping the translation catalogs in step with the code (``flask translate …``)."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from babel.messages.catalog import Catalog
+from babel.messages.frontend import CommandLineInterface
+from babel.messages.pofile import read_po, write_po
+
+from config import BASE_DIR
+from consult.core.i18n import SUPPORTED_LOCALES
+
+TRANSLATIONS = BASE_DIR / "translations"
+KEYWORDS = ("-k", "_l", "-k", "_n:1,2", "-k", "lazy_gettext")
+# The msgids are English, so the English catalog is the msgids themselves.
+SOURCE_LOCALE = "en"
+_PLACEHOLDER = re.compile(r"%\([a-z_]+\)[sd]")
+
+
+def _pybabel(*args: str) -> None:
+    CommandLineInterface().run(["pybabel", "-q", *args])
+
+
+def extract(pot: Path) -> Catalog:
+    """Extract every message of the code and templates into ``pot``."""
+    _pybabel("extract", "-F", str(BASE_DIR / "babel.cfg"), *KEYWORDS, "--sort-by-file",
+             "-o", str(pot), str(BASE_DIR / "consult"), str(BASE_DIR / "templates"))
+    with pot.open("rb") as handle:
+        return read_po(handle)
+
+
+def _po_path(locale: str) -> Path:
+    return TRANSLATIONS / locale / "LC_MESSAGES" / "messages.po"
+
+
+def update() -> None:
+    """Merge new messages into every catalog; fill the English one from the msgids."""
+    with tempfile.TemporaryDirectory() as tmp:
+        pot = Path(tmp) / "messages.pot"
+        extract(pot)
+        for locale in SUPPORTED_LOCALES:
+            command = "update" if _po_path(locale).exists() else "init"
+            _pybabel(command, "-i", str(pot), "-d", str(TRANSLATIONS), "-l", locale,
+                     *(["--no-fuzzy-matching"] if command == "update" else []))
+    path = _po_path(SOURCE_LOCALE)
+    with path.open("rb") as handle:
+        catalog = read_po(handle, locale=SOURCE_LOCALE)
+    for message in catalog:
+        if message.id and not _complete(message.string):
+            message.string = message.id
+        message.flags.discard("fuzzy")
+    with path.open("wb") as handle:
+        write_po(handle, catalog, width=100)
+
+
+def compile_all() -> None:
+    _pybabel("compile", "-d", str(TRANSLATIONS))
+
+
+@dataclass(frozen=True)
+class Problem:
+    locale: str
+    msgid: str
+    reason: str  # "missing", "fuzzy", "placeholders"
+
+
+def _complete(string: str | tuple[str, ...]) -> bool:
+    return all(string) if isinstance(string, tuple) else bool(string)
+
+
+def check() -> list[Problem]:
+    """Every message of the code, in every catalog: translated, not fuzzy, same placeholders."""
+    problems: list[Problem] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        template = extract(Path(tmp) / "messages.pot")
+    for locale in SUPPORTED_LOCALES:
+        path = _po_path(locale)
+        if not path.exists():
+            problems.append(Problem(locale, "", "missing catalog"))
+            continue
+        with path.open("rb") as handle:
+            catalog = read_po(handle)
+        for wanted in template:
+            if not wanted.id:
+                continue
+            found = catalog.get(wanted.id)
+            msgid = wanted.id if isinstance(wanted.id, str) else wanted.id[0]
+            if found is None or not _complete(found.string):
+                problems.append(Problem(locale, msgid, "missing"))
+            elif found.fuzzy:
+                problems.append(Problem(locale, msgid, "fuzzy"))
+            else:
+                strings = found.string if isinstance(found.string, tuple) else (found.string,)
+                expected = sorted(_PLACEHOLDER.findall(msgid))
+                if any(sorted(_PLACEHOLDER.findall(s)) != expected for s in strings):
+                    problems.append(Problem(locale, msgid, "placeholders"))
+    return problems

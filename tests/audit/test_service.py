@@ -1,0 +1,88 @@
+"""Tampering with stored events behind the app's back is caught by ``flask audit verify``."""
+
+import pytest
+from sqlalchemy import text
+
+from consult.audit import service as audit
+from consult.extensions import db
+
+
+@pytest.fixture
+def chain(compound):
+    households = compound.buildings[0].households
+    for n, household in enumerate(households):
+        audit.record(None, "registry.household.updated", household, {"n": n, "名": "测试"})
+    return households
+
+
+def verify_cli(runner):
+    return runner.invoke(args=["audit", "verify"], env={"CONSULT_LANG": "en"})
+
+
+def test_record_links_events_and_moves_the_head(chain, compound):
+    events = db.session.execute(text(
+        "SELECT seq, prev_hash, hash, compound_id FROM audit_event ORDER BY seq")).all()
+    assert [e.seq for e in events] == [1, 2, 3, 4]
+    assert events[0].prev_hash == "0" * 64
+    assert all(b.prev_hash == a.hash for a, b in zip(events, events[1:], strict=False))
+    assert {e.compound_id for e in events} == {compound.id}
+    assert audit.chain_head() == (4, events[-1].hash)
+    assert audit.verify().ok
+
+
+def test_intact_chain_passes_the_command(chain, runner):
+    result = verify_cli(runner)
+    assert result.exit_code == 0 and "4 events" in result.output
+
+
+def test_changed_payload_is_named(chain, runner):
+    db.session.execute(text("UPDATE audit_event SET payload = :p WHERE seq = 3"),
+                       {"p": '{"n":99}'})
+    result = verify_cli(runner)
+    assert result.exit_code == 1
+    assert "event #3" in result.output and "content does not match" in result.output
+
+
+def test_changed_actor_or_time_is_caught(chain):
+    db.session.execute(text("UPDATE audit_event SET actor_label = 'someone' WHERE seq = 2"))
+    assert audit.verify().problem.seq == 2
+
+
+def test_deleted_event_is_caught(chain, runner):
+    db.session.execute(text("DELETE FROM audit_event WHERE seq = 2"))
+    result = verify_cli(runner)
+    assert result.exit_code == 1 and "event #3" in result.output and "missing" in result.output
+
+
+def test_deleted_last_event_is_caught_by_the_head(chain, runner):
+    db.session.execute(text("DELETE FROM audit_event WHERE seq = 4"))
+    result = verify_cli(runner)
+    assert result.exit_code == 1 and "chain head" in result.output
+
+
+def test_reordered_events_are_caught(chain):
+    db.session.execute(text("UPDATE audit_event SET seq = 100 WHERE seq = 2"))
+    db.session.execute(text("UPDATE audit_event SET seq = 2 WHERE seq = 3"))
+    db.session.execute(text("UPDATE audit_event SET seq = 3 WHERE seq = 100"))
+    problem = audit.verify().problem
+    assert problem is not None and problem.seq == 2
+
+
+def test_inserted_event_is_caught(chain):
+    db.session.execute(text(
+        "INSERT INTO audit_event (seq, created_at, actor_label, action, object_type, payload, "
+        "prev_hash, hash) VALUES (5, '2026-01-01 00:00:00', 'x', 'forged', 'household', '{}', "
+        ":prev, :hash)"), {"prev": "f" * 64, "hash": "e" * 64})
+    result = audit.verify()
+    assert not result.ok and result.problem.seq == 5
+
+
+def test_event_for_a_model_needs_no_explicit_compound(compound):
+    event = audit.record(None, "registry.building.created", compound.buildings[0], {})
+    assert (event.object_type, event.object_id, event.compound_id) == (
+        "building", str(compound.buildings[0].id), compound.id)
+
+
+def test_payload_must_be_plain_data():
+    with pytest.raises(TypeError):
+        audit.record(None, "x", None, {"bad": object()})

@@ -1,0 +1,40 @@
+from sqlalchemy import func, select
+
+from consult.accounts.models import AccessCode, User
+from consult.extensions import db
+from consult.registry.models import Building, Compound, Household
+
+
+def test_seed_demo_builds_the_compound_and_accounts_and_is_idempotent(runner):
+    first = runner.invoke(args=["seed-demo"], env={"CONSULT_LANG": "en"})
+    assert first.exit_code == 0, first.output
+    assert "admin" in first.output and "demo-admin-2026" in first.output
+    assert "Household access code" in first.output
+    compound = db.session.scalars(select(Compound).where(Compound.name == "劳动局家属院")).one()
+    households = db.session.scalar(select(func.count(Household.id)).join(Household.building)
+                                   .where(Building.compound_id == compound.id))
+    assert households == 216 and len(compound.buildings) == 6
+    areas = db.session.scalars(select(Household.area_dm2).join(Household.building)
+                               .where(Building.compound_id == compound.id)).all()
+    assert min(areas) >= 4500 and max(areas) <= 12000
+    multi = db.session.execute(select(Household.owner_key, func.count()).group_by(
+        Household.owner_key).having(func.count() > 1)).all()
+    assert multi, "a few owners hold two flats"
+    roles = set(db.session.scalars(select(User.role)))
+    assert roles == {"admin", "committee", "supervisor", "resident"}
+
+    second = runner.invoke(args=["seed-demo"], env={"CONSULT_LANG": "en"})
+    assert second.exit_code == 0
+    assert db.session.scalar(select(func.count(Household.id))) == 236
+    assert db.session.scalar(select(func.count(User.id))) == 4
+    open_codes = db.session.scalar(select(func.count(AccessCode.id)).where(
+        AccessCode.used_at.is_(None), AccessCode.revoked_at.is_(None)))
+    assert open_codes == 1
+
+
+def test_demo_committee_member_works_in_the_demo_compound(runner, client):
+    runner.invoke(args=["seed-demo"])
+    r = client.post("/login", data={"username": "committee", "password": "demo-committee-2026"})
+    assert r.status_code == 302
+    assert "劳动局家属院" in client.get("/registry/").text
+    assert "纺织厂宿舍" not in client.get("/registry/").text
