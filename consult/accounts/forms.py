@@ -10,6 +10,7 @@ from wtforms.validators import EqualTo, Length, Optional, Regexp
 
 from consult.accounts.service import MIN_PASSWORD_LENGTH, USERNAME_PATTERN
 from consult.core.forms import max_length, options, required
+from consult.core.policy import ROLE_LABELS, Role
 
 
 def username_rules() -> list[object]:
@@ -20,7 +21,6 @@ def username_rules() -> list[object]:
 def new_password_rules() -> list[object]:
     return [required(), max_length(200), Length(min=MIN_PASSWORD_LENGTH, message=_l(
         "The password needs at least %(n)s characters.", n=MIN_PASSWORD_LENGTH))]
-from consult.core.policy import ROLE_LABELS, Role
 
 
 class LoginForm(FlaskForm):

@@ -177,11 +177,11 @@ def test_user_scope_check_constraint_holds_in_the_database(compound):
 
     user = factories.make_user("committee")
     db.session.add(UserScope(user=user, community=compound.community, compound=compound))
-    with pytest.raises(Exception, match="(?i)constraint|check"):
+    with pytest.raises(Exception, match=r"(?i)constraint|check"):
         db.session.flush()
 
 
 def test_resident_role_requires_a_household_in_the_database():
     db.session.add(User(username="orphan", display_name="x", role="resident"))
-    with pytest.raises(Exception, match="(?i)constraint|check"):
+    with pytest.raises(Exception, match=r"(?i)constraint|check"):
         db.session.flush()

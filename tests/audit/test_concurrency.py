@@ -36,7 +36,7 @@ def test_threads_appending_at_once_keep_one_unbroken_chain(app):
                     audit.record(None, "registry.household.updated",
                                  ("household", n, compound_id), {"thread": n, "i": i})
                     db.session.commit()
-            except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            except BaseException as exc:  # collected and asserted below
                 errors.append(exc)
                 db.session.rollback()
             finally:

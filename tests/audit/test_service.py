@@ -1,5 +1,7 @@
 """Tampering with stored events behind the app's back is caught by ``flask audit verify``."""
 
+import itertools
+
 import pytest
 from sqlalchemy import text
 
@@ -24,7 +26,7 @@ def test_record_links_events_and_moves_the_head(chain, compound):
         "SELECT seq, prev_hash, hash, compound_id FROM audit_event ORDER BY seq")).all()
     assert [e.seq for e in events] == [1, 2, 3, 4]
     assert events[0].prev_hash == "0" * 64
-    assert all(b.prev_hash == a.hash for a, b in zip(events, events[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(events))
     assert {e.compound_id for e in events} == {compound.id}
     assert audit.chain_head() == (4, events[-1].hash)
     assert audit.verify().ok
