@@ -99,23 +99,24 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _jinja(app: Flask) -> None:
-    from consult.audit.actions import action_label
+    from consult.audit.actions import action_label, actor_label, object_label
+    from consult.core.display import area
     from consult.core.i18n import SUPPORTED_LOCALES
     from consult.core.policy import ROLE_LABELS, Role, can
     from consult.core.text import mask_phone
     from consult.core.urls import url_for_page
     from consult.registry.models import RELATION_LABELS, Relation
-    from consult.registry.service import format_area
 
     app.jinja_env.globals.update(
         format_datetime=format_datetime, format_date=format_date, format_decimal=format_decimal,
         get_locale=get_locale, html_lang=lambda: html_lang(str(get_locale())), can=can,
         html_lang_of=html_lang,
         supported_locales=SUPPORTED_LOCALES, action_label=action_label,
+        object_label=object_label, actor_label=actor_label,
         role_label=lambda role: ROLE_LABELS[Role(role)], url_for_page=url_for_page,
         relation_label=lambda value: RELATION_LABELS.get(Relation(value), value),
     )
-    app.jinja_env.filters.update(mask_phone=mask_phone, area=format_area)
+    app.jinja_env.filters.update(mask_phone=mask_phone, area=area)
 
 
 def _warn_without_cjk_font(app: Flask) -> None:

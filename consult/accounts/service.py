@@ -21,7 +21,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from consult.accounts.models import AccessCode, User, UserScope
 from consult.audit import service as audit
-from consult.audit.actions import describe
+from consult.audit.actions import describe, describe_objects
 from consult.core.errors import Conflict, NotFound, ValidationFailed
 from consult.core.i18n import SUPPORTED_LOCALES
 from consult.core.models import utcnow
@@ -42,6 +42,8 @@ describe({
     "accounts.access_code.revoked": _l("Access code revoked"),
     "accounts.access_code.redeemed": _l("Access code used to sign in"),
 })
+
+describe_objects({"user_account": _l("Account")})
 
 MIN_PASSWORD_LENGTH = 8
 ACCESS_CODE_DIGITS = 12  # 10^12 codes: guessing one under the rate limit takes millennia

@@ -7,7 +7,7 @@ import json
 from flask import Blueprint, render_template, request
 from flask_login import current_user
 
-from consult.audit.actions import known_actions
+from consult.audit.actions import known_actions, known_objects
 from consult.audit.query import event_page_query, get_event
 from consult.core.forms import page_number, page_size
 from consult.core.pagination import window
@@ -28,7 +28,7 @@ def index() -> str:
     stmt = event_page_query(compound_scope(current_user, "audit.view"), **filters)
     page = window(stmt, page_number(), page_size())
     return render_template("audit/index.html", page=page, filters=filters,
-                           actions=known_actions())
+                           actions=known_actions(), objects=known_objects())
 
 
 @bp.get("/<int:seq>")

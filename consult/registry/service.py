@@ -15,7 +15,7 @@ from sqlalchemy import Select, func, insert, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from consult.audit import service as audit
-from consult.audit.actions import describe
+from consult.audit.actions import describe, describe_objects
 from consult.core.errors import CellError, Conflict, ImportRejected, NotFound, ValidationFailed
 from consult.core.models import utcnow
 from consult.core.tabular import Column, Table, read_table, write_csv, write_xlsx
@@ -43,6 +43,14 @@ describe({
     "registry.resident.added": _l("Resident added"),
     "registry.resident.updated": _l("Resident updated"),
     "registry.resident.removed": _l("Resident removed"),
+})
+
+describe_objects({
+    "community": _l("Community"),
+    "compound": _l("Compound"),
+    "building": _l("Building"),
+    "household": _l("Household"),
+    "resident": _l("Resident"),
 })
 
 MAX_AREA_DM2 = 100_000_00  # 100,000 m²: far above any exclusive part
