@@ -1,0 +1,36 @@
+# Shortcuts for people working on consult. The README's two commands need no make.
+PY := .venv/bin/python
+FLASK := .venv/bin/flask --app wsgi
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+.PHONY: setup demo test test-pg lint check migration translate-update translate-compile translate-check
+
+setup:            ## install everything, including what the tests need
+	scripts/setup.sh --test
+
+demo:             ## migrate, seed and serve on http://127.0.0.1:5000
+	scripts/serve-demo.sh
+
+test:             ## the whole suite on a scratch SQLite database
+	scripts/test.sh
+
+test-pg:          ## the whole suite on the local PostgreSQL
+	TEST_DATABASE_URL=$(PG_URL) scripts/test.sh
+
+lint:
+	.venv/bin/ruff check .
+
+check: lint translate-check
+	$(FLASK) db check
+
+migration:        ## make NAME="what changed": a new date-prefixed migration from the models
+	$(FLASK) db migrate -m "$(NAME)"
+
+translate-update: ## extract messages and merge them into every catalog
+	$(FLASK) translate update
+
+translate-compile:
+	$(FLASK) translate compile
+
+translate-check:  ## fail on any untranslated or fuzzy message
+	$(FLASK) translate check
