@@ -41,14 +41,23 @@ python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
   echo "consult needs Python 3.11 or newer" >&2; exit 1; }
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-extras=""
-[ "$want_test" = 1 ] && extras="[dev]"
 # Reinstall only when pyproject.toml changed since the last successful run.
-stamp=".venv/.setup-stamp${extras:+-dev}"
+stamp=".venv/.setup-stamp"
+[ "$want_test" = 1 ] && stamp="$stamp-test"
 digest=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
+  # The app runs from this folder, so only the declared dependencies are installed.
+  requirements=$(.venv/bin/python - "$want_test" <<'PY'
+import sys, tomllib
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+wanted = list(project["dependencies"])
+if sys.argv[1] == "1":
+    wanted += project["optional-dependencies"]["dev"]
+print("\n".join(wanted))
+PY
+)
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}"
+  echo "$requirements" | .venv/bin/python -m pip install -q --disable-pip-version-check -r /dev/stdin
   echo "$digest" > "$stamp"
 fi
 

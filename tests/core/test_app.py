@@ -88,3 +88,18 @@ def test_signed_in_users_language_is_remembered_and_audited(client, login_as):
     assert audit_actions() == ["accounts.user.locale_set"]
     client.delete_cookie("lang")
     assert 'lang="zh-Hant"' in client.get("/", headers={"Accept-Language": "en"}).text
+
+
+def test_unexpected_error_is_a_500_page_in_the_users_language(client, login_as, monkeypatch):
+    from consult.registry import service as registry
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(registry, "compounds_in_scope", explode)
+    login_as("admin")
+    r = client.get("/registry/", headers={"Accept-Language": "zh-CN"})
+    assert r.status_code == 500 and "boom" not in r.text
+    assert "出错" in r.text or "错误" in r.text
+    r = client.get("/registry/", headers={"Accept": "application/json"})
+    assert r.status_code == 500 and r.get_json()["error"]["status"] == 500
