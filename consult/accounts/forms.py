@@ -23,6 +23,18 @@ def new_password_rules() -> list[object]:
         "The password needs at least %(n)s characters.", n=MIN_PASSWORD_LENGTH))]
 
 
+def new_password_field(label: object = None) -> PasswordField:
+    return PasswordField(label or _l("New password (at least 8 characters)"),
+                         validators=new_password_rules(),
+                         render_kw={"autocomplete": "new-password"})
+
+
+def confirm_password_field() -> PasswordField:
+    return PasswordField(_l("Repeat the password"), validators=[
+        required(), EqualTo("password", message=_l("The two passwords differ."))],
+        render_kw={"autocomplete": "new-password"})
+
+
 class LoginForm(FlaskForm):
     username = StringField(_l("Username"), validators=[required(), max_length(64)],
                            render_kw={"autocomplete": "username", "autocapitalize": "none"})
@@ -43,23 +55,15 @@ class AccessCodeForm(FlaskForm):
 class ActivateForm(FlaskForm):
     username = StringField(_l("Username"), validators=username_rules(),
                            render_kw={"autocomplete": "username", "autocapitalize": "none"})
-    password = PasswordField(_l("New password (at least 8 characters)"),
-                             validators=new_password_rules(),
-                             render_kw={"autocomplete": "new-password"})
-    confirm = PasswordField(_l("Repeat the password"), validators=[
-        required(), EqualTo("password", message=_l("The two passwords differ."))],
-        render_kw={"autocomplete": "new-password"})
+    password = new_password_field()
+    confirm = confirm_password_field()
 
 
 class PasswordForm(FlaskForm):
     current = PasswordField(_l("Current password"), validators=[Optional(), max_length(200)],
                             render_kw={"autocomplete": "current-password"})
-    password = PasswordField(_l("New password (at least 8 characters)"),
-                             validators=new_password_rules(),
-                             render_kw={"autocomplete": "new-password"})
-    confirm = PasswordField(_l("Repeat the password"), validators=[
-        required(), EqualTo("password", message=_l("The two passwords differ."))],
-        render_kw={"autocomplete": "new-password"})
+    password = new_password_field()
+    confirm = confirm_password_field()
 
 
 STAFF_ROLES = (Role.COMMITTEE, Role.SUPERVISOR, Role.ADMIN)
@@ -73,9 +77,7 @@ class UserCreateForm(FlaskForm):
     username = StringField(_l("Username"), validators=username_rules())
     display_name = StringField(_l("Name"), validators=[required(), max_length(100)])
     role = SelectField(_l("Role"), choices=[])
-    password = PasswordField(_l("Initial password (at least 8 characters)"),
-                             validators=new_password_rules(),
-                             render_kw={"autocomplete": "new-password"})
+    password = new_password_field(_l("Initial password (at least 8 characters)"))
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -98,6 +100,4 @@ class ScopeForm(FlaskForm):
 
 
 class ResetPasswordForm(FlaskForm):
-    password = PasswordField(_l("New password (at least 8 characters)"),
-                             validators=new_password_rules(),
-                             render_kw={"autocomplete": "new-password"})
+    password = new_password_field()

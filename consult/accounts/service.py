@@ -189,6 +189,20 @@ def set_password(actor: Any, user: User, password: str) -> None:
     audit.record(actor, "accounts.user.password_set", user, {"by_self": actor is user})
 
 
+def set_username_and_password(user: User, username: str, password: str) -> None:
+    """A resident who signed in with a code chooses how to sign in next time."""
+    set_username(user, user, username)
+    set_password(user, user, password)
+
+
+def change_own_password(user: User, current: str | None, password: str) -> None:
+    """Change one's own password; the current one must be given if there is one."""
+    if user.password_hash and not user.check_password(current or ""):
+        message = _("The current password is not right.")
+        raise ValidationFailed(message, {"current": [message]})
+    set_password(user, user, password)
+
+
 def set_username(actor: Any, user: User, username: str) -> None:
     """Let a resident choose the name they sign in with."""
     new = validate_username(username, exclude_id=user.id)

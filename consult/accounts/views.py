@@ -29,8 +29,8 @@ from consult.accounts.forms import (
     UserEditForm,
 )
 from consult.accounts.models import UserScope
-from consult.core.errors import NotFound, ValidationFailed
-from consult.core.forms import apply_errors, options, page_number, page_size
+from consult.core.errors import NotFound
+from consult.core.forms import options, page_number, page_size, save_form
 from consult.core.policy import ROLE_LABELS, STORED_ROLES, Role, require
 from consult.core.urls import safe_next
 from consult.extensions import db, limiter
@@ -103,18 +103,11 @@ def activate() -> Response | str:
     form = ActivateForm()
     if request.method == "GET":
         form.username.data = current_user.username
-    if form.validate_on_submit():
-        try:
-            accounts.set_username(current_user, current_user, form.username.data)
-            accounts.set_password(current_user, current_user, form.password.data)
-        except ValidationFailed as exc:
-            db.session.rollback()
-            apply_errors(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Your password is set. Sign in with the username %(name)s next time.",
-                    name=current_user.username), "success")
-            return redirect(url_for("main.index"))
+    if save_form(form, lambda: accounts.set_username_and_password(
+            current_user, form.username.data, form.password.data)):
+        flash(_("Your password is set. Sign in with the username %(name)s next time.",
+                name=current_user.username), "success")
+        return redirect(url_for("main.index"))
     return render_template("accounts/activate.html", form=form)
 
 
@@ -124,19 +117,10 @@ def profile() -> Response | str:
     form = PasswordForm()
     if not current_user.password_hash:
         del form.current  # an account made from an access code has no password to confirm
-    if form.validate_on_submit():
-        if current_user.password_hash and not current_user.check_password(form.current.data or ""):
-            form.current.errors = [_("The current password is not right.")]
-        else:
-            try:
-                accounts.set_password(current_user, current_user, form.password.data)
-            except ValidationFailed as exc:
-                db.session.rollback()
-                apply_errors(form, exc)
-            else:
-                db.session.commit()
-                flash(_("Your password has been changed."), "success")
-                return redirect(url_for("accounts.profile"))
+    current = form.current.data if "current" in form else None
+    if save_form(form, lambda: accounts.change_own_password(
+            current_user, current, form.password.data), _("Your password has been changed.")):
+        return redirect(url_for("accounts.profile"))
     return render_template("accounts/profile.html", form=form)
 
 
@@ -159,18 +143,12 @@ def users() -> str:
 @require("accounts.manage")
 def user_new() -> Response | str:
     form = UserCreateForm()
-    if form.validate_on_submit():
-        try:
-            user = accounts.create_user(
-                current_user, username=form.username.data, display_name=form.display_name.data,
-                role=form.role.data, password=form.password.data)
-        except ValidationFailed as exc:
-            db.session.rollback()
-            apply_errors(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Account %(name)s created.", name=user.username), "success")
-            return redirect(url_for("accounts.user_edit", user_id=user.id))
+    saved = save_form(form, lambda: accounts.create_user(
+        current_user, username=form.username.data, display_name=form.display_name.data,
+        role=form.role.data, password=form.password.data))
+    if saved:
+        flash(_("Account %(name)s created.", name=saved.value.username), "success")
+        return redirect(url_for("accounts.user_edit", user_id=saved.value.id))
     return render_template("accounts/user_new.html", form=form)
 
 
@@ -189,17 +167,10 @@ def _scope_choices() -> list[SelectChoice]:
 def user_edit(user_id: int) -> Response | str:
     user = accounts.get_user_or_404(user_id)
     form = UserEditForm(obj=user, resident=user.role == Role.RESIDENT)
-    if form.validate_on_submit():
-        try:
-            accounts.update_user(current_user, user, display_name=form.display_name.data,
-                                 role=form.role.data, active=bool(form.active.data))
-        except ValidationFailed as exc:
-            db.session.rollback()
-            apply_errors(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Saved."), "success")
-            return redirect(url_for("accounts.user_edit", user_id=user.id))
+    if save_form(form, lambda: accounts.update_user(
+            current_user, user, display_name=form.display_name.data, role=form.role.data,
+            active=bool(form.active.data)), _("Saved.")):
+        return redirect(url_for("accounts.user_edit", user_id=user.id))
     scope_form = ScopeForm()
     scope_form.target.choices = _scope_choices()
     return render_template("accounts/user_edit.html", user=user, form=form,
@@ -211,17 +182,9 @@ def user_edit(user_id: int) -> Response | str:
 def user_password(user_id: int) -> Response | str:
     user = accounts.get_user_or_404(user_id)
     form = ResetPasswordForm()
-    if form.validate_on_submit():
-        try:
-            accounts.set_password(current_user, user, form.password.data)
-        except ValidationFailed as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
-        else:
-            db.session.commit()
-            flash(_("The password of %(name)s has been reset.", name=user.username), "success")
-    else:
-        flash(_("Give a new password."), "danger")
+    if not save_form(form, lambda: accounts.set_password(current_user, user, form.password.data),
+                     _("The password of %(name)s has been reset.", name=user.username)):
+        flash(" ".join(form.password.errors) or _("Give a new password."), "danger")
     return redirect(url_for("accounts.user_edit", user_id=user.id))
 
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
-from flask import current_app, request
+from flask import current_app, flash, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from consult.core.errors import ValidationFailed
+from consult.extensions import db
+
+T = TypeVar("T")
 
 
 def required() -> DataRequired:
@@ -36,6 +40,35 @@ def apply_errors(form: FlaskForm, exc: ValidationFailed) -> None:
             form.form_errors.extend(messages)
     if not exc.errors:
         form.form_errors.append(exc.message)
+
+
+@dataclass(frozen=True)
+class Saved(Generic[T]):
+    """What a successful ``save_form`` call returned."""
+
+    value: T
+
+
+def save_form(form: FlaskForm, action: Callable[[], T], success: str | None = None
+              ) -> Saved[T] | None:
+    """For a submitted, valid form: run the service call and commit once.
+
+    Returns ``Saved(result)`` on success (after flashing ``success``). Returns None when the
+    form was not submitted or not valid, or when the service refused the input: then the
+    transaction is rolled back and the service's messages sit next to the form's fields.
+    """
+    if not form.validate_on_submit():
+        return None
+    try:
+        value = action()
+    except ValidationFailed as exc:
+        db.session.rollback()
+        apply_errors(form, exc)
+        return None
+    db.session.commit()
+    if success:
+        flash(success, "success")
+    return Saved(value)
 
 
 def page_number() -> int:

@@ -17,8 +17,8 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from consult.accounts import service as accounts
-from consult.core.errors import ImportRejected, ValidationFailed
-from consult.core.forms import apply_errors, options, page_number, page_size
+from consult.core.errors import ImportRejected, NotFound
+from consult.core.forms import options, page_number, page_size, save_form
 from consult.core.policy import authorize, compound_scope, require
 from consult.core.tabular import XLSX_MAGIC
 from consult.extensions import db
@@ -63,16 +63,9 @@ def index() -> str:
 @require("registry.structure")
 def community_new() -> Response | str:
     form = CommunityForm()
-    if form.validate_on_submit():
-        try:
-            registry.create_community(current_user, form.name.data, form.street.data)
-        except ValidationFailed as exc:
-            db.session.rollback()
-            apply_errors(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Community created."), "success")
-            return redirect(url_for("registry.index"))
+    if save_form(form, lambda: registry.create_community(
+            current_user, form.name.data, form.street.data), _("Community created.")):
+        return redirect(url_for("registry.index"))
     return render_template("registry/community_form.html", form=form)
 
 
@@ -85,18 +78,11 @@ def compound_new() -> Response | str:
     if not form.community_id.choices:
         flash(_("Create a community first."), "info")
         return redirect(url_for("registry.community_new"))
-    if form.validate_on_submit():
-        community = registry.get_or_404(Community, form.community_id.data)
-        try:
-            compound = registry.create_compound(current_user, community, form.name.data,
-                                                form.address.data)
-        except ValidationFailed as exc:
-            db.session.rollback()
-            apply_errors(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Compound created. Add its buildings next."), "success")
-            return redirect(url_for("registry.compound", compound_id=compound.id))
+    saved = save_form(form, lambda: registry.create_compound(
+        current_user, registry.get_or_404(Community, form.community_id.data), form.name.data,
+        form.address.data), _("Compound created. Add its buildings next."))
+    if saved:
+        return redirect(url_for("registry.compound", compound_id=saved.value.id))
     return render_template("registry/compound_form.html", form=form)
 
 
@@ -120,16 +106,9 @@ def compound(compound_id: int) -> str:
 def building_new(compound_id: int) -> Response | str:
     compound = _compound(compound_id, "registry.edit")
     form = BuildingForm()
-    if form.validate_on_submit():
-        try:
-            registry.create_building(current_user, compound, form.name.data)
-        except ValidationFailed as exc:
-            db.session.rollback()
-            apply_errors(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Building added."), "success")
-            return redirect(url_for("registry.compound", compound_id=compound.id))
+    if save_form(form, lambda: registry.create_building(current_user, compound, form.name.data),
+                 _("Building added.")):
+        return redirect(url_for("registry.compound", compound_id=compound.id))
     return render_template("registry/building_form.html", form=form, compound=compound,
                            building=None)
 
@@ -140,18 +119,19 @@ def building_edit(building_id: int) -> Response | str:
     building = registry.get_or_404(Building, building_id)
     authorize(current_user, "registry.edit", building)
     form = BuildingForm(obj=building)
-    if form.validate_on_submit():
-        try:
-            registry.rename_building(current_user, building, form.name.data)
-        except ValidationFailed as exc:
-            db.session.rollback()
-            apply_errors(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Saved."), "success")
-            return redirect(url_for("registry.compound", compound_id=building.compound_id))
+    if save_form(form, lambda: registry.rename_building(current_user, building, form.name.data),
+                 _("Saved.")):
+        return redirect(url_for("registry.compound", compound_id=building.compound_id))
     return render_template("registry/building_form.html", form=form,
                            compound=building.compound, building=building)
+
+
+def compound_building(compound: Compound, building_id: int) -> Building:
+    """A building chosen in a form, which must belong to the compound being edited."""
+    building = registry.get_or_404(Building, building_id)
+    if building.compound_id != compound.id:
+        raise NotFound(_("No such record."))
+    return building
 
 
 def _household_data(form: HouseholdForm, phone: str | None) -> registry.HouseholdData:
@@ -169,19 +149,11 @@ def household_new(compound_id: int) -> Response | str:
     if not form.building_id.choices:
         flash(_("Add a building first."), "info")
         return redirect(url_for("registry.building_new", compound_id=compound.id))
-    if form.validate_on_submit():
-        building = registry.get_or_404(Building, form.building_id.data)
-        authorize(current_user, "registry.edit", building)
-        try:
-            household = registry.create_household(current_user, building,
-                                                  _household_data(form, form.phone.data))
-        except ValidationFailed as exc:
-            db.session.rollback()
-            apply_errors(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Household added."), "success")
-            return redirect(url_for("registry.household", household_id=household.id))
+    saved = save_form(form, lambda: registry.create_household(
+        current_user, compound_building(compound, form.building_id.data),
+        _household_data(form, form.phone.data)), _("Household added."))
+    if saved:
+        return redirect(url_for("registry.household", household_id=saved.value.id))
     return render_template("registry/household_form.html", form=form, compound=compound,
                            household=None)
 
@@ -205,17 +177,10 @@ def household_edit(household_id: int) -> Response | str:
     if request.method == "GET":
         form.area.data = registry.format_area(household.area_dm2)
         form.phone.data = ""
-    if form.validate_on_submit():
-        phone = None if form.clear_phone.data else (form.phone.data or household.phone)
-        try:
-            registry.update_household(current_user, household, _household_data(form, phone))
-        except ValidationFailed as exc:
-            db.session.rollback()
-            apply_errors(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Saved."), "success")
-            return redirect(url_for("registry.household", household_id=household.id))
+    phone = None if form.clear_phone.data else (form.phone.data or household.phone)
+    if save_form(form, lambda: registry.update_household(
+            current_user, household, _household_data(form, phone)), _("Saved.")):
+        return redirect(url_for("registry.household", household_id=household.id))
     return render_template("registry/household_form.html", form=form,
                            compound=household.building.compound, household=household)
 
@@ -225,17 +190,10 @@ def household_edit(household_id: int) -> Response | str:
 def resident_new(household_id: int) -> Response | str:
     household = _household(household_id, "registry.edit")
     form = ResidentForm()
-    if form.validate_on_submit():
-        try:
-            registry.add_resident(current_user, household, form.name.data, form.phone.data,
-                                  form.relation.data, bool(form.is_representative.data))
-        except ValidationFailed as exc:
-            db.session.rollback()
-            apply_errors(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Resident added."), "success")
-            return redirect(url_for("registry.household", household_id=household.id))
+    if save_form(form, lambda: registry.add_resident(
+            current_user, household, form.name.data, form.phone.data, form.relation.data,
+            bool(form.is_representative.data)), _("Resident added.")):
+        return redirect(url_for("registry.household", household_id=household.id))
     return render_template("registry/resident_form.html", form=form, household=household,
                            resident=None)
 
@@ -248,18 +206,10 @@ def resident_edit(resident_id: int) -> Response | str:
     form = ResidentForm(obj=resident)
     if request.method == "GET":
         form.phone.data = ""
-    if form.validate_on_submit():
-        try:
-            registry.update_resident(current_user, resident, form.name.data,
-                                     form.phone.data or resident.phone, form.relation.data,
-                                     bool(form.is_representative.data))
-        except ValidationFailed as exc:
-            db.session.rollback()
-            apply_errors(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Saved."), "success")
-            return redirect(url_for("registry.household", household_id=resident.household_id))
+    if save_form(form, lambda: registry.update_resident(
+            current_user, resident, form.name.data, form.phone.data or resident.phone,
+            form.relation.data, bool(form.is_representative.data)), _("Saved.")):
+        return redirect(url_for("registry.household", household_id=resident.household_id))
     return render_template("registry/resident_form.html", form=form,
                            household=resident.household, resident=resident)
 
