@@ -51,6 +51,10 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None  # a form left open on a phone for an afternoon must still submit
     MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 20 * 1024 * 1024)
     IMPORT_MAX_BYTES = _env_int("IMPORT_MAX_BYTES", 10 * 1024 * 1024)
+    UPLOAD_MAX_BYTES = _env_int("UPLOAD_MAX_BYTES", 8 * 1024 * 1024)
+    # Uploaded files live here (not in the database); a shared path when running several hosts.
+    UPLOAD_PATH = os.environ.get("UPLOAD_PATH", str(INSTANCE_DIR / "uploads"))
+    PUBLICITY_DAYS = _env_int("PUBLICITY_DAYS", 7)
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

@@ -46,6 +46,7 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
         )
     os.makedirs(app.instance_path, exist_ok=True)
 
+    _load_models()
     db.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
     csrf.init_app(app)
@@ -66,6 +67,18 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     cli.register(app)
     _warn_without_cjk_font(app)
     return app
+
+
+def _load_models() -> None:
+    """Import every domain's models so the metadata (and Alembic) knows all tables."""
+    import consult.accounts.models
+    import consult.audit.models
+    import consult.ballots.models
+    import consult.consultations.models
+    import consult.implementation.models
+    import consult.notices.models
+    import consult.registry.models
+    import consult.uploads.models  # noqa: F401
 
 
 def _init_login(app: Flask) -> None:
@@ -89,13 +102,17 @@ def _init_login(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from consult.accounts.views import bp as accounts_bp
     from consult.audit.views import bp as audit_bp
+    from consult.ballots.views import bp as ballots_bp
+    from consult.consultations.views import bp as consultations_bp
+    from consult.implementation.views import bp as implementation_bp
     from consult.main.views import bp as main_bp
+    from consult.notices.views import bp as notices_bp
     from consult.registry.views import bp as registry_bp
+    from consult.uploads.views import bp as uploads_bp
 
-    app.register_blueprint(main_bp)
-    app.register_blueprint(accounts_bp)
-    app.register_blueprint(registry_bp)
-    app.register_blueprint(audit_bp)
+    for blueprint in (main_bp, accounts_bp, registry_bp, audit_bp, consultations_bp,
+                      ballots_bp, notices_bp, implementation_bp, uploads_bp):
+        app.register_blueprint(blueprint)
 
 
 def _jinja(app: Flask) -> None:

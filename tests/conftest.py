@@ -121,9 +121,12 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 def app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     _empty_database(database_url)
 
+    instance = tmp_path_factory.mktemp("instance")
+
     class Config(TestingConfig):
         SQLALCHEMY_DATABASE_URI = database_url
-        INSTANCE_DIR = str(tmp_path_factory.mktemp("instance"))
+        INSTANCE_DIR = str(instance)
+        UPLOAD_PATH = str(instance / "uploads")
 
     app = create_app(Config)
     app.test_client_class = CSRFClient

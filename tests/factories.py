@@ -81,3 +81,76 @@ def make_user(role: str, compound: Compound | None = None, household: Household 
             db.session.add(UserScope(user=user, community=community))
     db.session.flush()
     return user
+
+
+# --- consultations ----------------------------------------------------------------------------
+
+def make_consultation(compound: Compound, *, stage: str = "draft", items: int = 2,
+                      rule: str = "household_majority", secrecy: str = "open",
+                      title: str = "老旧小区改造方案") -> Any:
+    """A consultation with ``items`` items, put straight into ``stage`` (no workflow run).
+
+    Use ``walk_to`` for a consultation that went through the real workflow.
+    """
+    from consult.ballots.tally import PRESETS
+    from consult.consultations.models import Consultation, Item
+
+    consultation = Consultation(compound=compound, title=title, summary="居民议事，共同决定。",
+                                rule_code=rule, rule_json=PRESETS[rule].to_json(),
+                                secrecy=secrecy, stage=stage, round=1, publicity_days=7,
+                                locale="zh_Hans")
+    db.session.add(consultation)
+    db.session.flush()
+    for n in range(1, items + 1):
+        db.session.add(Item(consultation_id=consultation.id, number=n, title=f"改造项目{n}",
+                            description=f"第{n}项的说明", estimated_cost_fen=100_000 * n))
+    db.session.flush()
+    db.session.expire(consultation, ["items"])
+    return consultation
+
+
+def walk_to(consultation: Any, stage: str, *, choices: str = "agree") -> Any:
+    """Take a draft consultation through the real workflow up to ``stage``.
+
+    Every household on the roll votes ``choices`` on every item (so the vote closes early and
+    passes with "agree"). Deadlines and publicity periods are passed by moving ``now`` forward;
+    returns the ``now`` reached, so callers can keep going from there.
+    """
+    from datetime import timedelta
+
+    from consult.ballots import service as ballots
+    from consult.ballots.models import BallotChannel
+    from consult.consultations import workflow
+    from consult.consultations.states import STAGE_ORDER, Action, Stage
+    from consult.core.models import utcnow
+
+    target = STAGE_ORDER.index(Stage(stage))
+    now = utcnow()
+
+    def at(s: Stage) -> bool:
+        return STAGE_ORDER.index(consultation.stage_enum) >= STAGE_ORDER.index(s)
+
+    steps = [
+        (Stage.SOLICITING, Action.START_SOLICITING), (Stage.PROPOSING, Action.START_PROPOSING),
+        (Stage.DISCUSSING, Action.START_DISCUSSION),
+    ]
+    for reached, action in steps:
+        if STAGE_ORDER.index(reached) <= target and not at(reached):
+            workflow.apply(consultation, action, None, now=now)
+    if target >= STAGE_ORDER.index(Stage.VOTING) and not at(Stage.VOTING):
+        consultation.vote_deadline = now + timedelta(days=10)
+        workflow.apply(consultation, Action.OPEN_VOTE, None, now=now)
+        now += timedelta(minutes=1)
+        for entry in db.session.scalars(ballots.roll_entries(consultation)):
+            household = db.session.get(Household, entry.household_id)
+            ballots.cast(None, consultation, household,
+                         {item.id: choices for item in consultation.items},
+                         BallotChannel.PAPER, now=now)
+    if target >= STAGE_ORDER.index(Stage.RESOLUTION_PUBLIC) and not at(
+            Stage.RESOLUTION_PUBLIC):
+        workflow.apply(consultation, Action.CLOSE_VOTE, None, now=now)
+        workflow.apply(consultation, Action.PUBLISH_RESOLUTION, None, now=now)
+    if target >= STAGE_ORDER.index(Stage.IMPLEMENTING) and not at(Stage.IMPLEMENTING):
+        now += timedelta(days=consultation.publicity_days, minutes=1)
+        workflow.apply(consultation, Action.START_IMPLEMENTATION, None, now=now)
+    return now

@@ -1,65 +1,30 @@
 """Every URL rule × every role: who gets in, who is refused, who is sent to sign in.
 
-A route missing from EXPECTED fails ``test_every_route_has_an_expected_access_entry``: adding a
-page means deciding here who may open it.
+The expectations live in ``tests/access/`` (one module per domain). A route missing from them
+fails ``test_every_route_has_an_expected_access_entry``: adding a page means deciding there who
+may open it.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any
 
 import pytest
 from flask import Flask
 
+import tests.access
 from consult.accounts.models import UserScope
 from consult.audit import service as audit
 from consult.extensions import db
 from consult.registry.models import Resident
 from tests import factories
+from tests.access import EXPECTED, ROLES, WORLD_BUILDERS
 
-ROLES = ("anonymous", "resident", "committee", "committee_elsewhere", "supervisor", "admin")
-EVERYONE = frozenset(ROLES)
-SIGNED_IN = EVERYONE - {"anonymous"}
-STAFF_ROLE = frozenset({"committee", "committee_elsewhere", "supervisor", "admin"})
-READERS = frozenset({"committee", "supervisor", "admin"})  # in scope of the test compound
-EDITORS = frozenset({"committee", "admin"})
-ADMIN = frozenset({"admin"})
+for module in pkgutil.iter_modules(tests.access.__path__):
+    importlib.import_module(f"tests.access.{module.name}")
 
-# endpoint → (method, roles that get in)
-EXPECTED: dict[str, tuple[str, frozenset[str]]] = {
-    "main.index": ("GET", EVERYONE),
-    "main.healthz": ("GET", EVERYONE),
-    "main.set_language": ("POST", EVERYONE),
-    "accounts.login": ("GET", EVERYONE),
-    "accounts.code_login": ("GET", EVERYONE),
-    "accounts.logout": ("POST", SIGNED_IN),
-    "accounts.activate": ("GET", SIGNED_IN),
-    "accounts.profile": ("GET", SIGNED_IN),
-    "accounts.users": ("GET", ADMIN),
-    "accounts.user_new": ("GET", ADMIN),
-    "accounts.user_edit": ("GET", ADMIN),
-    "accounts.user_password": ("POST", ADMIN),
-    "accounts.scope_add": ("POST", ADMIN),
-    "accounts.scope_remove": ("POST", ADMIN),
-    "registry.index": ("GET", STAFF_ROLE),
-    "registry.community_new": ("GET", ADMIN),
-    "registry.compound_new": ("GET", ADMIN),
-    "registry.compound": ("GET", READERS),
-    "registry.building_new": ("GET", EDITORS),
-    "registry.building_edit": ("GET", EDITORS),
-    "registry.household_new": ("GET", EDITORS),
-    "registry.household": ("GET", READERS),
-    "registry.household_edit": ("GET", EDITORS),
-    "registry.resident_new": ("GET", EDITORS),
-    "registry.resident_edit": ("GET", EDITORS),
-    "registry.resident_delete": ("POST", EDITORS),
-    "registry.access_code_issue": ("POST", EDITORS),
-    "registry.access_code_revoke": ("POST", EDITORS),
-    "registry.import_households": ("GET", EDITORS),
-    "registry.export_households": ("POST", READERS),
-    "audit.index": ("GET", STAFF_ROLE),
-    "audit.event": ("GET", READERS),
-}
 NOT_VIEWS = {"static", "bootstrap.static"}
 
 
@@ -94,12 +59,17 @@ def world() -> dict[str, Any]:
     db.session.flush()
     scope = db.session.scalars(db.select(UserScope).where(UserScope.user_id == staff.id)).one()
     event = audit.record(None, "registry.household.updated", household, {})
-    return {
+    world: dict[str, Any] = {
         "compound": compound, "compound_id": compound.id,
         "building_id": compound.buildings[0].id, "household_id": household.id,
         "resident_id": resident.id, "user_id": staff.id, "scope_id": scope.id,
         "seq": event.seq,
+        # The signed-in resident's own household.
+        "household": compound.buildings[1].households[0],
     }
+    for build in WORLD_BUILDERS:
+        build(world)
+    return world
 
 
 def sign_in(login_as: Any, role: str, world: dict[str, Any]) -> None:
@@ -108,7 +78,7 @@ def sign_in(login_as: Any, role: str, world: dict[str, Any]) -> None:
     if role == "committee_elsewhere":
         login_as("committee", compound=factories.make_compound("别的小区"))
     elif role == "resident":
-        login_as("resident", household=world["compound"].buildings[1].households[0])
+        login_as("resident", household=world["household"])
     else:
         login_as(role, compound=world["compound"])
 

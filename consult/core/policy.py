@@ -66,6 +66,15 @@ POLICY: dict[str, dict[Role, Grant]] = {
     "registry.structure": {_D: Grant.ALL},
     "accounts.manage": {_D: Grant.ALL},
     "audit.view": {_C: Grant.SCOPED, _S: Grant.SCOPED, _D: Grant.ALL},
+    # Consultations: published stages are public; drafts only for those who manage them.
+    "consultation.view": _EVERYONE,
+    "consultation.manage": {_C: Grant.SCOPED, _D: Grant.ALL},
+    "consultation.participate": {_R: Grant.OWN},
+    "ballot.enter": {_C: Grant.SCOPED, _D: Grant.ALL},
+    "ballot.inspect": {_C: Grant.SCOPED, _S: Grant.SCOPED, _D: Grant.ALL},
+    "implementation.log": {_C: Grant.SCOPED, _D: Grant.ALL},
+    "implementation.inspect": {_S: Grant.SCOPED, _D: Grant.ALL},
+    "attachment.view_staff": {_C: Grant.SCOPED, _S: Grant.SCOPED, _D: Grant.ALL},
 }
 
 ACTION_LABELS: dict[str, Any] = {
@@ -80,6 +89,14 @@ ACTION_LABELS: dict[str, Any] = {
     "registry.structure": _l("create communities and compounds"),
     "accounts.manage": _l("manage user accounts"),
     "audit.view": _l("read the audit trail"),
+    "consultation.view": _l("read consultations"),
+    "consultation.manage": _l("run consultations"),
+    "consultation.participate": _l("take part for a household"),
+    "ballot.enter": _l("enter paper, proxy and door-to-door ballots"),
+    "ballot.inspect": _l("see individual ballots and the electoral roll"),
+    "implementation.log": _l("record the progress of the works"),
+    "implementation.inspect": _l("add inspection notes"),
+    "attachment.view_staff": _l("open internal documents"),
 }
 
 

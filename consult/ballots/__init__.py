@@ -1,0 +1,1 @@
+"""The electoral roll, ballots, and the tally."""

@@ -1,0 +1,166 @@
+"""Putting a tally into words and into the stable JSON shape of ``flask tally --json``."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+from typing import Any
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from consult.ballots.tally import (
+    NO_ANSWER,
+    Base,
+    Choice,
+    Comparison,
+    Condition,
+    ConditionResult,
+    Count,
+    Measure,
+    Rule,
+    TallyResult,
+)
+from consult.consultations.models import Consultation
+
+CHOICE_LABELS = {
+    Choice.AGREE.value: _l("Agree"),
+    Choice.DISAGREE.value: _l("Disagree"),
+    Choice.ABSTAIN.value: _l("Abstain"),
+    Choice.UNDECIDED.value: _l("Undecided"),
+    Choice.NOT_REACHED.value: _l("Not reached"),
+    NO_ANSWER: _l("No answer"),
+}
+RULE_LABELS = {
+    "household_majority": _l("Majority of participating households"),
+    "household_two_thirds": _l("Two thirds of all households"),
+    "civil_code_278_general": _l("Civil Code art. 278, ordinary matters"),
+    "civil_code_278_major": _l("Civil Code art. 278, major matters"),
+    "objection_vote": _l("Objection vote"),
+    "survey": _l("Survey (counts only, no decision)"),
+    "custom": _l("Local rule"),
+}
+_WHAT = {
+    (Measure.HOUSEHOLDS, Count.PARTICIPATING): _l("Participating households"),
+    (Measure.HOUSEHOLDS, Count.AGREEING): _l("Agreeing households"),
+    (Measure.HOUSEHOLDS, Count.OBJECTING): _l("Objecting households"),
+    (Measure.OWNERS, Count.PARTICIPATING): _l("Participating owners"),
+    (Measure.OWNERS, Count.AGREEING): _l("Agreeing owners"),
+    (Measure.OWNERS, Count.OBJECTING): _l("Objecting owners"),
+    (Measure.AREA, Count.PARTICIPATING): _l("Participating area"),
+    (Measure.AREA, Count.AGREEING): _l("Agreeing area"),
+    (Measure.AREA, Count.OBJECTING): _l("Objecting area"),
+}
+_OF = {
+    (Measure.HOUSEHOLDS, Base.ROLL): _l("all households on the roll"),
+    (Measure.HOUSEHOLDS, Base.PARTICIPATING): _l("participating households"),
+    (Measure.OWNERS, Base.ROLL): _l("all owners"),
+    (Measure.OWNERS, Base.PARTICIPATING): _l("participating owners"),
+    (Measure.AREA, Base.ROLL): _l("the total exclusive area"),
+    (Measure.AREA, Base.PARTICIPATING): _l("the participating area"),
+}
+_COMPARISON_WORDS = {
+    Comparison.MORE_THAN: _l("more than"),
+    Comparison.AT_LEAST: _l("at least"),
+    Comparison.AT_MOST: _l("at most"),
+    Comparison.LESS_THAN: _l("less than"),
+}
+SYMBOLS = {Comparison.MORE_THAN: ">", Comparison.AT_LEAST: "≥", Comparison.AT_MOST: "≤",
+           Comparison.LESS_THAN: "<"}
+
+
+def fraction_text(value: Fraction) -> str:
+    return f"{value.numerator}/{value.denominator}"
+
+
+def amount_text(measure: Measure, value: int) -> str:
+    """Households and owners as whole numbers; area (0.01 m²) as m² with two decimals."""
+    if measure is Measure.AREA:
+        return f"{Decimal(value) / 100:,.2f}"
+    return f"{value:,}"
+
+
+def condition_sentence(condition: Condition) -> str:
+    """'Agreeing households: more than 1/2 of participating households'."""
+    return _("%(what)s: %(comparison)s %(fraction)s of %(of)s",
+             what=_WHAT[(condition.measure, condition.count)],
+             comparison=_COMPARISON_WORDS[condition.comparison],
+             fraction=fraction_text(condition.fraction),
+             of=_OF[(condition.measure, condition.base)])
+
+
+def rule_sentences(rule: Rule) -> list[str]:
+    """The rule in words, one sentence per condition (none for a survey)."""
+    return [condition_sentence(c) for c in rule.conditions]
+
+
+def rule_label(rule: Rule) -> str:
+    return str(RULE_LABELS.get(rule.code, RULE_LABELS["custom"]))
+
+
+def percent_text(numerator: int, denominator: int) -> str:
+    if denominator == 0:
+        return "—"
+    value = (Decimal(numerator) * 100 / Decimal(denominator)).quantize(
+        Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return f"{value}%"
+
+
+def condition_text(result: ConditionResult) -> str:
+    """'Participating area 2,310.50/3,120.00 m² = 74.05% ≥ 2/3 ✓'."""
+    c = result.condition
+    unit = " m²" if c.measure is Measure.AREA else ""
+    return _("%(what)s %(num)s/%(den)s%(unit)s = %(pct)s %(symbol)s %(fraction)s %(mark)s",
+             what=_WHAT[(c.measure, c.count)], num=amount_text(c.measure, result.numerator),
+             den=amount_text(c.measure, result.denominator), unit=unit,
+             pct=percent_text(result.numerator, result.denominator), symbol=SYMBOLS[c.comparison],
+             fraction=fraction_text(c.fraction), mark="✓" if result.met else "✗")
+
+
+def _area(value: int) -> str:
+    return f"{value // 100}.{value % 100:02d}"
+
+
+def tally_json(consultation: Consultation, result: TallyResult, *, provisional: bool
+               ) -> dict[str, Any]:
+    """The tally in the stable shape other tools read (``flask tally ID --json``)."""
+    return {
+        "consultation_id": consultation.id,
+        "round": consultation.round,
+        "stage": consultation.stage,
+        "provisional": provisional,
+        "rule": {"code": result.rule.code, "label": rule_label(result.rule),
+                 "conditions": [{**c.to_dict(), "text": condition_sentence(c)}
+                                for c in result.rule.conditions]},
+        "roll": {"households": result.roll.households, "owners": result.roll.owners,
+                 "area_m2": _area(result.roll.area_dm2)},
+        "participation": {"households": result.participation.households,
+                          "owners": result.participation.owners,
+                          "area_m2": _area(result.participation.area_dm2)},
+        "passed": result.passed,
+        "items": [{
+            "number": item.number,
+            "title": item.title,
+            "counts": item.counts,
+            "owners": item.owners,
+            "area_m2": {k: _area(v) for k, v in item.area_dm2.items()},
+            "percentages": {k: str(v) for k, v in item.percentages.items()},
+            "participation": {"households": item.participation.households,
+                              "owners": item.participation.owners,
+                              "area_m2": _area(item.participation.area_dm2)},
+            "conditions": [{
+                "text": condition_text(r),
+                "numerator": (_area(r.numerator) if r.condition.measure is Measure.AREA
+                              else r.numerator),
+                "denominator": (_area(r.denominator) if r.condition.measure is Measure.AREA
+                                else r.denominator),
+                "threshold": fraction_text(r.condition.fraction),
+                "comparison": r.condition.comparison.value,
+                "met": r.met,
+            } for r in item.conditions],
+            "passed": item.passed,
+            "owner_conflicts": item.owner_conflicts,
+            "by_building": [{"building": name, "counts": counts}
+                            for name, counts in item.by_building],
+        } for item in result.items],
+    }

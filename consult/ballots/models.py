@@ -1,0 +1,117 @@
+"""Ballot models: the frozen roll of a voting round, one current ballot per household, and the
+frozen result of each closed round."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from consult.core.models import UTCDateTime, utcnow
+from consult.extensions import db
+from consult.uploads.models import Attachment
+
+
+class BallotChannel(StrEnum):
+    ONLINE = "online"
+    PAPER = "paper"                # 书面
+    DOOR_TO_DOOR = "door_to_door"  # 入户
+    PROXY = "proxy"                # 委托
+
+
+BALLOT_CHANNEL_LABELS = {
+    BallotChannel.ONLINE: _l("Online"),
+    BallotChannel.PAPER: _l("Paper ballot"),
+    BallotChannel.DOOR_TO_DOOR: _l("Door-to-door"),
+    BallotChannel.PROXY: _l("By proxy"),
+}
+
+
+class RollEntry(db.Model):
+    """表决名册: a household as it stood when the vote opened. Later registry edits do not
+    reach a running vote."""
+
+    __tablename__ = "roll_entry"
+    __table_args__ = (UniqueConstraint("consultation_id", "round", "household_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultation.id"))
+    round: Mapped[int]
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"))
+    building_name: Mapped[str] = mapped_column(String(50))
+    building_sort: Mapped[str] = mapped_column(String(120))
+    unit: Mapped[str] = mapped_column(String(20))
+    room: Mapped[str] = mapped_column(String(20))
+    household_sort: Mapped[str] = mapped_column(String(120))
+    area_dm2: Mapped[int]
+    # One head per owner: the owner key, or the household itself when it has none.
+    owner_identity: Mapped[str] = mapped_column(String(140))
+    owner_name: Mapped[str] = mapped_column(String(100))  # never shown on public pages
+
+
+class Ballot(db.Model):
+    """表决票: the current ballot of a household in a round. Changing it updates this row;
+    every version is in the audit trail. The unique constraint is what guarantees one ballot
+    per household, also under concurrent submissions."""
+
+    __tablename__ = "ballot"
+    __table_args__ = (
+        UniqueConstraint("consultation_id", "round", "household_id"),
+        CheckConstraint("channel IN ('online', 'paper', 'door_to_door', 'proxy')",
+                        name="channel"),
+        Index("ix_ballot_proxy", "consultation_id", "round", "proxy_identity"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultation.id"))
+    round: Mapped[int]
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"))
+    channel: Mapped[str] = mapped_column(String(15))
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"),
+                                                      default=None)
+    serial: Mapped[str | None] = mapped_column(String(40), default=None)  # paper ballot number
+    proxy_name: Mapped[str | None] = mapped_column(String(100), default=None)
+    proxy_identity: Mapped[str | None] = mapped_column(String(140), default=None)
+    proxy_document_id: Mapped[int | None] = mapped_column(ForeignKey("attachment.id"),
+                                                          default=None)
+    receipt: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(default=1)
+    cast_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    choices: Mapped[list[BallotChoice]] = relationship(
+        back_populates="ballot", cascade="all, delete-orphan", order_by="BallotChoice.item_id")
+    proxy_document: Mapped[Attachment | None] = relationship()
+
+
+class BallotChoice(db.Model):
+    __tablename__ = "ballot_choice"
+    __table_args__ = (
+        CheckConstraint(
+            "choice IN ('agree', 'disagree', 'abstain', 'undecided', 'not_reached')",
+            name="choice"),
+    )
+
+    ballot_id: Mapped[int] = mapped_column(ForeignKey("ballot.id"), primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), primary_key=True)
+    choice: Mapped[str] = mapped_column(String(15))
+
+    ballot: Mapped[Ballot] = relationship(back_populates="choices")
+
+
+class VoteResult(db.Model):
+    """The tally of a closed round, frozen when the vote closed."""
+
+    __tablename__ = "vote_result"
+    __table_args__ = (UniqueConstraint("consultation_id", "round"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultation.id"))
+    round: Mapped[int]
+    closed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    tally_json: Mapped[str] = mapped_column(Text)
+    # True/False when every item passed/any item failed; None for a survey.
+    passed: Mapped[bool | None] = mapped_column(default=None)

@@ -1,0 +1,412 @@
+"""Ballots: freezing the roll, casting and entering ballots, and counting them.
+
+Every function flushes (never commits) and records its audit event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import selectinload
+
+from consult.audit import service as audit
+from consult.audit.actions import describe, describe_objects
+from consult.ballots import tally as t
+from consult.ballots.models import Ballot, BallotChannel, BallotChoice, RollEntry, VoteResult
+from consult.consultations.models import Consultation, Item, Secrecy
+from consult.consultations.states import Stage
+from consult.core.errors import Conflict, NotFound, ValidationFailed
+from consult.core.models import utcnow
+from consult.core.tabular import write_csv, write_xlsx
+from consult.extensions import db
+from consult.registry.models import Building, Household
+from consult.uploads.models import Attachment
+
+describe({
+    "ballot.cast": _l("Ballot cast"),
+    "ballot.changed": _l("Ballot changed"),
+    "ballot.roll_frozen": _l("Electoral roll frozen"),
+    "ballot.result_frozen": _l("Vote counted"),
+    "ballot.imported": _l("Ballots imported"),
+    "ballot.roll_exported": _l("Electoral roll downloaded"),
+})
+describe_objects({"ballot": _l("Ballot"), "consultation": _l("Consultation")})
+
+_RECEIPT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+
+
+def rule_of(consultation: Consultation) -> t.Rule:
+    return t.Rule.from_json(consultation.rule_json)
+
+
+def allowed_choices(consultation: Consultation, channel: BallotChannel) -> tuple[t.Choice, ...]:
+    """What a ballot may say: a vote offers agree/disagree/abstain, a survey agree/disagree/
+    undecided; only a door-to-door visit can record that nobody was reached."""
+    base = t.SURVEY_CHOICES[:3] if rule_of(consultation).is_survey else t.VOTE_CHOICES
+    if channel is BallotChannel.DOOR_TO_DOOR:
+        return (*base, t.Choice.NOT_REACHED)
+    return base
+
+
+# --- the roll ---------------------------------------------------------------------------------
+
+
+def households_in_scope(consultation: Consultation) -> Any:
+    """A select of the households a consultation concerns (its compound, or its scope rows)."""
+    stmt = (select(Household).join(Household.building)
+            .where(Building.compound_id == consultation.compound_id))
+    scopes = consultation.scopes
+    if scopes:
+        stmt = stmt.where(or_(*[
+            and_(Household.building_id == s.building_id,
+                 Household.unit == s.unit) if s.unit is not None
+            else Household.building_id == s.building_id
+            for s in scopes]))
+    return stmt
+
+
+def count_in_scope(consultation: Consultation) -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(households_in_scope(consultation).subquery())) or 0
+
+
+def freeze_roll(actor: Any, consultation: Consultation) -> int:
+    """Copy the households in scope into the roll of the current round; returns how many."""
+    if db.session.scalar(select(func.count(RollEntry.id)).where(
+            RollEntry.consultation_id == consultation.id,
+            RollEntry.round == consultation.round)):
+        raise Conflict(_("The electoral roll of this round is already frozen."))
+    rows = db.session.execute(
+        households_in_scope(consultation).with_only_columns(
+            Household.id, Building.name, Building.sort_key, Household.unit, Household.room,
+            Household.sort_key, Household.area_dm2, Household.owner_key, Household.owner_name)
+    ).all()
+    entries = [{
+        "consultation_id": consultation.id, "round": consultation.round, "household_id": r[0],
+        "building_name": r[1], "building_sort": r[2], "unit": r[3], "room": r[4],
+        "household_sort": r[5], "area_dm2": r[6],
+        "owner_identity": r[7] or f"household:{r[0]}", "owner_name": r[8],
+    } for r in rows]
+    for start in range(0, len(entries), 1000):
+        db.session.execute(RollEntry.__table__.insert(), entries[start:start + 1000])
+    totals = roll_totals(consultation)
+    audit.record(actor, "ballot.roll_frozen", consultation, {
+        "round": consultation.round, "households": totals.households, "owners": totals.owners,
+        "area_dm2": totals.area_dm2})
+    return len(entries)
+
+
+def roll_entries(consultation: Consultation, round_: int | None = None) -> Any:
+    """A select of the roll of a round (the current one by default), in address order."""
+    return (select(RollEntry)
+            .where(RollEntry.consultation_id == consultation.id,
+                   RollEntry.round == (round_ or consultation.round))
+            .order_by(RollEntry.building_sort, RollEntry.household_sort))
+
+
+def roll_totals(consultation: Consultation, round_: int | None = None) -> t.Totals:
+    row = db.session.execute(
+        select(func.count(RollEntry.id), func.count(func.distinct(RollEntry.owner_identity)),
+               func.coalesce(func.sum(RollEntry.area_dm2), 0))
+        .where(RollEntry.consultation_id == consultation.id,
+               RollEntry.round == (round_ or consultation.round))).one()
+    return t.Totals(row[0], row[1], int(row[2]))
+
+
+def roll_entry_for(consultation: Consultation, household_id: int) -> RollEntry | None:
+    return db.session.scalar(select(RollEntry).where(
+        RollEntry.consultation_id == consultation.id, RollEntry.round == consultation.round,
+        RollEntry.household_id == household_id))
+
+
+ROLL_HEADERS = {
+    "en": ["building", "unit", "floor", "room", "area_m2", "owner_name", "owner_key"],
+    "zh": ["楼栋", "单元", "楼层", "房号", "专有部分面积", "业主姓名", "业主标识"],
+}
+
+
+def export_roll(actor: Any, consultation: Consultation, fmt: str, headers: str = "zh") -> bytes:
+    """The frozen roll in the households file format, for paper-ballot logistics."""
+    from consult.registry.service import format_area
+
+    if fmt not in ("csv", "xlsx"):
+        raise ValidationFailed(_("Choose CSV or XLSX."))
+    entries = list(db.session.scalars(roll_entries(consultation)))
+    if not entries:
+        raise Conflict(_("The electoral roll is frozen when the vote opens."))
+    floors = dict(db.session.execute(select(Household.id, Household.floor).where(
+        Household.id.in_([e.household_id for e in entries]))).all())
+    rows = [[e.building_name, e.unit, floors.get(e.household_id) or "", e.room,
+             format_area(e.area_dm2), e.owner_name,
+             "" if e.owner_identity.startswith("household:") else e.owner_identity]
+            for e in entries]
+    header = ROLL_HEADERS["en" if headers == "en" else "zh"]
+    data = (write_csv(header, rows) if fmt == "csv"
+            else write_xlsx(header, rows, title=_("Electoral roll")))
+    audit.record(actor, "ballot.roll_exported", consultation,
+                 {"round": consultation.round, "format": fmt, "households": len(rows)})
+    return data
+
+
+# --- casting ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """A proxy vote: who held the written authorisation (委托书), and the scanned document."""
+
+    name: str
+    identity: str
+    document: Attachment | None
+
+
+def new_receipt() -> str:
+    code = "".join(secrets.choice(_RECEIPT_ALPHABET) for _ in range(8))
+    return f"{code[:4]}-{code[4:]}"
+
+
+def owner_token(consultation: Consultation, owner_identity: str) -> str:
+    """A stable pseudonym of an owner within one consultation, for public audit payloads."""
+    return hashlib.sha256(f"{consultation.id}:{owner_identity}".encode()).hexdigest()[:16]
+
+
+def check_vote_open(consultation: Consultation, now: datetime) -> None:
+    """Refuse unless the vote of the current round is open at ``now``."""
+    if consultation.stage != Stage.VOTING or consultation.vote_opened_at is None:
+        raise Conflict(_("Voting is not open for this consultation."))
+    if consultation.vote_closed_at is not None or (
+            consultation.vote_deadline is not None and now >= consultation.vote_deadline):
+        raise Conflict(_("Voting has closed; no more ballots can be accepted."))
+
+
+def _parse_choices(consultation: Consultation, raw: Mapping[int, str],
+                   channel: BallotChannel) -> dict[Item, t.Choice]:
+    items = {item.id: item for item in consultation.items}
+    allowed = allowed_choices(consultation, channel)
+    errors: dict[str, list[str]] = {}
+    chosen: dict[Item, t.Choice] = {}
+    for item_id in raw:
+        if item_id not in items:
+            raise ValidationFailed(_("The ballot names an item that is not part of this "
+                                     "consultation."))
+    for item in items.values():
+        value = raw.get(item.id)
+        try:
+            choice = t.Choice(value) if value else None
+        except ValueError:
+            choice = None
+        if choice is None or choice not in allowed:
+            errors[f"item_{item.id}"] = [_("Choose an answer for item %(n)s.", n=item.number)]
+            continue
+        chosen[item] = choice
+    if errors:
+        raise ValidationFailed(_("Please answer every item."), errors)
+    return chosen
+
+
+def _upsert_ballot(consultation: Consultation, household_id: int, values: dict[str, Any]
+                   ) -> tuple[Ballot, bool]:
+    """Insert the household's ballot if there is none, then lock the current one.
+
+    ``INSERT … ON CONFLICT DO NOTHING`` lets concurrent submissions for one household queue on
+    the unique key instead of failing; the ``FOR UPDATE`` read then serialises the update.
+    Returns the ballot and whether it was new.
+    """
+    dialect = db.session.get_bind().dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Ballot)
+    key = {"consultation_id": consultation.id, "round": consultation.round,
+           "household_id": household_id}
+    result = db.session.execute(
+        insert.values(**key, **values, version=1).on_conflict_do_nothing(
+            index_elements=["consultation_id", "round", "household_id"]))
+    created = bool(result.rowcount)
+    ballot = db.session.scalars(
+        select(Ballot).filter_by(**key).with_for_update()
+        .execution_options(populate_existing=True)).one()
+    return ballot, created
+
+
+def cast(actor: Any, consultation: Consultation, household: Household,
+         raw_choices: Mapping[int, str], channel: BallotChannel, *, now: datetime | None = None,
+         serial: str | None = None, proxy: Proxy | None = None) -> Ballot:
+    """Record a household's answers on every item; a later ballot replaces the earlier one.
+
+    ``raw_choices`` maps item ids to choice values as submitted. Raises Conflict when the vote
+    is not open or the household is not on the roll, ValidationFailed for bad answers.
+    """
+    now = now or utcnow()
+    check_vote_open(consultation, now)
+    entry = roll_entry_for(consultation, household.id)
+    if entry is None:
+        raise Conflict(_("This household is not on the electoral roll of this vote."))
+    chosen = _parse_choices(consultation, raw_choices, channel)
+    serial = (serial or "").strip()[:40] or None
+    if channel is BallotChannel.PROXY:
+        _check_proxy(consultation, household, proxy)
+    values = {
+        "channel": channel.value, "entered_by_id": getattr(actor, "id", None), "serial": serial,
+        "proxy_name": proxy.name if proxy else None,
+        "proxy_identity": proxy.identity if proxy else None,
+        "proxy_document_id": proxy.document.id if proxy and proxy.document else None,
+        "receipt": new_receipt(), "cast_at": now, "created_at": now,
+    }
+    ballot, created = _upsert_ballot(consultation, household.id, values)
+    if not created:
+        for key in ("channel", "entered_by_id", "serial", "proxy_name", "proxy_identity",
+                    "proxy_document_id", "receipt", "cast_at"):
+            setattr(ballot, key, values[key])
+        ballot.version += 1
+    current = {c.item_id: c for c in ballot.choices}
+    for item, choice in chosen.items():
+        if item.id in current:
+            current[item.id].choice = choice.value
+        else:
+            ballot.choices.append(BallotChoice(item_id=item.id, choice=choice.value))
+    db.session.flush()
+    open_ballot = consultation.secrecy == Secrecy.OPEN
+    audit.record(actor, "ballot.cast" if created else "ballot.changed", ballot, {
+        "consultation_id": consultation.id, "round": consultation.round,
+        "household_id": household.id if open_ballot else None,
+        "owner": owner_token(consultation, entry.owner_identity), "area_dm2": entry.area_dm2,
+        "channel": channel.value, "version": ballot.version, "serial": serial,
+        "proxy": bool(proxy), "receipt": ballot.receipt,
+        "choices": {str(item.number): choice.value for item, choice in chosen.items()},
+    }, compound_id=consultation.compound_id)
+    return ballot
+
+
+def _check_proxy(consultation: Consultation, household: Household, proxy: Proxy | None) -> None:
+    if proxy is None or not proxy.name.strip():
+        message = _("Give the name of the person holding the written authorisation.")
+        raise ValidationFailed(message, {"proxy_name": [message]})
+    if consultation.proxy_cap:
+        held = db.session.scalar(select(func.count(Ballot.id)).where(
+            Ballot.consultation_id == consultation.id, Ballot.round == consultation.round,
+            Ballot.proxy_identity == proxy.identity, Ballot.household_id != household.id)) or 0
+        if held >= consultation.proxy_cap:
+            message = _("%(name)s already represents %(n)s households, the most this "
+                        "consultation allows.", name=proxy.name, n=held)
+            raise ValidationFailed(message, {"proxy_name": [message]})
+
+
+def ballot_of(consultation: Consultation, household_id: int) -> Ballot | None:
+    """The household's current ballot in the current round."""
+    return db.session.scalar(
+        select(Ballot).options(selectinload(Ballot.choices)).where(
+            Ballot.consultation_id == consultation.id, Ballot.round == consultation.round,
+            Ballot.household_id == household_id))
+
+
+def ballots_page_query(consultation: Consultation) -> Any:
+    """Roll entries with their ballots (if any), for the committee's entry list."""
+    return (select(RollEntry, Ballot)
+            .outerjoin(Ballot, and_(Ballot.consultation_id == RollEntry.consultation_id,
+                                    Ballot.round == RollEntry.round,
+                                    Ballot.household_id == RollEntry.household_id))
+            .where(RollEntry.consultation_id == consultation.id,
+                   RollEntry.round == consultation.round)
+            .order_by(RollEntry.building_sort, RollEntry.household_sort))
+
+
+# --- counting ---------------------------------------------------------------------------------
+
+
+def compute(consultation: Consultation, round_: int | None = None) -> t.TallyResult:
+    """Count the ballots of a round with the consultation's rule."""
+    round_ = round_ or consultation.round
+    voters = [t.Voter(e.household_id, e.owner_identity, e.area_dm2, e.building_name,
+                      e.building_sort)
+              for e in db.session.scalars(roll_entries(consultation, round_))]
+    numbers = {item.id: item.number for item in consultation.items}
+    choices: dict[int, dict[int, t.Choice]] = {}
+    order: dict[int, int] = {}
+    rows = db.session.execute(
+        select(Ballot.id, Ballot.household_id, Ballot.cast_at, BallotChoice.item_id,
+               BallotChoice.choice)
+        .join(BallotChoice, BallotChoice.ballot_id == Ballot.id)
+        .where(Ballot.consultation_id == consultation.id, Ballot.round == round_)
+        .order_by(Ballot.cast_at, Ballot.id))
+    for ballot_id, household_id, _cast_at, item_id, choice in rows:
+        if item_id in numbers:
+            choices.setdefault(household_id, {})[numbers[item_id]] = t.Choice(choice)
+            order[household_id] = ballot_id
+    # Later ballots (by time, then id) get higher orders: the latest decides an owner's head.
+    ranked = {h: rank for rank, h in enumerate(sorted(order, key=lambda h: order[h]))}
+    votes = [t.Vote(h, c, ranked[h]) for h, c in choices.items()]
+    questions = [t.Question(item.number, item.title) for item in consultation.items]
+    return t.tally(voters, votes, questions, rule_of(consultation))
+
+
+def freeze_result(actor: Any, consultation: Consultation, now: datetime) -> VoteResult:
+    """Count the closed round and keep the result as it stands."""
+    from consult.ballots.explain import tally_json
+
+    result = compute(consultation)
+    data = tally_json(consultation, result, provisional=False)
+    frozen = VoteResult(consultation_id=consultation.id, round=consultation.round,
+                        closed_at=now, tally_json=json.dumps(data, ensure_ascii=False,
+                                                             sort_keys=True),
+                        passed=result.passed)
+    db.session.add(frozen)
+    db.session.flush()
+    audit.record(actor, "ballot.result_frozen", consultation, {
+        "round": consultation.round, "passed": result.passed,
+        "items": {str(i.number): {"counts": i.counts, "passed": i.passed} for i in result.items},
+    })
+    return frozen
+
+
+def vote_result(consultation: Consultation, round_: int | None = None) -> VoteResult | None:
+    return db.session.scalar(select(VoteResult).where(
+        VoteResult.consultation_id == consultation.id,
+        VoteResult.round == (round_ or consultation.round)))
+
+
+def frozen_tally(consultation: Consultation, round_: int | None = None) -> dict[str, Any] | None:
+    result = vote_result(consultation, round_)
+    return json.loads(result.tally_json) if result else None
+
+
+def get_ballot_or_404(ballot_id: int) -> Ballot:
+    ballot = db.session.get(Ballot, ballot_id)
+    if ballot is None:
+        raise NotFound(_("No such ballot."))
+    return ballot
+
+
+def households_for_entry(consultation: Consultation, building: str, unit: str, room: str
+                         ) -> RollEntry | None:
+    """Find a roll entry by address (as printed on a paper ballot)."""
+    from consult.core.text import strip_suffix
+
+    return db.session.scalar(select(RollEntry).where(
+        RollEntry.consultation_id == consultation.id, RollEntry.round == consultation.round,
+        RollEntry.building_name == building.strip(),
+        RollEntry.unit == strip_suffix(unit or "", "单元"),
+        RollEntry.room == strip_suffix(room or "", "室", "号")))
+
+
+def all_voted(consultation: Consultation) -> bool:
+    """Whether every household on the current roll has a ballot."""
+    totals = roll_totals(consultation)
+    return totals.households > 0 and sum(counts_by_channel(consultation).values()) >= (
+        totals.households)
+
+
+def counts_by_channel(consultation: Consultation) -> dict[str, int]:
+    rows = db.session.execute(
+        select(Ballot.channel, func.count(Ballot.id))
+        .where(Ballot.consultation_id == consultation.id, Ballot.round == consultation.round)
+        .group_by(Ballot.channel)).all()
+    return {channel: n for channel, n in rows}
+

@@ -1,0 +1,345 @@
+"""The tally: roll + ballots + rule → counts, percentages and a verdict per item.
+
+Pure: no Flask, no database, no floats. Anyone can re-run it from the public audit export.
+
+A rule is a list of conditions that must all hold. Each condition compares a *count* of some
+*measure* (households, owners or area) with a *fraction* of a *base* (everyone on the roll, or
+those who took part), as "more than" (过半数), "at least" (以上), "at most" or "less than".
+Comparisons are exact (``fractions.Fraction`` arithmetic on integers).
+
+Counting (Civil Code art. 278 and the Supreme People's Court interpretation, arts. 8–9):
+- area is each household's exclusive area, counted with that household's choice;
+- owners are counted once per owner identity: an owner of several households is one head. If
+  their households answered an item differently, the most recent ballot decides the head (the
+  result reports how many owners that concerned);
+- participation means a returned answer on the item, abstentions included; "not reached" is
+  not participation; abstentions never count as agreement; "objecting" means disagreeing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from fractions import Fraction
+from typing import Any
+
+
+class Choice(StrEnum):
+    AGREE = "agree"
+    DISAGREE = "disagree"
+    ABSTAIN = "abstain"
+    UNDECIDED = "undecided"      # 观望 (surveys)
+    NOT_REACHED = "not_reached"  # 未见到 (door-to-door surveys)
+
+
+NO_ANSWER = "none"  # households on the roll with no answer on the item
+VOTE_CHOICES = (Choice.AGREE, Choice.DISAGREE, Choice.ABSTAIN)
+SURVEY_CHOICES = (Choice.AGREE, Choice.DISAGREE, Choice.UNDECIDED, Choice.NOT_REACHED)
+PARTICIPATING = frozenset({Choice.AGREE, Choice.DISAGREE, Choice.ABSTAIN, Choice.UNDECIDED})
+
+
+class Measure(StrEnum):
+    HOUSEHOLDS = "households"
+    OWNERS = "owners"
+    AREA = "area"
+
+
+class Count(StrEnum):
+    PARTICIPATING = "participating"
+    AGREEING = "agreeing"
+    OBJECTING = "objecting"
+
+
+class Base(StrEnum):
+    ROLL = "roll"
+    PARTICIPATING = "participating"
+
+
+class Comparison(StrEnum):
+    MORE_THAN = "gt"   # 过半数, 超过
+    AT_LEAST = "ge"    # 以上, 不少于
+    AT_MOST = "le"     # 不超过
+    LESS_THAN = "lt"
+
+
+@dataclass(frozen=True)
+class Condition:
+    measure: Measure
+    count: Count
+    base: Base
+    comparison: Comparison
+    fraction: Fraction
+
+    def holds(self, numerator: int, denominator: int) -> bool:
+        """Compare numerator/denominator with the fraction, exactly. 0/0 counts as 0."""
+        left = numerator * self.fraction.denominator
+        right = self.fraction.numerator * denominator
+        if denominator == 0:
+            left, right = 0, self.fraction.numerator
+        return {
+            Comparison.MORE_THAN: left > right,
+            Comparison.AT_LEAST: left >= right,
+            Comparison.AT_MOST: left <= right,
+            Comparison.LESS_THAN: left < right,
+        }[self.comparison]
+
+    def to_dict(self) -> dict[str, str]:
+        return {"measure": self.measure.value, "count": self.count.value,
+                "base": self.base.value, "comparison": self.comparison.value,
+                "fraction": f"{self.fraction.numerator}/{self.fraction.denominator}"}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Condition:
+        """Build a condition from plain data; raises ValueError on anything unknown."""
+        try:
+            fraction = Fraction(str(data["fraction"]))
+            condition = cls(Measure(data["measure"]), Count(data["count"]), Base(data["base"]),
+                            Comparison(data["comparison"]), fraction)
+        except (KeyError, TypeError, ZeroDivisionError) as exc:
+            raise ValueError(f"not a condition: {data!r}") from exc
+        if not 0 <= fraction <= 1:
+            raise ValueError("a threshold is a fraction between 0 and 1")
+        if condition.base is Base.PARTICIPATING and condition.count is Count.PARTICIPATING:
+            raise ValueError("participation is measured against the roll")
+        return condition
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    conditions: tuple[Condition, ...] = ()
+
+    @property
+    def is_survey(self) -> bool:
+        """A survey has no conditions: counts and percentages only, no verdict."""
+        return not self.conditions
+
+    def to_json(self) -> str:
+        return json.dumps({"code": self.code, "conditions": [c.to_dict() for c in self.conditions]},
+                          sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Rule:
+        data = json.loads(text)
+        return cls(str(data["code"]), tuple(Condition.from_dict(c) for c in data["conditions"]))
+
+
+def _c(measure: Measure, count: Count, base: Base, comparison: Comparison, n: int, d: int
+       ) -> Condition:
+    return Condition(measure, count, base, comparison, Fraction(n, d))
+
+
+_H, _O, _A = Measure.HOUSEHOLDS, Measure.OWNERS, Measure.AREA
+_TURNOUT = (
+    _c(_A, Count.PARTICIPATING, Base.ROLL, Comparison.AT_LEAST, 2, 3),
+    _c(_O, Count.PARTICIPATING, Base.ROLL, Comparison.AT_LEAST, 2, 3),
+)
+PRESETS: dict[str, Rule] = {rule.code: rule for rule in (
+    Rule("household_majority", (
+        _c(_H, Count.AGREEING, Base.PARTICIPATING, Comparison.MORE_THAN, 1, 2),)),
+    Rule("household_two_thirds", (
+        _c(_H, Count.AGREEING, Base.ROLL, Comparison.AT_LEAST, 2, 3),)),
+    Rule("civil_code_278_general", (
+        *_TURNOUT,
+        _c(_A, Count.AGREEING, Base.PARTICIPATING, Comparison.MORE_THAN, 1, 2),
+        _c(_O, Count.AGREEING, Base.PARTICIPATING, Comparison.MORE_THAN, 1, 2))),
+    Rule("civil_code_278_major", (
+        *_TURNOUT,
+        _c(_A, Count.AGREEING, Base.PARTICIPATING, Comparison.AT_LEAST, 3, 4),
+        _c(_O, Count.AGREEING, Base.PARTICIPATING, Comparison.AT_LEAST, 3, 4))),
+    Rule("objection_vote", (
+        _c(_A, Count.OBJECTING, Base.ROLL, Comparison.AT_MOST, 1, 3),
+        _c(_O, Count.OBJECTING, Base.ROLL, Comparison.AT_MOST, 1, 3))),
+    Rule("survey", ()),
+)}
+
+
+# --- inputs and results -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Voter:
+    """A household on the frozen roll."""
+
+    household_id: int
+    owner: str
+    area_dm2: int
+    building: str = ""
+    building_sort: str = ""
+
+
+@dataclass(frozen=True)
+class Vote:
+    """A household's current ballot: item number → choice. ``order`` grows with time, so the
+    most recent ballot of an owner can be found."""
+
+    household_id: int
+    choices: Mapping[int, Choice]
+    order: int = 0
+
+
+@dataclass(frozen=True)
+class Question:
+    number: int
+    title: str
+
+
+@dataclass(frozen=True)
+class Totals:
+    households: int = 0
+    owners: int = 0
+    area_dm2: int = 0
+
+    def of(self, measure: Measure) -> int:
+        return {Measure.HOUSEHOLDS: self.households, Measure.OWNERS: self.owners,
+                Measure.AREA: self.area_dm2}[measure]
+
+
+@dataclass(frozen=True)
+class ConditionResult:
+    condition: Condition
+    numerator: int
+    denominator: int
+    met: bool
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    number: int
+    title: str
+    counts: dict[str, int]           # households per choice, NO_ANSWER included
+    owners: dict[str, int]           # owner heads per choice
+    area_dm2: dict[str, int]         # area per choice
+    percentages: dict[str, Decimal]  # households per choice over the roll; sums to 100.0
+    participation: Totals
+    conditions: tuple[ConditionResult, ...]
+    passed: bool | None              # None for a survey
+    owner_conflicts: int             # owners whose households answered differently
+    by_building: tuple[tuple[str, dict[str, int]], ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class TallyResult:
+    rule: Rule
+    roll: Totals
+    participation: Totals  # households (owners, area) that returned any ballot
+    items: tuple[ItemResult, ...]
+
+    @property
+    def passed(self) -> bool | None:
+        """True if every item passed, False if any failed, None for a survey."""
+        if self.rule.is_survey:
+            return None
+        return all(item.passed for item in self.items)
+
+    @property
+    def any_passed(self) -> bool:
+        return any(item.passed for item in self.items)
+
+
+# --- the tally --------------------------------------------------------------------------------
+
+
+def categories(rule: Rule, seen: Iterable[str] = ()) -> list[str]:
+    """The answer categories to show, in a stable order, ending with NO_ANSWER."""
+    standard = SURVEY_CHOICES if rule.is_survey else VOTE_CHOICES
+    present = {str(c) for c in standard} | set(seen)
+    return [c.value for c in Choice if c.value in present] + [NO_ANSWER]
+
+
+def largest_remainder(counts: Mapping[str, int], total: int, decimals: int = 1
+                      ) -> dict[str, Decimal]:
+    """Percentages of ``total`` that add up to exactly 100 at the given precision.
+
+    Each share is floored to the precision; the units left over go to the largest remainders
+    (ties to the earlier key).
+    """
+    scale = 100 * 10 ** decimals
+    if total <= 0:
+        return {key: Decimal(0).scaleb(-decimals) for key in counts}
+    quotas = {key: Fraction(count * scale, total) for key, count in counts.items()}
+    units = {key: int(q) for key, q in quotas.items()}  # floor: quotas are never negative
+    left = scale - sum(units.values())
+    order = sorted(counts, key=lambda k: (-(quotas[k] - units[k]), list(counts).index(k)))
+    for key in order[:left]:
+        units[key] += 1
+    return {key: Decimal(units[key]).scaleb(-decimals) for key in counts}
+
+
+def tally(roll: Sequence[Voter], votes: Iterable[Vote], questions: Sequence[Question],
+          rule: Rule) -> TallyResult:
+    """Count every item of a vote or survey and check the rule's conditions on each."""
+    on_roll = {v.household_id: v for v in roll}
+    ballots = [v for v in votes if v.household_id in on_roll]  # anything else is ignored
+    owners_on_roll = {v.owner for v in roll}
+    roll_totals = Totals(len(roll), len(owners_on_roll), sum(v.area_dm2 for v in roll))
+    returned = [on_roll[b.household_id] for b in ballots]
+    participation = Totals(len(returned), len({v.owner for v in returned}),
+                           sum(v.area_dm2 for v in returned))
+    latest_first = sorted(ballots, key=lambda b: b.order, reverse=True)
+    items = tuple(_item(q, roll, latest_first, on_roll, roll_totals, rule) for q in questions)
+    return TallyResult(rule, roll_totals, participation, items)
+
+
+def _item(question: Question, roll: Sequence[Voter], latest_first: Sequence[Vote],
+          on_roll: Mapping[int, Voter], roll_totals: Totals, rule: Rule) -> ItemResult:
+    answers: dict[int, str] = {}
+    owner_choice: dict[str, str] = {}
+    owner_seen: dict[str, set[str]] = defaultdict(set)
+    for vote in latest_first:
+        choice = vote.choices.get(question.number)
+        if choice is None:
+            continue
+        voter = on_roll[vote.household_id]
+        answers[voter.household_id] = choice.value
+        if choice in PARTICIPATING:
+            owner_seen[voter.owner].add(choice.value)
+            owner_choice.setdefault(voter.owner, choice.value)  # the most recent ballot
+    # Owners with no participating answer count by whatever they answered, or not at all.
+    for vote in latest_first:
+        choice = vote.choices.get(question.number)
+        if choice is not None:
+            owner_choice.setdefault(on_roll[vote.household_id].owner, choice.value)
+
+    keys = categories(rule, set(answers.values()))
+    counts = dict.fromkeys(keys, 0)
+    area = dict.fromkeys(keys, 0)
+    buildings: dict[tuple[str, str], dict[str, int]] = {}
+    for voter in roll:
+        answer = answers.get(voter.household_id, NO_ANSWER)
+        counts[answer] += 1
+        area[answer] += voter.area_dm2
+        per = buildings.setdefault((voter.building_sort, voter.building), dict.fromkeys(keys, 0))
+        per[answer] += 1
+    owners = dict.fromkeys(keys, 0)
+    for owner in {v.owner for v in roll}:
+        owners[owner_choice.get(owner, NO_ANSWER)] += 1
+
+    def total(measure: Measure, choices: Iterable[str]) -> int:
+        table = {Measure.HOUSEHOLDS: counts, Measure.OWNERS: owners, Measure.AREA: area}[measure]
+        return sum(table.get(c, 0) for c in choices)
+
+    participating = [c.value for c in PARTICIPATING]
+    item_participation = Totals(total(_H, participating), total(_O, participating),
+                                total(_A, participating))
+    results = []
+    for condition in rule.conditions:
+        chosen = {Count.PARTICIPATING: participating, Count.AGREEING: [Choice.AGREE.value],
+                  Count.OBJECTING: [Choice.DISAGREE.value]}[condition.count]
+        numerator = total(condition.measure, chosen)
+        denominator = (roll_totals.of(condition.measure) if condition.base is Base.ROLL
+                       else item_participation.of(condition.measure))
+        results.append(ConditionResult(condition, numerator, denominator,
+                                       condition.holds(numerator, denominator)))
+    return ItemResult(
+        number=question.number, title=question.title, counts=counts, owners=owners,
+        area_dm2=area, percentages=largest_remainder(counts, roll_totals.households),
+        participation=item_participation, conditions=tuple(results),
+        passed=None if rule.is_survey else all(r.met for r in results),
+        owner_conflicts=sum(1 for seen in owner_seen.values() if len(seen) > 1),
+        by_building=tuple((name, per) for (_sort, name), per in sorted(buildings.items())),
+    )

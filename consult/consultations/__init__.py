@@ -1,0 +1,1 @@
+"""Consultations (议题): stages, items, opinions, discussion, meetings and revisions."""

@@ -1,0 +1,1 @@
+"""Implementation (实施): progress, the item checklist, inspections, and residents' evaluation."""

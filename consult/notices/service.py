@@ -1,0 +1,203 @@
+"""Publishing notices and handling objections. Functions flush and record their audit event."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask_babel import format_datetime
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+
+from consult.audit import service as audit
+from consult.audit.actions import describe, describe_objects
+from consult.ballots import service as ballots
+from consult.ballots.explain import rule_label, rule_sentences
+from consult.ballots.models import Ballot, BallotChoice, RollEntry
+from consult.consultations.models import Consultation, Secrecy
+from consult.core.errors import Conflict, NotFound, ValidationFailed
+from consult.core.models import utcnow
+from consult.extensions import db
+from consult.notices.models import Notice, NoticeKind, Objection
+from consult.registry.models import Household
+
+describe({
+    "notice.published": _l("Notice published"),
+    "notice.objection_filed": _l("Objection filed"),
+    "notice.objection_answered": _l("Objection answered"),
+})
+describe_objects({"notice": _l("Notice"), "objection": _l("Objection")})
+
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+MAX_OBJECTION_LENGTH = 2000
+
+
+def canonical(content: dict[str, Any]) -> str:
+    return json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _verify_code() -> str:
+    while True:
+        code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
+        if not db.session.scalar(select(Notice.id).where(Notice.verify_code == code)):
+            return code
+
+
+def _household_votes(consultation: Consultation) -> list[dict[str, Any]]:
+    """Every household's answers by address and area (never names): for open ballots only."""
+    numbers = {item.id: item.number for item in consultation.items}
+    rows = db.session.execute(
+        select(RollEntry.building_name, RollEntry.unit, RollEntry.room, RollEntry.area_dm2,
+               RollEntry.household_id, BallotChoice.item_id, BallotChoice.choice)
+        .outerjoin(Ballot, (Ballot.consultation_id == RollEntry.consultation_id)
+                   & (Ballot.round == RollEntry.round)
+                   & (Ballot.household_id == RollEntry.household_id))
+        .outerjoin(BallotChoice, BallotChoice.ballot_id == Ballot.id)
+        .where(RollEntry.consultation_id == consultation.id,
+               RollEntry.round == consultation.round)
+        .order_by(RollEntry.building_sort, RollEntry.household_sort)).all()
+    households: dict[int, dict[str, Any]] = {}
+    for building, unit, room, area, household_id, item_id, choice in rows:
+        entry = households.setdefault(household_id, {
+            "building": building, "unit": unit, "room": room, "area_dm2": area, "choices": {}})
+        if item_id in numbers:
+            entry["choices"][str(numbers[item_id])] = choice
+    return list(households.values())
+
+
+def resolution_content(consultation: Consultation) -> dict[str, Any]:
+    """What the resolution notice shows, frozen at publication."""
+    tally = ballots.frozen_tally(consultation)
+    if tally is None:
+        raise Conflict(_("The vote has not been counted yet."))
+    rule = ballots.rule_of(consultation)
+    return {
+        "kind": NoticeKind.RESOLUTION.value,
+        "consultation": {"id": consultation.id, "title": consultation.title,
+                         "round": consultation.round, "secrecy": consultation.secrecy},
+        "compound": {"name": consultation.compound.name,
+                     "community": consultation.compound.community.name},
+        "items": [{"number": i.number, "title": i.title, "description": i.description,
+                   "estimated_cost_fen": i.estimated_cost_fen} for i in consultation.items],
+        "rule": {"code": rule.code, "label": rule_label(rule), "sentences": rule_sentences(rule)},
+        "vote": {"opened_at": _iso(consultation.vote_opened_at),
+                 "closed_at": _iso(consultation.vote_closed_at)},
+        "tally": tally,
+        "households": (_household_votes(consultation)
+                       if consultation.secrecy == Secrecy.OPEN else None),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def current_notice(consultation: Consultation, kind: NoticeKind) -> Notice | None:
+    """The notice of this kind that is still in force (not superseded)."""
+    return db.session.scalar(select(Notice).where(
+        Notice.consultation_id == consultation.id, Notice.kind == kind.value,
+        Notice.superseded_at.is_(None)).order_by(Notice.id.desc()))
+
+
+def publish(actor: Any, consultation: Consultation, kind: NoticeKind, now: datetime,
+            content: dict[str, Any] | None = None) -> Notice:
+    """Freeze a notice: its content, its SHA-256, and the audit chain head it was issued at.
+
+    An earlier notice of the same kind (an earlier round) is marked superseded.
+    """
+    if content is None:
+        if kind is not NoticeKind.RESOLUTION:
+            raise ValueError("result notices are published with their content")
+        content = resolution_content(consultation)
+    text = canonical(content)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    earlier = current_notice(consultation, kind)
+    if earlier is not None:
+        earlier.superseded_at = now
+    chain_seq, chain_hash = audit.chain_head()
+    notice = Notice(consultation_id=consultation.id, round=consultation.round, kind=kind.value,
+                    locale=consultation.locale, published_at=now,
+                    period_ends_at=now + timedelta(days=consultation.publicity_days),
+                    content_json=text, content_sha256=digest, verify_code=_verify_code(),
+                    chain_seq=chain_seq, chain_hash=chain_hash)
+    db.session.add(notice)
+    db.session.flush()
+    audit.record(actor, "notice.published", notice, {
+        "consultation_id": consultation.id, "kind": kind.value, "round": consultation.round,
+        "sha256": digest, "verify_code": notice.verify_code, "chain_seq": chain_seq,
+        "chain_hash": chain_hash, "period_ends_at": notice.period_ends_at,
+        "supersedes": earlier.id if earlier else None,
+    })
+    return notice
+
+
+def content_of(notice: Notice) -> dict[str, Any]:
+    return json.loads(notice.content_json)
+
+
+def in_period(notice: Notice, now: datetime) -> bool:
+    return notice.superseded_at is None and notice.published_at <= now < notice.period_ends_at
+
+
+def file_objection(actor: Any, notice: Notice, household: Household, text: str,
+                   now: datetime | None = None) -> Objection:
+    """A household objects to a notice, during its publicity period only."""
+    now = now or utcnow()
+    if not in_period(notice, now):
+        raise Conflict(_("Objections can only be filed while the notice is up, until %(end)s.",
+                         end=format_datetime(notice.period_ends_at, "short")))
+    if household.scope_compound_id != notice.consultation.compound_id:
+        raise Conflict(_("Only households of this compound can object to its notice."))
+    text = (text or "").strip()
+    if not text or len(text) > MAX_OBJECTION_LENGTH:
+        message = _("Write your objection in 1 to %(n)s characters.", n=MAX_OBJECTION_LENGTH)
+        raise ValidationFailed(message, {"text": [message]})
+    objection = Objection(notice=notice, household_id=household.id,
+                          author_id=getattr(actor, "id", None), text=text, created_at=now)
+    db.session.add(objection)
+    db.session.flush()
+    audit.record(actor, "notice.objection_filed", objection,
+                 {"notice_id": notice.id, "household_id": household.id})
+    return objection
+
+
+def answer_objection(actor: Any, objection: Objection, text: str) -> Objection:
+    """The committee's public answer to an objection (it may be revised; each is recorded)."""
+    text = (text or "").strip()
+    if not text or len(text) > MAX_OBJECTION_LENGTH:
+        message = _("Write the answer in 1 to %(n)s characters.", n=MAX_OBJECTION_LENGTH)
+        raise ValidationFailed(message, {"text": [message]})
+    objection.answer = text
+    objection.answered_by_id = getattr(actor, "id", None)
+    objection.answered_at = utcnow()
+    db.session.flush()
+    audit.record(actor, "notice.objection_answered", objection, {"notice_id": objection.notice_id})
+    return objection
+
+
+def unanswered_objections(notice: Notice) -> int:
+    return db.session.scalar(select(func.count(Objection.id)).where(
+        Objection.notice_id == notice.id, Objection.answered_at.is_(None))) or 0
+
+
+def get_notice_or_404(notice_id: int) -> Notice:
+    notice = db.session.get(Notice, notice_id)
+    if notice is None:
+        raise NotFound(_("No such notice."))
+    return notice
+
+
+def get_objection_or_404(objection_id: int) -> Objection:
+    objection = db.session.get(Objection, objection_id)
+    if objection is None:
+        raise NotFound(_("No such objection."))
+    return objection
+
+
+def by_verify_code(code: str) -> Notice | None:
+    return db.session.scalar(select(Notice).where(
+        Notice.verify_code == (code or "").strip().upper()[:16]))

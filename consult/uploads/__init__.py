@@ -1,0 +1,1 @@
+"""Uploaded files (photos, meeting papers, proxy authorisations), kept outside the database."""

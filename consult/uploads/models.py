@@ -1,0 +1,41 @@
+"""An uploaded file: the bytes live under UPLOAD_PATH, named by their SHA-256."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from consult.core.models import UTCDateTime, utcnow
+from consult.extensions import db
+
+
+class Visibility(StrEnum):
+    PUBLIC = "public"  # e.g. progress photos shown on the result notice
+    STAFF = "staff"    # e.g. a proxy's written authorisation: committee and supervisors only
+
+
+class Attachment(db.Model):
+    __tablename__ = "attachment"
+    __table_args__ = (CheckConstraint("visibility IN ('public', 'staff')", name="visibility"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    mimetype: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int]
+    compound_id: Mapped[int] = mapped_column(ForeignKey("compound.id"), index=True)
+    visibility: Mapped[str] = mapped_column(String(10), default=Visibility.PUBLIC.value)
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"),
+                                                       default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def scope_compound_id(self) -> int:
+        return self.compound_id
+
+    @property
+    def is_image(self) -> bool:
+        return self.mimetype.startswith("image/")

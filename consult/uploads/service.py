@@ -1,0 +1,98 @@
+"""Storing uploads: content is sniffed (never trusted from the name or the browser), images are
+re-encoded to drop their metadata (phone photos carry GPS positions), and files are kept under
+UPLOAD_PATH by their SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+from flask_babel import gettext as _
+from werkzeug.datastructures import FileStorage
+
+from consult.core.errors import ValidationFailed
+from consult.extensions import db
+from consult.uploads.models import Attachment, Visibility
+
+IMAGE_TYPES = {"image/jpeg", "image/png", "image/webp"}
+PDF_TYPE = "application/pdf"
+_MAX_PIXELS = 40_000_000  # refuse decompression bombs
+_LONG_EDGE = 2400          # photos are scaled down to this on their long edge
+
+
+def sniff(data: bytes) -> str | None:
+    """The real type of the bytes, or None if it is not one we accept."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data.startswith(b"%PDF-"):
+        return PDF_TYPE
+    return None
+
+
+def _clean_image(data: bytes, mimetype: str) -> tuple[bytes, str]:
+    from PIL import Image, UnidentifiedImageError
+
+    Image.MAX_IMAGE_PIXELS = _MAX_PIXELS
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            image = image.convert("RGB") if image.mode not in ("RGB", "L") else image
+            image.thumbnail((_LONG_EDGE, _LONG_EDGE))
+            out = io.BytesIO()
+            image.save(out, format="JPEG", quality=85, optimize=True)  # no EXIF written
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise ValidationFailed(_("The picture could not be read.")) from exc
+    return out.getvalue(), "image/jpeg"
+
+
+def upload_root() -> Path:
+    configured = current_app.config.get("UPLOAD_PATH")
+    return Path(configured) if configured else Path(current_app.instance_path) / "uploads"
+
+
+def store(actor: Any, upload: FileStorage, *, compound_id: int, images_only: bool = False,
+          visibility: Visibility = Visibility.PUBLIC) -> Attachment:
+    """Check, clean and store an uploaded file; returns its (flushed) Attachment.
+
+    Raises ValidationFailed for an empty, oversized or unsupported file.
+    """
+    limit = int(current_app.config["UPLOAD_MAX_BYTES"])
+    data = upload.read(limit + 1)
+    if not data:
+        raise ValidationFailed(_("The file is empty."))
+    if len(data) > limit:
+        raise ValidationFailed(_("The file is larger than %(mb)s MB.", mb=limit // (1024 * 1024)))
+    mimetype = sniff(data)
+    allowed = IMAGE_TYPES if images_only else IMAGE_TYPES | {PDF_TYPE}
+    if mimetype not in allowed:
+        raise ValidationFailed(_("Upload a photo (JPEG, PNG or WebP).") if images_only
+                               else _("Upload a photo (JPEG, PNG or WebP) or a PDF."))
+    if mimetype in IMAGE_TYPES:
+        data, mimetype = _clean_image(data, mimetype)
+    digest = hashlib.sha256(data).hexdigest()
+    path = upload_root() / digest[:2] / digest
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)  # a file appears whole or not at all
+    name = Path(upload.filename or "upload").name[:150]
+    if mimetype == "image/jpeg" and not name.lower().endswith((".jpg", ".jpeg")):
+        name = f"{Path(name).stem or 'photo'}.jpg"
+    attachment = Attachment(sha256=digest, filename=name, mimetype=mimetype, size=len(data),
+                            compound_id=compound_id, visibility=visibility.value,
+                            uploaded_by_id=getattr(actor, "id", None))
+    db.session.add(attachment)
+    db.session.flush()
+    return attachment
+
+
+def read(attachment: Attachment) -> bytes:
+    return (upload_root() / attachment.sha256[:2] / attachment.sha256).read_bytes()
