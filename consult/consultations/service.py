@@ -369,6 +369,16 @@ def set_scope(actor: Any, consultation: Consultation,
         "parts": [{"building": buildings[b].name, "unit": u} for b, u in dict.fromkeys(wanted)]})
 
 
+def household_in_scope(consultation: Consultation, household: Any) -> bool:
+    """Whether a household is among those the consultation concerns."""
+    if household.building.compound_id != consultation.compound_id:
+        return False
+    if not consultation.scopes:
+        return True
+    return any(s.building_id == household.building_id and s.unit in (None, household.unit)
+               for s in consultation.scopes)
+
+
 def scope_text(consultation: Consultation) -> str:
     """'3号楼 2单元, 5号楼' or the compound's name when it concerns all of it."""
     if not consultation.scopes:

@@ -1,0 +1,1 @@
+"""Forms of the consultations domain, one module per part of the method."""

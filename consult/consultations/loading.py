@@ -1,0 +1,53 @@
+"""Loading a consultation for a page: drafts stay hidden, passed deadlines take effect."""
+
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from consult.consultations import service, workflow
+from consult.consultations.models import Consultation
+from consult.consultations.states import Stage
+from consult.core.database import intend_write
+from consult.core.errors import NotFound, PermissionDenied
+from consult.core.policy import authorize, can
+from consult.extensions import db
+from consult.registry.models import Household
+
+
+def load(consultation_id: int) -> Consultation:
+    """The consultation, if the user may see it, with any passed deadline applied.
+
+    A deadline that passed while nobody was looking (closing the opinions or the vote) is
+    applied here as the system, in a transaction of its own, before the page goes on.
+    """
+    consultation = service.get_or_404(consultation_id)
+    if consultation.stage == Stage.DRAFT and not can(current_user, "consultation.manage",
+                                                     consultation):
+        raise NotFound(_("No such consultation."))
+    if workflow.due_action(consultation) is not None:
+        db.session.rollback()
+        intend_write()  # on SQLite: take the write lock before reading again
+        consultation = service.get_or_404(consultation_id)
+        if workflow.catch_up(consultation) is not None:
+            db.session.commit()
+    return consultation
+
+
+def load_managed(consultation_id: int) -> Consultation:
+    """The consultation, for a committee page: the user must manage its compound."""
+    consultation = load(consultation_id)
+    authorize(current_user, "consultation.manage", consultation)
+    return consultation
+
+
+def acting_household(consultation: Consultation) -> Household:
+    """The signed-in resident's household, which must be concerned by the consultation."""
+    household = getattr(current_user, "household", None)
+    if household is None:
+        raise PermissionDenied(_("Only a household's own account can take part."))
+    authorize(current_user, "consultation.participate", household)
+    if not service.household_in_scope(consultation, household):
+        raise PermissionDenied(_("Your household is not among those this consultation "
+                                 "concerns."))
+    return household
