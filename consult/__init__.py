@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import subprocess
+from datetime import datetime
 
 from flask import Flask
 from flask_babel import format_date, format_datetime, format_decimal, get_locale
@@ -115,13 +116,24 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(blueprint)
 
 
+def from_iso(value: str | None) -> datetime | None:
+    """Times frozen into notices are ISO strings; templates format them as datetimes."""
+    return datetime.fromisoformat(value) if value else None
+
+
 def _jinja(app: Flask) -> None:
     from consult.audit.actions import action_label, actor_label, object_label
+    from consult.ballots.explain import CHOICE_LABELS
+    from consult.ballots.models import BALLOT_CHANNEL_LABELS, BallotChannel
+    from consult.consultations.models import SECRECY_LABELS, Secrecy
+    from consult.consultations.service import format_money
     from consult.core.display import area
     from consult.core.i18n import SUPPORTED_LOCALES
+    from consult.core.markup import render_markdown
     from consult.core.policy import ROLE_LABELS, Role, can
     from consult.core.text import mask_phone
     from consult.core.urls import url_for_page
+    from consult.implementation.service import rating_label
     from consult.registry.models import RELATION_LABELS, Relation
 
     app.jinja_env.globals.update(
@@ -132,8 +144,13 @@ def _jinja(app: Flask) -> None:
         object_label=object_label, actor_label=actor_label,
         role_label=lambda role: ROLE_LABELS[Role(role)], url_for_page=url_for_page,
         relation_label=lambda value: RELATION_LABELS.get(Relation(value), value),
+        choice_label=lambda value: CHOICE_LABELS.get(value, value),
+        channel_label=lambda value: BALLOT_CHANNEL_LABELS.get(BallotChannel(value), value),
+        secrecy_label=lambda value: SECRECY_LABELS.get(Secrecy(value), value),
+        rating_label=rating_label,
     )
-    app.jinja_env.filters.update(mask_phone=mask_phone, area=area)
+    app.jinja_env.filters.update(mask_phone=mask_phone, area=area, money=format_money,
+                                 markdown=render_markdown, fromiso=from_iso)
 
 
 def _warn_without_cjk_font(app: Flask) -> None:

@@ -46,6 +46,15 @@ class ProgressBar:
             self.bar.__exit__(None, None, None)
 
 
+def _consultation(consultation_id: int) -> Any:
+    from consult.consultations import service
+
+    try:
+        return service.get_or_404(consultation_id)
+    except DomainError as exc:
+        fail(exc.message)
+
+
 def _resolve_compound(name: str | None) -> Any:
     from consult.registry import service as registry
 
@@ -184,6 +193,93 @@ def register(app: Flask) -> None:
         db.session.commit()
         click.echo(_("%(n)s codes written to %(path)s. Keep this file safe: the codes are not "
                      "stored anywhere else.", n=len(rows), path=str(output)))
+
+    @app.cli.command("import-ballots")
+    @click.argument("consultation_id", type=int)
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    def import_ballots_command(consultation_id: int, file: Path) -> None:
+        """Enter paper, door-to-door and proxy ballots from CSV or XLSX, all or nothing."""
+        from consult.ballots import service as ballots
+
+        consultation = _consultation(consultation_id)
+        bar = ProgressBar(_("Recording ballots"))
+        try:
+            summary = ballots.import_ballots(None, consultation, file.read_bytes(), file.name,
+                                             progress=bar)
+        except ImportRejected as exc:
+            bar.close()
+            db.session.rollback()
+            print_rejection(exc)
+        except DomainError as exc:
+            bar.close()
+            db.session.rollback()
+            fail(exc.message)
+        db.session.commit()
+        bar.close()
+        click.echo(_("Recorded the ballots of %(n)s households (%(new)s new, %(changed)s "
+                     "changed) from %(rows)s rows.", n=summary.households, new=summary.new,
+                     changed=summary.changed, rows=summary.rows))
+
+    @app.cli.command("export-roll")
+    @click.argument("consultation_id", type=int)
+    @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+    def export_roll_command(consultation_id: int, file: Path) -> None:
+        """Write the frozen electoral roll (表决名册) in the households file format."""
+        from consult.ballots import service as ballots
+
+        fmt = file.suffix.lower().lstrip(".")
+        if fmt not in ("csv", "xlsx"):
+            fail(_("The file name must end in .csv or .xlsx."))
+        consultation = _consultation(consultation_id)
+        try:
+            data = ballots.export_roll(None, consultation, fmt)
+        except DomainError as exc:
+            fail(exc.message)
+        file.write_bytes(data)
+        db.session.commit()
+        click.echo(_("Wrote %(path)s.", path=str(file)))
+
+    @app.cli.command("tally")
+    @click.argument("consultation_id", type=int)
+    @click.option("--json", "as_json", is_flag=True, help="Print the tally as JSON.")
+    def tally_command(consultation_id: int, as_json: bool) -> None:
+        """The tally: frozen once the vote closed, provisional while it runs."""
+        import json
+
+        from consult.ballots import service as ballots
+        from consult.ballots.explain import tally_json
+
+        consultation = _consultation(consultation_id)
+        data = ballots.frozen_tally(consultation)
+        if data is None:
+            if consultation.vote_opened_at is None:
+                fail(_("Voting has not started yet."))
+            data = tally_json(consultation, ballots.compute(consultation), provisional=True)
+        if as_json:
+            click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+            return
+        if data["provisional"]:
+            click.echo(_("Provisional: voting is still open."))
+        click.echo(data["rule"]["label"])
+        for item in data["items"]:
+            verdict = {True: _("passed"), False: _("not passed"), None: _("survey")}[
+                item["passed"]]
+            click.echo(f"{item['number']}. {item['title']}: {verdict}")
+            for key, count in item["counts"].items():
+                click.echo(f"   {key:<12} {count:>6}  {item['percentages'][key]:>5}%")
+            for condition in item["conditions"]:
+                click.echo(f"   {condition['text']}")
+
+    @app.cli.command("close-expired")
+    def close_expired_command() -> None:
+        """Apply passed deadlines (close solicitations and votes); run it from cron."""
+        from consult.consultations import workflow
+
+        done = workflow.close_expired()
+        db.session.commit()
+        for consultation_id, action in done:
+            click.echo(f"{consultation_id}: {action.value}")
+        click.echo(_("%(n)s consultation(s) updated.", n=len(done)))
 
     translate_group = AppGroup("translate", help="Keep the translation catalogs in step.")
     app.cli.add_command(translate_group)

@@ -61,6 +61,9 @@ class ConnectionBoundSession(FlaskSQLAlchemySession):
         return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
 
 
+_IN_REQUEST: contextvars.ContextVar[bool] = contextvars.ContextVar("in_request", default=False)
+
+
 class CSRFClient(FlaskClient):
     """A test client that behaves like a browser against a real server.
 
@@ -85,9 +88,15 @@ class CSRFClient(FlaskClient):
             data = dict(data or {})
             data.setdefault("csrf_token", self.csrf_token())
             kwargs["data"] = data
-        response = contextvars.Context().run(super().open, *args, **kwargs)
+        if _IN_REQUEST.get():  # a redirect being followed: already isolated
+            return super().open(*args, **kwargs)
+        response = contextvars.Context().run(self._isolated_open, *args, **kwargs)
         db.session.expire_all()
         return response
+
+    def _isolated_open(self, *args: Any, **kwargs: Any) -> Any:
+        _IN_REQUEST.set(True)
+        return super().open(*args, **kwargs)
 
 
 class IsolatedCliRunner(FlaskCliRunner):

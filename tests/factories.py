@@ -140,7 +140,6 @@ def walk_to(consultation: Any, stage: str, *, choices: str = "agree") -> Any:
     if target >= STAGE_ORDER.index(Stage.VOTING) and not at(Stage.VOTING):
         consultation.vote_deadline = now + timedelta(days=10)
         workflow.apply(consultation, Action.OPEN_VOTE, None, now=now)
-        now += timedelta(minutes=1)
         for entry in db.session.scalars(ballots.roll_entries(consultation)):
             household = db.session.get(Household, entry.household_id)
             ballots.cast(None, consultation, household,

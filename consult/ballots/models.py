@@ -78,6 +78,9 @@ class Ballot(db.Model):
     proxy_document_id: Mapped[int | None] = mapped_column(ForeignKey("attachment.id"),
                                                           default=None)
     receipt: Mapped[str] = mapped_column(String(16))
+    # The one-time token of the submission that produced this version: a second submission
+    # with the same token (a double click, a resent form) is recognised and writes nothing.
+    submission: Mapped[str | None] = mapped_column(String(64), default=None)
     version: Mapped[int] = mapped_column(default=1)
     cast_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,9 +26,9 @@ from consult.ballots import tally as t
 from consult.ballots.models import Ballot, BallotChannel, BallotChoice, RollEntry, VoteResult
 from consult.consultations.models import Consultation, Item, Secrecy
 from consult.consultations.states import Stage
-from consult.core.errors import Conflict, NotFound, ValidationFailed
+from consult.core.errors import CellError, Conflict, ImportRejected, NotFound, ValidationFailed
 from consult.core.models import utcnow
-from consult.core.tabular import write_csv, write_xlsx
+from consult.core.tabular import Column, read_table, write_csv, write_xlsx
 from consult.extensions import db
 from consult.registry.models import Building, Household
 from consult.uploads.models import Attachment
@@ -214,6 +215,33 @@ def _parse_choices(consultation: Consultation, raw: Mapping[int, str],
     return chosen
 
 
+def review(consultation: Consultation, raw_choices: Mapping[int, str], channel: BallotChannel
+           ) -> list[tuple[Item, t.Choice]]:
+    """Check a ballot without recording it (the review screen); raises ValidationFailed."""
+    return list(_parse_choices(consultation, raw_choices, channel).items())
+
+
+def answers_of(consultation: Consultation, ballot: Ballot | None) -> list[tuple[Item, str]]:
+    """A ballot's answers in item order."""
+    if ballot is None:
+        return []
+    by_item = {c.item_id: c.choice for c in ballot.choices}
+    return [(item, by_item[item.id]) for item in consultation.items if item.id in by_item]
+
+
+def is_open(consultation: Consultation, now: datetime | None = None) -> bool:
+    try:
+        check_vote_open(consultation, now or utcnow())
+    except Conflict:
+        return False
+    return True
+
+
+def proxy_identity(name: str) -> str:
+    """One person's proxies are counted together however their name was typed."""
+    return " ".join(unicodedata.normalize("NFKC", name).split()).lower()[:140]
+
+
 def _upsert_ballot(consultation: Consultation, household_id: int, values: dict[str, Any]
                    ) -> tuple[Ballot, bool]:
     """Insert the household's ballot if there is none, then lock the current one.
@@ -223,26 +251,44 @@ def _upsert_ballot(consultation: Consultation, household_id: int, values: dict[s
     Returns the ballot and whether it was new.
     """
     dialect = db.session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Ballot)
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Ballot.__table__)
     key = {"consultation_id": consultation.id, "round": consultation.round,
            "household_id": household_id}
-    result = db.session.execute(
+    # RETURNING says whether this statement inserted the row (rowcount is not reliable here).
+    inserted = db.session.execute(
         insert.values(**key, **values, version=1).on_conflict_do_nothing(
-            index_elements=["consultation_id", "round", "household_id"]))
-    created = bool(result.rowcount)
+            index_elements=["consultation_id", "round", "household_id"])
+        .returning(Ballot.__table__.c.id)).scalar()
+    created = inserted is not None
     ballot = db.session.scalars(
         select(Ballot).filter_by(**key).with_for_update()
         .execution_options(populate_existing=True)).one()
     return ballot, created
 
 
+class AlreadyRecorded(Conflict):
+    """The same submission arrived twice (a double click); the first one counts, nothing else
+    was written."""
+
+    def __init__(self, ballot: Ballot) -> None:
+        super().__init__(_("This ballot was already recorded; it was not counted twice."))
+        self.ballot = ballot
+
+
+def new_submission_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
 def cast(actor: Any, consultation: Consultation, household: Household,
          raw_choices: Mapping[int, str], channel: BallotChannel, *, now: datetime | None = None,
-         serial: str | None = None, proxy: Proxy | None = None) -> Ballot:
+         serial: str | None = None, proxy: Proxy | None = None,
+         submission: str | None = None) -> Ballot:
     """Record a household's answers on every item; a later ballot replaces the earlier one.
 
-    ``raw_choices`` maps item ids to choice values as submitted. Raises Conflict when the vote
-    is not open or the household is not on the roll, ValidationFailed for bad answers.
+    ``raw_choices`` maps item ids to choice values as submitted; ``submission`` is the one-time
+    token of the form that sent them. Raises Conflict when the vote is not open or the
+    household is not on the roll, AlreadyRecorded for a repeated submission, ValidationFailed
+    for bad answers.
     """
     now = now or utcnow()
     check_vote_open(consultation, now)
@@ -259,11 +305,16 @@ def cast(actor: Any, consultation: Consultation, household: Household,
         "proxy_identity": proxy.identity if proxy else None,
         "proxy_document_id": proxy.document.id if proxy and proxy.document else None,
         "receipt": new_receipt(), "cast_at": now, "created_at": now,
+        "submission": (submission or "")[:64] or None,
     }
+    if serial:
+        _check_serial_free(consultation, household, serial)
     ballot, created = _upsert_ballot(consultation, household.id, values)
+    if not created and submission and ballot.submission == values["submission"]:
+        raise AlreadyRecorded(ballot)
     if not created:
         for key in ("channel", "entered_by_id", "serial", "proxy_name", "proxy_identity",
-                    "proxy_document_id", "receipt", "cast_at"):
+                    "proxy_document_id", "receipt", "cast_at", "submission"):
             setattr(ballot, key, values[key])
         ballot.version += 1
     current = {c.item_id: c for c in ballot.choices}
@@ -283,6 +334,17 @@ def cast(actor: Any, consultation: Consultation, household: Household,
         "choices": {str(item.number): choice.value for item, choice in chosen.items()},
     }, compound_id=consultation.compound_id)
     return ballot
+
+
+def _check_serial_free(consultation: Consultation, household: Household, serial: str) -> None:
+    """A paper ballot's serial number belongs to one household: entering it twice is a mistake."""
+    other = db.session.scalar(select(Ballot.household_id).where(
+        Ballot.consultation_id == consultation.id, Ballot.round == consultation.round,
+        Ballot.serial == serial, Ballot.household_id != household.id))
+    if other is not None:
+        message = _("Paper ballot %(serial)s has already been entered for another household.",
+                    serial=serial)
+        raise ValidationFailed(message, {"serial": [message]})
 
 
 def _check_proxy(consultation: Consultation, household: Household, proxy: Proxy | None) -> None:
@@ -307,15 +369,36 @@ def ballot_of(consultation: Consultation, household_id: int) -> Ballot | None:
             Ballot.household_id == household_id))
 
 
-def ballots_page_query(consultation: Consultation) -> Any:
-    """Roll entries with their ballots (if any), for the committee's entry list."""
-    return (select(RollEntry, Ballot)
+def ballots_page_query(consultation: Consultation, *, status: str | None = None,
+                       building: str | None = None) -> Any:
+    """Roll entries with their ballots (if any), for the committee's entry list.
+
+    ``status`` "voted" or "missing" filters by whether a ballot exists.
+    """
+    stmt = (select(RollEntry, Ballot)
             .outerjoin(Ballot, and_(Ballot.consultation_id == RollEntry.consultation_id,
                                     Ballot.round == RollEntry.round,
                                     Ballot.household_id == RollEntry.household_id))
+            .options(selectinload(Ballot.choices))
             .where(RollEntry.consultation_id == consultation.id,
                    RollEntry.round == consultation.round)
             .order_by(RollEntry.building_sort, RollEntry.household_sort))
+    if status == "voted":
+        stmt = stmt.where(Ballot.id.isnot(None))
+    elif status == "missing":
+        stmt = stmt.where(Ballot.id.is_(None))
+    if building:
+        stmt = stmt.where(RollEntry.building_name == building)
+    return stmt
+
+
+def roll_buildings(consultation: Consultation) -> list[str]:
+    """The buildings on the current roll, in order."""
+    return list(db.session.scalars(
+        select(RollEntry.building_name).where(
+            RollEntry.consultation_id == consultation.id, RollEntry.round == consultation.round)
+        .group_by(RollEntry.building_name, RollEntry.building_sort)
+        .order_by(RollEntry.building_sort)))
 
 
 # --- counting ---------------------------------------------------------------------------------
@@ -410,3 +493,141 @@ def counts_by_channel(consultation: Consultation) -> dict[str, int]:
         .group_by(Ballot.channel)).all()
     return {channel: n for channel, n in rows}
 
+
+
+# --- import -----------------------------------------------------------------------------------
+
+BALLOT_COLUMNS = (
+    Column("building", ("building", "楼栋", "楼号", "樓棟")),
+    Column("unit", ("unit", "单元", "單元"), required=False),
+    Column("room", ("room", "房号", "室", "房號")),
+    Column("item", ("item", "议项", "議項")),
+    Column("choice", ("choice", "表决意见", "意见", "選擇")),
+    Column("channel", ("channel", "方式", "渠道")),
+    Column("serial", ("serial", "编号", "編號"), required=False),
+    Column("proxy", ("proxy", "受托人", "委托人"), required=False),
+)
+_CHOICE_WORDS = {
+    "agree": t.Choice.AGREE, "同意": t.Choice.AGREE, "赞成": t.Choice.AGREE, "贊成": t.Choice.AGREE,
+    "disagree": t.Choice.DISAGREE, "反对": t.Choice.DISAGREE, "反對": t.Choice.DISAGREE,
+    "abstain": t.Choice.ABSTAIN, "弃权": t.Choice.ABSTAIN, "棄權": t.Choice.ABSTAIN,
+    "undecided": t.Choice.UNDECIDED, "观望": t.Choice.UNDECIDED, "觀望": t.Choice.UNDECIDED,
+    "not_reached": t.Choice.NOT_REACHED, "未见到": t.Choice.NOT_REACHED,
+    "未見到": t.Choice.NOT_REACHED,
+}
+_CHANNEL_WORDS = {
+    "paper": BallotChannel.PAPER, "书面": BallotChannel.PAPER, "書面": BallotChannel.PAPER,
+    "door_to_door": BallotChannel.DOOR_TO_DOOR, "入户": BallotChannel.DOOR_TO_DOOR,
+    "入戶": BallotChannel.DOOR_TO_DOOR,
+    "proxy": BallotChannel.PROXY, "委托": BallotChannel.PROXY, "委託": BallotChannel.PROXY,
+}
+
+
+@dataclass
+class BallotImportSummary:
+    rows: int = 0
+    households: int = 0
+    new: int = 0
+    changed: int = 0
+
+
+@dataclass
+class _Sheet:
+    entry: RollEntry
+    first_line: int
+    channel: BallotChannel
+    serial: str | None
+    proxy: str | None
+    choices: dict[int, str]
+
+
+def import_ballots(actor: Any, consultation: Consultation, data: bytes, filename: str, *,
+                   now: datetime | None = None,
+                   progress: Any = None) -> BallotImportSummary:
+    """Enter paper, door-to-door and proxy ballots from a file, all or nothing.
+
+    One row per household and item. Every problem in the file is reported with its line and
+    column, and then nothing is recorded.
+    """
+    now = now or utcnow()
+    check_vote_open(consultation, now)
+    table = read_table(data, filename, BALLOT_COLUMNS)
+    items_by_number = {str(item.number): item for item in consultation.items}
+    items_by_title = {item.title.strip(): item for item in consultation.items}
+    sheets: dict[int, _Sheet] = {}
+    seen: dict[tuple[int, int], int] = {}
+    errors: list[CellError] = []
+    for line, cells in table.rows:
+        entry = households_for_entry(consultation, cells["building"], cells.get("unit", ""),
+                                     cells["room"])
+        if entry is None:
+            errors.append(CellError(line, table.where("room"), _(
+                "No household %(address)s on this vote's electoral roll.",
+                address=" ".join(p for p in (cells["building"], cells.get("unit", ""),
+                                             cells["room"]) if p))))
+            continue
+        item = items_by_number.get(cells["item"].strip()) or items_by_title.get(
+            cells["item"].strip())
+        if item is None:
+            errors.append(CellError(line, table.where("item"), _(
+                "“%(value)s” is not an item number or title of this consultation.",
+                value=cells["item"])))
+        channel = _CHANNEL_WORDS.get(cells["channel"].strip().lower())
+        if channel is None:
+            errors.append(CellError(line, table.where("channel"), _(
+                "Unknown channel “%(value)s”; use paper, door_to_door or proxy.",
+                value=cells["channel"])))
+        choice = _CHOICE_WORDS.get(cells["choice"].strip().lower())
+        if choice is None or (channel and choice not in allowed_choices(consultation, channel)):
+            errors.append(CellError(line, table.where("choice"), _(
+                "“%(value)s” is not an answer this ballot allows.", value=cells["choice"])))
+        if channel is BallotChannel.PROXY and not cells.get("proxy", "").strip():
+            errors.append(CellError(line, table.where("proxy") if "proxy" in table.headers
+                                    else "proxy", _("A proxy ballot needs the proxy's name.")))
+        if item is None or channel is None or choice is None:
+            continue
+        key = (entry.household_id, item.id)
+        if key in seen:
+            errors.append(CellError(line, table.where("item"), _(
+                "Duplicate of line %(line)s (same household and item).", line=seen[key])))
+            continue
+        seen[key] = line
+        sheet = sheets.setdefault(entry.household_id, _Sheet(
+            entry, line, channel, cells.get("serial", "").strip() or None,
+            cells.get("proxy", "").strip() or None, {}))
+        if (channel, cells.get("serial", "").strip() or None) != (sheet.channel, sheet.serial):
+            errors.append(CellError(line, table.where("channel"), _(
+                "The household's rows disagree on the channel or the serial (see line "
+                "%(line)s).", line=sheet.first_line)))
+        sheet.choices[item.id] = choice.value
+    for sheet in sheets.values():
+        missing = [str(i.number) for i in consultation.items if i.id not in sheet.choices]
+        if missing:
+            errors.append(CellError(sheet.first_line, table.where("item"), _(
+                "This household has no answer for item(s) %(items)s.", items=", ".join(missing))))
+    if errors:
+        errors.sort(key=lambda e: e.line)
+        raise ImportRejected(
+            _("%(count)s problem(s) found; no ballot was recorded.", count=len(errors)), errors)
+
+    summary = BallotImportSummary(rows=len(table.rows), households=len(sheets))
+    digest = hashlib.sha256(data).hexdigest()
+    for sheet in sheets.values():
+        household = db.session.get(Household, sheet.entry.household_id)
+        existed = ballot_of(consultation, household.id) is not None
+        proxy = (Proxy(sheet.proxy, proxy_identity(sheet.proxy), None)
+                 if sheet.channel is BallotChannel.PROXY and sheet.proxy else None)
+        try:
+            cast(actor, consultation, household, sheet.choices, sheet.channel, now=now,
+                 serial=sheet.serial, proxy=proxy)
+        except ValidationFailed as exc:
+            raise ImportRejected(_("1 problem(s) found; no ballot was recorded."), [
+                CellError(sheet.first_line, "", exc.message)]) from exc
+        summary.changed += existed
+        summary.new += not existed
+        if progress:
+            progress(1, len(sheets))
+    audit.record(actor, "ballot.imported", consultation, {
+        "round": consultation.round, "file": filename[:200], "sha256": digest,
+        "households": summary.households, "new": summary.new, "changed": summary.changed})
+    return summary

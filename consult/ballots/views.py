@@ -1,5 +1,212 @@
-"""Voting pages: the resident's ballot, the committee's entry of paper ballots, the roll."""
+"""Voting pages: the resident's ballot (choose → review → receipt), the committee's entry of
+paper, door-to-door and proxy ballots, the electoral roll and the tally."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from consult.ballots import service as ballots
+from consult.ballots.explain import CHOICE_LABELS, tally_json
+from consult.ballots.forms import ConfirmVoteForm, EntryForm, RollExportForm
+from consult.ballots.models import BallotChannel
+from consult.consultations import loading
+from consult.consultations.models import Consultation, Secrecy
+from consult.core.errors import NotFound, PermissionDenied, ValidationFailed
+from consult.core.forms import apply_errors, page_number, page_size
+from consult.core.models import utcnow
+from consult.core.pagination import paginate_rows
+from consult.core.policy import authorize, can, require
+from consult.extensions import db
+from consult.registry.models import Household
+from consult.uploads import service as uploads
+from consult.uploads.models import Visibility
 
 bp = Blueprint("ballots", __name__, url_prefix="/consultations")
+
+
+def _submitted_choices(consultation: Consultation, source: Any) -> dict[int, str]:
+    """Every ``item_<id>`` field of the form: the service refuses ids of other consultations."""
+    chosen = {item.id: "" for item in consultation.items}
+    for key, value in source.items():
+        if key.startswith("item_"):
+            if not key[5:].isdigit():
+                raise ValidationFailed(_("The ballot names an item that is not part of this "
+                                         "consultation."))
+            chosen[int(key[5:])] = value
+    return chosen
+
+
+def _choice_options(consultation: Consultation, channel: BallotChannel) -> list[tuple[str, str]]:
+    return [(c.value, str(CHOICE_LABELS[c.value]))
+            for c in ballots.allowed_choices(consultation, channel)]
+
+
+@bp.route("/<int:consultation_id>/vote", methods=["GET", "POST"])
+@require("consultation.participate")
+def vote(consultation_id: int) -> Response | str:
+    """Screen 1: choose an answer for each item (POST goes on to the review screen)."""
+    consultation = loading.load(consultation_id)
+    household = loading.acting_household(consultation)
+    ballots.check_vote_open(consultation, utcnow())
+    if ballots.roll_entry_for(consultation, household.id) is None:
+        raise PermissionDenied(_("Your household is not on the electoral roll of this vote."))
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        form = ConfirmVoteForm()
+        chosen = _submitted_choices(consultation, request.form)
+        if form.validate_on_submit():
+            try:
+                answers = ballots.review(consultation, chosen, BallotChannel.ONLINE)
+            except ValidationFailed as exc:
+                errors = exc.errors
+            else:
+                return render_template("ballots/review.html", c=consultation, answers=answers,
+                                       chosen=chosen, household=household,
+                                       form=ConfirmVoteForm(
+                                           submission=ballots.new_submission_token()))
+    else:
+        current = ballots.ballot_of(consultation, household.id)
+        chosen = {c.item_id: c.choice for c in current.choices} if current else {}
+        chosen.update({item.id: request.args[f"item_{item.id}"] for item in consultation.items
+                       if request.args.get(f"item_{item.id}")})
+    return render_template("ballots/vote.html", c=consultation, household=household,
+                           chosen=chosen, errors=errors, form=ConfirmVoteForm(),
+                           choices=_choice_options(consultation, BallotChannel.ONLINE)), (
+        400 if errors else 200)
+
+
+@bp.post("/<int:consultation_id>/vote/confirm")
+@require("consultation.participate")
+def confirm(consultation_id: int) -> Response:
+    """Screen 2 → 3: the reviewed answers are recorded and the receipt is shown."""
+    consultation = loading.load(consultation_id)
+    household = loading.acting_household(consultation)
+    form = ConfirmVoteForm()
+    if not form.validate_on_submit():
+        raise ValidationFailed(_("The form could not be read; please vote again."))
+    try:
+        ballots.cast(current_user, consultation, household,
+                     _submitted_choices(consultation, request.form), BallotChannel.ONLINE,
+                     submission=form.submission.data)
+    except ballots.AlreadyRecorded as exc:
+        db.session.rollback()
+        flash(exc.message, "info")
+        return redirect(url_for("ballots.receipt", consultation_id=consultation.id))
+    db.session.commit()
+    flash(_("Your vote has been recorded."), "success")
+    return redirect(url_for("ballots.receipt", consultation_id=consultation.id))
+
+
+@bp.get("/<int:consultation_id>/ballot")
+@require("consultation.participate")
+def receipt(consultation_id: int) -> str:
+    consultation = loading.load(consultation_id)
+    household = loading.acting_household(consultation)
+    ballot = ballots.ballot_of(consultation, household.id)
+    return render_template("ballots/receipt.html", c=consultation, ballot=ballot,
+                           household=household, answers=ballots.answers_of(consultation, ballot),
+                           vote_open=ballots.is_open(consultation))
+
+
+# --- committee ------------------------------------------------------------------------------
+
+
+@bp.get("/<int:consultation_id>/ballots")
+@require("ballot.inspect")
+def index(consultation_id: int) -> str:
+    consultation = loading.load(consultation_id)
+    authorize(current_user, "ballot.inspect", consultation)
+    status = request.args.get("status", "")
+    building = request.args.get("building", "")[:50]
+    page = paginate_rows(ballots.ballots_page_query(consultation, status=status or None,
+                                                    building=building or None),
+                         page_number(), page_size())
+    return render_template(
+        "ballots/index.html", c=consultation, page=page, status=status, building=building,
+        buildings=ballots.roll_buildings(consultation), totals=ballots.roll_totals(consultation),
+        channels=ballots.counts_by_channel(consultation), export_form=RollExportForm(),
+        show_choices=consultation.secrecy == Secrecy.OPEN,
+        can_enter=can(current_user, "ballot.enter", consultation))
+
+
+@bp.route("/<int:consultation_id>/ballots/<int:household_id>/enter", methods=["GET", "POST"])
+@require("ballot.enter")
+def enter(consultation_id: int, household_id: int) -> Response | str:
+    consultation = loading.load(consultation_id)
+    authorize(current_user, "ballot.enter", consultation)
+    entry = ballots.roll_entry_for(consultation, household_id)
+    if entry is None:
+        raise NotFound(_("This household is not on the electoral roll."))
+    household = db.session.get(Household, household_id)
+    form = EntryForm()
+    errors: dict[str, list[str]] = {}
+    chosen = _submitted_choices(consultation, request.form) if form.is_submitted() else {}
+    if form.validate_on_submit():
+        try:
+            channel = BallotChannel(form.channel.data)
+            proxy = None
+            if channel is BallotChannel.PROXY:
+                document = None
+                if form.proxy_document.data:
+                    document = uploads.store(current_user, form.proxy_document.data,
+                                             consultation=consultation,
+                                             visibility=Visibility.STAFF)
+                proxy = ballots.Proxy(form.proxy_name.data or "",
+                                      ballots.proxy_identity(form.proxy_name.data or ""),
+                                      document)
+            ballot = ballots.cast(current_user, consultation, household, chosen, channel,
+                                  serial=form.serial.data, proxy=proxy)
+        except ValidationFailed as exc:
+            db.session.rollback()
+            errors = exc.errors
+            apply_errors(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Ballot of %(household)s recorded (receipt %(receipt)s).",
+                    household=household.label, receipt=ballot.receipt), "success")
+            return redirect(url_for("ballots.index", consultation_id=consultation.id,
+                                    building=entry.building_name))
+    else:
+        current = ballots.ballot_of(consultation, household_id)
+        if current and not form.is_submitted():
+            chosen = {c.item_id: c.choice for c in current.choices}
+            form.serial.data = current.serial
+    return render_template("ballots/enter.html", c=consultation, entry=entry, form=form,
+                           chosen=chosen, errors=errors,
+                           choices=_choice_options(consultation, BallotChannel.DOOR_TO_DOOR)), (
+        400 if errors else 200)
+
+
+@bp.post("/<int:consultation_id>/roll/export")
+@require("ballot.inspect")
+def export_roll(consultation_id: int) -> Response:
+    consultation = loading.load(consultation_id)
+    authorize(current_user, "ballot.inspect", consultation)
+    form = RollExportForm()
+    fmt = form.fmt.data if form.validate_on_submit() else ""
+    data = ballots.export_roll(current_user, consultation, fmt)
+    db.session.commit()
+    mimetype = ("text/csv; charset=utf-8" if fmt == "csv" else
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return Response(data, mimetype=mimetype, headers={
+        "Content-Disposition": f'attachment; filename="roll-{consultation.id}-'
+                               f'{consultation.round}.{fmt}"',
+        "Cache-Control": "no-store"})
+
+
+@bp.get("/<int:consultation_id>/tally")
+@require("consultation.view")
+def tally(consultation_id: int) -> str:
+    """The frozen result once the vote closed (public); the live count while it runs (staff)."""
+    consultation = loading.load(consultation_id)
+    data = ballots.frozen_tally(consultation)
+    if data is None:
+        authorize(current_user, "ballot.inspect", consultation)
+        if consultation.vote_opened_at is None:
+            raise NotFound(_("Voting has not started yet."))
+        data = tally_json(consultation, ballots.compute(consultation), provisional=True)
+    return render_template("ballots/tally.html", c=consultation, tally=data)

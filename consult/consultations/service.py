@@ -35,7 +35,7 @@ from consult.core.errors import Conflict, NotFound, ValidationFailed
 from consult.core.i18n import SUPPORTED_LOCALES
 from consult.core.models import utcnow
 from consult.extensions import db
-from consult.registry.models import Building, Compound
+from consult.registry.models import Building, Compound, Household
 
 describe({
     "consultation.created": _l("Consultation created"),
@@ -377,6 +377,18 @@ def household_in_scope(consultation: Consultation, household: Any) -> bool:
         return True
     return any(s.building_id == household.building_id and s.unit in (None, household.unit)
                for s in consultation.scopes)
+
+
+def units_by_building(compound: Compound) -> list[tuple[Building, list[str]]]:
+    """Each building of a compound with the units its households are in."""
+    rows = db.session.execute(
+        select(Building, Household.unit).join(Household, Household.building_id == Building.id)
+        .where(Building.compound_id == compound.id).distinct()
+        .order_by(Building.sort_key, Household.unit)).all()
+    grouped: dict[int, tuple[Building, list[str]]] = {}
+    for building, unit in rows:
+        grouped.setdefault(building.id, (building, []))[1].append(unit)
+    return list(grouped.values())
 
 
 def scope_text(consultation: Consultation) -> str:

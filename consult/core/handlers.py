@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from consult.core.errors import DomainError
+from consult.core.errors import DomainError, PermissionDenied
 from consult.extensions import db
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError):  # type: ignore[no-untyped-def]
         db.session.rollback()
+        if (isinstance(exc, PermissionDenied) and not current_user.is_authenticated
+                and not wants_json()):
+            return current_app.login_manager.unauthorized()  # sign in first, then we'll see
         return error_response(exc.status_code, exc.message)
 
     @app.errorhandler(CSRFError)

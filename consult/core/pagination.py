@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select
+from flask_sqlalchemy.pagination import Pagination
+from sqlalchemy import Select, func, select
 
 from consult.extensions import db
 
@@ -36,3 +37,20 @@ def window(stmt: Select[Any], page: int, per_page: int) -> Window:
     rows = list(db.session.scalars(stmt.limit(per_page + 1).offset((page - 1) * per_page)))
     return Window(items=rows[:per_page], page=page, per_page=per_page,
                   has_next=len(rows) > per_page)
+
+
+class RowPagination(Pagination):
+    """Flask-SQLAlchemy pagination for selects of several entities (rows, not scalars)."""
+
+    def _query_items(self) -> list[Any]:
+        stmt = self._query_args["select"]
+        return list(db.session.execute(stmt.limit(self.per_page).offset(self._query_offset)))
+
+    def _query_count(self) -> int:
+        stmt = self._query_args["select"].order_by(None).subquery()
+        return db.session.scalar(select(func.count()).select_from(stmt)) or 0
+
+
+def paginate_rows(stmt: Select[Any], page: int, per_page: int) -> RowPagination:
+    """Paginate a select whose rows hold several entities, e.g. (RollEntry, Ballot)."""
+    return RowPagination(select=stmt, page=page, per_page=per_page, error_out=False)

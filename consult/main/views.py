@@ -8,6 +8,7 @@ from sqlalchemy import text
 from werkzeug.wrappers import Response
 
 from consult.accounts import service as accounts
+from consult.consultations import inbox, workflow
 from consult.core.i18n import LANG_COOKIE, SUPPORTED_LOCALES
 from consult.core.policy import require
 from consult.core.urls import safe_next
@@ -19,7 +20,10 @@ bp = Blueprint("main", __name__)
 @bp.get("/")
 @require("public.view")
 def index() -> str:
-    return render_template("main/index.html")
+    household = getattr(current_user, "household", None)
+    tasks = inbox.tasks_for(household) if household is not None else []
+    return render_template("main/index.html", tasks=tasks, recent=inbox.recent_public(),
+                           stage_label=workflow.stage_label)
 
 
 @bp.get("/healthz")

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sqlalchemy import CheckConstraint, ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from consult.core.models import UTCDateTime, utcnow
 from consult.extensions import db
+
+if TYPE_CHECKING:
+    from consult.consultations.models import Consultation
 
 
 class Visibility(StrEnum):
@@ -26,15 +30,18 @@ class Attachment(db.Model):
     filename: Mapped[str] = mapped_column(String(200))
     mimetype: Mapped[str] = mapped_column(String(100))
     size: Mapped[int]
-    compound_id: Mapped[int] = mapped_column(ForeignKey("compound.id"), index=True)
+    # Every file belongs to a consultation, whose visibility (a draft is hidden) it shares.
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultation.id"), index=True)
     visibility: Mapped[str] = mapped_column(String(10), default=Visibility.PUBLIC.value)
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"),
                                                        default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    consultation: Mapped[Consultation] = relationship()
+
     @property
     def scope_compound_id(self) -> int:
-        return self.compound_id
+        return self.consultation.compound_id
 
     @property
     def is_image(self) -> bool:

@@ -57,7 +57,7 @@ def upload_root() -> Path:
     return Path(configured) if configured else Path(current_app.instance_path) / "uploads"
 
 
-def store(actor: Any, upload: FileStorage, *, compound_id: int, images_only: bool = False,
+def store(actor: Any, upload: FileStorage, *, consultation: Any, images_only: bool = False,
           visibility: Visibility = Visibility.PUBLIC) -> Attachment:
     """Check, clean and store an uploaded file; returns its (flushed) Attachment.
 
@@ -87,7 +87,7 @@ def store(actor: Any, upload: FileStorage, *, compound_id: int, images_only: boo
     if mimetype == "image/jpeg" and not name.lower().endswith((".jpg", ".jpeg")):
         name = f"{Path(name).stem or 'photo'}.jpg"
     attachment = Attachment(sha256=digest, filename=name, mimetype=mimetype, size=len(data),
-                            compound_id=compound_id, visibility=visibility.value,
+                            consultation_id=consultation.id, visibility=visibility.value,
                             uploaded_by_id=getattr(actor, "id", None))
     db.session.add(attachment)
     db.session.flush()

@@ -6,8 +6,9 @@ from flask import Blueprint, Response
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from consult.consultations.states import Stage
 from consult.core.errors import NotFound
-from consult.core.policy import authorize, require
+from consult.core.policy import authorize, can, require
 from consult.extensions import db
 from consult.uploads import service as uploads
 from consult.uploads.models import Attachment, Visibility
@@ -20,6 +21,9 @@ bp = Blueprint("uploads", __name__)
 def file(attachment_id: int) -> Response:
     attachment = db.session.get(Attachment, attachment_id)
     if attachment is None:
+        raise NotFound(_("No such file."))
+    if attachment.consultation.stage == Stage.DRAFT and not can(
+            current_user, "consultation.manage", attachment.consultation):
         raise NotFound(_("No such file."))
     if attachment.visibility != Visibility.PUBLIC:
         authorize(current_user, "attachment.view_staff", attachment)

@@ -5,6 +5,7 @@ from PIL import Image
 from werkzeug.datastructures import FileStorage
 
 from consult.uploads import service as uploads
+from tests import factories
 from tests.access import EVERYONE, EXPECTED, WORLD_BUILDERS
 
 EXPECTED.update({"uploads.file": ("GET", EVERYONE)})
@@ -19,7 +20,8 @@ def png_upload(name: str = "photo.png", color: str = "red") -> FileStorage:
 
 
 def build(world: dict[str, Any]) -> None:
-    attachment = uploads.store(None, png_upload(), compound_id=world["compound_id"])
+    consultation = factories.make_consultation(world["compound"], stage="discussing")
+    attachment = uploads.store(None, png_upload(), consultation=consultation)
     world["attachment_id"] = attachment.id
 
 

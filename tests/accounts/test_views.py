@@ -1,3 +1,5 @@
+import secrets
+
 import pytest
 import redis
 from sqlalchemy import select
@@ -166,19 +168,23 @@ def redis_app(app):
         SQLALCHEMY_DATABASE_URI = app.config["SQLALCHEMY_DATABASE_URI"]
         INSTANCE_DIR = app.config["INSTANCE_DIR"]
         RATELIMIT_STORAGE_URI = "redis://127.0.0.1:6379/15"
+        # Our own key prefix: other test runs may share this Redis.
+        RATELIMIT_KEY_PREFIX = f"consult-test-{secrets.token_hex(4)}"
         WTF_CSRF_ENABLED = False
 
     redis_app = create_app(RedisConfig)
     yield redis_app
-    redis.Redis(host="127.0.0.1", port=6379, db=15).flushdb()
+    store = redis.Redis(host="127.0.0.1", port=6379, db=15)
+    for key in store.scan_iter(f"*{RedisConfig.RATELIMIT_KEY_PREFIX}*"):
+        store.delete(key)
 
 
 def test_rate_limits_are_kept_in_redis_when_configured(redis_app):
     store = redis.Redis(host="127.0.0.1", port=6379, db=15)
-    store.flushdb()
+    prefix = redis_app.config["RATELIMIT_KEY_PREFIX"]
     client = redis_app.test_client()
     codes = [client.post("/code", data={"code": "1"}).status_code for _ in range(6)]
     assert codes[-1] == 429
-    assert any(b"code" in key for key in store.keys("*"))
+    assert any(b"code" in key for key in store.scan_iter(f"*{prefix}*"))
     # A new client (another app worker would see the same) is still limited.
     assert redis_app.test_client().post("/code", data={"code": "1"}).status_code == 429

@@ -4,4 +4,10 @@ from flask import Blueprint
 
 bp = Blueprint("consultations", __name__, url_prefix="/consultations")
 
-from consult.consultations.views import pages, proposal  # noqa: E402,F401 - register routes
+from consult.consultations.views import (  # noqa: E402,F401 - register routes
+    discussion,
+    meetings,
+    opinions,
+    pages,
+    proposal,
+)

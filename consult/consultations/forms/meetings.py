@@ -1,0 +1,48 @@
+"""Forms of meeting records."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import MultipleFileField
+from wtforms import DateTimeLocalField, SelectMultipleField, StringField, TextAreaField
+from wtforms.validators import Optional
+
+from consult.consultations.meetings import (
+    ATTENDEE_LABELS,
+    MAX_ATTENDEES,
+    MAX_MARKDOWN,
+    MAX_PLACE,
+)
+from consult.core.forms import max_length, required
+
+DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+class MeetingForm(FlaskForm):
+    held_at = DateTimeLocalField(_l("Date and time (Beijing time)"), format=DATETIME_FORMAT,
+                                 validators=[required()])
+    place = StringField(_l("Place"), validators=[required(), max_length(MAX_PLACE)])
+    community = TextAreaField(ATTENDEE_LABELS["community"],
+                              validators=[max_length(MAX_ATTENDEES)], render_kw={"rows": 2})
+    committee = TextAreaField(ATTENDEE_LABELS["committee"],
+                              validators=[max_length(MAX_ATTENDEES)], render_kw={"rows": 2})
+    representatives = TextAreaField(ATTENDEE_LABELS["representatives"],
+                                    validators=[max_length(MAX_ATTENDEES)],
+                                    render_kw={"rows": 2})
+    contractors = TextAreaField(ATTENDEE_LABELS["contractors"],
+                                validators=[max_length(MAX_ATTENDEES)], render_kw={"rows": 2})
+    others = TextAreaField(ATTENDEE_LABELS["others"],
+                           validators=[max_length(MAX_ATTENDEES)], render_kw={"rows": 2})
+    minutes = TextAreaField(_l("Minutes (Markdown)"), validators=[max_length(MAX_MARKDOWN)],
+                            render_kw={"rows": 10})
+    decisions = TextAreaField(_l("Decisions (Markdown)"), validators=[max_length(MAX_MARKDOWN)],
+                              render_kw={"rows": 5})
+    files = MultipleFileField(_l("Photos or PDFs (public)"),
+                              render_kw={"accept": "image/jpeg,image/png,image/webp,"
+                                                   "application/pdf"})
+    remove = SelectMultipleField(_l("Remove attachments"), coerce=int, choices=[],
+                                 validate_choice=False, validators=[Optional()])
+
+    def attendees(self) -> dict[str, str | None]:
+        return {role: getattr(self, role).data for role in ATTENDEE_LABELS}
