@@ -80,7 +80,8 @@ def register(app: Flask) -> None:
                    "passwords are not created here (use --force to insist)."))
         result = seed_demo()
         db.session.commit()
-        click.echo(_("Demo data ready: %(n)s households.", n=result.households))
+        click.echo(_("Demo data ready: %(n)s households and %(c)s consultations, one in every "
+                     "stage.", n=result.households, c=result.consultations))
         click.echo(_("Demo accounts (username / password):"))
         for role, username, password, _note in result.accounts:
             click.echo(f"  {role:<11} {username:<11} {password}")

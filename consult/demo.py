@@ -14,8 +14,10 @@ from sqlalchemy import func, select
 
 from consult.accounts import service as accounts
 from consult.accounts.models import User
+from consult.consultations.models import Consultation
 from consult.core.policy import Role
 from consult.core.tabular import write_csv
+from consult.demo_consultations import seed_consultations
 from consult.extensions import db
 from consult.registry import service as registry
 from consult.registry.models import Building, Community, Compound, Household
@@ -59,6 +61,7 @@ class DemoResult:
     access_code: str = ""
     access_code_household: str = ""
     households: int = 0
+    consultations: int = 0
 
 
 def _rows(spec: DemoCompound) -> list[list[str]]:
@@ -147,6 +150,10 @@ def seed_demo() -> DemoResult:
     if code_home is not None:
         result.access_code = accounts.format_code(accounts.issue_access_code(admin, code_home))
         result.access_code_household = code_home.label
+
+    seed_consultations(main, committee, supervisor, resident_home)
+    result.consultations = db.session.scalar(select(func.count(Consultation.id)).where(
+        Consultation.compound_id == main.id)) or 0
 
     for role, username in ((Role.ADMIN, "admin"), (Role.COMMITTEE, "committee"),
                            (Role.SUPERVISOR, "supervisor"), (Role.RESIDENT, "resident")):

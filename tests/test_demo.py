@@ -22,11 +22,19 @@ def test_seed_demo_builds_the_compound_and_accounts_and_is_idempotent(runner):
     assert multi, "a few owners hold two flats"
     roles = set(db.session.scalars(select(User.role)))
     assert roles == {"admin", "committee", "supervisor", "resident"}
+    from consult.audit import service as audit
+    from consult.consultations.models import Consultation
+    from consult.consultations.states import Stage
+
+    stages = set(db.session.scalars(select(Consultation.stage)))
+    assert stages == {s.value for s in Stage}  # one consultation in every stage
+    assert audit.verify().ok
 
     second = runner.invoke(args=["seed-demo"], env={"CONSULT_LANG": "en"})
     assert second.exit_code == 0
     assert db.session.scalar(select(func.count(Household.id))) == 236
     assert db.session.scalar(select(func.count(User.id))) == 4
+    assert db.session.scalar(select(func.count(Consultation.id))) == 10
     open_codes = db.session.scalar(select(func.count(AccessCode.id)).where(
         AccessCode.used_at.is_(None), AccessCode.revoked_at.is_(None)))
     assert open_codes == 1
