@@ -12,3 +12,18 @@ def area(area_dm2: int | None) -> str:
     if area_dm2 is None:
         return ""
     return format_decimal(Decimal(area_dm2) / 100, format="#,##0.00")
+
+
+def area_m2(value: str | None) -> str:
+    """'17290.09' (m², as frozen in a tally) → '17,290.09' in the reader's locale."""
+    if value in (None, ""):
+        return ""
+    return format_decimal(Decimal(value), format="#,##0.00")
+
+
+CHOICE_ORDER = ("agree", "disagree", "abstain", "undecided", "not_reached", "none")
+
+
+def choice_order(keys: list[str]) -> list[str]:
+    """Answers in the order people expect (agree first, no answer last), whatever the JSON."""
+    return sorted(keys, key=lambda k: CHOICE_ORDER.index(k) if k in CHOICE_ORDER else 99)
