@@ -17,7 +17,6 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 
 from consult.audit import service as audit
@@ -26,6 +25,7 @@ from consult.ballots import tally as t
 from consult.ballots.models import Ballot, BallotChannel, BallotChoice, RollEntry, VoteResult
 from consult.consultations.models import Consultation, Item, Secrecy
 from consult.consultations.states import Stage
+from consult.core.database import insert_or_lock
 from consult.core.errors import CellError, Conflict, ImportRejected, NotFound, ValidationFailed
 from consult.core.models import utcnow
 from consult.core.tabular import Column, read_table, write_csv, write_xlsx
@@ -242,30 +242,6 @@ def proxy_identity(name: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", name).split()).lower()[:140]
 
 
-def _upsert_ballot(consultation: Consultation, household_id: int, values: dict[str, Any]
-                   ) -> tuple[Ballot, bool]:
-    """Insert the household's ballot if there is none, then lock the current one.
-
-    ``INSERT … ON CONFLICT DO NOTHING`` lets concurrent submissions for one household queue on
-    the unique key instead of failing; the ``FOR UPDATE`` read then serialises the update.
-    Returns the ballot and whether it was new.
-    """
-    dialect = db.session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Ballot.__table__)
-    key = {"consultation_id": consultation.id, "round": consultation.round,
-           "household_id": household_id}
-    # RETURNING says whether this statement inserted the row (rowcount is not reliable here).
-    inserted = db.session.execute(
-        insert.values(**key, **values, version=1).on_conflict_do_nothing(
-            index_elements=["consultation_id", "round", "household_id"])
-        .returning(Ballot.__table__.c.id)).scalar()
-    created = inserted is not None
-    ballot = db.session.scalars(
-        select(Ballot).filter_by(**key).with_for_update()
-        .execution_options(populate_existing=True)).one()
-    return ballot, created
-
-
 class AlreadyRecorded(Conflict):
     """The same submission arrived twice (a double click); the first one counts, nothing else
     was written."""
@@ -309,7 +285,9 @@ def cast(actor: Any, consultation: Consultation, household: Household,
     }
     if serial:
         _check_serial_free(consultation, household, serial)
-    ballot, created = _upsert_ballot(consultation, household.id, values)
+    ballot, created = insert_or_lock(Ballot, {
+        "consultation_id": consultation.id, "round": consultation.round,
+        "household_id": household.id}, {**values, "version": 1})
     if not created and submission and ballot.submission == values["submission"]:
         raise AlreadyRecorded(ballot)
     if not created:

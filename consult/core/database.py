@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, g, has_request_context, request
-from sqlalchemy import event
+from sqlalchemy import event, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -57,3 +60,26 @@ def configure_engine(app: Flask, engine: Engine) -> None:
         # transaction that may write takes the lock up front. Plain page views stay deferred
         # so readers never queue behind writers.
         connection.exec_driver_sql("BEGIN" if _starts_read_only() else "BEGIN IMMEDIATE")
+
+
+def insert_or_lock(model: Any, key: dict[str, Any], values: dict[str, Any]) -> tuple[Any, bool]:
+    """The row of ``model`` with ``key`` (its unique columns), created from ``values`` if absent,
+    locked for update; returns it and whether this call created it.
+
+    ``INSERT … ON CONFLICT DO NOTHING RETURNING`` lets simultaneous first submissions queue on
+    the unique key instead of failing, and tells exactly whether this statement inserted (the
+    driver's rowcount does not, on PostgreSQL). The ``FOR UPDATE`` read then serialises changes.
+    """
+    from consult.extensions import db
+
+    table = model.__table__
+    dialect = db.session.get_bind().dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    primary = next(iter(table.primary_key.columns))
+    inserted = db.session.execute(
+        insert.values(**key, **values).on_conflict_do_nothing(index_elements=list(key))
+        .returning(primary)).scalar()
+    row = db.session.scalars(
+        select(model).filter_by(**key).with_for_update()
+        .execution_options(populate_existing=True)).one()
+    return row, inserted is not None

@@ -17,7 +17,6 @@ from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import FileStorage
 
@@ -30,6 +29,7 @@ from consult.consultations import service as consultations
 from consult.consultations import workflow
 from consult.consultations.models import Consultation, Item
 from consult.consultations.states import Stage
+from consult.core.database import insert_or_lock
 from consult.core.errors import Conflict, ValidationFailed
 from consult.core.models import utcnow
 from consult.extensions import db
@@ -513,18 +513,10 @@ def evaluate(actor: Any, consultation: Consultation, household: Household, ratin
         raise ValidationFailed(message, {"rating": [message]}) from None
     comment = _text(comment, field="comment", what=_("The comment"),
                     max_length=MAX_COMMENT_LENGTH)
-    dialect = db.session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Evaluation)
-    key = {"consultation_id": consultation.id, "household_id": household.id}
     # Concurrent first ratings of one household queue on the unique key instead of failing.
-    result = db.session.execute(
-        insert.values(**key, rating=chosen.value, comment=comment, created_at=now,
-                      updated_at=now)
-        .on_conflict_do_nothing(index_elements=["consultation_id", "household_id"]))
-    created = bool(result.rowcount)
-    evaluation = db.session.scalars(
-        select(Evaluation).filter_by(**key).with_for_update()
-        .execution_options(populate_existing=True)).one()
+    evaluation, created = insert_or_lock(
+        Evaluation, {"consultation_id": consultation.id, "household_id": household.id},
+        {"rating": chosen.value, "comment": comment, "created_at": now, "updated_at": now})
     data: dict[str, Any] = {"consultation_id": consultation.id, "household_id": household.id}
     if created:
         audit.record(actor, "implementation.evaluated", evaluation,
