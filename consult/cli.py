@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 from flask import Flask, current_app
@@ -13,6 +14,8 @@ from flask_babel import gettext as _
 
 from consult.core.errors import DomainError, ImportRejected
 from consult.extensions import db
+
+T = TypeVar("T")
 
 
 def fail(message: str) -> NoReturn:
@@ -44,6 +47,25 @@ class ProgressBar:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
+
+
+def run_import(label: str, action: Callable[[ProgressBar], T]) -> T:
+    """Run an all-or-nothing import with a progress bar: commit its result, or roll back and
+    print every problem (exit 1)."""
+    bar = ProgressBar(label)
+    try:
+        result = action(bar)
+    except ImportRejected as exc:
+        bar.close()
+        db.session.rollback()
+        print_rejection(exc)
+    except DomainError as exc:
+        bar.close()
+        db.session.rollback()
+        fail(exc.message)
+    db.session.commit()
+    bar.close()
+    return result
 
 
 def _consultation(consultation_id: int) -> Any:
@@ -100,21 +122,9 @@ def register(app: Flask) -> None:
         from consult.registry import service as registry
 
         compound = _resolve_compound(compound_name)
-        bar = ProgressBar(_("Importing"))
-        try:
-            summary = registry.import_households(
-                None, file.read_bytes(), file.name, compound=compound,
-                create_buildings=create_buildings, progress=bar)
-        except ImportRejected as exc:
-            bar.close()
-            db.session.rollback()
-            print_rejection(exc)
-        except DomainError as exc:
-            bar.close()
-            db.session.rollback()
-            fail(exc.message)
-        db.session.commit()
-        bar.close()
+        summary = run_import(_("Importing"), lambda bar: registry.import_households(
+            None, file.read_bytes(), file.name, compound=compound,
+            create_buildings=create_buildings, progress=bar))
         click.echo(_("Imported %(rows)s rows: %(created)s new, %(updated)s changed, "
                      "%(unchanged)s unchanged.", rows=summary.rows, created=summary.created,
                      updated=summary.updated, unchanged=summary.unchanged))
@@ -203,20 +213,8 @@ def register(app: Flask) -> None:
         from consult.ballots import service as ballots
 
         consultation = _consultation(consultation_id)
-        bar = ProgressBar(_("Recording ballots"))
-        try:
-            summary = ballots.import_ballots(None, consultation, file.read_bytes(), file.name,
-                                             progress=bar)
-        except ImportRejected as exc:
-            bar.close()
-            db.session.rollback()
-            print_rejection(exc)
-        except DomainError as exc:
-            bar.close()
-            db.session.rollback()
-            fail(exc.message)
-        db.session.commit()
-        bar.close()
+        summary = run_import(_("Recording ballots"), lambda bar: ballots.import_ballots(
+            None, consultation, file.read_bytes(), file.name, progress=bar))
         click.echo(_("Recorded the ballots of %(n)s households (%(new)s new, %(changed)s "
                      "changed) from %(rows)s rows.", n=summary.households, new=summary.new,
                      changed=summary.changed, rows=summary.rows))
@@ -248,14 +246,11 @@ def register(app: Flask) -> None:
         import json
 
         from consult.ballots import service as ballots
-        from consult.ballots.explain import tally_json
 
         consultation = _consultation(consultation_id)
-        data = ballots.frozen_tally(consultation)
+        data = ballots.current_tally(consultation)
         if data is None:
-            if consultation.vote_opened_at is None:
-                fail(_("Voting has not started yet."))
-            data = tally_json(consultation, ballots.compute(consultation), provisional=True)
+            fail(_("Voting has not started yet."))
         if as_json:
             click.echo(json.dumps(data, ensure_ascii=False, indent=2))
             return

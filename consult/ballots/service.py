@@ -438,6 +438,19 @@ def frozen_tally(consultation: Consultation, round_: int | None = None) -> dict[
     return json.loads(result.tally_json) if result else None
 
 
+def current_tally(consultation: Consultation) -> dict[str, Any] | None:
+    """The tally as it stands: frozen once the vote closed, provisional while it runs, None
+    before it opens. ``stage`` is the consultation's stage now."""
+    from consult.ballots.explain import tally_json
+
+    data = frozen_tally(consultation)
+    if data is None:
+        if consultation.vote_opened_at is None:
+            return None
+        data = tally_json(consultation, compute(consultation), provisional=True)
+    return {**data, "stage": consultation.stage}
+
+
 def get_ballot_or_404(ballot_id: int) -> Ballot:
     ballot = db.session.get(Ballot, ballot_id)
     if ballot is None:

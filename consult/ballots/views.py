@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from consult.ballots import service as ballots
-from consult.ballots.explain import CHOICE_LABELS, tally_json
+from consult.ballots.explain import CHOICE_LABELS
 from consult.ballots.forms import ConfirmVoteForm, EntryForm, RollExportForm
 from consult.ballots.models import BallotChannel
 from consult.consultations import loading
@@ -203,10 +203,9 @@ def export_roll(consultation_id: int) -> Response:
 def tally(consultation_id: int) -> str:
     """The frozen result once the vote closed (public); the live count while it runs (staff)."""
     consultation = loading.load(consultation_id)
-    data = ballots.frozen_tally(consultation)
+    if ballots.frozen_tally(consultation) is None:
+        authorize(current_user, "ballot.inspect", consultation)  # the live count is internal
+    data = ballots.current_tally(consultation)
     if data is None:
-        authorize(current_user, "ballot.inspect", consultation)
-        if consultation.vote_opened_at is None:
-            raise NotFound(_("Voting has not started yet."))
-        data = tally_json(consultation, ballots.compute(consultation), provisional=True)
+        raise NotFound(_("Voting has not started yet."))
     return render_template("ballots/tally.html", c=consultation, tally=data)

@@ -19,10 +19,11 @@ from consult.audit import service as audit
 from consult.audit.actions import describe, describe_objects
 from consult.consultations import service
 from consult.consultations.models import Comment, Item
-from consult.consultations.opinions import clean_text, text_digest
+from consult.consultations.opinions import text_digest
 from consult.consultations.states import Stage
 from consult.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from consult.core.models import utcnow
+from consult.core.validation import clean_text, field_text
 from consult.extensions import db
 from consult.registry.models import Household
 
@@ -43,10 +44,8 @@ def check_open(item: Item) -> None:
 
 
 def _text(text: str | None) -> str:
-    try:
-        return clean_text(text, what=_("Your comment"), max_length=MAX_TEXT)
-    except ValueError as exc:
-        raise ValidationFailed(str(exc), {"text": [str(exc)]}) from None
+    return field_text(text, field="text", what=_("Your comment"), max_length=MAX_TEXT,
+                      required=True, multiline=True)
 
 
 def _thread(item: Item, parent_id: int | None) -> Comment | None:
@@ -97,7 +96,8 @@ def comment_as_committee(actor: Any, item: Item, text: str | None,
 def moderation_reason(reason: str | None) -> str:
     """Validate a moderation reason: required, at most 300 characters."""
     try:
-        return clean_text(reason, what=_("The reason"), max_length=MAX_REASON)
+        return clean_text(reason, what=_("The reason"), max_length=MAX_REASON, required=True,
+                          multiline=True)
     except ValueError as exc:
         raise ValidationFailed(str(exc), {"reason": [str(exc)]}) from None
 

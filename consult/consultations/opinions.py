@@ -9,7 +9,6 @@ registry, neither on pages nor in audit payloads.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +37,7 @@ from consult.consultations.models import (
 from consult.consultations.states import EDITABLE_PROPOSAL_STAGES, Stage
 from consult.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from consult.core.text import strip_suffix
+from consult.core.validation import clean_text
 from consult.extensions import db
 from consult.registry.models import Building, Household
 from consult.uploads import service as uploads
@@ -57,25 +57,9 @@ MAX_TEXT = 2000
 OFFLINE_CHANNELS = tuple(c for c in Channel if c is not Channel.ONLINE)
 # Sorting, merging and linking opinions goes on while the proposal is being written.
 CURATION_STAGES = EDITABLE_PROPOSAL_STAGES - {Stage.DRAFT}
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 # --- values -----------------------------------------------------------------------------------
-
-
-def clean_text(value: str | None, *, what: str, max_length: int) -> str:
-    """A resident's free text: stripped, line breaks kept, 1 to ``max_length`` characters.
-
-    Raises ValueError with a message."""
-    value = (value or "").replace("\r\n", "\n").replace("\r", "\n").strip()
-    if not value:
-        raise ValueError(_("%(what)s is required.", what=what))
-    if _CONTROL.search(value):
-        raise ValueError(_("%(what)s contains control characters.", what=what))
-    if len(value) > max_length:
-        raise ValueError(_("%(what)s is longer than %(max)s characters.", what=what,
-                           max=max_length))
-    return value
 
 
 def text_digest(text: str) -> str:
@@ -110,7 +94,8 @@ def opinion_data(*, category: str | None, text: str | None) -> OpinionData:
     chosen = _category(category, errors)
     cleaned = ""
     try:
-        cleaned = clean_text(text, what=_("Your opinion"), max_length=MAX_TEXT)
+        cleaned = clean_text(text, what=_("Your opinion"), max_length=MAX_TEXT, required=True,
+                             multiline=True)
     except ValueError as exc:
         errors["text"] = [str(exc)]
     if errors or chosen is None:

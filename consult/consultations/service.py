@@ -34,6 +34,7 @@ from consult.consultations.states import EDITABLE_PROPOSAL_STAGES, PUBLIC_STAGES
 from consult.core.errors import Conflict, NotFound, ValidationFailed
 from consult.core.i18n import SUPPORTED_LOCALES
 from consult.core.models import utcnow
+from consult.core.validation import field_text
 from consult.extensions import db
 from consult.registry.models import Building, Compound, Household
 
@@ -80,17 +81,6 @@ def format_money(fen: int | None) -> str:
     return f"{fen // 100:,}.{fen % 100:02d}"
 
 
-def _text(value: str | None, *, field: str, what: str, max_length: int, required: bool) -> str:
-    value = (value or "").strip()
-    if required and not value:
-        message = _("%(what)s is required.", what=what)
-        raise ValidationFailed(message, {field: [message]})
-    if len(value) > max_length:
-        message = _("%(what)s is longer than %(max)s characters.", what=what, max=max_length)
-        raise ValidationFailed(message, {field: [message]})
-    return value
-
-
 @dataclass(frozen=True)
 class Settings:
     """A consultation's editable settings, validated."""
@@ -120,8 +110,8 @@ def settings(*, title: str | None, summary: str | None, rule_code: str | None,
             ("title", title, _("Title"), 200, True),
             ("summary", summary, _("Summary"), 20000, False)):
         try:
-            values[name] = _text(value, field=name, what=what, max_length=limit,
-                                 required=required)
+            values[name] = field_text(value, field=name, what=what, max_length=limit,
+                                      required=required, multiline=name == "summary")
         except ValidationFailed as exc:
             errors.update(exc.errors)
     if rule_code == "custom":
@@ -420,8 +410,8 @@ def item_data(*, title: str | None, description: str | None, cost: str | None) -
             ("title", title, _("Title"), 200, True),
             ("description", description, _("Description"), 20000, False)):
         try:
-            values[name] = _text(value, field=name, what=what, max_length=limit,
-                                 required=required)
+            values[name] = field_text(value, field=name, what=what, max_length=limit,
+                                      required=required, multiline=name == "description")
         except ValidationFailed as exc:
             errors.update(exc.errors)
     try:

@@ -32,6 +32,7 @@ from consult.consultations.states import Stage
 from consult.core.database import insert_or_lock
 from consult.core.errors import Conflict, ValidationFailed
 from consult.core.models import utcnow
+from consult.core.validation import field_text
 from consult.extensions import db
 from consult.implementation.models import (
     RATING_LABELS,
@@ -104,18 +105,6 @@ def check_inspection_open(consultation: Consultation) -> None:
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-def _text(value: str | None, *, field: str, what: str, max_length: int,
-          required: bool = False) -> str:
-    value = (value or "").strip()
-    if required and not value:
-        message = _("%(what)s is required.", what=what)
-        raise ValidationFailed(message, {field: [message]})
-    if len(value) > max_length:
-        message = _("%(what)s is longer than %(max)s characters.", what=what, max=max_length)
-        raise ValidationFailed(message, {field: [message]})
-    return value
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -214,7 +203,8 @@ def progress_data(*, item_id: int | None, percent: str | int | None, spend: str 
         errors["spend"] = [str(exc)]
     clean_note = ""
     try:
-        clean_note = _text(note, field="note", what=_("The note"), max_length=MAX_NOTE_LENGTH)
+        clean_note = field_text(note, field="note", what=_("The note"),
+                                max_length=MAX_NOTE_LENGTH, multiline=True)
     except ValidationFailed as exc:
         errors.update(exc.errors)
     if is_final and not errors and (item_id or value != 100):
@@ -313,7 +303,8 @@ def complete_item(actor: Any, item: Item, final_cost_fen: int, note: str | None 
     if not 0 <= final_cost_fen <= consultations.MAX_COST_FEN:
         message = _("The final cost is out of range.")
         raise ValidationFailed(message, {"final_cost": [message]})
-    note = _text(note, field="note", what=_("The note"), max_length=MAX_NOTE_LENGTH)
+    note = field_text(note, field="note", what=_("The note"), max_length=MAX_NOTE_LENGTH,
+                      multiline=True)
     if item.completed_at is None:
         item.completed_at = now or utcnow()
         item.completed_by_id = getattr(actor, "id", None)
@@ -367,8 +358,8 @@ def add_inspection(actor: Any, consultation: Consultation, text: str | None,
     errors: dict[str, list[str]] = {}
     clean = ""
     try:
-        clean = _text(text, field="text", what=_("The inspection note"),
-                      max_length=MAX_INSPECTION_LENGTH, required=True)
+        clean = field_text(text, field="text", what=_("The inspection note"),
+                           max_length=MAX_INSPECTION_LENGTH, required=True, multiline=True)
     except ValidationFailed as exc:
         errors.update(exc.errors)
     item = None
@@ -511,8 +502,8 @@ def evaluate(actor: Any, consultation: Consultation, household: Household, ratin
     except ValueError:
         message = _("Choose how satisfied you are.")
         raise ValidationFailed(message, {"rating": [message]}) from None
-    comment = _text(comment, field="comment", what=_("The comment"),
-                    max_length=MAX_COMMENT_LENGTH)
+    comment = field_text(comment, field="comment", what=_("The comment"),
+                         max_length=MAX_COMMENT_LENGTH, multiline=True)
     # Concurrent first ratings of one household queue on the unique key instead of failing.
     evaluation, created = insert_or_lock(
         Evaluation, {"consultation_id": consultation.id, "household_id": household.id},

@@ -20,6 +20,7 @@ from consult.core.errors import CellError, Conflict, ImportRejected, NotFound, V
 from consult.core.models import utcnow
 from consult.core.tabular import Column, Table, read_table, write_csv, write_xlsx
 from consult.core.text import strip_suffix
+from consult.core.validation import clean_text
 from consult.extensions import db
 from consult.registry.models import (
     Building,
@@ -58,7 +59,6 @@ MAX_AREA_DM2 = 100_000_00  # 100,000 m²: far above any exclusive part
 # audit trail is meant to be exportable, owner names and phones are not.
 PERSONAL_FIELDS = frozenset({"owner_name", "owner_key", "phone"})
 _PHONE = re.compile(r"^\+?[\d\s()\-]{5,30}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 # --- values -----------------------------------------------------------------------------------
@@ -88,19 +88,6 @@ def parse_area(text: str) -> int:
 def format_area(area_dm2: int) -> str:
     """8532 → '85.32' (m², exactly two decimals, no rounding)."""
     return f"{area_dm2 // 100}.{area_dm2 % 100:02d}"
-
-
-def clean_text(value: str | None, *, max_length: int, required: bool, what: str) -> str:
-    """Strip, reject control characters and over-long values; raise ValueError with a message."""
-    value = (value or "").strip()
-    if required and not value:
-        raise ValueError(_("%(what)s is required.", what=what))
-    if _CONTROL.search(value):
-        raise ValueError(_("%(what)s contains control characters.", what=what))
-    if len(value) > max_length:
-        raise ValueError(_("%(what)s is longer than %(max)s characters.", what=what,
-                           max=max_length))
-    return value
 
 
 def clean_phone(value: str | None) -> str | None:

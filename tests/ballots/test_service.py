@@ -1,5 +1,4 @@
 import json
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -7,22 +6,10 @@ from sqlalchemy import func, select
 from consult.audit.models import AuditEvent
 from consult.ballots import service as ballots
 from consult.ballots.models import Ballot, BallotChannel
-from consult.consultations import workflow
-from consult.consultations.states import Action
 from consult.core.errors import Conflict, ImportRejected, ValidationFailed
-from consult.core.models import utcnow
 from consult.extensions import db
 from tests import factories
 from tests.conftest import audit_actions
-
-
-@pytest.fixture
-def voting(compound):
-    c = factories.make_consultation(compound, items=2)
-    factories.walk_to(c, "discussing")
-    c.vote_deadline = utcnow() + timedelta(days=7)
-    workflow.apply(c, Action.OPEN_VOTE, None)
-    return c
 
 
 def answers(c, *values):

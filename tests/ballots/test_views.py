@@ -2,7 +2,6 @@ import io
 import re
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from consult.ballots import service as ballots
@@ -17,14 +16,6 @@ from tests.conftest import audit_actions
 
 EN = {"Accept-Language": "en"}
 
-
-@pytest.fixture
-def voting(compound):
-    c = factories.make_consultation(compound, items=2)
-    factories.walk_to(c, "discussing")
-    c.vote_deadline = utcnow() + timedelta(days=7)
-    workflow.apply(c, Action.OPEN_VOTE, None)
-    return c
 
 
 def fields(c, *values):

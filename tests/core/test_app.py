@@ -2,6 +2,7 @@ import pytest
 
 from config import DEFAULT_SECRET_KEY, ProductionConfig
 from consult import create_app
+from tests import factories
 from tests.conftest import audit_actions
 
 
@@ -103,3 +104,22 @@ def test_unexpected_error_is_a_500_page_in_the_users_language(client, login_as, 
     assert "出错" in r.text or "错误" in r.text
     r = client.get("/registry/", headers={"Accept": "application/json"})
     assert r.status_code == 500 and r.get_json()["error"]["status"] == 500
+
+
+def test_oversized_requests_are_refused_before_anything_is_stored(client, login_as, compound,
+                                                                 app):
+    import io
+
+    from sqlalchemy import func, select
+
+    from consult.extensions import db
+    from consult.uploads.models import Attachment
+
+    c = factories.make_consultation(compound, stage="soliciting")
+    login_as("resident", household=compound.buildings[0].households[0])
+    big = io.BytesIO(b"\xff\xd8\xff" + b"0" * (app.config["MAX_CONTENT_LENGTH"] + 1))
+    r = client.post(f"/consultations/{c.id}/opinions/new",
+                    data={"category": "pipes", "text": "x", "photo": (big, "huge.jpg")},
+                    content_type="multipart/form-data", headers={"Accept-Language": "en"})
+    assert r.status_code == 413 and "too large" in r.text
+    assert db.session.scalar(select(func.count(Attachment.id))) == 0
