@@ -63,7 +63,7 @@ def test_submit_records_an_online_opinion_without_personal_data(soliciting, comp
     from consult.audit.models import AuditEvent
 
     payload = db.session.scalars(select(AuditEvent.payload)).one()
-    assert household.owner_name not in payload and "138" not in payload
+    assert household.owner_name not in payload and "13812345678" not in payload
     assert "水管" not in payload  # the text is kept as a digest only
 
 

@@ -276,7 +276,7 @@ def test_result_summary_content(works_with_failed_item, compound):
     assert inspection["item"] == 1 and inspection["text"] == "质量合格"
     assert isinstance(inspection["photo"], int)
     text = json.dumps(summary, ensure_ascii=False)
-    assert "业主" not in text and "138" not in text and "user" not in text
+    assert "业主" not in text and "13812345678" not in text and "user" not in text
 
 
 def test_publishing_the_result_freezes_the_summary(works, compound):
