@@ -16,10 +16,11 @@ from consult.ballots.models import Ballot
 from consult.ballots.tally import Totals
 from consult.consultations import service, workflow
 from consult.consultations.models import Consultation, Item, Opinion, item_opinion
-from consult.consultations.states import STAGE_ORDER, Stage
+from consult.consultations.states import EDITABLE_PROPOSAL_STAGES, STAGE_ORDER, Stage
 from consult.core.models import utcnow
 from consult.core.policy import can
 from consult.extensions import db
+from consult.implementation import service as works
 from consult.notices import service as notices
 from consult.notices.models import Notice, NoticeKind
 from consult.registry.models import Household
@@ -54,6 +55,8 @@ class Overview:
     resolution: Notice | None
     result: Notice | None
     can_manage: bool
+    proposal_editable: bool
+    works_started: bool
     options: list[workflow.Option] = field(default_factory=list)
     roll: Totals | None = None
     voted: int = 0
@@ -106,7 +109,9 @@ def build(consultation: Consultation, user: Any, now: datetime | None = None) ->
         rule_sentences=rule_sentences(rule), scope_text=service.scope_text(consultation),
         opinion_counts=opinion_counts(consultation), history=_history(consultation),
         resolution=notices.current_notice(consultation, NoticeKind.RESOLUTION),
-        result=notices.current_notice(consultation, NoticeKind.RESULT), can_manage=can_manage)
+        result=notices.current_notice(consultation, NoticeKind.RESULT), can_manage=can_manage,
+        proposal_editable=consultation.stage_enum in EDITABLE_PROPOSAL_STAGES,
+        works_started=works.works_started(consultation))
     if can_manage:
         view.options = workflow.options(consultation, now)
     if consultation.vote_opened_at is not None and can(user, "ballot.inspect", consultation):

@@ -255,7 +255,7 @@ def create(actor: Any, compound: Compound, values: Settings, now: datetime | Non
         rule_json=values.rule.to_json(), secrecy=values.secrecy.value, locale=values.locale,
         solicitation_deadline=values.solicitation_deadline, vote_deadline=values.vote_deadline,
         publicity_days=values.publicity_days, proxy_cap=values.proxy_cap,
-        created_by_id=getattr(actor, "id", None), stage=Stage.DRAFT.value, round=1)
+        created_by_id=getattr(actor, "id", None), round=1)  # starts as a draft
     db.session.add(consultation)
     db.session.flush()
     audit.record(actor, "consultation.created", consultation, {
