@@ -55,6 +55,10 @@ class Config:
     # Uploaded files live here (not in the database); a shared path when running several hosts.
     UPLOAD_PATH = os.environ.get("UPLOAD_PATH", str(INSTANCE_DIR / "uploads"))
     PUBLICITY_DAYS = _env_int("PUBLICITY_DAYS", 7)
+    # The address printed in QR codes and letters when printing happens outside a request.
+    PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000")
+    # Print jobs run in the app process after the request (True: within it, e.g. in tests).
+    JOBS_INLINE = os.environ.get("JOBS_INLINE", "") == "1"
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -81,6 +85,7 @@ class TestingConfig(Config):
     )
     # Tests do not need fsync per commit; the durability tests set FULL explicitly.
     SQLITE_SYNCHRONOUS = "NORMAL"
+    JOBS_INLINE = True
     RATELIMIT_STORAGE_URI = os.environ.get("TEST_RATELIMIT_STORAGE_URI", "memory://")
 
 

@@ -134,12 +134,16 @@ def _jinja(app: Flask) -> None:
     from consult.core.text import mask_phone
     from consult.core.urls import url_for_page
     from consult.implementation.service import rating_label
+    from consult.notices.models import PrintKind
+    from consult.notices.printing import PRINT_KIND_LABELS
     from consult.registry.models import RELATION_LABELS, Relation
 
     app.jinja_env.globals.update(
         format_datetime=format_datetime, format_date=format_date, format_decimal=format_decimal,
         get_locale=get_locale, html_lang=lambda: html_lang(str(get_locale())), can=can,
         html_lang_of=html_lang,
+        cjk_font=lambda: ("Noto Sans CJK TC" if str(get_locale()) == "zh_Hant"
+                          else "Noto Sans CJK SC"),
         supported_locales=SUPPORTED_LOCALES, action_label=action_label,
         object_label=object_label, actor_label=actor_label,
         role_label=lambda role: ROLE_LABELS[Role(role)], url_for_page=url_for_page,
@@ -148,6 +152,7 @@ def _jinja(app: Flask) -> None:
         channel_label=lambda value: BALLOT_CHANNEL_LABELS.get(BallotChannel(value), value),
         secrecy_label=lambda value: SECRECY_LABELS.get(Secrecy(value), value),
         rating_label=rating_label,
+        print_kind_label=lambda value: PRINT_KIND_LABELS.get(PrintKind(value), value),
     )
     app.jinja_env.filters.update(mask_phone=mask_phone, area=area, money=format_money,
                                  markdown=render_markdown, fromiso=from_iso, m2=area_m2,

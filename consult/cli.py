@@ -16,6 +16,8 @@ from consult.core.errors import DomainError, ImportRejected
 from consult.extensions import db
 
 T = TypeVar("T")
+PDF_KINDS = ("vote-notice", "resolution", "result", "ballots", "solicitation", "access-letters",
+             "minutes")
 
 
 def fail(message: str) -> NoReturn:
@@ -32,17 +34,26 @@ def print_rejection(exc: ImportRejected) -> NoReturn:
 
 
 class ProgressBar:
-    """A click progress bar that learns its length from the first report."""
+    """A click progress bar that learns its length from the first report.
+
+    Called as ``bar(advance, total)`` by the importers, which report steps since their last call;
+    ``bar.at(done, total)`` suits the printers, which report how far they have got.
+    """
 
     def __init__(self, label: str) -> None:
         self.label = label
         self.bar: Any = None
+        self.done = 0
 
     def __call__(self, advance: int, total: int) -> None:
         if self.bar is None:
             self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
             self.bar.__enter__()
+        self.done += advance
         self.bar.update(advance)
+
+    def at(self, done: int, total: int) -> None:
+        self(done - self.done, total)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -265,6 +276,29 @@ def register(app: Flask) -> None:
                 click.echo(f"   {key:<12} {count:>6}  {item['percentages'][key]:>5}%")
             for condition in item["conditions"]:
                 click.echo(f"   {condition['text']}")
+
+    @app.cli.command("render-pdf")
+    @click.argument("consultation_id", type=int)
+    @click.argument("kind", type=click.Choice(list(PDF_KINDS)))
+    @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+                  required=True, help="The PDF file to write.")
+    def render_pdf_command(consultation_id: int, kind: str, output: Path) -> None:
+        """Print a document: vote-notice, resolution, result, ballots, solicitation,
+        access-letters (issues fresh codes) or minutes."""
+        from consult.notices import printing
+
+        consultation = _consultation(consultation_id)
+        bar = ProgressBar(_("Printing"))
+        try:
+            data = printing.render_kind(None, consultation, kind, progress=bar.at)
+        except DomainError as exc:
+            bar.close()
+            db.session.rollback()
+            fail(exc.message)
+        bar.close()
+        db.session.commit()
+        output.write_bytes(data)
+        click.echo(_("Wrote %(path)s.", path=str(output)))
 
     @app.cli.command("close-expired")
     def close_expired_command() -> None:

@@ -64,7 +64,8 @@ class DemoResult:
     consultations: int = 0
 
 
-def _rows(spec: DemoCompound) -> list[list[str]]:
+def household_rows(spec: DemoCompound) -> list[list[str]]:
+    """Rows of a households file for a made-up compound, the same for the same seed."""
     rng = random.Random(spec.seed)
     rows: list[list[str]] = []
     owners: list[tuple[str, str, str]] = []
@@ -98,7 +99,7 @@ def _compound(spec: DemoCompound) -> tuple[Compound, int]:
     existing = db.session.scalar(select(func.count(Household.id)).join(Household.building)
                                  .where(Building.compound_id == compound.id)) or 0
     if existing == 0:
-        data = write_csv(registry.EXPORT_HEADERS["zh"], _rows(spec))
+        data = write_csv(registry.EXPORT_HEADERS["zh"], household_rows(spec))
         registry.import_households(None, data, "demo.csv", compound=compound,
                                    create_buildings=True)
     total = db.session.scalar(select(func.count(Household.id)).join(Household.building)

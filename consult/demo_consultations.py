@@ -22,6 +22,7 @@ from consult.core.models import utcnow
 from consult.core.times import utc_to_local
 from consult.extensions import db
 from consult.implementation import service as works
+from consult.notices import printing
 from consult.notices import service as notices
 from consult.notices.models import NoticeKind
 from consult.registry.models import Building, Compound, Household
@@ -89,7 +90,9 @@ def _to_discussion(consultation: Consultation, actor: Any, now: datetime) -> Non
 def _vote(consultation: Consultation, actor: Any, opened: datetime, days: int,
           rng: random.Random, share: float, agree: float, skip: set[int] = frozenset()) -> None:
     """Open the vote at ``opened`` and let a ``share`` of households vote, mostly agreeing."""
+    consultation.vote_opens_at = opened
     consultation.vote_deadline = opened + days * DAY
+    printing.issue_vote_notice(actor, consultation, now=opened - 7 * DAY)  # posted a week ahead
     workflow.apply(consultation, Action.OPEN_VOTE, actor, now=opened)
     channels = [BallotChannel.ONLINE] * 6 + [BallotChannel.PAPER] * 3 + [BallotChannel.DOOR_TO_DOOR]
     for n, household in enumerate(_households(consultation)):

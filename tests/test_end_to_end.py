@@ -180,8 +180,8 @@ def test_a_consultation_from_draft_to_archive(app, client, compound):
     assert c.vote_closed_at is not None
     tally = ok(anonymous.get(f"/consultations/{c.id}/tally", headers=EN), "Passed")
     # Item 1: 4 agree of 5 taking part; item 2: 3 agree, 1 abstain, 1 disagree.
-    assert "Agreeing households 4/5 = 80.00% > 1/2 ✓" in tally
-    assert "Agreeing households 3/5 = 60.00% > 1/2 ✓" in tally
+    assert "同意户数：4/5 = 80.00% > 1/2 ✓" in tally
+    assert "同意户数：3/5 = 60.00% > 1/2 ✓" in tally
 
     # --- 一公开: publish the resolution ------------------------------------------------------
     step(committee, c.id, "publish_resolution")

@@ -16,7 +16,8 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import String, and_, func, literal, or_, select
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import selectinload
 
 from consult.audit import service as audit
@@ -113,6 +114,15 @@ def roll_entries(consultation: Consultation, round_: int | None = None) -> Any:
             .where(RollEntry.consultation_id == consultation.id,
                    RollEntry.round == (round_ or consultation.round))
             .order_by(RollEntry.building_sort, RollEntry.household_sort))
+
+
+def scope_totals(consultation: Consultation) -> t.Totals:
+    """Households, owners and area in scope as the registry stands now (before the roll)."""
+    scope = households_in_scope(consultation).subquery()
+    owner = func.coalesce(scope.c.owner_key, literal("household:") + sql_cast(scope.c.id, String))
+    row = db.session.execute(select(func.count(), func.count(func.distinct(owner)),
+                                    func.coalesce(func.sum(scope.c.area_dm2), 0))).one()
+    return t.Totals(row[0], row[1], int(row[2]))
 
 
 def roll_totals(consultation: Consultation, round_: int | None = None) -> t.Totals:

@@ -175,6 +175,8 @@ def enter(consultation_id: int, household_id: int) -> Response | str:
         if current and not form.is_submitted():
             chosen = {c.item_id: c.choice for c in current.choices}
             form.serial.data = current.serial
+        if not form.is_submitted() and request.args.get("serial"):
+            form.serial.data = request.args["serial"][:40]  # scanned from the paper ballot
     return render_template("ballots/enter.html", c=consultation, entry=entry, form=form,
                            chosen=chosen, errors=errors,
                            choices=_choice_options(consultation, BallotChannel.DOOR_TO_DOOR)), (

@@ -62,6 +62,8 @@ class Consultation(TimestampMixin, db.Model):
     secrecy: Mapped[str] = mapped_column(String(15), default=Secrecy.OPEN.value)
     locale: Mapped[str] = mapped_column(String(10), default="zh_Hans")
     solicitation_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # When voting is planned to open (announced on the vote notice) and when it closes.
+    vote_opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     vote_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     vote_opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     vote_closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

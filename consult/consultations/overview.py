@@ -15,12 +15,13 @@ from consult.ballots.explain import rule_label, rule_sentences
 from consult.ballots.models import Ballot
 from consult.ballots.tally import Totals
 from consult.consultations import service, workflow
-from consult.consultations.models import Consultation, Item, Opinion, item_opinion
+from consult.consultations.models import Consultation, Item, Meeting, Opinion, item_opinion
 from consult.consultations.states import EDITABLE_PROPOSAL_STAGES, STAGE_ORDER, Stage
 from consult.core.models import utcnow
 from consult.core.policy import can
 from consult.extensions import db
 from consult.implementation import service as works
+from consult.notices import printing
 from consult.notices import service as notices
 from consult.notices.models import Notice, NoticeKind
 from consult.registry.models import Household
@@ -52,12 +53,15 @@ class Overview:
     scope_text: str
     opinion_counts: dict[int, int]
     history: list[HistoryEntry]
+    vote_notice: Notice | None
     resolution: Notice | None
     result: Notice | None
+    has_meetings: bool
     can_manage: bool
     proposal_editable: bool
     works_started: bool
     options: list[workflow.Option] = field(default_factory=list)
+    print_kinds: list[str] = field(default_factory=list)
     roll: Totals | None = None
     voted: int = 0
     channels: dict[str, int] = field(default_factory=dict)
@@ -108,12 +112,16 @@ def build(consultation: Consultation, user: Any, now: datetime | None = None) ->
         consultation=consultation, steps=_steps(consultation), rule_label=rule_label(rule),
         rule_sentences=rule_sentences(rule), scope_text=service.scope_text(consultation),
         opinion_counts=opinion_counts(consultation), history=_history(consultation),
+        vote_notice=notices.current_notice(consultation, NoticeKind.VOTE),
+        has_meetings=db.session.scalar(select(func.count(Meeting.id)).where(
+            Meeting.consultation_id == consultation.id)) > 0,
         resolution=notices.current_notice(consultation, NoticeKind.RESOLUTION),
         result=notices.current_notice(consultation, NoticeKind.RESULT), can_manage=can_manage,
         proposal_editable=consultation.stage_enum in EDITABLE_PROPOSAL_STAGES,
         works_started=works.works_started(consultation))
     if can_manage:
         view.options = workflow.options(consultation, now)
+        view.print_kinds = printing.available_batches(consultation)
     if consultation.vote_opened_at is not None and can(user, "ballot.inspect", consultation):
         view.roll = ballots.roll_totals(consultation)
         view.channels = ballots.counts_by_channel(consultation)

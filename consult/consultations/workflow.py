@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -197,7 +198,10 @@ def apply(consultation: Consultation, action: Action, actor: Any, reason: str = 
                if not _guard(g, consultation, now, reason)]
     if missing:
         raise Conflict(" ".join(missing))
-    _effects(consultation, action, actor, now)
+    # What the effects freeze (tallies, notices) is written in the consultation's language,
+    # whoever takes the step.
+    with force_locale(consultation.locale):
+        _effects(consultation, action, actor, now)
     consultation.stage = transition.target.value
     db.session.flush()
     audit.record(actor, "consultation.stage_changed", consultation, {

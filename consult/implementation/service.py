@@ -431,10 +431,7 @@ def result_summary(consultation: Consultation) -> dict[str, Any]:
         .order_by(Inspection.created_at, Inspection.id))
     return {
         "kind": NoticeKind.RESULT.value,
-        "consultation": {"id": consultation.id, "title": consultation.title,
-                         "round": consultation.round},
-        "compound": {"name": consultation.compound.name,
-                     "community": consultation.compound.community.name},
+        **notices.notice_heading(consultation),
         "items": [{
             "number": item.number, "title": item.title, "implemented": item.id in planned,
             "estimated_cost_fen": item.estimated_cost_fen,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, ForeignKey, String, Text
@@ -15,6 +15,7 @@ from consult.registry.models import Household
 
 
 class NoticeKind(StrEnum):
+    VOTE = "vote"              # 投票公告, before voting opens
     RESOLUTION = "resolution"  # 决议公示
     RESULT = "result"          # 实施结果公示
 
@@ -27,7 +28,7 @@ class Notice(db.Model):
     """
 
     __tablename__ = "notice"
-    __table_args__ = (CheckConstraint("kind IN ('resolution', 'result')", name="kind"),)
+    __table_args__ = (CheckConstraint("kind IN ('vote', 'resolution', 'result')", name="kind"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     consultation_id: Mapped[int] = mapped_column(ForeignKey("consultation.id"), index=True)
@@ -74,3 +75,55 @@ class Objection(db.Model):
     @property
     def scope_compound_id(self) -> int:
         return self.notice.scope_compound_id
+
+
+class PrintKind(StrEnum):
+    """Documents printed one page per household, in batches after the request."""
+
+    BALLOTS = "ballots"                # 表决票
+    SOLICITATION = "solicitation"      # 征求意见表
+    ACCESS_LETTERS = "access-letters"  # 户访问码通知书
+
+
+PRINT_JOB_STALLED_AFTER = timedelta(minutes=10)
+
+
+class PrintJob(db.Model):
+    """A batch of printed pages being made after the request; its file is kept on disk."""
+
+    __tablename__ = "print_job"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultation.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    done: Mapped[int] = mapped_column(default=0)
+    total: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str] = mapped_column(String(500), default="")
+    sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"),
+                                                        default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Touched on every step; a job that stops being touched was cut off (e.g. a restart).
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    consultation: Mapped[Consultation] = relationship()
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status in ("queued", "running") and not self.stalled
+
+    @property
+    def stalled(self) -> bool:
+        """Queued or running, but untouched for longer than any chunk takes: the process that
+        was printing it stopped (a restart), so it will never finish by itself."""
+        return (self.status in ("queued", "running")
+                and utcnow() - self.updated_at > PRINT_JOB_STALLED_AFTER)
+
+    @property
+    def scope_compound_id(self) -> int:
+        return self.consultation.compound_id

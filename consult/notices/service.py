@@ -69,6 +69,17 @@ def _household_votes(consultation: Consultation) -> list[dict[str, Any]]:
     return list(households.values())
 
 
+def notice_heading(consultation: Consultation, **extra: Any) -> dict[str, Any]:
+    """What every notice's content starts with: which consultation (plus ``extra`` about it),
+    of which compound."""
+    return {
+        "consultation": {"id": consultation.id, "title": consultation.title,
+                         "round": consultation.round, **extra},
+        "compound": {"name": consultation.compound.name,
+                     "community": consultation.compound.community.name},
+    }
+
+
 def resolution_content(consultation: Consultation) -> dict[str, Any]:
     """What the resolution notice shows, frozen at publication."""
     tally = ballots.frozen_tally(consultation)
@@ -77,10 +88,7 @@ def resolution_content(consultation: Consultation) -> dict[str, Any]:
     rule = ballots.rule_of(consultation)
     return {
         "kind": NoticeKind.RESOLUTION.value,
-        "consultation": {"id": consultation.id, "title": consultation.title,
-                         "round": consultation.round, "secrecy": consultation.secrecy},
-        "compound": {"name": consultation.compound.name,
-                     "community": consultation.compound.community.name},
+        **notice_heading(consultation, secrecy=consultation.secrecy),
         "items": [{"number": i.number, "title": i.title, "description": i.description,
                    "estimated_cost_fen": i.estimated_cost_fen} for i in consultation.items],
         "rule": {"code": rule.code, "label": rule_label(rule), "sentences": rule_sentences(rule)},
@@ -104,10 +112,12 @@ def current_notice(consultation: Consultation, kind: NoticeKind) -> Notice | Non
 
 
 def publish(actor: Any, consultation: Consultation, kind: NoticeKind, now: datetime,
-            content: dict[str, Any] | None = None) -> Notice:
+            content: dict[str, Any] | None = None,
+            period_ends_at: datetime | None = None) -> Notice:
     """Freeze a notice: its content, its SHA-256, and the audit chain head it was issued at.
 
-    An earlier notice of the same kind (an earlier round) is marked superseded.
+    An earlier notice of the same kind (an earlier round, a reissue) is marked superseded.
+    The publicity period is the consultation's unless ``period_ends_at`` says otherwise.
     """
     if content is None:
         if kind is not NoticeKind.RESOLUTION:
@@ -121,7 +131,8 @@ def publish(actor: Any, consultation: Consultation, kind: NoticeKind, now: datet
     chain_seq, chain_hash = audit.chain_head()
     notice = Notice(consultation_id=consultation.id, round=consultation.round, kind=kind.value,
                     locale=consultation.locale, published_at=now,
-                    period_ends_at=now + timedelta(days=consultation.publicity_days),
+                    period_ends_at=period_ends_at or now + timedelta(
+                        days=consultation.publicity_days),
                     content_json=text, content_sha256=digest, verify_code=_verify_code(),
                     chain_seq=chain_seq, chain_hash=chain_hash)
     db.session.add(notice)
@@ -147,6 +158,9 @@ def file_objection(actor: Any, notice: Notice, household: Household, text: str,
                    now: datetime | None = None) -> Objection:
     """A household objects to a notice, during its publicity period only."""
     now = now or utcnow()
+    if notice.kind == NoticeKind.VOTE:
+        raise Conflict(_("A vote notice announces the vote; objections are made to the "
+                         "resolution notice."))
     if not in_period(notice, now):
         raise Conflict(_("Objections can only be filed while the notice is up, until %(end)s.",
                          end=format_datetime(notice.period_ends_at, "short")))

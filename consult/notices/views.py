@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from werkzeug.wrappers import Response
 
 from consult.consultations import loading
 from consult.consultations.models import Consultation
+from consult.core import jobs
+from consult.core.errors import NotFound, ValidationFailed
 from consult.core.forms import save_form
 from consult.core.models import utcnow
 from consult.core.policy import authorize, can, require
+from consult.extensions import db
+from consult.notices import pdf as pdf_module
+from consult.notices import printing
 from consult.notices import service as notices
 from consult.notices.forms import AnswerForm, ObjectionForm
-from consult.notices.models import Notice, NoticeKind
+from consult.notices.models import Notice, NoticeKind, PrintJob, PrintKind
+from consult.registry.forms import ConfirmForm
 
 bp = Blueprint("notices", __name__)
 
@@ -26,7 +31,8 @@ def _page(notice: Notice, consultation: Consultation, objection_form: ObjectionF
 
         evaluation = evaluation_tally(consultation)
     household = getattr(current_user, "household", None)
-    may_object = (household is not None and notices.in_period(notice, utcnow())
+    may_object = (household is not None and notice.kind != NoticeKind.VOTE
+                  and notices.in_period(notice, utcnow())
                   and can(current_user, "consultation.participate", household))
     return render_template(
         "notices/show.html", notice=notice, c=consultation, content=notices.content_of(notice),
@@ -78,3 +84,85 @@ def verify(code: str) -> str:
     return render_template("notices/verify.html", notice=notice, code=code[:16],
                            content=notices.content_of(notice) if notice else None), (
         200 if notice else 404)
+
+
+# --- printing ---------------------------------------------------------------------------------
+
+PDF_HEADERS = {"Cache-Control": "private, max-age=300"}
+
+
+def _pdf_response(data: bytes, filename: str) -> Response:
+    return Response(data, mimetype="application/pdf", headers={
+        **PDF_HEADERS, "Content-Disposition": f'inline; filename="{filename}"'})
+
+
+@bp.get("/notices/<int:notice_id>.pdf")
+@require("consultation.view")
+def pdf(notice_id: int) -> Response:
+    """A notice for the notice board, rendered from its frozen content."""
+    notice = notices.get_notice_or_404(notice_id)
+    loading.load(notice.consultation_id)
+    return _pdf_response(printing.notice_pdf(notice), f"notice-{notice.verify_code}.pdf")
+
+
+@bp.post("/consultations/<int:consultation_id>/vote-notice")
+@require("consultation.manage")
+def issue_vote_notice(consultation_id: int) -> Response:
+    consultation = loading.load_managed(consultation_id)
+    if not ConfirmForm().validate_on_submit():
+        raise ValidationFailed(_("The form could not be read."))
+    notice = printing.issue_vote_notice(current_user, consultation)
+    db.session.commit()
+    flash(_("The vote notice is issued; print it for the notice board."), "success")
+    return redirect(url_for("notices.show", notice_id=notice.id))
+
+
+@bp.get("/consultations/<int:consultation_id>/minutes.pdf")
+@require("consultation.view")
+def minutes(consultation_id: int) -> Response:
+    consultation = loading.load(consultation_id)
+    return _pdf_response(printing.minutes_pdf(consultation), f"minutes-{consultation.id}.pdf")
+
+
+@bp.post("/consultations/<int:consultation_id>/print/<kind>")
+@require("consultation.manage")
+def print_batch(consultation_id: int, kind: str) -> Response:
+    """Start printing a page per household; the job runs after this request."""
+    consultation = loading.load_managed(consultation_id)
+    try:
+        batch = PrintKind(kind)
+    except ValueError:
+        raise NotFound(_("Unknown document: %(kind)s.", kind=kind)) from None
+    if batch is PrintKind.ACCESS_LETTERS:
+        authorize(current_user, "registry.access_codes", consultation)
+    if not ConfirmForm().validate_on_submit():
+        raise ValidationFailed(_("The form could not be read."))
+    job = printing.request_job(current_user, consultation, batch)
+    db.session.commit()
+    jobs.submit(printing.run_job, job.id)
+    return redirect(url_for("notices.print_job", job_id=job.id))
+
+
+def _job(job_id: int) -> PrintJob:
+    job = printing.get_job_or_404(job_id)
+    authorize(current_user, "consultation.manage", job)
+    return job
+
+
+@bp.get("/print-jobs/<int:job_id>")
+@require("consultation.manage")
+def print_job(job_id: int) -> str:
+    job = _job(job_id)
+    return render_template("notices/print_job.html", job=job)
+
+
+@bp.get("/print-jobs/<int:job_id>/file")
+@require("consultation.manage")
+def print_file(job_id: int) -> Response:
+    job = _job(job_id)
+    path = pdf_module.job_path(job.id)
+    if job.status != "done" or not path.exists():
+        raise NotFound(_("This print job has no file (yet)."))
+    return Response(path.read_bytes(), mimetype="application/pdf", headers={
+        "Cache-Control": "no-store",
+        "Content-Disposition": f'attachment; filename="{job.kind}-{job.consultation_id}.pdf"'})

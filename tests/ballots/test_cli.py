@@ -30,7 +30,7 @@ def test_tally_json_has_the_documented_shape(runner, compound):
             "passed"} <= set(item)
     assert sum(float(p) for p in item["percentages"].values()) == pytest.approx(100.0)
     assert set(item["conditions"][0]) >= {"text", "numerator", "denominator", "threshold", "met"}
-    assert item["conditions"][0]["text"] == "Agreeing households 8/8 = 100.00% > 1/2 ✓"
+    assert item["conditions"][0]["text"] == "同意户数：8/8 = 100.00% > 1/2 ✓"
     assert item["passed"] is True
 
 

@@ -24,7 +24,8 @@ def test_resolution_notice_shows_the_tally_and_households_by_address_only(client
     _c, notice, _now = published
     page = html.unescape(client.get(f"/notices/{notice.id}", headers=EN).text)
     assert "Resolution notice" in page and "<svg" in page and "Passed" in page
-    assert "Agreeing households 8/8 = 100.00% > 1/2 ✓" in page
+    # A notice is a document in its consultation's language, whoever reads it.
+    assert "同意户数：8/8 = 100.00% > 1/2 ✓" in page
     assert "1号楼" in page and "60.00" in page  # the per-household appendix
     # No owner names, no phones: only addresses and areas.
     from consult.registry.models import Household

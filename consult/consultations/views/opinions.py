@@ -94,6 +94,12 @@ def opinion_record(consultation_id: int) -> Response | str:
     consultation = loading.load_managed(consultation_id)
     opinions.check_collecting(consultation)
     form = OfflineOpinionForm(buildings=consultation.compound.buildings)
+    if not form.is_submitted() and request.args.get("building_id", type=int):
+        # Opened from the QR code of a printed opinion form: that household, on paper.
+        form.building_id.data = request.args.get("building_id", type=int)
+        form.unit.data = request.args.get("unit", "")[:20]
+        form.room.data = request.args.get("room", "")[:20]
+        form.channel.data = "questionnaire"
     saved = save_form(form, lambda: opinions.record_offline(
         current_user, consultation, opinions.offline_data(
             consultation, category=form.category.data, text=form.text.data,
