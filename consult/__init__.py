@@ -14,7 +14,7 @@ from flask_babel import format_date, format_datetime, format_decimal, get_locale
 from config import BASE_DIR, CONFIGS, DEFAULT_SECRET_KEY, Config
 from consult.core.database import configure_engine
 from consult.core.handlers import add_security_headers, register_error_handlers
-from consult.core.i18n import html_lang, select_locale
+from consult.core.i18n import html_lang, remember_requested_locale, select_locale
 from consult.extensions import babel, bootstrap, csrf, db, limiter, login_manager, migrate
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     _register_blueprints(app)
     register_error_handlers(app)
     app.after_request(add_security_headers)
+    app.after_request(remember_requested_locale)
     _jinja(app)
 
     from consult import cli
@@ -127,12 +128,12 @@ def _jinja(app: Flask) -> None:
     from consult.ballots.models import BALLOT_CHANNEL_LABELS, BallotChannel
     from consult.consultations.models import SECRECY_LABELS, Secrecy
     from consult.consultations.service import format_money
-    from consult.core.display import area, area_m2, choice_order
+    from consult.core.display import area, area_m2, choice_order, large_text
     from consult.core.i18n import SUPPORTED_LOCALES
     from consult.core.markup import render_markdown
     from consult.core.policy import ROLE_LABELS, Role, can
     from consult.core.text import mask_phone
-    from consult.core.urls import url_for_page
+    from consult.core.urls import url_for_page, url_with
     from consult.implementation.service import rating_label
     from consult.notices.models import PrintKind
     from consult.notices.printing import PRINT_KIND_LABELS
@@ -141,12 +142,13 @@ def _jinja(app: Flask) -> None:
     app.jinja_env.globals.update(
         format_datetime=format_datetime, format_date=format_date, format_decimal=format_decimal,
         get_locale=get_locale, html_lang=lambda: html_lang(str(get_locale())), can=can,
-        html_lang_of=html_lang,
+        html_lang_of=html_lang, large_text=large_text,
         cjk_font=lambda: ("Noto Sans CJK TC" if str(get_locale()) == "zh_Hant"
                           else "Noto Sans CJK SC"),
         supported_locales=SUPPORTED_LOCALES, action_label=action_label,
         object_label=object_label, actor_label=actor_label,
         role_label=lambda role: ROLE_LABELS[Role(role)], url_for_page=url_for_page,
+        url_with=url_with,
         relation_label=lambda value: RELATION_LABELS.get(Relation(value), value),
         choice_label=lambda value: CHOICE_LABELS.get(value, value),
         channel_label=lambda value: BALLOT_CHANNEL_LABELS.get(BallotChannel(value), value),

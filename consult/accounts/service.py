@@ -22,10 +22,12 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from consult.accounts.models import AccessCode, User, UserScope
 from consult.audit import service as audit
 from consult.audit.actions import describe, describe_objects
+from consult.core import sorting
 from consult.core.errors import Conflict, NotFound, ValidationFailed
 from consult.core.i18n import SUPPORTED_LOCALES
 from consult.core.models import utcnow
 from consult.core.policy import SCOPED_ROLES, STORED_ROLES, Role
+from consult.core.sorting import Sort
 from consult.extensions import db
 from consult.registry.models import Community, Compound, Household
 
@@ -372,9 +374,20 @@ def get_user_or_404(user_id: int) -> User:
     return user
 
 
-def list_users(role: str | None, q: str) -> Any:
-    """A select of accounts, filtered by role and by a text in username or name."""
-    stmt = select(User).order_by(User.role, User.username)
+# How the accounts list can be sorted; each key ends with the username as tie-breaker.
+USER_SORTS: dict[str, tuple[Any, ...]] = {
+    "role": (User.role, User.username),
+    "username": (User.username,),
+    "name": (User.display_name, User.username),
+    # Never signed in comes first (oldest), so "most recent first" starts with real sign-ins.
+    "login": (User.last_login_at.isnot(None), User.last_login_at, User.username),
+}
+
+
+def list_users(role: str | None, q: str, sort: Sort | None = None) -> Any:
+    """A select of accounts, filtered by role and by a text in username or name, by role
+    and username (or ``sort``)."""
+    stmt = sorting.order(select(User), sort or Sort("role"), USER_SORTS)
     if role:
         stmt = stmt.where(User.role == role)
     q = (q or "").strip()[:50]

@@ -29,6 +29,7 @@ from consult.accounts.forms import (
     UserEditForm,
 )
 from consult.accounts.models import UserScope
+from consult.core import sorting
 from consult.core.errors import NotFound
 from consult.core.forms import options, page_number, page_size, save_form
 from consult.core.policy import ROLE_LABELS, STORED_ROLES, Role, require
@@ -133,10 +134,12 @@ def users() -> str:
     role = request.args.get("role", "")
     role = role if role in {r.value for r in STORED_ROLES} else ""
     q = request.args.get("q", "")
-    page = db.paginate(accounts.list_users(role or None, q), page=page_number(),
+    sort = sorting.parse(request.args.get("sort"), list(accounts.USER_SORTS), "role")
+    page = db.paginate(accounts.list_users(role or None, q, sort), page=page_number(),
                        per_page=page_size(), error_out=False)
     roles = [(r.value, ROLE_LABELS[r]) for r in STORED_ROLES]
-    return render_template("accounts/users.html", page=page, role=role, q=q, roles=roles)
+    return render_template("accounts/users.html", page=page, role=role, q=q, roles=roles,
+                           sort=sort)
 
 
 @bp.route("/admin/users/new", methods=["GET", "POST"])

@@ -8,7 +8,8 @@ from flask import Blueprint, render_template, request
 from flask_login import current_user
 
 from consult.audit.actions import known_actions, known_objects
-from consult.audit.query import event_page_query, get_event
+from consult.audit.query import EVENT_SORTS, event_page_query, get_event
+from consult.core import sorting
 from consult.core.forms import page_number, page_size
 from consult.core.pagination import window
 from consult.core.policy import authorize, compound_scope, require
@@ -25,10 +26,11 @@ def index() -> str:
         "action": request.args.get("action", "").strip()[:64],
         "actor": request.args.get("actor", "").strip()[:100],
     }
-    stmt = event_page_query(compound_scope(current_user, "audit.view"), **filters)
+    sort = sorting.parse(request.args.get("sort"), list(EVENT_SORTS), "-seq")
+    stmt = event_page_query(compound_scope(current_user, "audit.view"), **filters, sort=sort)
     page = window(stmt, page_number(), page_size())
     return render_template("audit/index.html", page=page, filters=filters,
-                           actions=known_actions(), objects=known_objects())
+                           actions=known_actions(), objects=known_objects(), sort=sort)
 
 
 @bp.get("/<int:seq>")

@@ -26,9 +26,11 @@ from consult.ballots import tally as t
 from consult.ballots.models import Ballot, BallotChannel, BallotChoice, RollEntry, VoteResult
 from consult.consultations.models import Consultation, Item, Secrecy
 from consult.consultations.states import Stage
+from consult.core import sorting
 from consult.core.database import insert_or_lock
 from consult.core.errors import CellError, Conflict, ImportRejected, NotFound, ValidationFailed
 from consult.core.models import utcnow
+from consult.core.sorting import Sort
 from consult.core.tabular import Column, read_table, write_csv, write_xlsx
 from consult.extensions import db
 from consult.registry.models import Building, Household
@@ -357,9 +359,24 @@ def ballot_of(consultation: Consultation, household_id: int) -> Ballot | None:
             Ballot.household_id == household_id))
 
 
+# How the committee's ballot list can be sorted; each key ends with the address as tie-breaker.
+BALLOT_LIST_SORTS: dict[str, tuple[Any, ...]] = {
+    "address": (RollEntry.building_sort, RollEntry.household_sort),
+    "area": (RollEntry.area_dm2, RollEntry.building_sort, RollEntry.household_sort),
+    "owner": (RollEntry.owner_name, RollEntry.building_sort, RollEntry.household_sort),
+    # Households without a ballot come before every ballot, so "latest first" starts with the
+    # newest ballot and ends with the households still missing (on every database alike).
+    "cast": (Ballot.cast_at.isnot(None), Ballot.cast_at, RollEntry.building_sort,
+             RollEntry.household_sort),
+    "channel": (func.coalesce(Ballot.channel, ""), RollEntry.building_sort,
+                RollEntry.household_sort),
+}
+
+
 def ballots_page_query(consultation: Consultation, *, status: str | None = None,
-                       building: str | None = None) -> Any:
-    """Roll entries with their ballots (if any), for the committee's entry list.
+                       building: str | None = None, sort: Sort | None = None) -> Any:
+    """Roll entries with their ballots (if any), for the committee's entry list, in address
+    order (or ``sort``).
 
     ``status`` "voted" or "missing" filters by whether a ballot exists.
     """
@@ -369,8 +386,8 @@ def ballots_page_query(consultation: Consultation, *, status: str | None = None,
                                     Ballot.household_id == RollEntry.household_id))
             .options(selectinload(Ballot.choices))
             .where(RollEntry.consultation_id == consultation.id,
-                   RollEntry.round == consultation.round)
-            .order_by(RollEntry.building_sort, RollEntry.household_sort))
+                   RollEntry.round == consultation.round))
+    stmt = sorting.order(stmt, sort or Sort("address"), BALLOT_LIST_SORTS)
     if status == "voted":
         stmt = stmt.where(Ballot.id.isnot(None))
     elif status == "missing":

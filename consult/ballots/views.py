@@ -15,6 +15,7 @@ from consult.ballots.forms import ConfirmVoteForm, EntryForm, RollExportForm
 from consult.ballots.models import BallotChannel
 from consult.consultations import loading
 from consult.consultations.models import Consultation, Secrecy
+from consult.core import sorting
 from consult.core.errors import NotFound, PermissionDenied, ValidationFailed
 from consult.core.forms import apply_errors, page_number, page_size
 from consult.core.models import utcnow
@@ -122,15 +123,16 @@ def index(consultation_id: int) -> str:
     authorize(current_user, "ballot.inspect", consultation)
     status = request.args.get("status", "")
     building = request.args.get("building", "")[:50]
+    sort = sorting.parse(request.args.get("sort"), list(ballots.BALLOT_LIST_SORTS), "address")
     page = paginate_rows(ballots.ballots_page_query(consultation, status=status or None,
-                                                    building=building or None),
+                                                    building=building or None, sort=sort),
                          page_number(), page_size())
     return render_template(
         "ballots/index.html", c=consultation, page=page, status=status, building=building,
         buildings=ballots.roll_buildings(consultation), totals=ballots.roll_totals(consultation),
         channels=ballots.counts_by_channel(consultation), export_form=RollExportForm(),
         show_choices=consultation.secrecy == Secrecy.OPEN,
-        can_enter=can(current_user, "ballot.enter", consultation))
+        can_enter=can(current_user, "ballot.enter", consultation), sort=sort)
 
 
 @bp.route("/<int:consultation_id>/ballots/<int:household_id>/enter", methods=["GET", "POST"])

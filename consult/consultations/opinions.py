@@ -377,14 +377,27 @@ def _support_count() -> Any:
             .scalar_subquery())
 
 
+# The orders the opinions list offers; merged duplicates always sink to the end.
+OPINION_ORDERS: dict[str, Any] = {
+    "support": lambda: (_support_count().desc(), Opinion.id),
+    "newest": lambda: (Opinion.id.desc(),),
+    "oldest": lambda: (Opinion.id,),
+}
+OPINION_ORDER_LABELS = {
+    "support": _l("Most supported first"), "newest": _l("Newest first"),
+    "oldest": _l("Oldest first"),
+}
+
+
 def listing(consultation: Consultation, *, category: str | None = None,
-            item: Item | None = None) -> Select[Any]:
-    """The consultation's opinions, most supported first; merged duplicates sink to the end."""
+            item: Item | None = None, order: str = "support") -> Select[Any]:
+    """The consultation's opinions, most supported first (or newest or oldest first, by
+    ``order``); merged duplicates sink to the end."""
     stmt = (select(Opinion).where(Opinion.consultation_id == consultation.id)
             .options(selectinload(Opinion.household).selectinload(Household.building),
                      selectinload(Opinion.photo))
-            .order_by(Opinion.merged_into_id.isnot(None), _support_count().desc(),
-                      Opinion.id))
+            .order_by(Opinion.merged_into_id.isnot(None),
+                      *OPINION_ORDERS.get(order, OPINION_ORDERS["support"])()))
     if category:
         stmt = stmt.where(Opinion.category == category)
     if item is not None:

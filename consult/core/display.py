@@ -1,9 +1,11 @@
-"""How numbers look on pages, in the reader's locale (files keep plain machine formats)."""
+"""How pages look for their reader: numbers in the reader's locale (files keep plain machine
+formats), and the text size this browser asked for."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+from flask import has_request_context, request
 from flask_babel import format_decimal
 
 
@@ -27,3 +29,12 @@ CHOICE_ORDER = ("agree", "disagree", "abstain", "undecided", "not_reached", "non
 def choice_order(keys: list[str]) -> list[str]:
     """Answers in the order people expect (agree first, no answer last), whatever the JSON."""
     return sorted(keys, key=lambda k: CHOICE_ORDER.index(k) if k in CHOICE_ORDER else 99)
+
+
+TEXT_COOKIE = "text"
+TEXT_LARGE = "large"
+
+
+def large_text() -> bool:
+    """Whether this browser chose larger text (for readers who find the normal size small)."""
+    return has_request_context() and request.cookies.get(TEXT_COOKIE) == TEXT_LARGE

@@ -1,4 +1,5 @@
-"""Redirect targets that cannot send a user to another site."""
+"""Redirect targets that cannot send a user to another site, and links to the current page
+with some of its query arguments changed."""
 
 from __future__ import annotations
 
@@ -18,10 +19,20 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-def url_for_page(page: int) -> str:
-    """The current page's URL with ``page`` replaced, keeping the other query arguments."""
+def url_with(**changes: str | int | None) -> str:
+    """The current page's URL with some query arguments replaced (None removes one), keeping
+    the others: filters survive paging and sorting."""
     from flask import request, url_for
 
     args = request.args.to_dict()
-    args["page"] = str(page)
+    for name, value in changes.items():
+        if value is None:
+            args.pop(name, None)
+        else:
+            args[name] = str(value)
     return url_for(request.endpoint or "main.index", **(request.view_args or {}), **args)
+
+
+def url_for_page(page: int) -> str:
+    """The current page's URL showing page ``page`` of its list."""
+    return url_with(page=page)

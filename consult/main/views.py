@@ -9,7 +9,8 @@ from werkzeug.wrappers import Response
 
 from consult.accounts import service as accounts
 from consult.consultations import inbox, workflow
-from consult.core.i18n import LANG_COOKIE, SUPPORTED_LOCALES
+from consult.core.display import TEXT_COOKIE, TEXT_LARGE
+from consult.core.i18n import LANG_COOKIE_MAX_AGE, SUPPORTED_LOCALES, set_lang_cookie
 from consult.core.policy import require
 from consult.core.urls import safe_next
 from consult.extensions import db
@@ -48,7 +49,21 @@ def set_language() -> Response:
     if current_user.is_authenticated:
         accounts.set_locale(current_user, current_user, locale)
         db.session.commit()
-    response.set_cookie(LANG_COOKIE, locale, max_age=365 * 24 * 3600, samesite="Lax",
-                        httponly=True, secure=current_app.config.get("SESSION_COOKIE_SECURE",
-                                                                     False))
+    set_lang_cookie(response, locale)
+    return response
+
+
+@bp.post("/text-size")
+@require("public.view")
+def set_text_size() -> Response:
+    """Larger text for this browser (kept for a year), or back to the normal size."""
+    target = safe_next(request.form.get("next")) or url_for("main.index")
+    response = redirect(target)
+    size = request.form.get("size", "")
+    if size == TEXT_LARGE:
+        response.set_cookie(TEXT_COOKIE, TEXT_LARGE, max_age=LANG_COOKIE_MAX_AGE, samesite="Lax",
+                            httponly=True,
+                            secure=current_app.config.get("SESSION_COOKIE_SECURE", False))
+    elif size == "normal":
+        response.delete_cookie(TEXT_COOKIE)
     return response

@@ -16,8 +16,10 @@ from sqlalchemy.orm import joinedload
 
 from consult.audit import service as audit
 from consult.audit.actions import describe, describe_objects
+from consult.core import sorting
 from consult.core.errors import CellError, Conflict, ImportRejected, NotFound, ValidationFailed
 from consult.core.models import utcnow
+from consult.core.sorting import Sort
 from consult.core.tabular import Column, Table, read_table, write_csv, write_xlsx
 from consult.core.text import strip_suffix
 from consult.core.validation import clean_text
@@ -381,17 +383,26 @@ def household_counts(compound_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
     return {row[0]: (row[1], int(row[2] or 0)) for row in rows}
 
 
-def household_search(compound: Compound, q: str = "", building_id: int | None = None
-                     ) -> Select[tuple[Household]]:
-    """Households of a compound, in building/unit/room order, filtered by a search text.
+# How the households register can be sorted; each key ends with the address as tie-breaker.
+HOUSEHOLD_SORTS: dict[str, tuple[Any, ...]] = {
+    "address": (Building.sort_key, Household.sort_key),
+    "area": (Household.area_dm2, Building.sort_key, Household.sort_key),
+    "owner": (Household.owner_name, Building.sort_key, Household.sort_key),
+}
+
+
+def household_search(compound: Compound, q: str = "", building_id: int | None = None,
+                     sort: Sort | None = None) -> Select[tuple[Household]]:
+    """Households of a compound, in building/unit/room order (or ``sort``), filtered by a
+    search text.
 
     The text matches a room, a unit, an owner name, an owner key, or the last digits of a
     phone number.
     """
-    stmt = (select(Household).join(Household.building)
-            .options(joinedload(Household.building))
-            .where(Building.compound_id == compound.id)
-            .order_by(Building.sort_key, Household.sort_key))
+    stmt = sorting.order(
+        select(Household).join(Household.building).options(joinedload(Household.building))
+        .where(Building.compound_id == compound.id),
+        sort or Sort("address"), HOUSEHOLD_SORTS)
     if building_id:
         stmt = stmt.where(Household.building_id == building_id)
     q = (q or "").strip()[:50]

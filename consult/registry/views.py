@@ -17,6 +17,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from consult.accounts import service as accounts
+from consult.core import sorting
 from consult.core.errors import ImportRejected, NotFound
 from consult.core.forms import options, page_number, page_size, save_form
 from consult.core.policy import authorize, compound_scope, require
@@ -92,13 +93,14 @@ def compound(compound_id: int) -> str:
     compound = _compound(compound_id, "registry.view")
     q = request.args.get("q", "")
     building_id = request.args.get("building", type=int)
-    page = db.paginate(registry.household_search(compound, q, building_id),
+    sort = sorting.parse(request.args.get("sort"), list(registry.HOUSEHOLD_SORTS), "address")
+    page = db.paginate(registry.household_search(compound, q, building_id, sort),
                        page=page_number(), per_page=page_size(), error_out=False)
     totals = registry.household_counts([compound.id]).get(compound.id, (0, 0))
     with_codes = accounts.household_ids_with_codes(page.items)
     return render_template("registry/compound.html", compound=compound, page=page, q=q,
                            building_id=building_id, totals=totals, with_codes=with_codes,
-                           export_form=ExportForm())
+                           export_form=ExportForm(), sort=sort)
 
 
 @bp.route("/compounds/<int:compound_id>/buildings/new", methods=["GET", "POST"])

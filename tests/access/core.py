@@ -4,6 +4,7 @@ EXPECTED.update({
     "main.index": ("GET", EVERYONE),
     "main.healthz": ("GET", EVERYONE),
     "main.set_language": ("POST", EVERYONE),
+    "main.set_text_size": ("POST", EVERYONE),
     "accounts.login": ("GET", EVERYONE),
     "accounts.code_login": ("GET", EVERYONE),
     "accounts.logout": ("POST", SIGNED_IN),

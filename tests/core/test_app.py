@@ -123,3 +123,36 @@ def test_oversized_requests_are_refused_before_anything_is_stored(client, login_
                     content_type="multipart/form-data", headers={"Accept-Language": "en"})
     assert r.status_code == 413 and "too large" in r.text
     assert db.session.scalar(select(func.count(Attachment.id))) == 0
+
+
+def test_a_language_in_the_address_wins_and_is_remembered(client):
+    r = client.get("/?lang=zh-TW", headers={"Accept-Language": "en"})
+    assert 'lang="zh-Hant"' in r.text and "lang=zh_Hant" in r.headers["Set-Cookie"]
+    assert 'lang="zh-Hant"' in client.get("/", headers={"Accept-Language": "en"}).text
+    assert 'lang="en"' in client.get("/?lang=en").text
+
+
+def test_an_unknown_language_in_the_address_or_cookie_falls_back(client):
+    r = client.get("/?lang=klingon")
+    assert 'lang="zh-Hans"' in r.text and "lang=" not in r.headers.get("Set-Cookie", "")
+    assert 'lang="en"' in client.get("/?lang=../etc", headers={"Accept-Language": "en"}).text
+    client.set_cookie("lang", "<script>")
+    assert 'lang="zh-Hans"' in client.get("/?lang=").text
+
+
+def test_larger_text_is_chosen_per_browser_and_switched_back(client):
+    assert 'class="text-large"' not in client.get("/").text
+    r = client.post("/text-size", data={"size": "large", "next": "/consultations/"})
+    assert r.headers["Location"] == "/consultations/" and "text=large" in r.headers["Set-Cookie"]
+    page = client.get("/consultations/", headers={"Accept-Language": "en"}).text
+    assert '<html lang="en" class="text-large">' in page and 'aria-pressed="true"' in page
+    r = client.post("/text-size", data={"size": "normal"})
+    assert r.headers["Location"] == "/" and "text=;" in r.headers["Set-Cookie"]  # deleted
+    assert 'class="text-large"' not in client.get("/").text
+
+
+def test_an_unknown_text_size_changes_nothing(client):
+    r = client.post("/text-size", data={"size": "huge", "next": "https://evil.example/"})
+    assert r.headers["Location"] == "/" and "text=" not in r.headers.get("Set-Cookie", "")
+    client.set_cookie("text", "gigantic")
+    assert 'class="text-large"' not in client.get("/").text

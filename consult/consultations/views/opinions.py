@@ -48,14 +48,18 @@ def opinions_list(consultation_id: int) -> str:
     category = category if category in {c.value for c in Category} else ""
     item_id = request.args.get("item", type=int)
     item = service.get_item_or_404(consultation, item_id) if item_id else None
-    page = db.paginate(opinions.listing(consultation, category=category or None, item=item),
+    order = request.args.get("order", "")
+    order = order if order in opinions.OPINION_ORDERS else "support"
+    page = db.paginate(opinions.listing(consultation, category=category or None, item=item,
+                                        order=order),
                        page=page_number(), per_page=page_size(), error_out=False)
     ids = [o.id for o in page.items]
     household = _viewer_household(consultation)
     staff = can(current_user, "audit.view", consultation)
     return render_template(
         "consultations/opinions/list.html", c=consultation, page=page, category=category,
-        item=item, counts=opinions.support_counts(ids), household=household,
+        item=item, order=order, orders=opinions.OPINION_ORDER_LABELS,
+        counts=opinions.support_counts(ids), household=household,
         supported=opinions.supported_by(household, ids), staff=staff,
         authors=opinions.authors(o.author_id for o in page.items) if staff else {},
         can_manage=can(current_user, "consultation.manage", consultation),
