@@ -23,6 +23,7 @@ from consult.core.models import utcnow
 from consult.core.times import utc_to_local
 from consult.extensions import db
 from consult.notices.models import Notice
+from consult.registry.models import Household
 from tests import factories
 from tests.access.uploads import png_upload
 
@@ -180,15 +181,16 @@ def test_a_consultation_from_draft_to_archive(app, client, compound):
     assert c.vote_closed_at is not None
     tally = ok(anonymous.get(f"/consultations/{c.id}/tally", headers=EN), "Passed")
     # Item 1: 4 agree of 5 taking part; item 2: 3 agree, 1 abstain, 1 disagree.
-    assert "同意户数：4/5 = 80.00% > 1/2 ✓" in tally
-    assert "同意户数：3/5 = 60.00% > 1/2 ✓" in tally
+    assert "Agreeing households 4/5 = 80.00% > 1/2 ✓" in tally  # in the reader's language
+    assert "Agreeing households 3/5 = 60.00% > 1/2 ✓" in tally
 
     # --- 一公开: publish the resolution ------------------------------------------------------
     step(committee, c.id, "publish_resolution")
     notice = db.session.scalars(select(Notice)).one()
-    page = ok(anonymous.get(f"/notices/{notice.id}", headers=EN), "Resolution notice",
-              notice.verify_code, "Appendix")
-    assert "业主" not in page  # households by address only
+    page = ok(anonymous.get(f"/notices/{notice.id}", headers=EN), "决议公示",
+              notice.verify_code, "各户表决情况")
+    for household in db.session.scalars(select(Household)):  # by address only
+        assert household.owner_name not in page
     ok(anonymous.get(f"/verify/{notice.verify_code}", headers=EN), "genuine and current")
     assert residents[1].post(f"/notices/{notice.id}/objections",
                              data={"text": "路面预算偏高。"}).status_code == 302
@@ -227,7 +229,7 @@ def test_a_consultation_from_draft_to_archive(app, client, compound):
                                 strict=True):
         assert resident.post(f"/consultations/{c.id}/evaluation",
                              data={"rating": rating}).status_code == 302
-    ok(anonymous.get(f"/notices/{result.id}", headers=EN), "3 of 8 households have rated")
+    ok(anonymous.get(f"/notices/{result.id}", headers=EN), "8 户中已有 3 户评价了工程")
     pass_time(c, days=8)
     step(committee, c.id, "close")
     ok(anonymous.get(f"/consultations/{c.id}", headers=EN), "closed and archived")

@@ -108,13 +108,43 @@ def percent_text(numerator: int, denominator: int) -> str:
 
 def condition_text(result: ConditionResult) -> str:
     """'Participating area 2,310.50/3,120.00 m² = 74.05% ≥ 2/3 ✓'."""
-    c = result.condition
+    return _condition_words(result.condition, result.numerator, result.denominator, result.met)
+
+
+def _condition_words(c: Condition, numerator: int, denominator: int, met: bool) -> str:
     unit = " m²" if c.measure is Measure.AREA else ""
     return _("%(what)s %(num)s/%(den)s%(unit)s = %(pct)s %(symbol)s %(fraction)s %(mark)s",
-             what=_WHAT[(c.measure, c.count)], num=amount_text(c.measure, result.numerator),
-             den=amount_text(c.measure, result.denominator), unit=unit,
-             pct=percent_text(result.numerator, result.denominator), symbol=SYMBOLS[c.comparison],
-             fraction=fraction_text(c.fraction), mark="✓" if result.met else "✗")
+             what=_WHAT[(c.measure, c.count)], num=amount_text(c.measure, numerator),
+             den=amount_text(c.measure, denominator), unit=unit,
+             pct=percent_text(numerator, denominator), symbol=SYMBOLS[c.comparison],
+             fraction=fraction_text(c.fraction), mark="✓" if met else "✗")
+
+
+def reword(tally: dict[str, Any]) -> dict[str, Any]:
+    """A tally in the JSON shape, its words put again in the current language from its
+    numbers: a frozen tally keeps the words of the consultation's language, and a reader who
+    chose another one should still read the result in theirs. Numbers are never recomputed."""
+    conditions = [Condition.from_dict(c) for c in tally["rule"]["conditions"]]
+
+    def amount(condition: Condition, value: Any) -> int:
+        # Areas are frozen as "1234.56" m², the rest as whole numbers.
+        return int(Decimal(str(value)) * 100) if condition.measure is Measure.AREA else int(value)
+
+    return {
+        **tally,
+        "rule": {**tally["rule"], "label": str(RULE_LABELS.get(tally["rule"]["code"],
+                                                               RULE_LABELS["custom"])),
+                 "conditions": [{**data, "text": condition_sentence(condition)}
+                                for data, condition in zip(tally["rule"]["conditions"],
+                                                           conditions, strict=True)]},
+        "items": [{
+            **item,
+            "conditions": [{**data, "text": _condition_words(
+                condition, amount(condition, data["numerator"]),
+                amount(condition, data["denominator"]), bool(data["met"]))}
+                for data, condition in zip(item["conditions"], conditions, strict=True)],
+        } for item in tally["items"]],
+    }
 
 
 def _area(value: int) -> str:

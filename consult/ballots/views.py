@@ -9,6 +9,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from consult.ballots import explain
 from consult.ballots import service as ballots
 from consult.ballots.explain import CHOICE_LABELS
 from consult.ballots.forms import ConfirmVoteForm, EntryForm, RollExportForm
@@ -212,4 +213,4 @@ def tally(consultation_id: int) -> str:
     data = ballots.current_tally(consultation)
     if data is None:
         raise NotFound(_("Voting has not started yet."))
-    return render_template("ballots/tally.html", c=consultation, tally=data)
+    return render_template("ballots/tally.html", c=consultation, tally=explain.reword(data))

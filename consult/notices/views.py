@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, flash, redirect, render_template, url_for
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import Markup
 
 from consult.consultations import loading
 from consult.consultations.models import Consultation
@@ -34,8 +36,13 @@ def _page(notice: Notice, consultation: Consultation, objection_form: ObjectionF
     may_object = (household is not None and notice.kind != NoticeKind.VOTE
                   and notices.in_period(notice, utcnow())
                   and can(current_user, "consultation.participate", household))
+    content = notices.content_of(notice)
+    with force_locale(notice.locale):
+        # The template escapes every value; its output is the notice's finished HTML.
+        article = Markup(render_template(  # noqa: S704
+            "notices/_article.html", notice=notice, content=content, evaluation=evaluation))
     return render_template(
-        "notices/show.html", notice=notice, c=consultation, content=notices.content_of(notice),
+        "notices/show.html", notice=notice, c=consultation, content=content, article=article,
         evaluation=evaluation, may_object=may_object, objection_form=objection_form,
         answer_form=AnswerForm(), in_period=notices.in_period(notice, utcnow()),
         can_answer=can(current_user, "consultation.manage", consultation))

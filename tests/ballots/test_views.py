@@ -146,3 +146,18 @@ def test_roll_download(client, login_as, voting, compound):
     from openpyxl import load_workbook
 
     assert load_workbook(io.BytesIO(r.data)).active.max_row == 9
+
+
+def test_a_frozen_tally_reads_in_the_readers_language_with_the_same_numbers(client, compound):
+    from consult.ballots import service as ballots_service
+
+    c = factories.make_consultation(compound, items=1, rule="civil_code_278_general")
+    factories.walk_to(c, "resolution_public")
+    frozen = ballots_service.frozen_tally(c)
+    assert "参与表决专有部分面积" in frozen["items"][0]["conditions"][0]["text"]  # as frozen
+    page = client.get(f"/consultations/{c.id}/tally", headers={"Accept-Language": "en"}).text
+    assert "Civil Code art. 278, ordinary matters" in page
+    assert "Participating area 492.00/492.00 m² = 100.00% ≥ 2/3 ✓" in page
+    assert "参与表决" not in page
+    hant = client.get(f"/consultations/{c.id}/tally", headers={"Accept-Language": "zh-TW"}).text
+    assert "參與表決專有部分面積" in hant and "492.00/492.00" in hant

@@ -23,9 +23,12 @@ def published(compound):
 def test_resolution_notice_shows_the_tally_and_households_by_address_only(client, published):
     _c, notice, _now = published
     page = html.unescape(client.get(f"/notices/{notice.id}", headers=EN).text)
-    assert "Resolution notice" in page and "<svg" in page and "Passed" in page
-    # A notice is a document in its consultation's language, whoever reads it.
+    # A notice is a document in its consultation's language, whoever reads it; the page
+    # around it is in the reader's.
+    assert "决议公示" in page and "<svg" in page and "通过" in page and "Passed" not in page
     assert "同意户数：8/8 = 100.00% > 1/2 ✓" in page
+    assert "This notice is shown as it was published, in 简体中文." in page
+    assert "Objections" in page
     assert "1号楼" in page and "60.00" in page  # the per-household appendix
     # No owner names, no phones: only addresses and areas.
     from consult.registry.models import Household
@@ -40,7 +43,8 @@ def test_confidential_ballots_publish_counts_only(client, compound):
     factories.walk_to(c, "resolution_public")
     notice = notices.current_notice(c, NoticeKind.RESOLUTION)
     assert notices.content_of(notice)["households"] is None
-    assert "Appendix" not in client.get(f"/notices/{notice.id}", headers=EN).text
+    page = client.get(f"/notices/{notice.id}", headers=EN).text
+    assert "各户表决情况" not in page and "决议公示" in page
 
 
 def test_published_content_is_frozen_and_hashed(published):
