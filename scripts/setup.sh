@@ -2,7 +2,8 @@
 # Install everything consult needs on Debian 12: system packages (when run as root), a virtual
 # environment in .venv with the Python dependencies, and the compiled translations.
 #   scripts/setup.sh          what running the app needs (PDF libraries, the CJK font)
-#   scripts/setup.sh --test   also what the tests need (chromium for browser tests, poppler)
+#   scripts/setup.sh --test   also what the tests need (chromium for browser tests, poppler,
+#                             node and npm for axe-core, the accessibility checker)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,13 +14,19 @@ want_test=0
 # notices from rendering as empty boxes; pango and harfbuzz-subset are WeasyPrint's.
 packages=(python3 python3-venv fontconfig fonts-noto-cjk
           libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0)
-[ "$want_test" = 1 ] && packages+=(chromium poppler-utils)
+[ "$want_test" = 1 ] && packages+=(chromium poppler-utils nodejs npm)
 
 missing=()
 for pkg in "${packages[@]}"; do
   # A python3 that can make virtual environments is enough, wherever it comes from.
   if [ "$pkg" = python3 ] || [ "$pkg" = python3-venv ]; then
     if command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null; then
+      continue
+    fi
+  fi
+  # Any node with its npm will do (NodeSource's nodejs bundles npm, Debian's does not).
+  if [ "$pkg" = nodejs ] || [ "$pkg" = npm ]; then
+    if command -v node >/dev/null && command -v npm >/dev/null; then
       continue
     fi
   fi
@@ -62,3 +69,16 @@ PY
 fi
 
 .venv/bin/pybabel -q compile -d translations
+
+# The browser tests inject axe-core from npm, pinned by tests/e2e/package-lock.json; like pip
+# above, npm ci runs again only when the lock file changed (or node_modules went missing).
+if [ "$want_test" = 1 ]; then
+  e2e=tests/e2e
+  npm_stamp="$e2e/node_modules/.setup-stamp"
+  npm_digest=$(sha256sum "$e2e/package-lock.json" | cut -d' ' -f1)
+  if [ "$(cat "$npm_stamp" 2>/dev/null)" != "$npm_digest" ] \
+      || [ ! -f "$e2e/node_modules/axe-core/axe.min.js" ]; then
+    (cd "$e2e" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$npm_digest" > "$npm_stamp"
+  fi
+fi

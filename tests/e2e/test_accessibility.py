@@ -1,0 +1,174 @@
+"""Every main page, opened as the person who uses it (residents on a phone, staff at a desk),
+has no serious or critical violation of WCAG 2.0/2.1 A and AA that axe-core can find.
+
+A failure lists the page, each rule with its impact, and the elements (CSS selectors) at
+fault; every violation, whatever its impact, is also written next to the page's screenshot
+in test-artifacts/e2e/<test>/axe.json.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from tests import live
+from tests.e2e.support import (
+    BLOCKING_IMPACTS,
+    PASSWORDS,
+    Device,
+    NewPage,
+    Shots,
+    axe_violations,
+    choose,
+    open_context,
+    sign_in,
+    t,
+)
+from tests.e2e.world import World
+
+Steps = Callable[[Page, World], None]
+
+
+def _review(page: Page, world: World) -> None:
+    """From the voting screen to the review screen: answer every item and press "Next"."""
+    for number, title in enumerate(world["voting_items"], start=1):
+        choose(page, number, title, "Agree", touch=True)
+    page.get_by_role("button", name=t("Next: check my answers")).tap()
+    expect(page.locator("form[action$='/vote/confirm']")).to_be_visible()
+
+
+def _receipt(page: Page, world: World) -> None:
+    """On to the receipt: send the vote."""
+    _review(page, world)
+    page.locator("form[action$='/vote/confirm']").get_by_role("button").tap()
+    page.wait_for_url("**/ballot")
+
+
+@dataclass(frozen=True)
+class Screen:
+    """A page as one role sees it: ``path`` is formatted with the world's ids; ``steps``
+    go on from there (filling in a form, say) to the screen to check."""
+
+    name: str
+    role: str | None  # a demo account, or None for someone not signed in
+    path: str
+    steps: Steps | None = None
+
+    @property
+    def device(self) -> Device:
+        return "phone" if self.role in (None, "resident") else "desktop"
+
+
+SCREENS = [
+    # Anyone, on a phone: the way in.
+    Screen("home-anonymous", None, "/"),
+    Screen("sign-in-password", None, "/login"),
+    Screen("sign-in-access-code", None, "/code"),
+    Screen("verify-notice", None, "/verify/{resolution_code}"),
+    # A household representative, on a phone.
+    Screen("home-resident", "resident", "/"),
+    Screen("consultations-list", "resident", "/consultations/"),
+    *(Screen(f"consultation-{stage}", "resident", f"/consultations/{{stages[{stage}]}}")
+      for stage in ("soliciting", "proposing", "discussing", "voting", "resolution_public",
+                    "implementing", "result_public", "closed", "withdrawn")),
+    Screen("opinion-form", "resident", "/consultations/{stages[soliciting]}/opinions/new"),
+    Screen("item-discussion", "resident", "/consultations/{stages[discussing]}"
+                                          "/items/{discussing_item}"),
+    Screen("vote-choose", "resident", "/consultations/{stages[voting]}/vote"),
+    Screen("vote-review", "resident", "/consultations/{stages[voting]}/vote", _review),
+    Screen("vote-receipt", "resident", "/consultations/{stages[voting]}/vote", _receipt),
+    Screen("resolution-notice", "resident", "/notices/{resolution_notice}"),
+    Screen("result-notice", "resident", "/notices/{result_notice}"),
+    Screen("works", "resident", "/consultations/{stages[implementing]}/works"),
+    Screen("evaluation-form", "resident", "/consultations/{stages[result_public]}/evaluation"),
+    # The committee, at a desk.
+    Screen("committee-consultation-draft", "committee", "/consultations/{stages[draft]}"),
+    Screen("committee-consultation-discussing", "committee",
+           "/consultations/{stages[discussing]}"),
+    Screen("committee-ballots", "committee", "/consultations/{stages[voting]}/ballots"),
+    Screen("committee-tally", "committee", "/consultations/{stages[voting]}/tally"),
+    Screen("committee-opinions", "committee", "/consultations/{stages[soliciting]}/opinions"),
+    Screen("committee-meetings", "committee", "/consultations/{stages[discussing]}/meetings"),
+    Screen("committee-settings", "committee", "/consultations/{stages[discussing]}/edit"),
+    Screen("committee-households", "committee", "/registry/compounds/{compound}"),
+    Screen("committee-household", "committee", "/registry/households/{resident_household}"),
+    # The supervisor and the administrator.
+    Screen("supervisor-audit-trail", "supervisor", "/audit/"),
+    Screen("supervisor-audit-event", "supervisor", "/audit/{audit_event}"),
+    Screen("admin-accounts", "admin", "/admin/users"),
+]
+
+
+ContextFor = Callable[[Screen], BrowserContext]
+
+
+@pytest.fixture(scope="module")
+def context_for(browser: Browser, server: live.LiveServer) -> Iterator[ContextFor]:
+    """One browser context per role for all the pages (signing in once, through the sign-in
+    form), on the role's device, with the page's CSP bypassed so that axe-core can be
+    injected."""
+    contexts: dict[str | None, BrowserContext] = {}
+
+    def context(screen: Screen) -> BrowserContext:
+        if screen.role not in contexts:
+            made = open_context(browser, server, screen.device, bypass_csp=True)
+            if screen.role:
+                page = made.new_page()
+                sign_in(page, screen.role, PASSWORDS[screen.role])
+                page.close()
+            contexts[screen.role] = made
+        return contexts[screen.role]
+
+    yield context
+    for made in contexts.values():
+        made.close()
+
+
+@pytest.mark.parametrize("screen", SCREENS, ids=[s.name for s in SCREENS])
+def test_no_serious_accessibility_violations(
+        screen: Screen, new_page: NewPage, context_for: ContextFor, world: World,
+        shots: Shots) -> None:
+    page = new_page(context=context_for(screen))
+    path = screen.path.format(**world)
+    response = page.goto(path)
+    assert response is not None and response.ok, f"{path}: {response and response.status}"
+    # A redirect (to the sign-in page, say) would have the wrong page checked.
+    assert urlsplit(page.url).path == path, f"{path} led to {page.url}"
+    if screen.steps:
+        screen.steps(page, world)
+    page.wait_for_load_state()
+    picture = shots(page, screen.name)
+
+    violations = axe_violations(page)
+    url = page.url
+    page.close()  # pictured already: a failure below needs no second picture of it
+    (picture.parent / "axe.json").write_text(json.dumps(
+        {"url": url, "role": screen.role or "anonymous", "device": screen.device,
+         "violations": [asdict(v) for v in violations]}, ensure_ascii=False, indent=2))
+    blocking = [v for v in violations if v.impact in BLOCKING_IMPACTS]
+    if blocking:
+        pytest.fail(
+            f"{len(blocking)} serious or critical WCAG A/AA violation(s) on {url} "
+            f"(as {screen.role or 'anonymous'}, {screen.device}):\n"
+            + "\n".join(v.describe() for v in blocking), pytrace=False)
+
+
+def test_the_check_finds_what_it_should(new_page: NewPage) -> None:
+    """The harness itself: axe-core is injected and run with the WCAG tags, so a page with an
+    unlabelled image and faint text fails, and a best-practice rule outside WCAG is not
+    reported."""
+    page = new_page("desktop", bypass_csp=True)
+    page.set_content(
+        '<!doctype html><html lang="en"><head><title>t</title></head><body><main>'
+        '<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=">'
+        '<p style="color:#999;background:#aaa">faint</p></main>'
+        '<div>outside any landmark</div></body></html>')
+    found = {v.rule: v for v in axe_violations(page)}
+    assert set(found) == {"image-alt", "color-contrast"}, found
+    assert found["image-alt"].impact == "critical"
+    assert found["color-contrast"].targets == ("p",)

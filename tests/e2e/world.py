@@ -1,0 +1,134 @@
+"""The world the browser tests act in: the demo data (``flask seed-demo``) plus what the flows
+need that the demo cannot promise, made through the app's own services on the live server.
+
+``WORLD`` runs once per session in the server's app context (``LiveServer.python``) and returns
+the ids the tests navigate to, so no test guesses an id or depends on another test's leftovers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+# Each flow gets its own households, so the flows and the accessibility pages can run in any
+# order: the resident of the access-code flow is a household of the demo's lift vote that has
+# neither an account nor a ballot; the committee's vote happens in a small compound of its own,
+# where every household can be entered by hand and the vote closed before its deadline.
+WORLD = """
+from flask_babel import force_locale
+from sqlalchemy import select
+from consult.accounts import service as accounts
+from consult.accounts.models import User
+from consult.audit.models import AuditEvent
+from consult.ballots import service as ballots
+from consult.ballots.models import Ballot
+from consult.consultations import service, workflow
+from consult.consultations.models import Consultation
+from consult.consultations.states import Action
+from consult.notices import service as notices
+from consult.notices.models import NoticeKind
+from consult.registry import service as registry
+from consult.registry.models import Compound
+
+def user(name):
+    return db.session.scalars(select(User).where(User.username == name)).one()
+
+admin, committee, supervisor, resident = (user(n) for n in (
+    "admin", "committee", "supervisor", "resident"))
+demo = db.session.scalars(select(Compound).where(Compound.name == "劳动局家属院")).one()
+stages = {c.stage: c for c in db.session.scalars(
+    select(Consultation).where(Consultation.compound_id == demo.id))}
+
+# The access-code residents: in the lift vote's scope, no account, no ballot yet.
+voting = stages["voting"]
+voted = set(db.session.scalars(select(Ballot.household_id).where(
+    Ballot.consultation_id == voting.id)))
+with_account = set(db.session.scalars(select(User.household_id).where(
+    User.household_id.is_not(None))))
+newcomers = [h for h in db.session.scalars(ballots.households_in_scope(voting))
+             if h.id not in voted | with_account][:2]
+codes = [accounts.format_code(accounts.issue_access_code(admin, h)) for h in newcomers]
+with force_locale("zh_Hans"):  # as the resident's phone shows it
+    labels = [str(h.label) for h in newcomers]
+
+# The committee's own small compound: three households, a proposal of two items under
+# discussion and no vote deadline yet (the committee sets it on the settings page).
+community = demo.community
+small = registry.create_compound(admin, community, "供电所宿舍", "建设路 90 号")
+building = registry.create_building(admin, small, "1号楼")
+homes = [registry.create_household(admin, building, registry.household_data(
+    unit="1", floor=str(floor), room=room, area=area, owner_name=owner, owner_key=None,
+    phone=None)) for floor, room, area, owner in (
+        (1, "101", "62.40", "赵桂兰"), (1, "102", "58.75", "钱国庆"),
+        (2, "201", "62.40", "孙丽华"))]
+for staff in (committee, supervisor):
+    accounts.add_scope(admin, staff, compound=small)
+gate = service.create(committee, small, service.settings(
+    title="单元门禁和楼道照明改造", summary="更换单元门禁，楼道换装声控 LED 灯。",
+    rule_code="household_majority", secrecy="open", locale="zh_Hans",
+    solicitation_deadline=None, vote_deadline=None, publicity_days=7, proxy_cap=None))
+for title, description, cost in (("更换单元门禁", "可视对讲门禁一套。", "36000"),
+                                 ("楼道声控照明", "三层楼道换装声控 LED 灯。", "8000")):
+    service.add_item(committee, gate, service.item_data(
+        title=title, description=description, cost=cost))
+for action in (Action.START_SOLICITING, Action.START_PROPOSING, Action.START_DISCUSSION):
+    workflow.apply(gate, action, committee)
+db.session.commit()
+
+resolution = notices.current_notice(stages["resolution_public"], NoticeKind.RESOLUTION)
+result_notice = notices.current_notice(stages["result_public"], NoticeKind.RESULT)
+committee_step = db.session.scalars(select(AuditEvent).where(
+    AuditEvent.action == "consultation.stage_changed", AuditEvent.actor_id == committee.id,
+    AuditEvent.compound_id == demo.id).order_by(AuditEvent.seq.desc()).limit(1)).one()
+result = {
+    "compound": demo.id,
+    "stages": {stage: c.id for stage, c in stages.items()},
+    "voting_items": [item.title for item in voting.items],
+    "discussing_item": stages["discussing"].items[0].id,
+    "resident_household": resident.household_id,
+    "resolution_notice": resolution.id,
+    "resolution_code": resolution.verify_code,
+    "result_notice": result_notice.id,
+    "audit_event": committee_step.seq,
+    # The second one votes with JavaScript switched off.
+    **{key: {"code": code, "household": h.id, "label": label} for key, code, h, label in zip(
+        ("newcomer", "no_script"), codes, newcomers, labels, strict=True)},
+    "small": {"compound": small.id, "consultation": gate.id, "title": gate.title,
+              "households": [h.id for h in homes], "items": [i.title for i in gate.items]},
+}
+"""
+
+
+class Newcomer(TypedDict):
+    code: str
+    household: int
+    label: str
+
+
+class Small(TypedDict):
+    compound: int
+    consultation: int
+    title: str
+    households: list[int]
+    items: list[str]
+
+
+class World(TypedDict):
+    """What ``WORLD`` returns."""
+
+    compound: int
+    stages: dict[str, int]
+    voting_items: list[str]
+    discussing_item: int
+    resident_household: int
+    resolution_notice: int
+    resolution_code: str
+    result_notice: int
+    audit_event: int
+    newcomer: Newcomer
+    no_script: Newcomer
+    small: Small
+
+
+def build(server: Any) -> World:
+    """Run ``WORLD`` on the live server (after ``seed-demo``)."""
+    return server.python(WORLD)  # type: ignore[no-any-return]
