@@ -128,7 +128,7 @@ def _jinja(app: Flask) -> None:
     from consult.ballots.models import BALLOT_CHANNEL_LABELS, BallotChannel
     from consult.consultations.models import SECRECY_LABELS, Secrecy
     from consult.consultations.service import format_money
-    from consult.core.display import area, area_m2, choice_order, large_text
+    from consult.core.display import area, area_m2, choice_order, large_text, text_width
     from consult.core.i18n import SUPPORTED_LOCALES
     from consult.core.markup import render_markdown
     from consult.core.policy import ROLE_LABELS, Role, can
@@ -158,7 +158,7 @@ def _jinja(app: Flask) -> None:
     )
     app.jinja_env.filters.update(mask_phone=mask_phone, area=area, money=format_money,
                                  markdown=render_markdown, fromiso=from_iso, m2=area_m2,
-                                 choice_order=choice_order)
+                                 choice_order=choice_order, text_width=text_width)
 
 
 def _warn_without_cjk_font(app: Flask) -> None:

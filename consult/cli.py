@@ -11,6 +11,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from consult.core.errors import DomainError, ImportRejected
 from consult.extensions import db
@@ -213,8 +214,11 @@ def register(app: Flask) -> None:
                              accounts.format_code(code)])
         output.write_bytes(write_csv(["楼栋", "单元", "房号", "访问码"], rows))
         db.session.commit()
-        click.echo(_("%(n)s codes written to %(path)s. Keep this file safe: the codes are not "
-                     "stored anywhere else.", n=len(rows), path=str(output)))
+        click.echo(ngettext(
+            "%(num)s code written to %(path)s. Keep this file safe: the code is not stored "
+            "anywhere else.",
+            "%(num)s codes written to %(path)s. Keep this file safe: the codes are not stored "
+            "anywhere else.", len(rows), path=str(output)))
 
     @app.cli.command("import-ballots")
     @click.argument("consultation_id", type=int)
@@ -309,7 +313,8 @@ def register(app: Flask) -> None:
         db.session.commit()
         for consultation_id, action in done:
             click.echo(f"{consultation_id}: {action.value}")
-        click.echo(_("%(n)s consultation(s) updated.", n=len(done)))
+        click.echo(ngettext("%(num)s consultation updated.", "%(num)s consultations updated.",
+                            len(done)))
 
     translate_group = AppGroup("translate", help="Keep the translation catalogs in step.")
     app.cli.add_command(translate_group)

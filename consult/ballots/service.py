@@ -16,6 +16,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import String, and_, func, literal, or_, select
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import selectinload
@@ -559,6 +560,11 @@ class _Sheet:
     choices: dict[int, str]
 
 
+def _nothing_recorded(problems: int) -> str:
+    return ngettext("%(num)s problem found; no ballot was recorded.",
+                    "%(num)s problems found; no ballot was recorded.", problems)
+
+
 def import_ballots(actor: Any, consultation: Consultation, data: bytes, filename: str, *,
                    now: datetime | None = None,
                    progress: Any = None) -> BallotImportSummary:
@@ -626,7 +632,7 @@ def import_ballots(actor: Any, consultation: Consultation, data: bytes, filename
     if errors:
         errors.sort(key=lambda e: e.line)
         raise ImportRejected(
-            _("%(count)s problem(s) found; no ballot was recorded.", count=len(errors)), errors)
+            _nothing_recorded(len(errors)), errors)
 
     summary = BallotImportSummary(rows=len(table.rows), households=len(sheets))
     digest = hashlib.sha256(data).hexdigest()
@@ -639,7 +645,7 @@ def import_ballots(actor: Any, consultation: Consultation, data: bytes, filename
             cast(actor, consultation, household, sheet.choices, sheet.channel, now=now,
                  serial=sheet.serial, proxy=proxy)
         except ValidationFailed as exc:
-            raise ImportRejected(_("1 problem(s) found; no ballot was recorded."), [
+            raise ImportRejected(_nothing_recorded(1), [
                 CellError(sheet.first_line, "", exc.message)]) from exc
         summary.changed += existed
         summary.new += not existed

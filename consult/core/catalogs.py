@@ -46,15 +46,31 @@ def update() -> None:
             command = "update" if _po_path(locale).exists() else "init"
             _pybabel(command, "-i", str(pot), "-d", str(TRANSLATIONS), "-l", locale,
                      *(["--no-fuzzy-matching"] if command == "update" else []))
-    path = _po_path(SOURCE_LOCALE)
+    for locale in SUPPORTED_LOCALES:
+        _tidy(locale)
+
+
+def _tidy(locale: str) -> None:
+    """Rewrite one catalog in the repository's layout: paths relative to the project (the
+    same wherever it is checked out), lines of 100, no obsolete entries. The English
+    catalog is its own msgids."""
+    path = _po_path(locale)
     with path.open("rb") as handle:
-        catalog = read_po(handle, locale=SOURCE_LOCALE)
+        catalog = read_po(handle, locale=locale)
     for message in catalog:
-        if message.id and not _complete(message.string):
-            message.string = message.id
-        message.flags.discard("fuzzy")
+        message.locations = [(_relative(file), line) for file, line in message.locations]
+        if locale == SOURCE_LOCALE:
+            if message.id and not _complete(message.string):
+                message.string = message.id
+            message.flags.discard("fuzzy")
+    catalog.obsolete.clear()
     with path.open("wb") as handle:
         write_po(handle, catalog, width=100)
+
+
+def _relative(file: str) -> str:
+    prefix = f"{BASE_DIR}/"
+    return file[len(prefix):] if file.startswith(prefix) else file
 
 
 def compile_all() -> None:

@@ -3,6 +3,7 @@ formats), and the text size this browser asked for."""
 
 from __future__ import annotations
 
+import unicodedata
 from decimal import Decimal
 
 from flask import has_request_context, request
@@ -29,6 +30,16 @@ CHOICE_ORDER = ("agree", "disagree", "abstain", "undecided", "not_reached", "non
 def choice_order(keys: list[str]) -> list[str]:
     """Answers in the order people expect (agree first, no answer last), whatever the JSON."""
     return sorted(keys, key=lambda k: CHOICE_ORDER.index(k) if k in CHOICE_ORDER else 99)
+
+
+def text_width(text: str, size: float) -> float:
+    """Roughly how wide ``text`` is at font ``size`` in an SVG: enough to place a column.
+
+    A chart cannot measure its own labels, so wide (CJK, full-width) characters count as
+    one em and the rest as 0.6 em, a little over the average of the sans fonts we ship.
+    """
+    wide = sum(1 for ch in text if unicodedata.east_asian_width(ch) in ("W", "F"))
+    return size * (wide + 0.6 * (len(text) - wide))
 
 
 TEXT_COOKIE = "text"

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import Select, func, insert, or_, select, update
 from sqlalchemy.orm import joinedload
 
@@ -514,7 +515,8 @@ def import_households(
     if errors:
         errors.sort(key=lambda e: e.line)
         raise ImportRejected(
-            _("%(count)s problem(s) found; nothing was imported.", count=len(errors)), errors)
+            ngettext("%(num)s problem found; nothing was imported.",
+                     "%(num)s problems found; nothing was imported.", len(errors)), errors)
 
     summary = ImportSummary(rows=len(rows))
     digest = hashlib.sha256(data).hexdigest()

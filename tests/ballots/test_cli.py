@@ -77,4 +77,4 @@ def test_close_expired_command(runner, voting):
     result = runner.invoke(args=["close-expired"], env=EN)
     assert result.exit_code == 0 and f"{voting.id}: close_vote" in result.output
     assert ballots.vote_result(voting) is not None
-    assert "0 consultation(s)" in runner.invoke(args=["close-expired"], env=EN).output
+    assert "0 consultations updated." in runner.invoke(args=["close-expired"], env=EN).output

@@ -161,3 +161,19 @@ def test_a_frozen_tally_reads_in_the_readers_language_with_the_same_numbers(clie
     assert "参与表决" not in page
     hant = client.get(f"/consultations/{c.id}/tally", headers={"Accept-Language": "zh-TW"}).text
     assert "參與表決專有部分面積" in hant and "492.00/492.00" in hant
+
+
+def test_the_chart_leaves_room_for_the_longest_answer_in_each_language(client, compound):
+    import re
+
+    c = factories.make_consultation(compound, items=1)
+    factories.walk_to(c, "resolution_public")
+    starts = {}
+    for lang, longest in (("en", "No answer"), ("zh-CN", "未表态")):
+        page = client.get(f"/consultations/{c.id}/tally", headers={"Accept-Language": lang}).text
+        svg = page[page.index("<svg"):page.index("</svg>")]
+        assert f">{longest}</text>" in svg
+        starts[lang] = {int(x) for x in re.findall(r'<rect x="(\d+)"', svg)}
+        assert len(starts[lang]) == 1
+    # "No answer" at 14 px is about 76 px wide: a 62 px column (as before) cut it off.
+    assert starts["en"].pop() >= 80 and starts["zh-CN"].pop() >= 50

@@ -1,3 +1,5 @@
+import pytest
+
 from consult.core.text import mask_phone, natural_key, strip_suffix
 
 
@@ -21,3 +23,13 @@ def test_strip_suffix_removes_habitual_words_only_at_the_end():
     assert strip_suffix("单元", "单元") == "单元"  # nothing would be left
     assert strip_suffix("501室", "室", "号") == "501"
     assert strip_suffix(" 3 ", "室") == "3"
+
+
+def test_text_width_counts_wide_characters_as_one_em():
+    from consult.core.display import text_width
+
+    assert text_width("未表态", 14) == 42
+    assert text_width("No answer", 10) == pytest.approx(54)
+    # Full-width punctuation and Latin in the same label.
+    assert text_width("（A）", 10) == 26
+    assert text_width("", 14) == 0
