@@ -7,6 +7,7 @@ unless a class is passed explicitly.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import ClassVar
 
@@ -47,6 +48,21 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute; 50 per hour")
     ACCESS_CODE_RATE_LIMIT = os.environ.get("ACCESS_CODE_RATE_LIMIT", "5 per minute; 30 per hour")
+    # Lockout on top of the rate limits. An account is locked after this many wrong passwords
+    # in a row, for this long (a committee member or administrator can unlock it sooner).
+    LOGIN_LOCKOUT_THRESHOLD = _env_int("LOGIN_LOCKOUT_THRESHOLD", 5)
+    LOGIN_LOCKOUT_MINUTES = _env_int("LOGIN_LOCKOUT_MINUTES", 15)
+    # A wrong access code names no household, so wrong codes are counted per client address:
+    # this many within the window pause code sign-in from that address for this long.
+    ACCESS_CODE_LOCKOUT_THRESHOLD = _env_int("ACCESS_CODE_LOCKOUT_THRESHOLD", 10)
+    ACCESS_CODE_LOCKOUT_WINDOW_MINUTES = _env_int("ACCESS_CODE_LOCKOUT_WINDOW_MINUTES", 60)
+    ACCESS_CODE_LOCKOUT_MINUTES = _env_int("ACCESS_CODE_LOCKOUT_MINUTES", 30)
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted (0: none).
+    # Rate limits and lockouts key on the client address, so this must match the deployment.
+    TRUSTED_PROXIES = _env_int("TRUSTED_PROXIES", 0)
+    # Request logs: "plain" text lines or "json" (one object per line), on standard error.
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain")
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 
     WTF_CSRF_TIME_LIMIT = None  # a form left open on a phone for an afternoon must still submit
     MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 20 * 1024 * 1024)
@@ -65,6 +81,11 @@ class Config:
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_DURATION = 60 * 60 * 24 * _env_int("REMEMBER_DAYS", 180)
+    # A resident who keeps their phone signed in stays signed in while they use it at least
+    # once per REMEMBER_DAYS; every other session (all staff) ends after SESSION_IDLE_MINUTES
+    # without a request.
+    PERMANENT_SESSION_LIFETIME = timedelta(days=_env_int("REMEMBER_DAYS", 180))
+    SESSION_IDLE_MINUTES = _env_int("SESSION_IDLE_MINUTES", 30)
 
     PAGE_SIZE = _env_int("PAGE_SIZE", 50)
     INSTANCE_DIR = str(INSTANCE_DIR)
@@ -95,6 +116,11 @@ class ProductionConfig(Config):
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     PREFERRED_URL_SCHEME = "https"
+    # docs/deployment.md: one reverse proxy terminates HTTPS in front of gunicorn.
+    TRUSTED_PROXIES = _env_int("TRUSTED_PROXIES", 1)
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")
+    # Browsers that have seen the site over HTTPS refuse plain HTTP to it for a year.
+    HSTS_MAX_AGE = _env_int("HSTS_MAX_AGE", 365 * 24 * 60 * 60)
 
 
 CONFIGS: dict[str, type[Config]] = {

@@ -10,11 +10,15 @@ from datetime import datetime
 
 from flask import Flask
 from flask_babel import format_date, format_datetime, format_decimal, get_locale
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import BASE_DIR, CONFIGS, DEFAULT_SECRET_KEY, Config
+from consult.accounts import sessions
+from consult.core import logs
 from consult.core.database import configure_engine
 from consult.core.handlers import add_security_headers, register_error_handlers
 from consult.core.i18n import html_lang, remember_requested_locale, select_locale
+from consult.core.urls import BoundedIntConverter
 from consult.extensions import babel, bootstrap, csrf, db, limiter, login_manager, migrate
 
 log = logging.getLogger(__name__)
@@ -46,6 +50,12 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
             "least 32 characters, e.g. python -c 'import secrets; print(secrets.token_hex(32))'."
         )
     os.makedirs(app.instance_path, exist_ok=True)
+    logs.init_app(app)  # first, so that every later hook and handler logs with the request id
+    proxies = int(app.config["TRUSTED_PROXIES"])
+    if proxies > 0:
+        # Behind the reverse proxy the client's address (rate limits, lockouts) and scheme
+        # come from its headers; without one those headers are not to be believed.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
 
     _load_models()
     db.init_app(app)
@@ -55,9 +65,11 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     bootstrap.init_app(app)
     limiter.init_app(app)
     _init_login(app)
+    sessions.init_app(app)
     with app.app_context():
         configure_engine(app, db.engine)
 
+    app.url_map.converters["int"] = BoundedIntConverter  # before the routes are added
     _register_blueprints(app)
     register_error_handlers(app)
     app.after_request(add_security_headers)

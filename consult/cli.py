@@ -316,6 +316,54 @@ def register(app: Flask) -> None:
         click.echo(ngettext("%(num)s consultation updated.", "%(num)s consultations updated.",
                             len(done)))
 
+    @app.cli.command("backup")
+    @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+    @click.option("--yes", is_flag=True, help="Replace PATH if it exists.")
+    def backup_command(path: Path, yes: bool) -> None:
+        """Write a consistent backup of the database to PATH while the app keeps running
+        (SQLite: a database file; PostgreSQL: a pg_dump custom-format file)."""
+        from consult.core import backup
+
+        try:
+            info = backup.backup(current_app, path, overwrite=yes)
+        except backup.BackupError as exc:
+            fail(exc.message)
+        click.echo(_("Backup written to %(path)s: %(size)s bytes, SHA-256 %(sha)s.",
+                     path=str(info.path), size=info.size, sha=info.sha256))
+        if info.kind == "sqlite":
+            click.echo(ngettext(
+                "It holds %(num)s audit event up to #%(seq)s %(hash)s, at migration "
+                "%(revision)s.",
+                "It holds %(num)s audit events up to #%(seq)s %(hash)s, at migration "
+                "%(revision)s.", info.events or 0, seq=info.head_seq,
+                hash=(info.head_hash or "")[:16], revision=info.revision))
+            if not info.chain_ok:
+                fail(_("Warning: the audit chain in this backup does not verify (neither does "
+                       "the database's): run flask audit verify."))
+
+    @app.cli.command("restore")
+    @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+    @click.option("--yes", is_flag=True, help="Replace the database, which must not be used "
+                  "meanwhile.")
+    @click.pass_context
+    def restore_command(ctx: click.Context, path: Path, yes: bool) -> None:
+        """Replace the (SQLite) database with the backup PATH, then verify the audit chain."""
+        from consult.core import backup
+
+        try:
+            info = backup.restore(current_app, path, confirmed=yes)
+        except backup.BackupError as exc:
+            fail(exc.message)
+        db.session.commit()
+        click.echo(ngettext(
+            "Restored %(path)s (SHA-256 %(sha)s): %(num)s audit event up to #%(seq)s; the "
+            "restoration is recorded as the next event.",
+            "Restored %(path)s (SHA-256 %(sha)s): %(num)s audit events up to #%(seq)s; the "
+            "restoration is recorded as the next event.", info.events or 0, path=str(path),
+            sha=info.sha256, seq=info.head_seq))
+        # The same check as `flask audit verify`, on the restored database; exits 1 if broken.
+        ctx.invoke(current_app.cli.commands["audit"].commands["verify"])  # type: ignore[attr-defined]
+
     translate_group = AppGroup("translate", help="Keep the translation catalogs in step.")
     app.cli.add_command(translate_group)
 
@@ -349,16 +397,33 @@ def register(app: Flask) -> None:
     audit_group = AppGroup("audit", help="The audit trail.")
     app.cli.add_command(audit_group)
 
+    def fail_ballots(problems: Any, shown: int = 20) -> NoReturn:
+        from consult.audit.crosscheck import describe
+
+        lines = [ngettext("The stored ballots disagree with the audit trail (%(num)s problem):",
+                          "The stored ballots disagree with the audit trail (%(num)s problems):",
+                          len(problems))]
+        lines += [f"- {describe(p)}" for p in problems[:shown]]
+        if len(problems) > shown:
+            lines.append(_("… and %(n)s more.", n=len(problems) - shown))
+        fail("\n".join(lines))
+
     @audit_group.command("verify")
     def audit_verify_command() -> None:
-        """Check every link of the audit chain; exit 1 naming the first broken event."""
+        """Check every link of the audit chain, then every stored ballot against it; exit 1
+        naming what is wrong."""
         from consult.audit import service as audit
 
         result = audit.verify()
-        if result.ok:
+        if result.problem is None:
             click.echo(_("The audit chain holds: %(n)s events, head #%(seq)s %(hash)s.",
                          n=result.checked, seq=result.head_seq, hash=result.head_hash[:16]))
-            return
+            if not result.ballot_problems:
+                click.echo(ngettext("%(num)s stored ballot matches the audit trail.",
+                                    "%(num)s stored ballots match the audit trail.",
+                                    result.ballots_checked))
+                return
+            fail_ballots(result.ballot_problems)
         problem = result.problem
         assert problem is not None
         reasons = {
@@ -375,3 +440,25 @@ def register(app: Flask) -> None:
                  else _("the chain head"))
         fail(_("The audit chain is broken at %(where)s: %(reason)s. %(n)s events before it "
                "verified.", where=where, reason=reasons[problem.kind], n=result.checked))
+
+    @audit_group.command("export")
+    @click.option("--consultation", "consultation_id", type=int, default=None,
+                  help="Export one consultation's events (the public format); "
+                       "without it, the whole chain.")
+    @click.argument("output", type=click.Path(dir_okay=False, writable=True, path_type=Path))
+    def audit_export_command(consultation_id: int | None, output: Path) -> None:
+        """Write the audit export that tools/recount.py verifies and recounts."""
+        from consult.audit import export
+
+        try:
+            with output.open("w", encoding="utf-8") as stream:
+                if consultation_id is None:
+                    count = export.write_chain(stream)
+                else:
+                    count = export.write_consultation(stream, export.consultation_or_404(
+                        consultation_id))
+        except DomainError as exc:
+            output.unlink(missing_ok=True)
+            fail(exc.message)
+        click.echo(ngettext("Wrote %(num)s event to %(path)s.",
+                            "Wrote %(num)s events to %(path)s.", count, path=str(output)))

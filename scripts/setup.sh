@@ -48,10 +48,10 @@ python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
   echo "consult needs Python 3.11 or newer" >&2; exit 1; }
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-# Reinstall only when pyproject.toml changed since the last successful run.
+# Reinstall only when pyproject.toml (or this script) changed since the last successful run.
 stamp=".venv/.setup-stamp"
 [ "$want_test" = 1 ] && stamp="$stamp-test"
-digest=$(sha256sum pyproject.toml | cut -d' ' -f1)
+digest=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   # The app runs from this folder, so only the declared dependencies are installed.
   requirements=$(.venv/bin/python - "$want_test" <<'PY'
@@ -63,7 +63,9 @@ if sys.argv[1] == "1":
 print("\n".join(wanted))
 PY
 )
-  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+  # A venv starts with the setuptools its Python shipped (3.11: 65.5, with known
+  # vulnerabilities that pip-audit reports); keep it current like pip.
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip setuptools
   echo "$requirements" | .venv/bin/python -m pip install -q --disable-pip-version-check -r /dev/stdin
   echo "$digest" > "$stamp"
 fi

@@ -11,6 +11,7 @@ import contextvars
 import hashlib
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +169,14 @@ def _isolation(request: pytest.FixtureRequest, app: Flask) -> Iterator[None]:
         finally:
             wipe(app)
         return
+    with rolled_back(app):
+        yield
+
+
+@contextmanager
+def rolled_back(app: Flask) -> Iterator[None]:
+    """Everything written through ``db.session`` inside is rolled back afterwards: services
+    commit to a savepoint of one outer transaction that is never committed."""
     with app.app_context():
         connection = db.engine.connect()
         outer = connection.begin()

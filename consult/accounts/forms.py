@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import EqualTo, Length, Optional, Regexp
 
 from consult.accounts.service import MIN_PASSWORD_LENGTH, USERNAME_PATTERN
-from consult.core.forms import max_length, options, required
+from consult.core.forms import FlaskForm, max_length, options, required
 from consult.core.policy import ROLE_LABELS, Role
 
 

@@ -40,7 +40,10 @@ class User(UserMixin, TimestampMixin, db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     locale: Mapped[str | None] = mapped_column(String(10), default=None)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Wrong passwords since the last sign-in or lock; at the threshold the account is locked
+    # until ``locked_until`` (consult.accounts.lockout).
     failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     household: Mapped[Household | None] = relationship()
     scopes: Mapped[list[UserScope]] = relationship(
@@ -133,3 +136,16 @@ class AccessCode(db.Model):
     @property
     def scope_compound_id(self) -> int:
         return self.household.scope_compound_id
+
+
+class ClientLock(db.Model):
+    """Wrong access codes from one client address (kept as a keyed hash), and the pause of
+    code sign-in they earned."""
+
+    __tablename__ = "client_lock"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_key: Mapped[str] = mapped_column(String(64), unique=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

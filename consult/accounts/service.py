@@ -11,6 +11,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from flask import current_app
@@ -19,6 +20,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from consult.accounts import lockout
 from consult.accounts.models import AccessCode, User, UserScope
 from consult.audit import service as audit
 from consult.audit.actions import describe, describe_objects
@@ -186,7 +188,7 @@ def remove_scope(actor: Any, scope: UserScope) -> None:
 def set_password(actor: Any, user: User, password: str) -> None:
     """Set a user's password (themselves or an administrator)."""
     user.password_hash = generate_password_hash(validate_password(password))
-    user.failed_logins = 0
+    user.failed_logins = 0  # a new password starts a new count (a lock stays until lifted)
     db.session.flush()
     audit.record(actor, "accounts.user.password_set", user, {"by_self": actor is user})
 
@@ -227,8 +229,13 @@ def set_locale(actor: Any, user: User, locale: str) -> None:
     audit.record(actor, "accounts.user.locale_set", user, {"locale": locale})
 
 
-def authenticate(username: str, password: str) -> User | None:
-    """The user for these credentials, or None. Records the attempt either way."""
+def authenticate(username: str, password: str, now: datetime | None = None) -> User | None:
+    """The user for these credentials, or None. Records the attempt either way.
+
+    Raises ``lockout.SignInLocked`` (after recording the attempt) while the account is locked,
+    even for the right password, and when this wrong password locks it.
+    """
+    now = now or utcnow()
     name = normalize_username(username)[:64]
     user = db.session.scalar(select(User).where(User.username == name)) if name else None
     if user is None:
@@ -236,11 +243,19 @@ def authenticate(username: str, password: str) -> User | None:
         audit.record(None, "accounts.login.failed", ("user_account", None),
                      {"username": name, "reason": "unknown_user"})
         return None
-    if not user.check_password(password or "") or not user.active:
-        user.failed_logins += 1
-        db.session.flush()
+    if lockout.account_locked_until(user, now) is not None:
+        check_password_hash(_DUMMY_HASH, password or "")  # no hint from the timing either
+        audit.record(None, "accounts.login.failed", user, {"username": name, "reason": "locked"})
+        raise lockout.account_locked(user, now)
+    right = user.check_password(password or "")
+    if not right or not user.active:
         reason = "inactive" if user.active is False else "bad_password"
         audit.record(None, "accounts.login.failed", user, {"username": name, "reason": reason})
+        # Only wrong passwords count; an account without one (made from an access code)
+        # cannot be guessed, so it is never locked.
+        if not right and user.password_hash and lockout.note_wrong_password(user, now):
+            raise lockout.account_locked(user, now)
+        db.session.flush()
         return None
     note_login(user, "password")
     return user
@@ -250,6 +265,7 @@ def note_login(user: User, method: str) -> None:
     """Record a successful sign-in."""
     user.last_login_at = utcnow()
     user.failed_logins = 0
+    user.locked_until = None
     db.session.flush()
     audit.record(user, "accounts.login.succeeded", user, {"method": method},
                  compound_id=user.household.scope_compound_id if user.household else None)

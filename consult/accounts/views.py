@@ -13,10 +13,13 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_login import current_user, login_user, logout_user
+from flask_babel import ngettext
+from flask_limiter.util import get_remote_address
+from flask_login import current_user, logout_user
 from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
+from consult.accounts import lockout, sessions
 from consult.accounts import service as accounts
 from consult.accounts.forms import (
     AccessCodeForm,
@@ -31,8 +34,9 @@ from consult.accounts.forms import (
 from consult.accounts.models import UserScope
 from consult.core import sorting
 from consult.core.errors import NotFound
-from consult.core.forms import options, page_number, page_size, save_form
-from consult.core.policy import ROLE_LABELS, STORED_ROLES, Role, require
+from consult.core.forms import options, page_number, page_size, save_form, text_arg
+from consult.core.models import utcnow
+from consult.core.policy import ROLE_LABELS, STORED_ROLES, Role, authorize, can, require
 from consult.core.urls import safe_next
 from consult.extensions import db, limiter
 from consult.registry import service as registry
@@ -49,21 +53,21 @@ def _code_limit() -> str:
     return current_app.config["ACCESS_CODE_RATE_LIMIT"]
 
 
-def _start_session(user: accounts.User, remember: bool) -> None:
-    session.clear()  # a fresh session on sign-in: nothing carried over from before
-    login_user(user, remember=remember)
-
-
 @bp.route("/login", methods=["GET", "POST"])
 @require("account.sign_in")
 @limiter.limit(_login_limit, methods=["POST"])
 def login() -> Response | str:
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
-        user = accounts.authenticate(form.username.data, form.password.data)
+        try:
+            user = accounts.authenticate(form.username.data, form.password.data)
+        except lockout.SignInLocked as exc:
+            db.session.commit()  # the attempt, and the lock it may have started, are recorded
+            form.form_errors.append(exc.message)
+            return render_template("accounts/login.html", form=form)
         db.session.commit()  # the attempt is recorded either way
         if user is not None:
-            _start_session(user, bool(form.remember.data))
+            sessions.start(user, bool(form.remember.data))
             return redirect(safe_next(form.next.data) or url_for("main.index"))
         form.form_errors.append(_("Wrong username or password, or the account is switched off."))
     return render_template("accounts/login.html", form=form)
@@ -86,14 +90,31 @@ def code_login() -> Response | str:
     if request.method == "GET" and request.args.get("code"):
         form.code.data = request.args.get("code", "")[:40]  # the letter's QR code fills it in
     if form.validate_on_submit():
+        client = lockout.client_key(get_remote_address())
         try:
+            lockout.check_client(client)
             user = accounts.redeem_access_code(form.code.data)
+        except lockout.SignInLocked as exc:
+            form.code.errors = [exc.message]
         except NotFound as exc:
             db.session.rollback()
-            form.code.errors = [exc.message]
-        else:
+            locked, left = lockout.note_wrong_code(client)
             db.session.commit()
-            _start_session(user, remember=True)
+            if locked is not None:
+                form.code.errors = [lockout.client_locked(locked, utcnow()).message]
+            else:
+                form.code.errors = [exc.message]
+                if left <= 3:
+                    form.code.errors.append(ngettext(
+                        "%(num)d more wrong code and signing in with a code will be paused for "
+                        "%(minutes)s minutes.",
+                        "%(num)d more wrong codes and signing in with a code will be paused for "
+                        "%(minutes)s minutes.", left,
+                        minutes=current_app.config["ACCESS_CODE_LOCKOUT_MINUTES"]))
+        else:
+            lockout.forget_wrong_codes(client)
+            db.session.commit()
+            sessions.start(user, remember=True)
             return redirect(url_for("accounts.activate"))
     return render_template("accounts/code_login.html", form=form)
 
@@ -133,7 +154,7 @@ def profile() -> Response | str:
 def users() -> str:
     role = request.args.get("role", "")
     role = role if role in {r.value for r in STORED_ROLES} else ""
-    q = request.args.get("q", "")
+    q = text_arg("q", 100)
     sort = sorting.parse(request.args.get("sort"), list(accounts.USER_SORTS), "role")
     page = db.paginate(accounts.list_users(role or None, q, sort), page=page_number(),
                        per_page=page_size(), error_out=False)
@@ -187,8 +208,35 @@ def user_password(user_id: int) -> Response | str:
     form = ResetPasswordForm()
     if not save_form(form, lambda: accounts.set_password(current_user, user, form.password.data),
                      _("The password of %(name)s has been reset.", name=user.username)):
-        flash(" ".join(form.password.errors) or _("Give a new password."), "danger")
+        flash(" ".join(map(str, form.password.errors)) or _("Give a new password."), "danger")
     return redirect(url_for("accounts.user_edit", user_id=user.id))
+
+
+@bp.app_context_processor
+def _lock_helpers() -> dict[str, object]:
+    return {"locked_until": lockout.account_locked_until}
+
+
+@bp.post("/accounts/<int:user_id>/unlock")
+@require("registry.access_codes")
+def unlock(user_id: int) -> Response:
+    """Lift a sign-in lock: a household's account from its household page (committee, in
+    scope), any account from the accounts page (administrators)."""
+    user = accounts.get_user_or_404(user_id)
+    if user.household is not None:
+        authorize(current_user, "registry.access_codes", user.household)
+        back = url_for("registry.household", household_id=user.household.id)
+    else:
+        authorize(current_user, "accounts.manage")
+        back = url_for("accounts.user_edit", user_id=user.id)
+    if lockout.unlock_account(current_user, user):
+        db.session.commit()
+        flash(_("%(name)s can sign in again.", name=user.username), "success")
+    else:
+        flash(_("This account is not locked."), "info")
+    if request.args.get("back") == "account" and can(current_user, "accounts.manage"):
+        back = url_for("accounts.user_edit", user_id=user.id)
+    return redirect(back)
 
 
 @bp.post("/admin/users/<int:user_id>/scopes")

@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 _ACTIONS: dict[str, Any] = {}
 _OBJECTS: dict[str, Any] = {"system": _l("System")}
 SYSTEM_ACTOR_LABEL = _l("system")
+HOUSEHOLD_ACTOR_LABEL = _l("the household itself")
 
 
 def describe(labels: dict[str, Any]) -> None:
@@ -33,8 +34,13 @@ def object_label(object_type: str) -> str:
 
 
 def actor_label(label: str) -> str:
-    """Events by no signed-in user (commands, sign-in attempts) read as "system"."""
-    return str(SYSTEM_ACTOR_LABEL) if label == "system" else label
+    """Events by no signed-in user (commands, sign-in attempts) read as "system"; a household
+    voting online reads as the household itself (its account is not named)."""
+    if label == "system":
+        return str(SYSTEM_ACTOR_LABEL)
+    if label == "(household)":
+        return str(HOUSEHOLD_ACTOR_LABEL)
+    return label
 
 
 def known_actions() -> list[str]:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import DateTime, select, type_coerce
 from sqlalchemy.orm import Session
 
 from consult.audit.models import GENESIS_HASH, AuditEvent, AuditHead
@@ -26,6 +26,8 @@ from consult.extensions import db
 
 HEAD_ID = 1
 SYSTEM_ACTOR = "system"
+# A household acting for itself where its account must not be named (an online ballot).
+HOUSEHOLD_ACTOR = "(household)"  # no username can look like this
 
 
 def _json_default(value: Any) -> Any:
@@ -71,15 +73,19 @@ class EventFields:
     prev_hash: str
 
 
+# ``json.dumps`` with these options builds a new encoder on every call; verifying millions of
+# events reuses one (the output is the same).
+_HASH_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def event_hash(fields: EventFields) -> str:
     """SHA-256 over the canonical encoding of an event (a JSON array of its fields)."""
-    encoded = json.dumps(
+    encoded = _HASH_ENCODER.encode(
         [
             fields.seq, fields.created_at, fields.actor_id, fields.actor_label, fields.action,
             fields.object_type, fields.object_id, fields.compound_id, fields.payload,
             fields.prev_hash,
         ],
-        ensure_ascii=False, separators=(",", ":"),
     )
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
@@ -105,12 +111,14 @@ def record(
     *,
     compound_id: int | None = None,
     session: Session | None = None,
+    actor_label: str | None = None,
 ) -> AuditEvent:
     """Append an audit event for ``action`` on ``target`` to the current transaction.
 
     ``actor`` is a user or None (the system, e.g. a command-line run); ``target`` a model
     instance, a ``(type, id[, compound_id])`` tuple, or None. ``compound_id`` overrides the
-    compound taken from the target. The event is flushed; it commits with the caller's change.
+    compound taken from the target; ``actor_label`` names an actor that is no user (e.g.
+    ``HOUSEHOLD_ACTOR``). The event is flushed; it commits with the caller's change.
     """
     session = session or db.session
     object_type, object_id, target_compound = _target_ref(target)
@@ -122,7 +130,7 @@ def record(
         seq=head.seq + 1,
         created_at=format_time(utcnow()),
         actor_id=getattr(actor, "id", None),
-        actor_label=getattr(actor, "username", None) or SYSTEM_ACTOR,
+        actor_label=actor_label or getattr(actor, "username", None) or SYSTEM_ACTOR,
         action=action,
         object_type=object_type,
         object_id=object_id,
@@ -185,10 +193,13 @@ class VerifyResult:
     head_seq: int
     head_hash: str
     problem: ChainProblem | None
+    # Stored ballots that disagree with the chain (see ``consult.audit.crosscheck``).
+    ballot_problems: tuple[Any, ...] = ()
+    ballots_checked: int = 0
 
     @property
     def ok(self) -> bool:
-        return self.problem is None
+        return self.problem is None and not self.ballot_problems
 
 
 def verify_chain(
@@ -219,35 +230,60 @@ def verify_chain(
     return VerifyResult(checked, last_seq, prev_hash, None)
 
 
-def _stream_fields(session: Session, batch: int = 5000) -> Iterator[tuple[EventFields, str]]:
-    # Keyset pagination keeps memory flat for millions of events on every backend.
+def _stream_fields(session: Session, batch: int = 5000,
+                   ballot_events: dict[str, tuple[int, str]] | None = None
+                   ) -> Iterator[tuple[EventFields, str]]:
+    """Every stored event in seq order; ``ballot_events`` (if given) is filled with each
+    ballot's latest ``ballot.cast``/``ballot.changed`` event: ballot id → (seq, payload)."""
+    from consult.audit.crosscheck import BALLOT_ACTIONS
+
+    # Keyset pagination keeps memory flat for millions of events on every backend. Plain Core
+    # rows, and the stored time (naive UTC) formatted directly: the same text as
+    # ``format_time``, at a fraction of the cost per event.
     columns = (
-        AuditEvent.seq, AuditEvent.created_at, AuditEvent.actor_id, AuditEvent.actor_label,
-        AuditEvent.action, AuditEvent.object_type, AuditEvent.object_id,
-        AuditEvent.compound_id, AuditEvent.payload, AuditEvent.prev_hash, AuditEvent.hash,
+        AuditEvent.seq, type_coerce(AuditEvent.created_at, DateTime()), AuditEvent.actor_id,
+        AuditEvent.actor_label, AuditEvent.action, AuditEvent.object_type,
+        AuditEvent.object_id, AuditEvent.compound_id, AuditEvent.payload,
+        AuditEvent.prev_hash, AuditEvent.hash,
     )
+    connection = session.connection()
     last = 0
     while True:
-        rows = session.execute(
+        rows = connection.execute(
             select(*columns).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
         ).all()
         if not rows:
             return
         for row in rows:
+            if ballot_events is not None and row[4] in BALLOT_ACTIONS and row[6] is not None:
+                ballot_events[row[6]] = (row[0], row[8])
             yield EventFields(
-                seq=row[0], created_at=format_time(row[1]), actor_id=row[2],
-                actor_label=row[3], action=row[4], object_type=row[5], object_id=row[6],
-                compound_id=row[7], payload=row[8], prev_hash=row[9],
+                seq=row[0], created_at=row[1].isoformat(timespec="microseconds") + "Z",
+                actor_id=row[2], actor_label=row[3], action=row[4], object_type=row[5],
+                object_id=row[6], compound_id=row[7], payload=row[8], prev_hash=row[9],
             ), row[10]
         last = rows[-1][0]
 
 
 def verify(session: Session | None = None) -> VerifyResult:
-    """Verify the whole stored chain against its head row."""
+    """Verify the whole stored chain against its head row, then the stored ballots against
+    the chain.
+
+    One pass over the events keeps the latest ``ballot.cast``/``ballot.changed`` payload of
+    each ballot; if the chain holds, one pass over the ballots and their choices compares
+    them with it. A broken chain is reported alone: its ballot events cannot be trusted.
+    """
+    from consult.audit import crosscheck
+
     session = session or db.session
     head = session.get(AuditHead, HEAD_ID)
     head_pair = (head.seq, head.hash) if head is not None else (0, GENESIS_HASH)
-    return verify_chain(_stream_fields(session), head_pair)
+    latest: dict[str, tuple[int, str]] = {}
+    result = verify_chain(_stream_fields(session, ballot_events=latest), head_pair)
+    if not result.ok:
+        return result
+    problems, checked = crosscheck.check_ballots(session, latest)
+    return replace(result, ballot_problems=tuple(problems), ballots_checked=checked)
 
 
 def chain_head(session: Session | None = None) -> tuple[int, str]:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import HiddenField, SelectField, StringField
 
 from consult.ballots.models import BALLOT_CHANNEL_LABELS, BallotChannel
-from consult.core.forms import max_length, options
+from consult.core.forms import FlaskForm, max_length, options
 
 
 class EntryForm(FlaskForm):

@@ -28,7 +28,7 @@ from consult.ballots.models import Ballot, BallotChannel, BallotChoice, RollEntr
 from consult.consultations.models import Consultation, Item, Secrecy
 from consult.consultations.states import Stage
 from consult.core import sorting
-from consult.core.database import insert_or_lock
+from consult.core.database import insert_or_lock, lock_row
 from consult.core.errors import CellError, Conflict, ImportRejected, NotFound, ValidationFailed
 from consult.core.models import utcnow
 from consult.core.sorting import Sort
@@ -280,6 +280,10 @@ def cast(actor: Any, consultation: Consultation, household: Household,
     for bad answers.
     """
     now = now or utcnow()
+    # Hold the consultation as it stands (PostgreSQL: FOR SHARE; ballots do not wait for each
+    # other) until this ballot commits: closing the vote waits for it, so the frozen tally
+    # counts every ballot acknowledged, and a ballot arriving after the close sees it closed.
+    lock_row(consultation, shared=True)
     check_vote_open(consultation, now)
     entry = roll_entry_for(consultation, household.id)
     if entry is None:
@@ -316,14 +320,20 @@ def cast(actor: Any, consultation: Consultation, household: Household,
             ballot.choices.append(BallotChoice(item_id=item.id, choice=choice.value))
     db.session.flush()
     open_ballot = consultation.secrecy == Secrecy.OPEN
-    audit.record(actor, "ballot.cast" if created else "ballot.changed", ballot, {
+    # A household voting online is not named by its account: in a confidential vote the
+    # account would say whose ballot it is, and the public audit export must not carry it.
+    online = channel is BallotChannel.ONLINE
+    payload = {
         "consultation_id": consultation.id, "round": consultation.round,
         "household_id": household.id if open_ballot else None,
         "owner": owner_token(consultation, entry.owner_identity), "area_dm2": entry.area_dm2,
         "channel": channel.value, "version": ballot.version, "serial": serial,
-        "proxy": bool(proxy), "receipt": ballot.receipt,
+        "proxy": bool(proxy), "receipt": ballot.receipt, "cast_at": now,
         "choices": {str(item.number): choice.value for item, choice in chosen.items()},
-    }, compound_id=consultation.compound_id)
+    }
+    audit.record(None if online else actor, "ballot.cast" if created else "ballot.changed",
+                 ballot, payload, compound_id=consultation.compound_id,
+                 actor_label=audit.HOUSEHOLD_ACTOR if online else None)
     return ballot
 
 
@@ -430,7 +440,8 @@ def compute(consultation: Consultation, round_: int | None = None) -> t.TallyRes
             choices.setdefault(household_id, {})[numbers[item_id]] = t.Choice(choice)
             order[household_id] = ballot_id
     # Later ballots (by time, then id) get higher orders: the latest decides an owner's head.
-    ranked = {h: rank for rank, h in enumerate(sorted(order, key=lambda h: order[h]))}
+    # The rows come in that order, and a household enters ``order`` with its first row.
+    ranked = {h: rank for rank, h in enumerate(order)}
     votes = [t.Vote(h, c, ranked[h]) for h, c in choices.items()]
     questions = [t.Question(item.number, item.title) for item in consultation.items]
     return t.tally(voters, votes, questions, rule_of(consultation))

@@ -18,7 +18,7 @@ from consult.consultations import loading
 from consult.consultations.models import Consultation, Secrecy
 from consult.core import sorting
 from consult.core.errors import NotFound, PermissionDenied, ValidationFailed
-from consult.core.forms import apply_errors, page_number, page_size
+from consult.core.forms import apply_errors, page_number, page_size, text_arg
 from consult.core.models import utcnow
 from consult.core.pagination import paginate_rows
 from consult.core.policy import authorize, can, require
@@ -35,7 +35,7 @@ def _submitted_choices(consultation: Consultation, source: Any) -> dict[int, str
     chosen = {item.id: "" for item in consultation.items}
     for key, value in source.items():
         if key.startswith("item_"):
-            if not key[5:].isdigit():
+            if not key[5:].isdecimal():  # isdigit() would let "²" through to int()
                 raise ValidationFailed(_("The ballot names an item that is not part of this "
                                          "consultation."))
             chosen[int(key[5:])] = value
@@ -122,8 +122,8 @@ def receipt(consultation_id: int) -> str:
 def index(consultation_id: int) -> str:
     consultation = loading.load(consultation_id)
     authorize(current_user, "ballot.inspect", consultation)
-    status = request.args.get("status", "")
-    building = request.args.get("building", "")[:50]
+    status = text_arg("status", 20)
+    building = text_arg("building", 50)
     sort = sorting.parse(request.args.get("sort"), list(ballots.BALLOT_LIST_SORTS), "address")
     page = paginate_rows(ballots.ballots_page_query(consultation, status=status or None,
                                                     building=building or None, sort=sort),

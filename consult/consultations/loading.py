@@ -29,8 +29,10 @@ def load(consultation_id: int) -> Consultation:
         db.session.rollback()
         intend_write()  # on SQLite: take the write lock before reading again
         consultation = service.get_or_404(consultation_id)
-        if workflow.catch_up(consultation) is not None:
-            db.session.commit()
+        workflow.catch_up(consultation)
+        # Also when another request took the step first: release the lock catch_up took
+        # rather than hold it (and SQLite's write lock) while the page is built.
+        db.session.commit()
     return consultation
 
 

@@ -134,15 +134,15 @@ def _uploads(files: Sequence[FileStorage] | None) -> list[FileStorage]:
 
 def _store(actor: Any, consultation: Consultation, files: list[FileStorage]
            ) -> list[Attachment]:
-    stored = []
-    for upload in files:
+    checked = []
+    for upload in files:  # every file is checked before any is written
         try:
-            stored.append(uploads.store(actor, upload, consultation=consultation,
-                                        visibility=Visibility.PUBLIC))
+            checked.append(uploads.check(upload))
         except ValidationFailed as exc:
             message = f"{upload.filename}: {exc.message}"
             raise ValidationFailed(message, {"files": [message]}) from exc
-    return stored
+    return [uploads.save(actor, c, consultation=consultation, visibility=Visibility.PUBLIC)
+            for c in checked]
 
 
 def record(actor: Any, consultation: Consultation, data: MeetingData,

@@ -23,6 +23,7 @@ from consult.audit import service as audit
 from consult.ballots import service as ballots
 from consult.consultations.models import Consultation
 from consult.consultations.states import TRANSITIONS, Action, Guard, Stage, Transition
+from consult.core.database import lock_row
 from consult.core.errors import Conflict
 from consult.core.models import utcnow
 from consult.extensions import db
@@ -185,6 +186,10 @@ def apply(consultation: Consultation, action: Action, actor: Any, reason: str = 
           now: datetime | None = None, *, by_deadline: bool = False) -> Consultation:
     """Take a step of the TRANSITIONS table, or raise Conflict saying why it cannot be taken."""
     now = now or utcnow()
+    # Decide on the stage as last committed, and keep anyone else from moving it (or casting
+    # a ballot, see ballots.cast) until this step commits: two members closing the same vote
+    # at once must close it once, and the tally must count every ballot acknowledged before.
+    lock_row(consultation)
     transition = TRANSITIONS.get(action)
     if transition is None:
         raise Conflict(_("Unknown step."))
@@ -254,6 +259,7 @@ def due_action(consultation: Consultation, now: datetime | None = None) -> Actio
 def catch_up(consultation: Consultation, now: datetime | None = None) -> Action | None:
     """Take the step a passed deadline calls for, as the system; returns it (or None)."""
     now = now or utcnow()
+    lock_row(consultation)  # another request may have just taken the step
     action = due_action(consultation, now)
     if action is not None:
         apply(consultation, action, None, _("deadline passed"), now, by_deadline=True)
@@ -267,7 +273,10 @@ def close_expired(now: datetime | None = None) -> list[tuple[int, Action]]:
         ((Consultation.stage == Stage.SOLICITING.value)
          & (Consultation.solicitation_deadline <= now))
         | ((Consultation.stage == Stage.VOTING.value) & Consultation.vote_closed_at.is_(None)
-           & (Consultation.vote_deadline <= now)))).all()
+           & (Consultation.vote_deadline <= now)))
+        # Every candidate is locked before the first step writes its audit event: a ballot
+        # holding one of them must never wait for the audit chain this transaction holds.
+        .order_by(Consultation.id).with_for_update()).all()
     done = []
     for consultation in candidates:
         action = catch_up(consultation, now)

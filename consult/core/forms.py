@@ -2,20 +2,78 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Generic, TypeVar
 
+import flask_wtf
+import wtforms
+from babel.support import Translations
 from flask import current_app, flash, request
+from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
+from wtforms import Field
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length
+from wtforms.i18n import messages_path
+from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
 from consult.core.errors import ValidationFailed
+from consult.core.models import MAX_ID
 from consult.extensions import db
 
 T = TypeVar("T")
+
+
+@cache
+def _traditional_wtforms() -> Translations:
+    return Translations.load(messages_path(), ["zh_TW"], domain="wtforms")
+
+
+class FlaskForm(flask_wtf.FlaskForm):
+    """The base of every form. WTForms' own messages (a choice that is not offered, a number
+    that is not one) follow the page's language like ours: Flask-WTF would look for a
+    "zh_Hant" catalog, find none, and fall back to WTForms' Simplified "zh"."""
+
+    class Meta(flask_wtf.FlaskForm.Meta):
+        def get_translations(self, form: Any) -> Any:
+            if (current_app.config.get("WTF_I18N_ENABLED", True)
+                    and str(get_locale()) == "zh_Hant"):
+                return _traditional_wtforms()
+            return super().get_translations(form)
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        """The fields' own checks, and no NUL character anywhere: no text of ours has one,
+        and PostgreSQL refuses to store or even compare it."""
+        valid = super().validate(extra_validators)
+        for field in self:
+            if _has_nul(field.data):
+                field.errors = [*field.errors, gettext(
+                    "%(what)s contains control characters.", what=field.label.text)]
+                valid = False
+        return valid
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        value = list(value.values())
+    return isinstance(value, list) and any(_has_nul(v) for v in value)
+
+
+class FieldList(wtforms.FieldList):
+    """WTForms' FieldList, taking only decimal digits for row numbers: its own check,
+    ``isdigit()``, lets "²" through to ``int()``, which fails."""
+
+    def _extract_indices(self, prefix: str, formdata: Any) -> Iterator[int]:
+        offset = len(prefix) + 1
+        for key in formdata:
+            if key.startswith(prefix):
+                index = key[offset:].split(self._field_separator, 1)[0]
+                if index.isdecimal():
+                    yield int(index)
 
 
 def required() -> DataRequired:
@@ -28,6 +86,17 @@ def input_required() -> InputRequired:
 
 def max_length(n: int) -> Length:
     return Length(max=n, message=_l("At most %(max)d characters.", max=n))
+
+
+def possible_ids() -> Callable[[FlaskForm, Field], None]:
+    """Validator for fields holding record ids (one or a list): each between 0 and MAX_ID."""
+
+    def check(form: FlaskForm, field: Field) -> None:
+        values = field.data if isinstance(field.data, list) else [field.data]
+        if any(isinstance(v, int) and not 0 <= v <= MAX_ID for v in values):
+            raise ValidationError(_l("No such record."))
+
+    return check
 
 
 def apply_errors(form: FlaskForm, exc: ValidationFailed) -> None:
@@ -71,9 +140,28 @@ def save_form(form: FlaskForm, action: Callable[[], T], success: str | None = No
     return Saved(value)
 
 
+# No list is this long; a larger ?page= would overflow the query's OFFSET.
+MAX_PAGE = 100_000
+
+
 def page_number() -> int:
-    """The ?page= argument, at least 1."""
-    return max(1, request.args.get("page", 1, type=int) or 1)
+    """The ?page= argument, from 1 to MAX_PAGE."""
+    return min(MAX_PAGE, max(1, request.args.get("page", 1, type=int) or 1))
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def text_arg(name: str, max_length: int) -> str:
+    """A search or filter text from the query string: without control characters (PostgreSQL
+    cannot even compare a NUL), stripped, at most ``max_length`` characters."""
+    return _CONTROL.sub("", request.args.get(name, "")).strip()[:max_length]
+
+
+def id_arg(name: str) -> int | None:
+    """A record id from the query string; None when absent or not a possible id."""
+    value = request.args.get(name, type=int)
+    return value if value is not None and 0 < value <= MAX_ID else None
 
 
 def page_size() -> int:

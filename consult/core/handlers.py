@@ -96,4 +96,8 @@ def add_security_headers(response: Response) -> Response:
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    # Only over HTTPS: browsers ignore it on plain HTTP, and a development server has none.
+    max_age = current_app.config.get("HSTS_MAX_AGE", 0)
+    if max_age and request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", f"max-age={max_age}")
     return response

@@ -9,6 +9,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+# Record ids are INTEGER columns: a larger number names no record (and would overflow a query).
+MAX_ID = 2**31 - 1
+
 
 def utcnow() -> datetime:
     """The current time as an aware UTC datetime."""

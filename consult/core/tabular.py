@@ -139,17 +139,25 @@ def _raw_rows(data: bytes, filename: str) -> Iterable[tuple[int, list[str]]]:
         ) from exc
 
 
+# What openpyxl raises for a file that is not a sound workbook; SyntaxError covers the XML
+# parsers' errors (ElementTree's ParseError, lxml's XMLSyntaxError).
+_DAMAGED = (zipfile.BadZipFile, KeyError, OSError, ValueError, IndexError, SyntaxError)
+
+
 def _xlsx_rows(data: bytes) -> Iterable[tuple[int, list[str]]]:
     from openpyxl import load_workbook  # imported here: only XLSX imports pay for it
 
+    damaged = _("The XLSX file is damaged or not an Excel workbook.")
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise ImportRejected(_("The XLSX file is damaged or not an Excel workbook."), []) from exc
+    except _DAMAGED as exc:
+        raise ImportRejected(damaged, []) from exc
     try:
         sheet = workbook.worksheets[0]
         for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
             yield number, [restore_formula_text(_cell_text(v)) for v in values]
+    except _DAMAGED as exc:  # read-only sheets are parsed while their rows are read
+        raise ImportRejected(damaged, []) from exc
     finally:
         workbook.close()
 

@@ -1,9 +1,24 @@
-"""Redirect targets that cannot send a user to another site, and links to the current page
-with some of its query arguments changed."""
+"""Redirect targets that cannot send a user to another site, links to the current page
+with some of its query arguments changed, and the integers an address may hold."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
+
+from werkzeug.routing import IntegerConverter, Map
+
+from consult.core.models import MAX_ID
+
+
+class BoundedIntConverter(IntegerConverter):
+    """``<int:…>`` in every route, at most MAX_ID unless the rule says otherwise: the databases
+    cannot compare a larger number with an id column (SQLite overflows past 2**63 - 1,
+    PostgreSQL past 2**31 - 1), so an address holding one matches no route: a 404."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 def safe_next(target: str | None) -> str | None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, MultipleFileField
 from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
 
-from consult.core.forms import max_length, options, required
+from consult.core.forms import FlaskForm, max_length, options, required
 from consult.implementation.models import RATING_LABELS
 from consult.implementation.service import (
     MAX_COMMENT_LENGTH,

@@ -165,15 +165,14 @@ def check_photos(files: Sequence[FileStorage], field: str, limit: int = MAX_PHOT
 
 def _store_photos(actor: Any, consultation: Consultation, files: Sequence[FileStorage],
                   field: str) -> list[Attachment]:
-    stored = []
-    for upload in files:
+    checked = []
+    for upload in files:  # every photo is checked before any is written
         try:
-            stored.append(uploads.store(actor, upload, consultation=consultation,
-                                        images_only=True))
+            checked.append(uploads.check(upload, images_only=True))
         except ValidationFailed as exc:
             message = f"{upload.filename}: {exc.message}"
             raise ValidationFailed(message, {field: [message]}) from exc
-    return stored
+    return [uploads.save(actor, c, consultation=consultation) for c in checked]
 
 
 # --- progress ---------------------------------------------------------------------------------

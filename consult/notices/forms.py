@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import TextAreaField
 
-from consult.core.forms import max_length, required
+from consult.core.forms import FlaskForm, max_length, required
 
 
 class ObjectionForm(FlaskForm):

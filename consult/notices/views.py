@@ -79,7 +79,7 @@ def answer(objection_id: int) -> Response:
     if not save_form(form, lambda: notices.answer_objection(current_user, objection,
                                                             form.text.data),
                      _("The answer is published.")):
-        flash(" ".join(form.text.errors) or _("Write an answer."), "danger")
+        flash(" ".join(map(str, form.text.errors)) or _("Write an answer."), "danger")
     return redirect(url_for("notices.show", notice_id=objection.notice_id, _anchor="objections"))
 
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, HiddenField, SelectField, StringField
 
-from consult.core.forms import max_length, options, required
+from consult.core.forms import FlaskForm, max_length, options, required
 from consult.registry.models import RELATION_LABELS
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from consult.accounts import service as accounts
 from consult.core import sorting
 from consult.core.errors import ImportRejected, NotFound
-from consult.core.forms import options, page_number, page_size, save_form
+from consult.core.forms import id_arg, options, page_number, page_size, save_form, text_arg
 from consult.core.policy import authorize, compound_scope, require
 from consult.core.tabular import XLSX_MAGIC
 from consult.extensions import db
@@ -91,8 +91,8 @@ def compound_new() -> Response | str:
 @require("registry.view")
 def compound(compound_id: int) -> str:
     compound = _compound(compound_id, "registry.view")
-    q = request.args.get("q", "")
-    building_id = request.args.get("building", type=int)
+    q = text_arg("q", 100)
+    building_id = id_arg("building")
     sort = sorting.parse(request.args.get("sort"), list(registry.HOUSEHOLD_SORTS), "address")
     page = db.paginate(registry.household_search(compound, q, building_id, sort),
                        page=page_number(), per_page=page_size(), error_out=False)

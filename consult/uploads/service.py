@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,14 +54,43 @@ def _clean_image(data: bytes, mimetype: str) -> tuple[bytes, str]:
     return out.getvalue(), "image/jpeg"
 
 
+def _check_pdf(data: bytes) -> None:
+    """A PDF must open and have a page: its five-byte header can stand in front of anything,
+    a ZIP archive or a web page."""
+    from pypdf import PdfReader
+
+    try:
+        pages = len(PdfReader(io.BytesIO(data)).pages)
+    except Exception as exc:  # a damaged file can fail anywhere in the parser
+        raise ValidationFailed(_("Upload a photo (JPEG, PNG or WebP) or a PDF.")) from exc
+    if pages < 1:
+        raise ValidationFailed(_("Upload a photo (JPEG, PNG or WebP) or a PDF."))
+
+
+def _own_name(filename: str | None) -> str:
+    """The file's name as shown on pages: no folders, no control characters (PostgreSQL
+    cannot store NUL) and no direction overrides (which make "gnp.exe" look like "exe.png")."""
+    name = "".join(ch for ch in Path(filename or "").name
+                   if unicodedata.category(ch) not in ("Cc", "Cf"))
+    return name.strip()[:150] or "upload"
+
+
 def upload_root() -> Path:
     configured = current_app.config.get("UPLOAD_PATH")
     return Path(configured) if configured else Path(current_app.instance_path) / "uploads"
 
 
-def store(actor: Any, upload: FileStorage, *, consultation: Any, images_only: bool = False,
-          visibility: Visibility = Visibility.PUBLIC) -> Attachment:
-    """Check, clean and store an uploaded file; returns its (flushed) Attachment.
+@dataclass(frozen=True)
+class Checked:
+    """An upload that passed the checks, cleaned, not yet written anywhere."""
+
+    data: bytes
+    mimetype: str
+    name: str
+
+
+def check(upload: FileStorage, *, images_only: bool = False) -> Checked:
+    """Check and clean an uploaded file without storing it.
 
     Raises ValidationFailed for an empty, oversized or unsupported file.
     """
@@ -76,22 +107,44 @@ def store(actor: Any, upload: FileStorage, *, consultation: Any, images_only: bo
                                else _("Upload a photo (JPEG, PNG or WebP) or a PDF."))
     if mimetype in IMAGE_TYPES:
         data, mimetype = _clean_image(data, mimetype)
-    digest = hashlib.sha256(data).hexdigest()
+    else:
+        _check_pdf(data)
+    name = _own_name(upload.filename)
+    if mimetype == "image/jpeg" and not name.lower().endswith((".jpg", ".jpeg")):
+        name = f"{Path(name).stem or 'photo'}.jpg"
+    return Checked(data, mimetype, name)
+
+
+def save(actor: Any, checked: Checked, *, consultation: Any,
+         visibility: Visibility = Visibility.PUBLIC) -> Attachment:
+    """Write a checked file under UPLOAD_PATH and return its (flushed) Attachment.
+
+    Check every file of a form before saving any, so that a bad one leaves nothing behind.
+    """
+    digest = hashlib.sha256(checked.data).hexdigest()
     path = upload_root() / digest[:2] / digest
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".part")
-        tmp.write_bytes(data)
+        tmp.write_bytes(checked.data)
         tmp.replace(path)  # a file appears whole or not at all
-    name = Path(upload.filename or "upload").name[:150]
-    if mimetype == "image/jpeg" and not name.lower().endswith((".jpg", ".jpeg")):
-        name = f"{Path(name).stem or 'photo'}.jpg"
-    attachment = Attachment(sha256=digest, filename=name, mimetype=mimetype, size=len(data),
-                            consultation_id=consultation.id, visibility=visibility.value,
+    attachment = Attachment(sha256=digest, filename=checked.name, mimetype=checked.mimetype,
+                            size=len(checked.data), consultation_id=consultation.id,
+                            visibility=visibility.value,
                             uploaded_by_id=getattr(actor, "id", None))
     db.session.add(attachment)
     db.session.flush()
     return attachment
+
+
+def store(actor: Any, upload: FileStorage, *, consultation: Any, images_only: bool = False,
+          visibility: Visibility = Visibility.PUBLIC) -> Attachment:
+    """Check, clean and store one uploaded file; returns its (flushed) Attachment.
+
+    Raises ValidationFailed for an empty, oversized or unsupported file.
+    """
+    return save(actor, check(upload, images_only=images_only), consultation=consultation,
+                visibility=visibility)
 
 
 def read(attachment: Attachment) -> bytes:

@@ -16,6 +16,9 @@ EXPECTED.update({
     "accounts.user_password": ("POST", ADMIN),
     "accounts.scope_add": ("POST", ADMIN),
     "accounts.scope_remove": ("POST", ADMIN),
+    # The world's user_id is a staff account: only an administrator unlocks those (committee
+    # members unlock their households' accounts: tests/reliability/test_access.py).
+    "accounts.unlock": ("POST", ADMIN),
     "registry.index": ("GET", STAFF_ROLE),
     "registry.community_new": ("GET", ADMIN),
     "registry.compound_new": ("GET", ADMIN),

@@ -25,7 +25,15 @@ def _count(model) -> int:
 
 
 def _pdf(name: str = "纪要.pdf") -> FileStorage:
-    return FileStorage(io.BytesIO(b"%PDF-1.4\n%minutes\n"), name, content_type="application/pdf")
+    """A real one-page PDF: uploads open PDFs to check them, a header alone is refused."""
+    from pypdf import PdfWriter
+
+    buffer = io.BytesIO()
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    writer.write(buffer)
+    buffer.seek(0)
+    return FileStorage(buffer, name, content_type="application/pdf")
 
 
 def _data(**overrides):

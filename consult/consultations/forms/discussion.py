@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, TextAreaField
 
 from consult.consultations.discussion import MAX_REASON, MAX_TEXT
-from consult.core.forms import max_length, required
+from consult.core.forms import FlaskForm, max_length, required
+from consult.core.models import MAX_ID
 
 
 class CommentForm(FlaskForm):
@@ -16,9 +16,9 @@ class CommentForm(FlaskForm):
     parent_id = HiddenField()
 
     def parent(self) -> int | None:
-        """The comment replied to, if any."""
+        """The comment replied to, if any (anything but a possible id means none)."""
         value = (self.parent_id.data or "").strip()
-        return int(value) if value.isdigit() else None
+        return int(value) if value.isdecimal() and int(value) <= MAX_ID else None
 
 
 class ModerationForm(FlaskForm):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
 from wtforms import DateTimeLocalField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import Optional
@@ -14,7 +13,7 @@ from consult.consultations.meetings import (
     MAX_MARKDOWN,
     MAX_PLACE,
 )
-from consult.core.forms import max_length, required
+from consult.core.forms import FlaskForm, max_length, possible_ids, required
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 
@@ -42,7 +41,7 @@ class MeetingForm(FlaskForm):
                               render_kw={"accept": "image/jpeg,image/png,image/webp,"
                                                    "application/pdf"})
     remove = SelectMultipleField(_l("Remove attachments"), coerce=int, choices=[],
-                                 validate_choice=False, validators=[Optional()])
+                                 validate_choice=False, validators=[Optional(), possible_ids()])
 
     def attendees(self) -> dict[str, str | None]:
         return {role: getattr(self, role).data for role in ATTENDEE_LABELS}

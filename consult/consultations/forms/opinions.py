@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import Optional
 
 from consult.consultations.models import CATEGORY_LABELS, CHANNEL_LABELS
 from consult.consultations.opinions import MAX_TEXT, OFFLINE_CHANNELS
-from consult.core.forms import max_length, options, required
+from consult.core.forms import FlaskForm, max_length, options, possible_ids, required
 
 
 def _categories() -> list:
@@ -41,7 +40,8 @@ class OfflineOpinionForm(OpinionForm):
     channel = SelectField(_l("How it reached the committee"), choices=[],
                           validators=[required()])
     building_id = SelectField(_l("Building (leave empty for an anonymous opinion)"),
-                              coerce=int, choices=[], validate_choice=False)
+                              coerce=int, choices=[], validate_choice=False,
+                              validators=[possible_ids()])
     unit = StringField(_l("Unit"), validators=[max_length(20)])
     room = StringField(_l("Room"), validators=[max_length(20)])
 
@@ -63,11 +63,13 @@ class CategoryForm(FlaskForm):
 
 class MergeForm(FlaskForm):
     target = IntegerField(_l("Merge into opinion number"),
-                          validators=[required()], render_kw={"inputmode": "numeric"})
+                          validators=[required(), possible_ids()],
+                          render_kw={"inputmode": "numeric"})
 
 
 class ItemOpinionsForm(FlaskForm):
     """Ticked opinions; the choices are the consultation's opinions (checked by the service)."""
 
     opinion_ids = SelectMultipleField(_l("Opinions"), coerce=int, choices=[],
-                                      validate_choice=False, validators=[Optional()])
+                                      validate_choice=False,
+                                      validators=[Optional(), possible_ids()])

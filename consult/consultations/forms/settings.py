@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     DateTimeLocalField,
-    FieldList,
     Form,
     FormField,
     HiddenField,
@@ -17,12 +15,12 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import NumberRange, Optional
+from wtforms.validators import Optional
 
 from consult.ballots.explain import RULE_LABELS
 from consult.ballots.tally import PRESETS, Base, Comparison, Count, Measure
 from consult.consultations.models import SECRECY_LABELS
-from consult.core.forms import max_length, options, required
+from consult.core.forms import FieldList, FlaskForm, max_length, options, required
 
 MEASURE_LABELS = {Measure.HOUSEHOLDS: _l("households"), Measure.OWNERS: _l("owners"),
                   Measure.AREA: _l("exclusive area")}
@@ -66,10 +64,11 @@ class ConsultationForm(FlaskForm):
         _l("Opinions close at (Beijing time)"), format=DATETIME_FORMAT, validators=[Optional()])
     vote_deadline = DateTimeLocalField(_l("Voting closes at (Beijing time)"),
                                        format=DATETIME_FORMAT, validators=[Optional()])
+    # The service checks both ranges (WTForms' NumberRange fails on a number of 400 digits).
     publicity_days = IntegerField(_l("Publicity period of notices (days)"), default=7,
-                                  validators=[required(), NumberRange(1, 90)])
+                                  validators=[required()])
     proxy_cap = IntegerField(_l("Most households one proxy may represent (empty: no limit)"),
-                             validators=[Optional(), NumberRange(1, 100)])
+                             validators=[Optional()])
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)

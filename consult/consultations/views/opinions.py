@@ -19,7 +19,7 @@ from consult.consultations.forms.opinions import (
 from consult.consultations.models import CATEGORY_LABELS, CHANNEL_LABELS, Category, Channel
 from consult.consultations.states import EDITABLE_PROPOSAL_STAGES
 from consult.consultations.views import bp
-from consult.core.forms import page_number, page_size, save_form
+from consult.core.forms import id_arg, page_number, page_size, save_form
 from consult.core.policy import can, require
 from consult.core.urls import safe_next
 from consult.extensions import db
@@ -46,7 +46,7 @@ def opinions_list(consultation_id: int) -> str:
     consultation = loading.load(consultation_id)
     category = request.args.get("category", "")
     category = category if category in {c.value for c in Category} else ""
-    item_id = request.args.get("item", type=int)
+    item_id = id_arg("item")
     item = service.get_item_or_404(consultation, item_id) if item_id else None
     order = request.args.get("order", "")
     order = order if order in opinions.OPINION_ORDERS else "support"
@@ -98,9 +98,9 @@ def opinion_record(consultation_id: int) -> Response | str:
     consultation = loading.load_managed(consultation_id)
     opinions.check_collecting(consultation)
     form = OfflineOpinionForm(buildings=consultation.compound.buildings)
-    if not form.is_submitted() and request.args.get("building_id", type=int):
+    if not form.is_submitted() and id_arg("building_id"):
         # Opened from the QR code of a printed opinion form: that household, on paper.
-        form.building_id.data = request.args.get("building_id", type=int)
+        form.building_id.data = id_arg("building_id")
         form.unit.data = request.args.get("unit", "")[:20]
         form.room.data = request.args.get("room", "")[:20]
         form.channel.data = "questionnaire"

@@ -111,7 +111,7 @@ def scope(consultation_id: int) -> Response | str:
         for value in request.form.getlist("part"):
             kind, _sep, rest = value.partition(":")
             building_id, _sep, unit = rest.partition(":")
-            if kind in ("building", "unit") and building_id.isdigit():
+            if kind in ("building", "unit") and building_id.isdecimal():
                 parts.append((int(building_id), unit if kind == "unit" else None))
         try:
             service.set_scope(current_user, consultation, parts)

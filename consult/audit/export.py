@@ -1,0 +1,255 @@
+"""The audit export: what an outsider needs to re-verify the audit events of a consultation and
+recount its vote with ``tools/recount.py`` (the format is described in docs/audit-export.md).
+
+Two scopes, one format:
+
+- **a consultation** (the web download and ``flask audit export --consultation ID``): the
+  events a recount needs, each with every hashed field, so that each event's hash can be
+  recomputed; the consultation's published notices with their frozen content; and the chain
+  head at the time of export. Only the events of this consultation are included: the rest of
+  the chain concerns other households and other compounds. Ballot events are included only for
+  rounds whose result is frozen, so an export never shows a vote that is still running.
+- **the whole chain** (``flask audit export FILE``): every event verbatim, for supervisors and
+  archives; it proves the chain end to end, up to its head.
+
+The consultation export is public for open (实名) ballots once a result is frozen: the
+resolution notice already lists every household's answers. It is for audit readers only when
+the ballots are confidential, or when the roll identifies owners by owner keys (see
+``private_reason``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from typing import IO, Any
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from consult.audit.crosscheck import BALLOT_ACTIONS
+from consult.audit.models import AuditEvent
+from consult.audit.service import chain_head, format_time
+from consult.consultations.models import Consultation
+from consult.core.errors import Conflict, PermissionDenied
+from consult.core.models import utcnow
+from consult.core.policy import can
+from consult.extensions import db
+
+FORMAT = "consult-audit-export"
+VERSION = 1
+# The fields each event's hash covers, in the order ``event_hash`` encodes them.
+HASH_FIELDS = ("seq", "created_at", "actor_id", "actor_label", "action", "object_type",
+               "object_id", "compound_id", "payload", "prev_hash")
+# What a consultation export contains, by the type of object an event concerns. Opinions,
+# comments, objections, evaluations and print jobs stay out: a recount does not need them and
+# they say which household did what.
+CONSULTATION_EVENTS: dict[str, frozenset[str]] = {
+    "consultation": frozenset({
+        "consultation.created", "consultation.updated", "consultation.scope_set",
+        "consultation.item_removed", "consultation.stage_changed", "ballot.roll_frozen",
+        "ballot.result_frozen"}),
+    "item": frozenset({"consultation.item_added", "consultation.item_updated"}),
+    "ballot": BALLOT_ACTIONS,
+    "notice": frozenset({"notice.published"}),
+}
+_ALL_ACTIONS = frozenset().union(*CONSULTATION_EVENTS.values())
+_COLUMNS = (
+    AuditEvent.seq, AuditEvent.created_at, AuditEvent.actor_id, AuditEvent.actor_label,
+    AuditEvent.action, AuditEvent.object_type, AuditEvent.object_id, AuditEvent.compound_id,
+    AuditEvent.payload, AuditEvent.prev_hash, AuditEvent.hash,
+)
+
+
+def consultation_or_404(consultation_id: int) -> Consultation:
+    from consult.consultations.service import get_or_404
+
+    return get_or_404(consultation_id)
+
+
+def counted_rounds(consultation: Consultation) -> list[int]:
+    """The rounds of the consultation whose result is frozen."""
+    from consult.ballots.models import VoteResult
+
+    return sorted(db.session.scalars(select(VoteResult.round).where(
+        VoteResult.consultation_id == consultation.id)))
+
+
+def private_reason(consultation: Consultation) -> str | None:
+    """Why the consultation's export is only for audit readers, or None if it is public.
+
+    Confidential ballots: each ballot's area, owner token and answers would point at the
+    household. Owner keys on the roll: the owner token is SHA-256 of the consultation id and
+    the owner key, so a key that can be enumerated (an ID number) could be found again.
+    """
+    from consult.ballots.models import RollEntry
+    from consult.consultations.models import Secrecy
+
+    if consultation.secrecy != Secrecy.OPEN:
+        return _("The ballots of this consultation are confidential. Its audit export shows "
+                 "each ballot's area and answers, so only the committee and supervisors may "
+                 "download it.")
+    keyed = db.session.scalar(select(RollEntry.id).where(
+        RollEntry.consultation_id == consultation.id,
+        RollEntry.owner_identity.not_like("household:%")).limit(1))
+    if keyed is not None:
+        return _("The electoral roll identifies owners by owner keys, which could be guessed "
+                 "back from the owner tokens in the audit export, so only the committee and "
+                 "supervisors may download it.")
+    return None
+
+
+def check_downloadable(user: Any, consultation: Consultation) -> None:
+    """Raise Conflict before any result is frozen, PermissionDenied when the export is not
+    public and ``user`` may not read the audit trail of the consultation's compound."""
+    if not counted_rounds(consultation):
+        raise Conflict(_("The audit export is published once the vote has been counted."))
+    reason = private_reason(consultation)
+    if reason is not None and not can(user, "audit.view", consultation):
+        raise PermissionDenied(reason)
+
+
+# --- events -----------------------------------------------------------------------------------
+
+
+def _record(row: Any) -> dict[str, Any]:
+    return {
+        "seq": row[0], "created_at": format_time(row[1]), "actor_id": row[2],
+        "actor_label": row[3], "action": row[4], "object_type": row[5], "object_id": row[6],
+        "compound_id": row[7], "payload": row[8], "prev_hash": row[9], "hash": row[10],
+    }
+
+
+def _rows(where: Any, up_to: int, batch: int = 5000) -> Iterator[Any]:
+    """Event rows in seq order up to ``up_to``; keyset pages keep memory flat."""
+    last = 0
+    while True:
+        rows = db.session.execute(
+            select(*_COLUMNS).where(where, AuditEvent.seq > last, AuditEvent.seq <= up_to)
+            .order_by(AuditEvent.seq).limit(batch)).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1][0]
+
+
+def _belongs(row: Any, consultation: Consultation, item_ids: set[str], notice_ids: set[str],
+             rounds: set[int]) -> bool:
+    object_type, object_id, action = row[5], row[6], row[4]
+    if action not in CONSULTATION_EVENTS.get(object_type, ()):
+        return False
+    if object_type == "consultation":
+        return object_id == str(consultation.id)
+    if object_type == "item":
+        return object_id in item_ids
+    if object_type == "notice":
+        return object_id in notice_ids
+    try:
+        payload = json.loads(row[8])
+    except ValueError:  # a damaged event of another consultation is not ours to show
+        return False
+    return payload.get("consultation_id") == consultation.id and payload.get("round") in rounds
+
+
+def consultation_events(consultation: Consultation, up_to: int) -> list[dict[str, Any]]:
+    """The events of ``consultation`` that a recount needs, up to seq ``up_to``; actors who
+    are residents are withheld (see docs/audit-export.md)."""
+    from consult.accounts.models import User
+    from consult.notices.models import Notice
+
+    item_ids = {str(item.id) for item in consultation.items}
+    notice_ids = {str(n) for n in db.session.scalars(select(Notice.id).where(
+        Notice.consultation_id == consultation.id))}
+    rounds = set(counted_rounds(consultation))
+    where = (AuditEvent.compound_id == consultation.compound_id) & AuditEvent.action.in_(
+        _ALL_ACTIONS)
+    events = [_record(row) for row in _rows(where, up_to)
+              if _belongs(row, consultation, item_ids, notice_ids, rounds)]
+    actor_ids = {e["actor_id"] for e in events if e["actor_id"] is not None}
+    residents = set(db.session.scalars(select(User.id).where(
+        User.id.in_(actor_ids), User.role == "resident"))) if actor_ids else set()
+    for event in events:
+        # Events written before online ballots stopped naming the household's account.
+        if event["actor_id"] in residents:
+            event.update(actor_id=None, actor_label=None, withheld=["actor_id", "actor_label"])
+    return events
+
+
+def _notices(consultation_id: int | None = None) -> Iterator[dict[str, Any]]:
+    from consult.notices.models import Notice
+
+    stmt = select(Notice).order_by(Notice.id)
+    if consultation_id is not None:
+        stmt = stmt.where(Notice.consultation_id == consultation_id)
+    for notice in db.session.scalars(stmt):
+        yield {
+            "id": notice.id, "consultation_id": notice.consultation_id, "kind": notice.kind,
+            "round": notice.round, "locale": notice.locale, "verify_code": notice.verify_code,
+            "published_at": format_time(notice.published_at),
+            "superseded_at": (format_time(notice.superseded_at) if notice.superseded_at
+                              else None),
+            "content_sha256": notice.content_sha256, "chain_seq": notice.chain_seq,
+            "chain_hash": notice.chain_hash,
+            # Verbatim: its SHA-256 is in the notice.published event and on the paper notice.
+            "content": notice.content_json,
+        }
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _write(stream: IO[str], header: dict[str, Any], notices: Iterator[dict[str, Any]],
+           events: Iterator[dict[str, Any]]) -> int:
+    """Write the export: the header's keys, the notices and the events, one per line."""
+    stream.write("{\n")
+    for key, value in header.items():
+        stream.write(f"{_dump(key)}: {_dump(value)},\n")
+    for name, rows in (("notices", notices), ("events", events)):
+        stream.write(f'"{name}": [')
+        count = 0
+        for row in rows:
+            stream.write(("," if count else "") + "\n" + _dump(row))
+            count += 1
+        stream.write("\n]" + (",\n" if name == "notices" else "\n"))
+    stream.write("}\n")
+    return count  # the events
+
+
+def _header(scope: str, head: tuple[int, str]) -> dict[str, Any]:
+    return {"format": FORMAT, "version": VERSION, "scope": scope,
+            "generated_at": format_time(utcnow()),
+            "chain_head": {"seq": head[0], "hash": head[1]}, "hash_fields": list(HASH_FIELDS)}
+
+
+def write_consultation(stream: IO[str], consultation: Consultation) -> int:
+    """Write the export of one consultation; returns how many events it holds."""
+    head = chain_head()
+    events = consultation_events(consultation, head[0])
+    header = {**_header("consultation", head), "consultation": {
+        "id": consultation.id, "title": consultation.title,
+        "compound_id": consultation.compound_id, "secrecy": consultation.secrecy,
+        "rounds_counted": counted_rounds(consultation)}}
+    return _write(stream, header, _notices(consultation.id), iter(events))
+
+
+def consultation_export(consultation: Consultation) -> str:
+    """The export of one consultation as text (the web download)."""
+    buffer = io.StringIO()
+    write_consultation(buffer, consultation)
+    return buffer.getvalue()
+
+
+def write_chain(stream: IO[str]) -> int:
+    """Write every event up to the current head, and every notice; returns how many events.
+
+    Events are append-only, so reading up to the head read first gives one consistent chain
+    even while new events are being added.
+    """
+    head = chain_head()
+    events = (_record(row) for row in _rows(AuditEvent.seq > 0, head[0]))
+    return _write(stream, _header("chain", head), _notices(), events)

@@ -1,0 +1,52 @@
+"""The comparison of a stored ballot with its latest audit event (pure parts)."""
+
+from datetime import UTC, datetime
+
+from consult.audit.crosscheck import StoredBallot, _event_time, compare, describe
+from consult.audit.service import canonical_json, format_time
+
+BALLOT = StoredBallot(
+    id=7, consultation_id=3, round=1, household_id=41, channel="paper", version=2,
+    receipt="ABCD-EFGH", serial="P-7", proxy=False, cast_at="2026-03-01T02:03:04.000005Z",
+    area_dm2=8532, owner="0123456789abcdef", choices={"1": "agree", "2": "abstain"})
+
+
+def event(**changes):
+    payload = {
+        "consultation_id": 3, "round": 1, "household_id": 41, "owner": "0123456789abcdef",
+        "area_dm2": 8532, "channel": "paper", "version": 2, "serial": "P-7", "proxy": False,
+        "receipt": "ABCD-EFGH", "cast_at": "2026-03-01T02:03:04.000005Z",
+        "choices": {"1": "agree", "2": "abstain"}}
+    payload.update(changes)
+    return canonical_json({k: v for k, v in payload.items() if v is not ...})
+
+
+def test_a_ballot_as_recorded_has_no_problem():
+    assert compare(BALLOT, 9, event()) == []
+    # Confidential ballots do not record the household; older events lack the time cast.
+    assert compare(BALLOT, 9, event(household_id=None, cast_at=...)) == []
+
+
+def test_every_difference_is_named(app):
+    problems = compare(BALLOT, 9, event(version=3, household_id=40,
+                                        choices={"1": "disagree", "3": "agree"}))
+    assert [(p.kind, p.name, p.expected, p.found) for p in problems] == [
+        ("field", "household_id", 40, 41), ("field", "version", 3, 2),
+        ("choice", "1", "disagree", "agree"), ("choice", "2", None, "abstain"),
+        ("choice", "3", "agree", None)]
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert describe(problems[1]) == (
+            "ballot #7: the version is “2” in the database but “3” in audit event #9")
+        assert describe(problems[3]) == ("ballot #7: the answer on item 2 is “Abstain” in the "
+                                         "database but nothing in audit event #9")
+
+
+def test_an_unreadable_event_is_a_problem():
+    assert [p.kind for p in compare(BALLOT, 9, "{not json")] == ["unreadable"]
+    assert [p.kind for p in compare(BALLOT, 9, '{"choices": 5}')] == ["unreadable"]
+
+
+def test_stored_times_are_written_as_the_events_write_them():
+    for moment in (datetime(2026, 3, 1, 2, 3, 4, 5, tzinfo=UTC),
+                   datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC)):
+        assert _event_time(moment.replace(tzinfo=None)) == format_time(moment)

@@ -1,0 +1,530 @@
+#!/usr/bin/env python3
+"""Verify a consult audit export and recount its votes, independently of the application.
+
+    python tools/recount.py EXPORT.json [--consultation ID] [--json]
+
+Python's standard library only, and no code of the application: anyone can read this file and
+check what it does. Given an export (``flask audit export``, or the download of a counted
+consultation; the format is described in docs/audit-export.md) it
+
+1. recomputes the SHA-256 hash of every event from its fields and checks the links between
+   consecutive events (and, for a whole-chain export, the chain from its first event to its
+   head);
+2. checks each published notice's content against the SHA-256 its ``notice.published`` event
+   recorded, and the chain position the notice states;
+3. recounts every counted vote from the events alone: the rule from the consultation's
+   settings events, the roll totals from ``ballot.roll_frozen``, each ballot's latest
+   ``ballot.cast``/``ballot.changed`` event; households, owners (an owner of several households
+   counts once, by their most recent ballot) and area per answer, and every condition of the
+   rule with exact fractions;
+4. compares every number with the result recorded when the vote closed
+   (``ballot.result_frozen``) and with the tally in the resolution notice.
+
+Exit status: 0 when everything holds, 1 when anything does not (each problem is named), 2 when
+the file cannot be read as an export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections import Counter, defaultdict
+from fractions import Fraction
+from typing import Any
+
+FORMAT, VERSION = "consult-audit-export", 1
+HASH_FIELDS = ["seq", "created_at", "actor_id", "actor_label", "action", "object_type",
+               "object_id", "compound_id", "payload", "prev_hash"]
+GENESIS = "0" * 64
+BALLOT_ACTIONS = ("ballot.cast", "ballot.changed")
+
+# Answers, in the order a tally lists them; "none" is a household on the roll with no answer.
+ANSWERS = ("agree", "disagree", "abstain", "undecided", "not_reached")
+VOTE_ANSWERS = ("agree", "disagree", "abstain")
+SURVEY_ANSWERS = ("agree", "disagree", "undecided", "not_reached")
+NONE = "none"
+# Taking part means returning an answer, abstaining included; "not reached" is not taking part.
+PARTICIPATING = ("agree", "disagree", "abstain", "undecided")
+COUNTED = {"participating": PARTICIPATING, "agreeing": ("agree",), "objecting": ("disagree",)}
+SYMBOL = {"gt": ">", "ge": "≥", "le": "≤", "lt": "<"}
+
+
+class Report:
+    """Problems found and lines to print."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self.lines: list[str] = []
+
+    def problem(self, text: str) -> None:
+        self.problems.append(text)
+        self.lines.append(f"  PROBLEM: {text}")
+
+    def say(self, text: str) -> None:
+        self.lines.append(text)
+
+
+# --- 1. the hashes ----------------------------------------------------------------------------
+
+
+def event_hash(event: dict[str, Any]) -> str:
+    """SHA-256 of the JSON array of the hashed fields (UTF-8, no spaces), as the app does."""
+    encoded = json.dumps([event[name] for name in HASH_FIELDS], ensure_ascii=False,
+                         separators=(",", ":"))
+    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
+def verify_events(export: dict[str, Any], report: Report) -> dict[int, dict[str, Any]]:
+    """Check every event's hash and the links between consecutive events; return the events
+    by seq."""
+    events = export["events"]
+    head = export["chain_head"]
+    if export.get("hash_fields") != HASH_FIELDS:
+        report.problem(f"the export hashes other fields than this tool knows: "
+                       f"{export.get('hash_fields')}")
+    by_seq: dict[int, dict[str, Any]] = {}
+    recomputed = links = 0
+    withheld: list[int] = []
+    previous: dict[str, Any] | None = None
+    for event in events:
+        seq = event["seq"]
+        if previous is not None and seq <= previous["seq"]:
+            report.problem(f"event #{seq} comes after event #{previous['seq']}: out of order "
+                           f"or repeated")
+        if event.get("withheld"):
+            withheld.append(seq)
+        else:
+            recomputed += 1
+            if event_hash(event) != event["hash"]:
+                report.problem(f"event #{seq} ({event['action']}): its content does not match "
+                               f"its hash; the event was changed after it was recorded")
+        if seq == 1 and event["prev_hash"] != GENESIS:
+            report.problem("event #1 does not start the chain")
+        if previous is not None and previous["seq"] == seq - 1:
+            links += 1
+            if event["prev_hash"] != previous["hash"]:
+                report.problem(f"event #{seq} does not point to event #{seq - 1}: the chain is "
+                               f"broken there")
+        by_seq[seq] = event
+        previous = event
+    seqs = [e["seq"] for e in events]
+    if export["scope"] == "chain":
+        if seqs != list(range(1, len(seqs) + 1)):
+            missing = sorted(set(range(1, max(seqs, default=0) + 1)) - set(seqs))
+            report.problem(f"a whole-chain export must hold every event from #1; missing: "
+                           f"{_short(missing)}")
+        last = (seqs[-1], events[-1]["hash"]) if events else (0, GENESIS)
+        if (head["seq"], head["hash"]) != last:
+            report.problem(f"the chain head #{head['seq']} {head['hash'][:16]} is not the last "
+                           f"event #{last[0]} {last[1][:16]}")
+    elif seqs and (seqs[-1] > head["seq"] or (
+            seqs[-1] == head["seq"] and events[-1]["hash"] != head["hash"])):
+        report.problem(f"the last event #{seqs[-1]} does not fit the chain head #{head['seq']}")
+    span = f"#{seqs[0]}–#{seqs[-1]}" if seqs else "none"
+    report.say(f"Events: {len(events)} ({span}); chain head #{head['seq']} {head['hash'][:16]}…")
+    report.say(f"  hashes recomputed: {recomputed}; links between consecutive events checked: "
+               f"{links}")
+    if withheld:
+        report.problem(f"{len(withheld)} event(s) had their actor withheld and cannot be "
+                       f"hash-checked: {_short(withheld)}")
+    return by_seq
+
+
+def _short(values: list[int], shown: int = 10) -> str:
+    text = ", ".join(f"#{v}" for v in values[:shown])
+    return text + (f" and {len(values) - shown} more" if len(values) > shown else "")
+
+
+# --- 2. the notices ---------------------------------------------------------------------------
+
+
+def verify_notices(export: dict[str, Any], by_seq: dict[int, dict[str, Any]],
+                   report: Report) -> list[dict[str, Any]]:
+    """Check each notice's content against the SHA-256 and chain position its publication
+    event recorded; return the notices whose content can be trusted, with it parsed."""
+    published = {e["object_id"]: json.loads(e["payload"]) for e in by_seq.values()
+                 if e["action"] == "notice.published" and e["object_type"] == "notice"}
+    trusted = []
+    anchored = 0
+    for notice in export.get("notices", []):
+        label = f"notice {notice['verify_code']} ({notice['kind']}, round {notice['round']})"
+        digest = hashlib.sha256(notice["content"].encode("utf-8")).hexdigest()
+        event = published.get(str(notice["id"]))
+        if digest != notice["content_sha256"]:
+            report.problem(f"{label}: its content does not match its SHA-256")
+            continue
+        if event is None:
+            report.problem(f"{label}: no notice.published event in the export records it")
+            continue
+        for key, value in (("sha256", digest), ("verify_code", notice["verify_code"]),
+                           ("chain_seq", notice["chain_seq"]),
+                           ("chain_hash", notice["chain_hash"])):
+            if event.get(key) != value:
+                report.problem(f"{label}: its {key} differs from its publication event")
+        at = by_seq.get(notice["chain_seq"])
+        if at is not None:
+            anchored += 1
+            if at["hash"] != notice["chain_hash"]:
+                report.problem(f"{label}: it was issued at chain head #{notice['chain_seq']} "
+                               f"{notice['chain_hash'][:16]}, but that event's hash differs")
+        trusted.append({**notice, "parsed": json.loads(notice["content"])})
+    report.say(f"Notices: {len(export.get('notices', []))}; content and SHA-256 checked; "
+               f"issued at a chain head found in the export: {anchored}")
+    return trusted
+
+
+# --- 3. the recount ---------------------------------------------------------------------------
+
+
+def area_text(value: int) -> str:
+    """0.01 m² as m² with two decimals, as the tally writes it."""
+    return f"{value // 100}.{value % 100:02d}"
+
+
+def holds(comparison: str, fraction: Fraction, numerator: int, denominator: int) -> bool:
+    """numerator/denominator compared with the fraction, exactly; 0/0 counts as 0."""
+    if denominator == 0:
+        numerator, denominator = 0, 1
+    share = Fraction(numerator, denominator)
+    return {"gt": share > fraction, "ge": share >= fraction, "le": share <= fraction,
+            "lt": share < fraction}[comparison]
+
+
+def largest_remainder(counts: dict[str, int], total: int) -> dict[str, str]:
+    """Shares of ``total`` in tenths of a percent that add up to exactly 100.0: each floored,
+    the tenths left over going to the largest remainders (ties to the earlier answer)."""
+    if total <= 0:
+        return {key: "0.0" for key in counts}
+    quotas = {key: Fraction(count * 1000, total) for key, count in counts.items()}
+    tenths = {key: int(quota) for key, quota in quotas.items()}
+    keys = list(counts)
+    for key in sorted(keys, key=lambda k: (-(quotas[k] - tenths[k]), keys.index(k)))[
+            :1000 - sum(tenths.values())]:
+        tenths[key] += 1
+    return {key: f"{value // 10}.{value % 10}" for key, value in tenths.items()}
+
+
+def latest_ballots(events: list[dict[str, Any]], consultation_id: int, round_: int,
+                   before: int) -> tuple[list[dict[str, Any]], bool]:
+    """Each ballot's most recent event before seq ``before``, newest first (by the time the
+    ballot was cast, then its id); False if the events do not say when they were cast and the
+    order of the events stands in for it."""
+    latest: dict[str, dict[str, Any]] = {}
+    for event in events:
+        if event["seq"] >= before or event["action"] not in BALLOT_ACTIONS:
+            continue
+        payload = json.loads(event["payload"])
+        if payload.get("consultation_id") == consultation_id and payload.get("round") == round_:
+            latest[event["object_id"]] = {**payload, "ballot_id": int(event["object_id"]),
+                                          "seq": event["seq"]}
+    ballots = list(latest.values())
+    timed = all("cast_at" in b for b in ballots)
+    ballots.sort(key=(lambda b: (b["cast_at"], b["ballot_id"])) if timed
+                 else (lambda b: b["seq"]), reverse=True)
+    return ballots, timed
+
+
+def recount(rule: dict[str, Any], roll: dict[str, int], ballots: list[dict[str, Any]],
+            items: list[tuple[int, str]]) -> dict[str, Any]:
+    """Count every item from the roll totals and the ballots (newest first) by the rule."""
+    survey = not rule["conditions"]
+    standard = SURVEY_ANSWERS if survey else VOTE_ANSWERS
+    returned_owners = {b["owner"] for b in ballots}
+    result: dict[str, Any] = {
+        "rule": {"code": rule["code"], "conditions": rule["conditions"]},
+        "roll": {"households": roll["households"], "owners": roll["owners"],
+                 "area_m2": area_text(roll["area_dm2"])},
+        "participation": {"households": len(ballots), "owners": len(returned_owners),
+                          "area_m2": area_text(sum(b["area_dm2"] for b in ballots))},
+        "items": [],
+    }
+    for number, title in items:
+        households: Counter[str] = Counter()
+        area: Counter[str] = Counter()
+        owner_answer: dict[str, str] = {}
+        owner_seen: dict[str, set[str]] = defaultdict(set)
+        for ballot in ballots:  # newest first
+            answer = ballot["choices"].get(str(number))
+            if answer is None:
+                continue
+            households[answer] += 1
+            area[answer] += ballot["area_dm2"]
+            if answer in PARTICIPATING:
+                owner_seen[ballot["owner"]].add(answer)
+                owner_answer.setdefault(ballot["owner"], answer)  # their most recent ballot
+        for ballot in ballots:  # owners who only answered "not reached"
+            answer = ballot["choices"].get(str(number))
+            if answer is not None:
+                owner_answer.setdefault(ballot["owner"], answer)
+        keys = [a for a in ANSWERS if a in standard or a in households] + [NONE]
+        owners = Counter(owner_answer.values())
+        households[NONE] = roll["households"] - sum(households.values())
+        area[NONE] = roll["area_dm2"] - sum(area.values())
+        owners[NONE] = roll["owners"] - len(owner_answer)
+        tables = {"households": households, "owners": owners, "area": area}
+        taking_part = {m: sum(t[a] for a in PARTICIPATING) for m, t in tables.items()}
+        totals = {"households": roll["households"], "owners": roll["owners"],
+                  "area": roll["area_dm2"]}
+        conditions = []
+        for condition in rule["conditions"]:
+            measure = condition["measure"]
+            numerator = sum(tables[measure][a] for a in COUNTED[condition["count"]])
+            denominator = (totals[measure] if condition["base"] == "roll"
+                           else taking_part[measure])
+            fraction = Fraction(condition["fraction"])
+
+            def shown(value: int, measure: str = measure) -> Any:
+                return area_text(value) if measure == "area" else value
+
+            conditions.append({
+                "numerator": shown(numerator), "denominator": shown(denominator),
+                "threshold": f"{fraction.numerator}/{fraction.denominator}",
+                "comparison": condition["comparison"],
+                "met": holds(condition["comparison"], fraction, numerator, denominator),
+                "_exact": [numerator, denominator]})
+        counts = {k: households[k] for k in keys}
+        result["items"].append({
+            "number": number, "title": title, "counts": counts,
+            "owners": {k: owners[k] for k in keys},
+            "area_m2": {k: area_text(area[k]) for k in keys},
+            "percentages": largest_remainder(counts, roll["households"]),
+            "participation": {"households": taking_part["households"],
+                              "owners": taking_part["owners"],
+                              "area_m2": area_text(taking_part["area"])},
+            "conditions": conditions,
+            "passed": None if survey else all(c["met"] for c in conditions),
+            "owner_conflicts": sum(1 for seen in owner_seen.values() if len(seen) > 1),
+        })
+    result["passed"] = None if survey else all(i["passed"] for i in result["items"])
+    return result
+
+
+def rule_at(events: list[dict[str, Any]], consultation_id: int, before: int
+            ) -> dict[str, Any] | None:
+    """The decision rule as the consultation's settings events left it before seq ``before``:
+    set when it was created, changed by ``consultation.updated`` (``rule_json``)."""
+    rule = None
+    for event in events:
+        if (event["seq"] >= before or event["object_type"] != "consultation"
+                or event["object_id"] != str(consultation_id)):
+            continue
+        payload = json.loads(event["payload"])
+        if event["action"] == "consultation.created":
+            rule = payload["rule"]
+        elif event["action"] == "consultation.updated" and "rule_json" in payload.get(
+                "changes", {}):
+            rule = json.loads(payload["changes"]["rule_json"]["to"])
+    return rule
+
+
+def _differences(mine: Any, theirs: Any, path: str) -> list[str]:
+    """Where two results differ, compared number by number (words are not compared)."""
+    if isinstance(mine, dict) and isinstance(theirs, dict):
+        out = []
+        for key in sorted(set(mine) | set(theirs), key=str):
+            if key in ("text", "label", "title") or str(key).startswith("_"):
+                continue  # words differ by language; "_" marks the recount's own notes
+            if key not in theirs or key not in mine:
+                out.append(f"{path}{key}: recount {mine.get(key)!r}, recorded "
+                           f"{theirs.get(key)!r}")
+            else:
+                out.extend(_differences(mine[key], theirs[key], f"{path}{key}."))
+        return out
+    if isinstance(mine, list) and isinstance(theirs, list):
+        if len(mine) != len(theirs):
+            return [f"{path[:-1]}: recount has {len(mine)}, recorded {len(theirs)}"]
+        out = []
+        for n, (a, b) in enumerate(zip(mine, theirs, strict=True)):
+            out.extend(_differences(a, b, f"{path}{n + 1}."))
+        return out
+    return [] if mine == theirs else [f"{path[:-1]}: recount {mine!r}, recorded {theirs!r}"]
+
+
+def _numbers_of(tally: dict[str, Any]) -> dict[str, Any]:
+    """The numbers of a frozen tally (``flask tally --json`` shape) that a recount gives."""
+    return {
+        "consultation_id": tally["consultation_id"], "round": tally["round"],
+        "rule": {"code": tally["rule"]["code"], "conditions": [
+            {k: c[k] for k in ("measure", "count", "base", "comparison", "fraction")}
+            for c in tally["rule"]["conditions"]]},
+        "roll": tally["roll"], "participation": tally["participation"],
+        "passed": tally["passed"],
+        "items": [{k: item[k] for k in ("number", "counts", "owners", "area_m2", "percentages",
+                                        "participation", "conditions", "passed",
+                                        "owner_conflicts")} for item in tally["items"]],
+    }
+
+
+def _for_comparison(result: dict[str, Any]) -> dict[str, Any]:
+    return {**result, "items": [{k: v for k, v in item.items() if k != "title"}
+                                for item in result["items"]]}
+
+
+def _households_agree(ballots: list[dict[str, Any]], listed: list[dict[str, Any]]) -> bool:
+    """Open ballots: the households the notice lists (by address, with area and answers)
+    are the ballots counted, as a whole (areas with answers, without ids to match)."""
+    def key(area: int, choices: dict[str, str]) -> tuple[Any, ...]:
+        return (area, tuple(sorted(choices.items())))
+
+    return Counter(key(b["area_dm2"], b["choices"]) for b in ballots) == Counter(
+        key(h["area_dm2"], h["choices"]) for h in listed if h["choices"])
+
+
+def recount_consultations(export: dict[str, Any], by_seq: dict[int, dict[str, Any]],
+                          notices: list[dict[str, Any]], only: int | None,
+                          report: Report) -> list[dict[str, Any]]:
+    events = [by_seq[s] for s in sorted(by_seq)]
+    results = []
+    frozen = [e for e in events if e["action"] == "ballot.result_frozen"
+              and e["object_type"] == "consultation"
+              and (only is None or e["object_id"] == str(only))]
+    if not frozen:
+        report.problem("no counted vote (ballot.result_frozen) in the export"
+                       + (f" for consultation {only}" if only is not None else ""))
+    for event in frozen:
+        consultation_id = int(event["object_id"])
+        recorded = json.loads(event["payload"])
+        round_ = recorded["round"]
+        report.say("")
+        report.say(f"Consultation {consultation_id}, round {round_} (counted at event "
+                   f"#{event['seq']})")
+        rule = rule_at(events, consultation_id, event["seq"])
+        rolls = [json.loads(e["payload"]) for e in events
+                 if e["action"] == "ballot.roll_frozen" and e["seq"] < event["seq"]
+                 and e["object_id"] == str(consultation_id)]
+        rolls = [r for r in rolls if r["round"] == round_]
+        if rule is None or not rolls:
+            report.problem(f"consultation {consultation_id}: the export lacks its "
+                           + ("rule (consultation.created)" if rule is None else
+                              "roll (ballot.roll_frozen)"))
+            continue
+        resolutions = [n for n in notices if n["kind"] == "resolution"
+                       and n["consultation_id"] == consultation_id and n["round"] == round_]
+        titles = {i["number"]: i["title"] for n in resolutions for i in n["parsed"]["items"]}
+        items = [(int(n), titles.get(int(n), "")) for n in sorted(recorded["items"], key=int)]
+        ballots, timed = latest_ballots(events, consultation_id, round_, event["seq"])
+        result = recount(rule, rolls[-1], ballots, items)
+        result.update(consultation_id=consultation_id, round=round_)
+        results.append(result)
+        _print_result(result, len(ballots), timed, report)
+        # The result recorded in the chain when the vote closed.
+        mine = {str(i["number"]): {"counts": i["counts"], "passed": i["passed"]}
+                for i in result["items"]}
+        differences = _differences({"passed": result["passed"], "items": mine},
+                                   {"passed": recorded["passed"], "items": recorded["items"]},
+                                   "")
+        for difference in differences:
+            report.problem(f"consultation {consultation_id}: {difference} (event "
+                           f"#{event['seq']})")
+        report.say(f"  Same as the result recorded at event #{event['seq']}: "
+                   f"{'yes' if not differences else 'NO'}")
+        for notice in resolutions:
+            tally = notice["parsed"]["tally"]
+            differences = _differences(_for_comparison(result), _numbers_of(tally), "")
+            for item in result["items"]:
+                listed = next((i["title"] for i in tally["items"]
+                               if i["number"] == item["number"]), None)
+                if listed != item["title"]:
+                    differences.append(f"item {item['number']} title")
+            households = notice["parsed"].get("households")
+            if households is not None and not _households_agree(ballots, households):
+                differences.append("the households listed with their answers are not the "
+                                   "ballots counted")
+            for difference in differences:
+                report.problem(f"consultation {consultation_id}: {difference} (resolution "
+                               f"notice {notice['verify_code']})")
+            report.say(f"  Same as resolution notice {notice['verify_code']}: "
+                       f"{'yes' if not differences else 'NO'}")
+    return results
+
+
+def _print_result(result: dict[str, Any], ballots: int, timed: bool, report: Report) -> None:
+    rule, roll, part = result["rule"], result["roll"], result["participation"]
+    report.say(f"  Rule: {rule['code']} ({len(rule['conditions'])} condition(s))")
+    report.say(f"  Roll: {roll['households']} households, {roll['owners']} owners, "
+               f"{roll['area_m2']} m²; ballots returned: {part['households']} households, "
+               f"{part['owners']} owners, {part['area_m2']} m² ({ballots} ballots)")
+    if not timed:
+        report.say("  (the events do not say when each ballot was cast; their order stands "
+                   "in for it)")
+    for item in result["items"]:
+        verdict = {True: "PASSED", False: "NOT PASSED", None: "survey, no verdict"}[
+            item["passed"]]
+        report.say(f"  Item {item['number']} {item['title']}: {verdict}")
+        for answer in item["counts"]:
+            report.say(f"    {answer:<12} {item['counts'][answer]:>6} households "
+                       f"{item['owners'][answer]:>6} owners {item['area_m2'][answer]:>12} m² "
+                       f"{item['percentages'][answer]:>6}%")
+        for rule_condition, c in zip(rule["conditions"], item["conditions"], strict=True):
+            numerator, denominator = c["_exact"]
+            share = Fraction(numerator, denominator) if denominator else Fraction(0)
+            unit = " m²" if rule_condition["measure"] == "area" else ""
+            report.say(f"    {rule_condition['count']} {rule_condition['measure']} "
+                       f"{c['numerator']}/{c['denominator']}{unit} "
+                       f"(of the {rule_condition['base']}) = {share} "
+                       f"{SYMBOL[c['comparison']]} {c['threshold']} {'✓' if c['met'] else '✗'}")
+        if item["owner_conflicts"]:
+            report.say(f"    owners whose households answered differently (their most recent "
+                       f"ballot counts): {item['owner_conflicts']}")
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+def load(path: str) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as stream:
+        export = json.load(stream)
+    if export.get("format") != FORMAT or export.get("version") != VERSION:
+        raise ValueError(f"not a {FORMAT} version {VERSION} file")
+    for key in ("scope", "chain_head", "events"):
+        if key not in export:
+            raise ValueError(f"no {key!r} in the export")
+    return export
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("export", help="the audit export (JSON)")
+    parser.add_argument("--consultation", type=int, default=None,
+                        help="recount only this consultation")
+    parser.add_argument("--json", action="store_true",
+                        help="print the findings and recounts as JSON")
+    args = parser.parse_args(argv)
+    try:
+        export = load(args.export)
+    except (OSError, ValueError) as exc:
+        print(f"Cannot read {args.export}: {exc}", file=sys.stderr)
+        return 2
+    report = Report()
+    scope = export["scope"]
+    if scope == "consultation":
+        about = export.get("consultation", {})
+        report.say(f"Audit export of consultation {about.get('id')} "
+                   f"“{about.get('title', '')}”, generated {export.get('generated_at')}")
+    else:
+        report.say(f"Audit export of the whole chain, generated {export.get('generated_at')}")
+    try:
+        by_seq = verify_events(export, report)
+        notices = verify_notices(export, by_seq, report)
+        only = args.consultation if args.consultation is not None else (
+            export.get("consultation", {}).get("id") if scope == "consultation" else None)
+        results = recount_consultations(export, by_seq, notices, only, report)
+    except (KeyError, TypeError, ValueError) as exc:
+        print(f"Cannot read {args.export}: malformed export ({exc!r})", file=sys.stderr)
+        return 2
+    report.say("")
+    report.say("RESULT: everything holds" if not report.problems
+               else f"RESULT: {len(report.problems)} problem(s) found")
+    if args.json:
+        json.dump({"ok": not report.problems, "problems": report.problems,
+                   "recounts": results}, sys.stdout, ensure_ascii=False, indent=2)
+        print()
+    else:
+        print("\n".join(report.lines))
+    return 0 if not report.problems else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
