@@ -36,9 +36,11 @@ def body_font_px(page: Page) -> float:
 
 
 def toggle_larger_text(page: Page) -> None:
-    page.locator("form[action='/text-size']").get_by_role(
-        "button", name=re.compile(re.escape(t("Larger text")))).tap()
-    page.wait_for_load_state()
+    # The form posts and comes back to the same address: wait for that new page to have
+    # loaded, stylesheets included (waiting for "load" alone could see the old page).
+    with page.expect_navigation(wait_until="load"):
+        page.locator("form[action='/text-size']").get_by_role(
+            "button", name=re.compile(re.escape(t("Larger text")))).tap()
 
 
 def test_larger_text_is_remembered_and_every_target_stays_thumb_sized(
