@@ -3,7 +3,8 @@ PY := .venv/bin/python
 FLASK := .venv/bin/flask --app wsgi
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: setup demo test test-pg lint check migration translate-update translate-compile translate-check
+.PHONY: setup demo test test-pg lint check migration translate-update translate-compile translate-check \
+        bench bench-quick
 
 setup:            ## install everything, including what the tests need
 	scripts/setup.sh --test
@@ -16,6 +17,12 @@ test:             ## the whole suite on a scratch SQLite database
 
 test-pg:          ## the whole suite on the local PostgreSQL
 	TEST_DATABASE_URL=$(PG_URL) scripts/test.sh
+
+bench:            ## every benchmark; writes bench/results/latest.md (BENCH_ARGS="--db postgresql")
+	$(PY) -m bench $(BENCH_ARGS)
+
+bench-quick:      ## the benchmarks on tiny data, as CI runs them
+	$(PY) -m bench --quick $(BENCH_ARGS)
 
 lint:
 	.venv/bin/ruff check .

@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import resource
+import secrets
 import statistics
 import sys
 import tempfile
@@ -44,6 +45,57 @@ def scratch_app() -> Iterator[Flask]:
         with app.app_context():
             upgrade()
             yield app
+
+
+PG_ADMIN_URL = os.environ.get("BENCH_PG_URL",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+@contextmanager
+def fresh_database(kind: str, workdir: Path) -> Iterator[str]:
+    """A new, empty database for one benchmark run: a SQLite file in ``workdir``, or a
+    PostgreSQL database on the local server (``BENCH_PG_URL``) created here and dropped after.
+    Yields its URL."""
+    if kind == "sqlite":
+        yield f"sqlite:///{workdir}/bench-{secrets.token_hex(3)}.sqlite"
+        return
+    import sqlalchemy as sa
+
+    name = f"bench_{secrets.token_hex(4)}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@contextmanager
+def app_on(url: str, workdir: Path) -> Iterator[Flask]:
+    """The app on the database at ``url`` (migrated), with an application context pushed."""
+    from flask_migrate import upgrade
+
+    from config import DevelopmentConfig
+    from consult import create_app
+
+    class BenchConfig(DevelopmentConfig):
+        SQLALCHEMY_DATABASE_URI = url
+        INSTANCE_DIR = str(workdir)
+        UPLOAD_PATH = f"{workdir}/uploads"
+        SQLITE_SYNCHRONOUS = "NORMAL"  # setting up the data is not what is measured
+        LOG_LEVEL = "WARNING"  # no request log lines between the benchmark's own
+
+    app = create_app(BenchConfig)
+    with app.app_context():
+        upgrade()
+        yield app
+        from consult.extensions import db
+
+        db.session.remove()
+        db.engine.dispose()
 
 
 def make_compound(name: str, buildings: int, units: int, floors: int, per_floor: int) -> Any:
@@ -102,18 +154,28 @@ class Report:
     title: str
     measurements: dict[str, Any] = field(default_factory=dict)
     targets: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # Markdown lines before the measurements
+    lead: list[str] = field(default_factory=list)   # Markdown lines before the table
 
     def target(self, what: str, measured: float, limit: float, unit: str,
-               exact: bool = False) -> bool:
-        """Record a target: met when ``measured`` is at most ``limit`` (or equals it)."""
-        met = measured == limit if exact else measured <= limit
+               exact: bool = False, at_least: bool = False, gate: bool = True) -> bool:
+        """Record a target: met when ``measured`` is at most ``limit`` (at least it with
+        ``at_least``, equal to it with ``exact``). A target that does not ``gate`` is reported
+        but does not fail the run (e.g. a timing target in a quick run on tiny data)."""
+        met = measured == limit if exact else (
+            measured >= limit if at_least else measured <= limit)
         self.targets.append({"what": what, "measured": measured, "limit": limit, "unit": unit,
-                             "exact": exact, "met": met})
+                             "exact": exact, "at_least": at_least, "gate": gate, "met": met})
         return met
+
+    def figure(self, what: str, measured: float, unit: str) -> None:
+        """Record a figure that has no target (shown in the same table)."""
+        self.targets.append({"what": what, "measured": measured, "limit": None, "unit": unit,
+                             "exact": False, "at_least": False, "gate": False, "met": None})
 
     @property
     def passed(self) -> bool:
-        return all(t["met"] for t in self.targets)
+        return all(t["met"] for t in self.targets if t.get("gate", True))
 
     def machine(self) -> dict[str, Any]:
         return {"python": sys.version.split()[0], "platform": platform.platform(),
@@ -132,12 +194,18 @@ class Report:
         lines = [f"# {self.title}", "", f"Run {payload['machine']['when']} on "
                  f"{payload['machine']['platform']}, {payload['machine']['cpus']} CPUs, "
                  f"Python {payload['machine']['python']}" + (" (quick run)" if quick else "")
-                 + ".", "", "| Target | Measured | Limit | Met |", "|---|---|---|---|"]
+                 + ".", "", *self.lead, "| Target | Measured | Limit | Met |", "|---|---|---|---|"]
         for t in self.targets:
-            limit = ("= " if t["exact"] else "≤ ") + f"{t['limit']} {t['unit']}"
-            lines.append(f"| {t['what']} | {t['measured']} {t['unit']} | {limit} | "
-                         f"{'yes' if t['met'] else '**no**'} |")
-        lines += ["", "## Measurements", "", "```json",
+            if t["limit"] is None:
+                lines.append(f"| {t['what']} | {t['measured']} {t['unit']} | — | — |")
+                continue
+            sign = "= " if t["exact"] else ("≥ " if t.get("at_least") else "≤ ")
+            limit = sign + f"{t['limit']} {t['unit']}"
+            met = "yes" if t["met"] else "**no**"
+            if not t.get("gate", True):
+                met += " (reported only)"
+            lines.append(f"| {t['what']} | {t['measured']} {t['unit']} | {limit} | {met} |")
+        lines += ["", *self.notes, "## Measurements", "", "```json",
                   json.dumps(self.measurements, ensure_ascii=False, indent=2), "```", ""]
         path = RESULTS / f"{stem}.md"
         path.write_text("\n".join(lines), encoding="utf-8")

@@ -102,8 +102,9 @@ def main(quick: bool = False) -> bool:
         report.measurements["resolution_notice"] = {
             "households": 24, "pages": pages(data), "bytes": len(data),
             "cold_s": round(cold, 4), "warm": summary(warm), "peak_rss_mib": peak_rss_mib()}
+        # A timing on a shared CI machine says little; a quick run reports it without failing.
         report.target("Resolution notice, warm (median)", round(summary(warm)["median_s"], 3),
-                      NOTICE_TARGET_S, "s")
+                      NOTICE_TARGET_S, "s", gate=not quick)
         report.target("Resolution notice pages", pages(data), 1, "page", exact=True)
         report.target(f"Peak memory over {len(warm) + 1} notices", peak_rss_mib(),
                       PEAK_RSS_TARGET_MIB, "MiB")

@@ -1,0 +1,333 @@
+"""The load test: the app under gunicorn on 127.0.0.1, driven by a bounded pool of threads
+along the full resident voting path, and along the baseline's form flow of the same shape.
+
+One *vote* is three requests by a signed-in household: GET the vote form (its CSRF token),
+POST the choices (validated, the review screen with a one-time submission token), POST the
+confirmation (the ballot, its choices and its audit event, committed; a 302 to the receipt).
+One *baseline operation* is the same three steps on ``bench.baseline``, whose confirmation
+only inserts one row. Signing in happens before the clock starts.
+"""
+
+from __future__ import annotations
+
+import http.client
+import math
+import os
+import random
+import re
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.data import PASSWORD
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+SUBMISSION = re.compile(r'name="submission" type="hidden" value="([^"]+)"')
+
+
+class Failed(RuntimeError):
+    """A step answered with something other than what the path expects."""
+
+
+# --- the server -----------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    port: int
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+
+    def worker_pids(self) -> list[int]:
+        """The gunicorn workers (children of the master)."""
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                with suppress(OSError):
+                    stat = (entry / "stat").read_text()
+                    if int(stat.rsplit(")", 1)[1].split()[1]) == self.process.pid:
+                        pids.append(int(entry.name))
+        return sorted(pids)
+
+    def worker_memory(self) -> list[dict[str, float]]:
+        """Each worker's resident set now and at its peak, in MiB."""
+        result = []
+        for pid in self.worker_pids():
+            values = {}
+            with suppress(OSError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith(("VmRSS:", "VmHWM:")):
+                        values[line[:5]] = round(int(line.split()[1]) / 1024, 1)
+            if values:
+                result.append({"pid": pid, "rss_mib": values.get("VmRSS", 0.0),
+                               "peak_rss_mib": values.get("VmHWM", 0.0)})
+        return result
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serve(database_url: str, workdir: Path, workers: int) -> Any:
+    """gunicorn with ``bench.wsgi_bench:app`` (the baseline registered) on a free port; stopped
+    (the whole process group) on leaving."""
+    env = {
+        **os.environ, "DATABASE_URL": database_url, "CONSULT_CONFIG": "development",
+        "SECRET_KEY": secrets.token_hex(32), "CONSULT_INSTANCE_DIR": str(workdir),
+        "UPLOAD_PATH": str(workdir / "uploads"), "BENCH_BASELINE": "1",
+        # Every voter comes from one address: the sign-in limits are not what is measured.
+        "LOGIN_RATE_LIMIT": "1000000 per minute", "ACCESS_CODE_RATE_LIMIT": "1000000 per minute",
+    }
+    port = free_port()
+    log = (workdir / "gunicorn.log").open("ab")  # request logs; kept for a failed start
+    process = subprocess.Popen(  # noqa: S603 - our own venv's gunicorn, fixed arguments
+        [str(VENV_BIN / "gunicorn"), "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
+         "--timeout", "120", "--backlog", "2048", "bench.wsgi_bench:app"],
+        env=env, cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
+    server = Server(port, env, process)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status, _body, _headers = request(port, "GET", "/healthz", {})
+                if status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                tail = (workdir / "gunicorn.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"gunicorn did not start:\n{tail}")
+            time.sleep(0.2)
+        yield server
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=20)
+        log.close()
+
+
+# --- the client -----------------------------------------------------------------------------
+
+
+def request(port: int, method: str, path: str, cookies: dict[str, str],
+            form: dict[str, str] | None = None) -> tuple[int, str, list[tuple[str, str]]]:
+    """One request on a new connection (gunicorn's sync workers close it after each); cookies
+    the response sets are stored in ``cookies``."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        headers = {"Accept-Language": "zh-CN"}
+        if cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+        body = None
+        if form is not None:
+            body = urllib.parse.urlencode(form)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        text = response.read().decode("utf-8", "replace")
+        for name, value in response.getheaders():
+            if name.lower() == "set-cookie":
+                key, _, rest = value.partition("=")
+                cookies[key.strip()] = rest.split(";", 1)[0]
+        return response.status, text, response.getheaders()
+    finally:
+        connection.close()
+
+
+def _token(pattern: re.Pattern[str], text: str, step: str) -> str:
+    match = pattern.search(text)
+    if not match:
+        raise Failed(f"{step}: no token on the page")
+    return match.group(1)
+
+
+@dataclass
+class Voter:
+    """A household's representative: account, consultation and item ids."""
+
+    username: str
+    consultation: int
+    items: list[int]
+    fresh: bool = True  # the household has not voted yet
+    cookies: dict[str, str] = field(default_factory=dict)
+
+
+def sign_in(port: int, voter: Voter) -> None:
+    status, text, _ = request(port, "GET", "/login", voter.cookies)
+    status, text, _ = request(port, "POST", "/login", voter.cookies, {
+        "csrf_token": _token(CSRF, text, "login form"), "username": voter.username,
+        "password": PASSWORD})
+    if status != 302:
+        raise Failed(f"sign-in of {voter.username}: {status}")
+
+
+Step = tuple[str, float]  # (step name, seconds)
+
+
+def vote(port: int, voter: Voter, rng: random.Random) -> list[Step]:
+    """The three requests of an online vote; returns each step's latency."""
+    path = f"/consultations/{voter.consultation}/vote"
+    steps = []
+    start = time.perf_counter()
+    status, text, _ = request(port, "GET", path, voter.cookies)
+    steps.append(("vote form", time.perf_counter() - start))
+    if status != 200:
+        raise Failed(f"vote form: {status}")
+    choices = {f"item_{item}": rng.choice(("agree", "agree", "agree", "disagree", "abstain"))
+               for item in voter.items}
+    start = time.perf_counter()
+    status, text, _ = request(port, "POST", path, voter.cookies,
+                              {"csrf_token": _token(CSRF, text, "vote form"), **choices})
+    steps.append(("review", time.perf_counter() - start))
+    if status != 200:
+        raise Failed(f"review: {status}")
+    form = {"csrf_token": _token(CSRF, text, "review"),
+            "submission": _token(SUBMISSION, text, "review"), **choices}
+    start = time.perf_counter()
+    status, text, headers = request(port, "POST", f"{path}/confirm", voter.cookies, form)
+    steps.append(("confirm", time.perf_counter() - start))
+    location = dict((k.lower(), v) for k, v in headers).get("location", "")
+    if status != 302 or not location.endswith(f"/consultations/{voter.consultation}/ballot"):
+        raise Failed(f"confirm: {status} {location}")
+    return steps
+
+
+def baseline(port: int, voter: Voter, rng: random.Random) -> list[Step]:
+    """The baseline's three requests (form, review, confirm: one row inserted)."""
+    from bench.baseline import URL_PREFIX
+
+    path = f"{URL_PREFIX}/baseline"
+    steps = []
+    start = time.perf_counter()
+    status, text, _ = request(port, "GET", path, voter.cookies)
+    steps.append(("form", time.perf_counter() - start))
+    if status != 200:
+        raise Failed(f"baseline form: {status}")
+    note = f"{voter.username}-{rng.randrange(10**6)}"
+    start = time.perf_counter()
+    status, text, _ = request(port, "POST", path, voter.cookies,
+                              {"csrf_token": _token(CSRF, text, "baseline form"), "note": note})
+    steps.append(("review", time.perf_counter() - start))
+    if status != 200:
+        raise Failed(f"baseline review: {status}")
+    start = time.perf_counter()
+    status, text, _ = request(port, "POST", f"{path}/confirm", voter.cookies,
+                              {"csrf_token": _token(CSRF, text, "baseline review"),
+                               "note": note})
+    steps.append(("confirm", time.perf_counter() - start))
+    if status != 302:
+        raise Failed(f"baseline confirm: {status}")
+    return steps
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The nearest-rank percentile (``fraction`` of 1) of ``values``."""
+    ordered = sorted(values)
+    # ceil(p·n), rounded first so that 0.99 × 100 is 99, not 99.00000000000001
+    rank = max(1, min(len(ordered), math.ceil(round(fraction * len(ordered), 9))))
+    return ordered[rank - 1]
+
+
+def _ms(values: list[float]) -> dict[str, float]:
+    return {"p50_ms": round(percentile(values, 0.50) * 1000, 1),
+            "p95_ms": round(percentile(values, 0.95) * 1000, 1),
+            "p99_ms": round(percentile(values, 0.99) * 1000, 1),
+            "max_ms": round(max(values) * 1000, 1),
+            "mean_ms": round(statistics.fmean(values) * 1000, 1)}
+
+
+def run(concurrency: int, voters: list[Voter], action: Callable[..., list[Step]], port: int,
+        seed: int = 1) -> dict[str, Any]:
+    """``len(voters)`` operations by ``concurrency`` threads, each taking the next voter;
+    throughput and latency (per request, per step, per operation)."""
+    queue = list(reversed(voters))
+    lock = threading.Lock()
+    requests_: list[float] = []
+    operations: list[float] = []
+    per_step: dict[str, list[float]] = {}
+    errors: list[str] = []
+
+    def worker(n: int) -> None:
+        rng = random.Random(seed * 1000 + n)
+        while True:
+            with lock:
+                if not queue:
+                    return
+                voter = queue.pop()
+            try:
+                steps = action(port, voter, rng)
+            except (Failed, OSError, http.client.HTTPException) as exc:
+                with lock:
+                    errors.append(str(exc))
+                continue
+            with lock:
+                operations.append(sum(s for _n, s in steps))
+                for name, seconds in steps:
+                    requests_.append(seconds)
+                    per_step.setdefault(name, []).append(seconds)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(concurrency)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - start
+    if not operations:
+        raise Failed(f"no operation succeeded: {errors[:3]}")
+    return {
+        "concurrency": concurrency, "operations": len(operations), "errors": len(errors),
+        "error_samples": errors[:3], "seconds": round(wall, 2),
+        "operations_per_s": round(len(operations) / wall, 1),
+        "requests_per_s": round(len(requests_) / wall, 1),
+        "request_latency": _ms(requests_), "operation_latency": _ms(operations),
+        "steps": {name: _ms(values) for name, values in per_step.items()},
+    }
+
+
+def sign_in_all(port: int, voters: list[Voter], concurrency: int) -> None:
+    """Sign every voter in (before the clock starts), ``concurrency`` at a time."""
+    pending = [v for v in voters if not v.cookies]
+    lock = threading.Lock()
+    errors: list[str] = []
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if not pending:
+                    return
+                voter = pending.pop()
+            try:
+                sign_in(port, voter)
+            except (Failed, OSError, http.client.HTTPException) as exc:
+                with lock:
+                    errors.append(str(exc))
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise Failed(f"{len(errors)} sign-ins failed, e.g. {errors[0]}")
