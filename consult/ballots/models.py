@@ -35,7 +35,13 @@ class RollEntry(db.Model):
     reach a running vote."""
 
     __tablename__ = "roll_entry"
-    __table_args__ = (UniqueConstraint("consultation_id", "round", "household_id"),)
+    __table_args__ = (
+        UniqueConstraint("consultation_id", "round", "household_id"),
+        # The roll in address order (ballot list pages, the notice appendix, the per-building
+        # counts of the tally) without sorting the whole roll.
+        Index("ix_roll_entry_address", "consultation_id", "round", "building_sort",
+              "household_sort"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     consultation_id: Mapped[int] = mapped_column(ForeignKey("consultation.id"))

@@ -17,7 +17,7 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy import String, and_, func, literal, or_, select
+from sqlalchemy import String, and_, case, func, literal, or_, select
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import selectinload
 
@@ -421,30 +421,107 @@ def roll_buildings(consultation: Consultation) -> list[str]:
 
 
 def compute(consultation: Consultation, round_: int | None = None) -> t.TallyResult:
-    """Count the ballots of a round with the consultation's rule."""
+    """Count the ballots of a round with the consultation's rule.
+
+    The database does the counting (GROUP BY per item × choice, and per owner for the heads);
+    only the sums reach Python, where the pure rule module turns them into the result.
+    """
     round_ = round_ or consultation.round
-    voters = [t.Voter(e.household_id, e.owner_identity, e.area_dm2, e.building_name,
-                      e.building_sort)
-              for e in db.session.scalars(roll_entries(consultation, round_))]
-    numbers = {item.id: item.number for item in consultation.items}
-    choices: dict[int, dict[int, t.Choice]] = {}
-    order: dict[int, int] = {}
-    rows = db.session.execute(
-        select(Ballot.id, Ballot.household_id, Ballot.cast_at, BallotChoice.item_id,
-               BallotChoice.choice)
-        .join(BallotChoice, BallotChoice.ballot_id == Ballot.id)
-        .where(Ballot.consultation_id == consultation.id, Ballot.round == round_)
-        .order_by(Ballot.cast_at, Ballot.id))
-    for ballot_id, household_id, _cast_at, item_id, choice in rows:
-        if item_id in numbers:
-            choices.setdefault(household_id, {})[numbers[item_id]] = t.Choice(choice)
-            order[household_id] = ballot_id
-    # Later ballots (by time, then id) get higher orders: the latest decides an owner's head.
-    # The rows come in that order, and a household enters ``order`` with its first row.
-    ranked = {h: rank for rank, h in enumerate(order)}
-    votes = [t.Vote(h, c, ranked[h]) for h, c in choices.items()]
-    questions = [t.Question(item.number, item.title) for item in consultation.items]
-    return t.tally(voters, votes, questions, rule_of(consultation))
+    items = list(consultation.items)
+    return t.tally_aggregates(aggregates(consultation, round_, items), rule_of(consultation))
+
+
+def aggregates(consultation: Consultation, round_: int, items: list[Item]) -> t.Aggregates:
+    """The counts of a round, in a fixed number of aggregate queries whatever its size.
+
+    Only ballots of households on the roll, and only answers on the consultation's items,
+    count; an owner's head goes by their most recent ballot (``cast_at``, then id) that took
+    part on the item, or failing that by any answer (not reached).
+    """
+    on_roll = and_(RollEntry.consultation_id == consultation.id, RollEntry.round == round_)
+    item_ids = [item.id for item in items]
+    numbers = {item.id: item.number for item in items}
+    answered = (select(RollEntry.household_id, RollEntry.owner_identity, RollEntry.area_dm2,
+                       RollEntry.building_sort, RollEntry.building_name, Ballot.id.label("bid"),
+                       Ballot.cast_at, BallotChoice.item_id, BallotChoice.choice)
+                .join(Ballot, and_(Ballot.consultation_id == RollEntry.consultation_id,
+                                   Ballot.round == RollEntry.round,
+                                   Ballot.household_id == RollEntry.household_id))
+                .join(BallotChoice, BallotChoice.ballot_id == Ballot.id)
+                .where(on_roll, BallotChoice.item_id.in_(item_ids))
+                .subquery())
+
+    buildings = {(sort, name): n for sort, name, n in db.session.execute(
+        select(RollEntry.building_sort, RollEntry.building_name, func.count())
+        .where(on_roll).group_by(RollEntry.building_sort, RollEntry.building_name))}
+    # The roll and those who took part, in one pass: a household took part when its ballot
+    # answers at least one item (one index probe each).
+    took = and_(Ballot.id.isnot(None),
+                select(BallotChoice.ballot_id).where(BallotChoice.ballot_id == Ballot.id,
+                                                     BallotChoice.item_id.in_(item_ids))
+                .exists())
+    row = db.session.execute(
+        select(func.count(RollEntry.id), func.count(func.distinct(RollEntry.owner_identity)),
+               func.coalesce(func.sum(RollEntry.area_dm2), 0),
+               func.count(case((took, 1))),
+               func.count(func.distinct(case((took, RollEntry.owner_identity)))),
+               func.coalesce(func.sum(case((took, RollEntry.area_dm2), else_=0)), 0))
+        .outerjoin(Ballot, and_(Ballot.consultation_id == RollEntry.consultation_id,
+                                Ballot.round == RollEntry.round,
+                                Ballot.household_id == RollEntry.household_id))
+        .where(on_roll)).one()
+    roll = t.Totals(row[0], row[1], int(row[2]))
+    participation = t.Totals(row[3], row[4], int(row[5]))
+
+    households: dict[int, dict[tuple[str, str], dict[str, int]]] = {i: {} for i in item_ids}
+    area: dict[int, dict[str, int]] = {i: {} for i in item_ids}
+    for item_id, choice, sort, name, n, dm2 in db.session.execute(
+            select(answered.c.item_id, answered.c.choice, answered.c.building_sort,
+                   answered.c.building_name, func.count(), func.sum(answered.c.area_dm2))
+            .group_by(answered.c.item_id, answered.c.choice, answered.c.building_sort,
+                      answered.c.building_name)):
+        households[item_id].setdefault((sort, name), {})[choice] = n
+        area[item_id][choice] = area[item_id].get(choice, 0) + int(dm2)
+
+    # One head per owner. An owner with a single household on the roll counts like that
+    # household, so only the (few) owners of several households need ranking: their deciding
+    # answer on each item is the most recent one that takes part, else the most recent one.
+    several = (select(RollEntry.owner_identity).where(on_roll)
+               .group_by(RollEntry.owner_identity).having(func.count() > 1))
+    participating = [c.value for c in t.PARTICIPATING]
+    takes_part = case((answered.c.choice.in_(participating), 1), else_=0)
+    answer_taking_part = case((answered.c.choice.in_(participating), answered.c.choice))
+    per_owner = (answered.c.item_id, answered.c.owner_identity)
+    ranked = (select(
+        answered.c.item_id, answered.c.choice,
+        func.row_number().over(
+            partition_by=per_owner,
+            order_by=(takes_part.desc(), answered.c.cast_at.desc(), answered.c.bid.desc()),
+        ).label("rank"),
+        # Two different answers taking part, among the owner's households: a conflict.
+        func.min(answer_taking_part).over(partition_by=per_owner).label("low"),
+        func.max(answer_taking_part).over(partition_by=per_owner).label("high"))
+        .where(answered.c.owner_identity.in_(several)).subquery())
+    deciding = ranked.c.rank == 1
+    # Heads per choice = households answering it, less those of owners of several households,
+    # plus those owners' deciding answers.
+    owners: dict[int, dict[str, int]] = {i: {} for i in item_ids}
+    for item_id, choice in {(i, c) for i, per in area.items() for c in per}:
+        owners[item_id][choice] = sum(per.get(choice, 0)
+                                      for per in households[item_id].values())
+    conflicts: dict[int, int] = {}
+    for item_id, choice, n, heads, conflicting in db.session.execute(
+            select(ranked.c.item_id, ranked.c.choice, func.count(),
+                   func.sum(case((deciding, 1), else_=0)),
+                   func.sum(case((and_(deciding, ranked.c.low != ranked.c.high), 1), else_=0)))
+            .group_by(ranked.c.item_id, ranked.c.choice)):
+        owners[item_id][choice] += int(heads) - n
+        conflicts[item_id] = conflicts.get(item_id, 0) + int(conflicting)
+
+    counted = [t.ItemCounts(numbers[i], item.title, households[i], area[i], owners[i],
+                            conflicts.get(i, 0))
+               for i, item in zip(item_ids, items, strict=True)]
+    return t.Aggregates(roll, participation, buildings, counted)
 
 
 def freeze_result(actor: Any, consultation: Consultation, now: datetime) -> VoteResult:

@@ -14,6 +14,10 @@ Counting (Civil Code art. 278 and the Supreme People's Court interpretation, art
   result reports how many owners that concerned);
 - participation means a returned answer on the item, abstentions included; "not reached" is
   not participation; abstentions never count as agreement; "objecting" means disagreeing.
+
+Two ways in: ``tally`` counts plain roll entries and ballots; ``tally_aggregates`` starts from
+counts already made (the application's database counts with GROUP BY queries, so a district's
+roll never has to be loaded into memory). Both end in the same rule checks.
 """
 
 from __future__ import annotations
@@ -270,6 +274,36 @@ def largest_remainder(counts: Mapping[str, int], total: int, decimals: int = 1
     return {key: Decimal(units[key]).scaleb(-decimals) for key in counts}
 
 
+@dataclass(frozen=True)
+class ItemCounts:
+    """What is counted of one item before any rule applies; only answers are counted here
+    (households with no answer are the rest of the roll).
+
+    ``households`` maps (building sort key, building name) to households per choice,
+    ``area_dm2`` is area per choice, ``owners`` owner heads per choice (each owner by the
+    choice that decides their head), ``owner_conflicts`` the owners whose households answered
+    differently.
+    """
+
+    number: int
+    title: str
+    households: Mapping[tuple[str, str], Mapping[str, int]]
+    area_dm2: Mapping[str, int]
+    owners: Mapping[str, int]
+    owner_conflicts: int = 0
+
+
+@dataclass(frozen=True)
+class Aggregates:
+    """A round counted down to sums: the roll (with households per building), who took part,
+    and the counts of each item. A database can produce these with GROUP BY queries."""
+
+    roll: Totals
+    participation: Totals
+    buildings: Mapping[tuple[str, str], int]  # (sort key, name) → households on the roll
+    items: Sequence[ItemCounts]
+
+
 def tally(roll: Sequence[Voter], votes: Iterable[Vote], questions: Sequence[Question],
           rule: Rule) -> TallyResult:
     """Count every item of a vote or survey and check the rule's conditions on each."""
@@ -281,12 +315,15 @@ def tally(roll: Sequence[Voter], votes: Iterable[Vote], questions: Sequence[Ques
     participation = Totals(len(returned), len({v.owner for v in returned}),
                            sum(v.area_dm2 for v in returned))
     latest_first = sorted(ballots, key=lambda b: b.order, reverse=True)
-    items = tuple(_item(q, roll, latest_first, on_roll, roll_totals, rule) for q in questions)
-    return TallyResult(rule, roll_totals, participation, items)
+    buildings: dict[tuple[str, str], int] = defaultdict(int)
+    for voter in roll:
+        buildings[(voter.building_sort, voter.building)] += 1
+    items = [_count_item(q, roll, latest_first, on_roll) for q in questions]
+    return tally_aggregates(Aggregates(roll_totals, participation, buildings, items), rule)
 
 
-def _item(question: Question, roll: Sequence[Voter], latest_first: Sequence[Vote],
-          on_roll: Mapping[int, Voter], roll_totals: Totals, rule: Rule) -> ItemResult:
+def _count_item(question: Question, roll: Sequence[Voter], latest_first: Sequence[Vote],
+                on_roll: Mapping[int, Voter]) -> ItemCounts:
     answers: dict[int, str] = {}
     owner_choice: dict[str, str] = {}
     owner_seen: dict[str, set[str]] = defaultdict(set)
@@ -305,19 +342,53 @@ def _item(question: Question, roll: Sequence[Voter], latest_first: Sequence[Vote
         if choice is not None:
             owner_choice.setdefault(on_roll[vote.household_id].owner, choice.value)
 
-    keys = categories(rule, set(answers.values()))
+    households: dict[tuple[str, str], dict[str, int]] = {}
+    area: dict[str, int] = defaultdict(int)
+    for voter in roll:
+        answer = answers.get(voter.household_id)
+        if answer is not None:
+            per = households.setdefault((voter.building_sort, voter.building), defaultdict(int))
+            per[answer] += 1
+            area[answer] += voter.area_dm2
+    owners: dict[str, int] = defaultdict(int)
+    for answer in owner_choice.values():
+        owners[answer] += 1
+    return ItemCounts(question.number, question.title, households, area, owners,
+                      sum(1 for seen in owner_seen.values() if len(seen) > 1))
+
+
+def tally_aggregates(aggregates: Aggregates, rule: Rule) -> TallyResult:
+    """The tally from counts already made (by :func:`tally` or by the database): fills in
+    "no answer", percentages, the per-building breakdown and the rule's verdict on each item."""
+    items = tuple(_item(counts, aggregates, rule) for counts in aggregates.items)
+    return TallyResult(rule, aggregates.roll, aggregates.participation, items)
+
+
+def _item(item: ItemCounts, aggregates: Aggregates, rule: Rule) -> ItemResult:
+    roll_totals = aggregates.roll
+    seen = {choice for per in item.households.values() for choice, n in per.items() if n}
+    keys = categories(rule, seen)
     counts = dict.fromkeys(keys, 0)
     area = dict.fromkeys(keys, 0)
-    buildings: dict[tuple[str, str], dict[str, int]] = {}
-    for voter in roll:
-        answer = answers.get(voter.household_id, NO_ANSWER)
-        counts[answer] += 1
-        area[answer] += voter.area_dm2
-        per = buildings.setdefault((voter.building_sort, voter.building), dict.fromkeys(keys, 0))
-        per[answer] += 1
     owners = dict.fromkeys(keys, 0)
-    for owner in {v.owner for v in roll}:
-        owners[owner_choice.get(owner, NO_ANSWER)] += 1
+    buildings: dict[tuple[str, str], dict[str, int]] = {}
+    for building, on_roll in aggregates.buildings.items():
+        per = dict.fromkeys(keys, 0)
+        for choice, n in item.households.get(building, {}).items():
+            if n:
+                per[choice] += n
+        per[NO_ANSWER] += on_roll - sum(per.values())
+        buildings[building] = per
+        for choice, n in per.items():
+            counts[choice] += n
+    for choice, n in item.area_dm2.items():
+        if choice in area:
+            area[choice] += n
+    area[NO_ANSWER] += roll_totals.area_dm2 - sum(area.values())
+    for choice, n in item.owners.items():
+        if choice in owners:
+            owners[choice] += n
+    owners[NO_ANSWER] += roll_totals.owners - sum(owners.values())
 
     def total(measure: Measure, choices: Iterable[str]) -> int:
         table = {Measure.HOUSEHOLDS: counts, Measure.OWNERS: owners, Measure.AREA: area}[measure]
@@ -336,10 +407,10 @@ def _item(question: Question, roll: Sequence[Voter], latest_first: Sequence[Vote
         results.append(ConditionResult(condition, numerator, denominator,
                                        condition.holds(numerator, denominator)))
     return ItemResult(
-        number=question.number, title=question.title, counts=counts, owners=owners,
+        number=item.number, title=item.title, counts=counts, owners=owners,
         area_dm2=area, percentages=largest_remainder(counts, roll_totals.households),
         participation=item_participation, conditions=tuple(results),
         passed=None if rule.is_survey else all(r.met for r in results),
-        owner_conflicts=sum(1 for seen in owner_seen.values() if len(seen) > 1),
+        owner_conflicts=item.owner_conflicts,
         by_building=tuple((name, per) for (_sort, name), per in sorted(buildings.items())),
     )

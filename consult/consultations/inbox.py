@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from consult.ballots import service as ballots
 from consult.consultations import service
@@ -84,6 +85,8 @@ def _task(consultation: Consultation, household: Household, now: datetime) -> Ta
 
 def recent_public(limit: int = 8) -> list[Any]:
     """The latest published consultations, for everyone's home page."""
-    return list(db.session.scalars(select(Consultation).where(
+    # The compound's name is shown next to each title.
+    return list(db.session.scalars(select(Consultation).options(
+        joinedload(Consultation.compound)).where(
         Consultation.stage.in_([s.value for s in PUBLIC_STAGES])).order_by(
         Consultation.updated_at.desc()).limit(limit)))

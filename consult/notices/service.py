@@ -12,6 +12,7 @@ from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from consult.audit import service as audit
 from consult.audit.actions import describe, describe_objects
@@ -196,6 +197,14 @@ def answer_objection(actor: Any, objection: Objection, text: str) -> Objection:
 def unanswered_objections(notice: Notice) -> int:
     return db.session.scalar(select(func.count(Objection.id)).where(
         Objection.notice_id == notice.id, Objection.answered_at.is_(None))) or 0
+
+
+def objections_of(notice: Notice) -> list[Objection]:
+    """A notice's objections in order, with the households (and buildings) they name."""
+    return list(db.session.scalars(
+        select(Objection).options(selectinload(Objection.household)
+                                  .joinedload(Household.building))
+        .where(Objection.notice_id == notice.id).order_by(Objection.id)))
 
 
 def get_notice_or_404(notice_id: int) -> Notice:

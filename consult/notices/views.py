@@ -12,8 +12,9 @@ from consult.consultations import loading
 from consult.consultations.models import Consultation
 from consult.core import jobs
 from consult.core.errors import NotFound, ValidationFailed
-from consult.core.forms import save_form
+from consult.core.forms import page_number, page_size, save_form
 from consult.core.models import utcnow
+from consult.core.pagination import Window
 from consult.core.policy import authorize, can, require
 from consult.extensions import db
 from consult.notices import pdf as pdf_module
@@ -37,12 +38,20 @@ def _page(notice: Notice, consultation: Consultation, objection_form: ObjectionF
                   and notices.in_period(notice, utcnow())
                   and can(current_user, "consultation.participate", household))
     content = notices.content_of(notice)
+    # The households' appendix of an open ballot lists the whole roll: the page shows it a
+    # page at a time (the printed notice has it all).
+    rows = content.get("households") or []
+    number, size = page_number(), page_size()
+    appendix = Window(items=rows[(number - 1) * size:number * size], page=number,
+                      per_page=size, has_next=len(rows) > number * size)
     with force_locale(notice.locale):
         # The template escapes every value; its output is the notice's finished HTML.
         article = Markup(render_template(  # noqa: S704
-            "notices/_article.html", notice=notice, content=content, evaluation=evaluation))
+            "notices/_article.html", notice=notice, content=content, evaluation=evaluation,
+            households=appendix.items))
     return render_template(
         "notices/show.html", notice=notice, c=consultation, content=content, article=article,
+        appendix=appendix, objections=notices.objections_of(notice),
         evaluation=evaluation, may_object=may_object, objection_form=objection_form,
         answer_form=AnswerForm(), in_period=notices.in_period(notice, utcnow()),
         can_answer=can(current_user, "consultation.manage", consultation))

@@ -363,13 +363,15 @@ def get_or_404(model: type, object_id: int) -> Any:
     return obj
 
 
-def compounds_in_scope(scope: frozenset[int] | None) -> list[Compound]:
-    """Compounds the caller may see (``scope`` None = all), with their communities loaded."""
+def compounds_in_scope(scope: frozenset[int] | None, *, offset: int = 0,
+                       limit: int | None = None) -> list[Compound]:
+    """Compounds the caller may see (``scope`` None = all), with their communities loaded, in
+    order; ``offset`` and ``limit`` select a page of them."""
     stmt = (select(Compound).join(Compound.community).options(joinedload(Compound.community))
-            .order_by(Community.name, Compound.name))
+            .order_by(Community.name, Compound.name, Compound.id))
     if scope is not None:
         stmt = stmt.where(Compound.id.in_(scope))
-    return list(db.session.scalars(stmt))
+    return list(db.session.scalars(stmt.offset(offset).limit(limit)))
 
 
 def household_counts(compound_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
