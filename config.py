@@ -44,7 +44,12 @@ class Config:
 
     BOOTSTRAP_SERVE_LOCAL = True  # intranets have no CDN
 
-    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    # Redis, shared by every app instance and RQ worker (docs/deploy.md); empty: none, and the
+    # embedded set-up keeps rate limits in memory and runs print jobs on a thread pool.
+    REDIS_URL = os.environ.get("REDIS_URL", "")
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL or "memory://"
+    # Several deployments may share one Redis: their counters must not mix.
+    RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "")
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute; 50 per hour")
     ACCESS_CODE_RATE_LIMIT = os.environ.get("ACCESS_CODE_RATE_LIMIT", "5 per minute; 30 per hour")
@@ -73,7 +78,14 @@ class Config:
     PUBLICITY_DAYS = _env_int("PUBLICITY_DAYS", 7)
     # The address printed in QR codes and letters when printing happens outside a request.
     PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000")
-    # Print jobs run in the app process after the request (True: within it, e.g. in tests).
+    # Print jobs run after the request: "rq" on RQ workers (``flask jobs worker``) through
+    # REDIS_URL, "thread" on a thread pool in the app process (the embedded demo). JOBS_INLINE
+    # runs them within the request instead (tests).
+    JOBS_BACKEND = os.environ.get("JOBS_BACKEND") or ("rq" if REDIS_URL else "thread")
+    JOBS_QUEUE = os.environ.get("JOBS_QUEUE", "consult")
+    # An RQ job still running after this long is stopped by its worker (its page then shows it
+    # stopped and offers to print again).
+    JOBS_TIMEOUT_SECONDS = _env_int("JOBS_TIMEOUT_SECONDS", 3600)
     JOBS_INLINE = os.environ.get("JOBS_INLINE", "") == "1"
 
     SESSION_COOKIE_HTTPONLY = True

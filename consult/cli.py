@@ -397,6 +397,25 @@ def register(app: Flask) -> None:
     audit_group = AppGroup("audit", help="The audit trail.")
     app.cli.add_command(audit_group)
 
+    jobs_group = AppGroup("jobs", help="Background jobs (print batches) on RQ workers.")
+    app.cli.add_command(jobs_group)
+
+    @jobs_group.command("worker")
+    @click.option("--burst", is_flag=True, help="Stop once the queue is empty.")
+    @click.option("--name", default=None, help="The worker's name (default: a random one).")
+    def jobs_worker_command(burst: bool, name: str | None) -> None:
+        """Run the queued jobs of REDIS_URL's queue JOBS_QUEUE, in this app's configuration."""
+        from consult.core import jobs
+
+        if not current_app.config.get("REDIS_URL"):
+            fail(_("Set REDIS_URL to run a jobs worker: without Redis, jobs run in the app "
+                   "process."))
+        worked = jobs.run_worker(current_app._get_current_object(), burst=burst,  # type: ignore[attr-defined]
+                                 name=name)
+        if burst:
+            click.echo(_("Worked the queue until it was empty.") if worked
+                       else _("The queue is empty."))
+
     def fail_ballots(problems: Any, shown: int = 20) -> NoReturn:
         from consult.audit.crosscheck import describe
 
