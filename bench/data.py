@@ -41,7 +41,6 @@ SECOND_HOME_SHARE = 0.03      # households whose owner already owns another one
 ACCOUNT_SHARE = 0.7           # households with a resident account (户代表 signed up)
 TURNOUT = 0.55                # households that have already voted when the benchmark starts
 CHOICE_WEIGHTS = (("agree", 75), ("disagree", 15), ("abstain", 10))
-_RECEIPT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
 @dataclass
@@ -157,8 +156,9 @@ def analyze() -> None:
 
 
 def receipt(rng: random.Random) -> str:
-    code = "".join(rng.choices(_RECEIPT_ALPHABET, k=8))
-    return f"{code[:4]}-{code[4:]}"
+    from consult.ballots import service as ballots
+
+    return ballots.new_receipt(rng.choice)
 
 
 def password_hash() -> str:

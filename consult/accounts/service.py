@@ -17,6 +17,7 @@ from typing import Any
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -337,6 +338,47 @@ def open_access_code(household: Household) -> AccessCode | None:
 
 def resident_account_for(household: Household) -> User | None:
     return db.session.scalar(select(User).where(User.household_id == household.id))
+
+
+# A resident who mistypes is warned this many tries before code sign-in pauses.
+WARN_WRONG_CODES_LEFT = 3
+
+
+class WrongAccessCode(NotFound):
+    """A wrong code from a client that may still try: the reason, and perhaps a warning."""
+
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__(" ".join(messages))
+        self.messages = messages
+
+
+def redeem_access_code_from(address: str | None, text: str, now: datetime | None = None) -> User:
+    """Code sign-in from a client address: ``redeem_access_code`` behind the per-client pause.
+
+    Raises ``lockout.SignInLocked`` while the address is paused or when this wrong code starts
+    a pause, and ``WrongAccessCode`` otherwise (warning when few tries are left). Both record
+    the wrong code: the caller commits after either, like after a sign-in.
+    """
+    now = now or utcnow()
+    client = lockout.client_key(address)
+    lockout.check_client(client, now)
+    try:
+        user = redeem_access_code(text)
+    except NotFound as exc:
+        locked, left = lockout.note_wrong_code(client, now)
+        if locked is not None:
+            raise lockout.client_locked(locked, now) from exc
+        messages = [exc.message]
+        if left <= WARN_WRONG_CODES_LEFT:
+            messages.append(ngettext(
+                "%(num)d more wrong code and signing in with a code will be paused for "
+                "%(minutes)s minutes.",
+                "%(num)d more wrong codes and signing in with a code will be paused for "
+                "%(minutes)s minutes.", left,
+                minutes=current_app.config["ACCESS_CODE_LOCKOUT_MINUTES"]))
+        raise WrongAccessCode(messages) from exc
+    lockout.forget_wrong_codes(client)
+    return user
 
 
 def redeem_access_code(text: str) -> User:

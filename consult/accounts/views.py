@@ -13,7 +13,6 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, logout_user
 from werkzeug.wrappers import Response
@@ -35,7 +34,6 @@ from consult.accounts.models import UserScope
 from consult.core import sorting
 from consult.core.errors import NotFound
 from consult.core.forms import options, page_number, page_size, save_form, text_arg
-from consult.core.models import utcnow
 from consult.core.policy import ROLE_LABELS, STORED_ROLES, Role, authorize, can, require
 from consult.core.urls import safe_next
 from consult.extensions import db, limiter
@@ -90,29 +88,15 @@ def code_login() -> Response | str:
     if request.method == "GET" and request.args.get("code"):
         form.code.data = request.args.get("code", "")[:40]  # the letter's QR code fills it in
     if form.validate_on_submit():
-        client = lockout.client_key(get_remote_address())
         try:
-            lockout.check_client(client)
-            user = accounts.redeem_access_code(form.code.data)
+            user = accounts.redeem_access_code_from(get_remote_address(), form.code.data)
         except lockout.SignInLocked as exc:
+            db.session.commit()  # the wrong code that started the pause is kept
             form.code.errors = [exc.message]
-        except NotFound as exc:
-            db.session.rollback()
-            locked, left = lockout.note_wrong_code(client)
-            db.session.commit()
-            if locked is not None:
-                form.code.errors = [lockout.client_locked(locked, utcnow()).message]
-            else:
-                form.code.errors = [exc.message]
-                if left <= 3:
-                    form.code.errors.append(ngettext(
-                        "%(num)d more wrong code and signing in with a code will be paused for "
-                        "%(minutes)s minutes.",
-                        "%(num)d more wrong codes and signing in with a code will be paused for "
-                        "%(minutes)s minutes.", left,
-                        minutes=current_app.config["ACCESS_CODE_LOCKOUT_MINUTES"]))
+        except accounts.WrongAccessCode as exc:
+            db.session.commit()  # the wrong code counts towards a pause
+            form.code.errors = exc.messages
         else:
-            lockout.forget_wrong_codes(client)
             db.session.commit()
             sessions.start(user, remember=True)
             return redirect(url_for("accounts.activate"))

@@ -270,9 +270,6 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Any:
     c = Clock()
     for module in (accounts, lockout, sessions):
         monkeypatch.setattr(module, "utcnow", c.now)
-    import consult.accounts.views as views
-
-    monkeypatch.setattr(views, "utcnow", c.now)
     return c
 
 
