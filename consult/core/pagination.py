@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,11 +33,23 @@ class Window:
         return self.page + 1
 
 
+def window_of(rows: Sequence[Any], page: int, per_page: int) -> Window:
+    """The window of ``rows`` that start at the page's first row: one row beyond the page (if
+    given) tells that a next page exists."""
+    return Window(items=list(rows[:per_page]), page=page, per_page=per_page,
+                  has_next=len(rows) > per_page)
+
+
 def window(stmt: Select[Any], page: int, per_page: int) -> Window:
     """Fetch one page plus one row, to know whether a next page exists."""
     rows = list(db.session.scalars(stmt.limit(per_page + 1).offset((page - 1) * per_page)))
-    return Window(items=rows[:per_page], page=page, per_page=per_page,
-                  has_next=len(rows) > per_page)
+    return window_of(rows, page, per_page)
+
+
+def window_of_list(rows: Sequence[Any], page: int, per_page: int) -> Window:
+    """A page of a list already in memory (e.g. a frozen notice's appendix)."""
+    start = (page - 1) * per_page
+    return window_of(rows[start:start + per_page + 1], page, per_page)
 
 
 class RowPagination(Pagination):

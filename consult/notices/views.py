@@ -14,7 +14,7 @@ from consult.core import jobs
 from consult.core.errors import NotFound, ValidationFailed
 from consult.core.forms import page_number, page_size, save_form
 from consult.core.models import utcnow
-from consult.core.pagination import Window
+from consult.core.pagination import window_of_list
 from consult.core.policy import authorize, can, require
 from consult.extensions import db
 from consult.notices import pdf as pdf_module
@@ -40,10 +40,7 @@ def _page(notice: Notice, consultation: Consultation, objection_form: ObjectionF
     content = notices.content_of(notice)
     # The households' appendix of an open ballot lists the whole roll: the page shows it a
     # page at a time (the printed notice has it all).
-    rows = content.get("households") or []
-    number, size = page_number(), page_size()
-    appendix = Window(items=rows[(number - 1) * size:number * size], page=number,
-                      per_page=size, has_next=len(rows) > number * size)
+    appendix = window_of_list(content.get("households") or [], page_number(), page_size())
     with force_locale(notice.locale):
         # The template escapes every value; its output is the notice's finished HTML.
         article = Markup(render_template(  # noqa: S704

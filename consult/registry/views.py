@@ -20,7 +20,7 @@ from consult.accounts import service as accounts
 from consult.core import sorting
 from consult.core.errors import ImportRejected, NotFound
 from consult.core.forms import id_arg, options, page_number, page_size, save_form, text_arg
-from consult.core.pagination import Window
+from consult.core.pagination import window_of
 from consult.core.policy import authorize, compound_scope, require
 from consult.core.tabular import XLSX_MAGIC
 from consult.extensions import db
@@ -60,7 +60,7 @@ def index() -> str:
     # One row more than a page tells whether there is a next page, without counting them all.
     rows = registry.compounds_in_scope(compound_scope(current_user, "registry.view"),
                                        offset=(number - 1) * size, limit=size + 1)
-    page = Window(items=rows[:size], page=number, per_page=size, has_next=len(rows) > size)
+    page = window_of(rows, number, size)
     counts = registry.household_counts([c.id for c in page.items])
     return render_template("registry/index.html", compounds=page.items, page=page,
                            counts=counts)
