@@ -17,6 +17,7 @@ from consult.ballots.models import BallotChannel
 from consult.consultations import loading
 from consult.consultations.models import Consultation, Secrecy
 from consult.core import sorting
+from consult.core.database import reads_only
 from consult.core.errors import NotFound, PermissionDenied, ValidationFailed
 from consult.core.forms import apply_errors, page_number, page_size, text_arg
 from consult.core.models import utcnow
@@ -48,6 +49,7 @@ def _choice_options(consultation: Consultation, channel: BallotChannel) -> list[
 
 
 @bp.route("/<int:consultation_id>/vote", methods=["GET", "POST"])
+@reads_only  # the POST only checks the answers and shows them for review
 @require("consultation.participate")
 def vote(consultation_id: int) -> Response | str:
     """Screen 1: choose an answer for each item (POST goes on to the review screen)."""
@@ -100,7 +102,9 @@ def confirm(consultation_id: int) -> Response:
         return redirect(url_for("ballots.receipt", consultation_id=consultation.id))
     db.session.commit()
     flash(_("Your vote has been recorded."), "success")
-    return redirect(url_for("ballots.receipt", consultation_id=consultation.id))
+    # The id from the address: ``consultation.id`` is expired by the commit and would be
+    # read again in a new transaction.
+    return redirect(url_for("ballots.receipt", consultation_id=consultation_id))
 
 
 @bp.get("/<int:consultation_id>/ballot")

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+import fcntl
+import os
+import threading
+from typing import Any, TypeVar
 
-from flask import Flask, g, has_request_context, request
+from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import event, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+V = TypeVar("V")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
+# connection.info key: whether the SQLite transaction under way began with BEGIN IMMEDIATE
+_IMMEDIATE = "consult_immediate"
 
 
 def intend_write() -> None:
@@ -23,12 +29,77 @@ def intend_write() -> None:
         g.consult_write_intent = True
 
 
+def reads_only(view: V) -> V:
+    """Mark a view that writes nothing even when posted to (a review screen): its transaction
+    starts as a plain read, so it does not queue for SQLite's write lock behind the writers."""
+    view.consult_reads_only = True  # type: ignore[attr-defined]
+    return view
+
+
 def _starts_read_only() -> bool:
-    return (
-        has_request_context()
-        and request.method in _SAFE_METHODS
-        and not g.get("consult_write_intent", False)
-    )
+    if not has_request_context() or g.get("consult_write_intent", False):
+        return False
+    if request.method in _SAFE_METHODS:
+        return True
+    view = current_app.view_functions.get(request.endpoint or "")
+    return bool(getattr(view, "consult_reads_only", False))
+
+
+class WriterQueue:
+    """Writers to one SQLite file take turns here before asking SQLite for its write lock.
+
+    SQLite lets one transaction write at a time, and a writer that finds the lock taken
+    sleeps and tries again, longer and longer apart (1, 2, 5 … then 25, 50 and 100 ms). Under
+    load the lock often lies free while every waiting writer sleeps, and one that has waited
+    a while waits far longer than its turn: at 32 voters that made most of the vote's
+    99th-percentile latency. Here a writer first takes an exclusive ``flock`` on a file beside
+    the database (every process on the host) after a mutex (every thread of this process):
+    both wake the next waiter the moment the holder lets go, without polling. SQLite's lock
+    still decides; the queue only orders who asks for it.
+
+    The turn is held from ``BEGIN IMMEDIATE`` to the commit, rollback or close of that
+    connection, and the kernel frees it if the process dies. A thread that already holds it
+    through another connection does not queue again (it would wait for itself): that second
+    transaction waits for SQLite's lock in the old way.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._mutex = threading.Lock()
+        self._holder: Any = None  # the DBAPI connection whose transaction has the turn
+        self._holder_thread: int | None = None
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _file(self) -> int:
+        # One descriptor per process: a descriptor inherited across fork() would share its
+        # lock with the parent and every sibling.
+        if self._fd is None or self._pid != os.getpid():
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    def enter(self, dbapi_connection: Any) -> None:
+        """Wait for the turn (the write transaction of ``dbapi_connection`` is about to start)."""
+        if self._holder_thread == threading.get_ident():
+            return
+        self._mutex.acquire()
+        try:
+            fcntl.flock(self._file(), fcntl.LOCK_EX)
+        except BaseException:
+            self._mutex.release()
+            raise
+        self._holder, self._holder_thread = dbapi_connection, threading.get_ident()
+
+    def leave(self, dbapi_connection: Any) -> None:
+        """Hand the turn on, if ``dbapi_connection`` holds it (its transaction has ended)."""
+        if self._holder is not dbapi_connection:
+            return
+        self._holder, self._holder_thread = None, None
+        try:
+            fcntl.flock(self._file(), fcntl.LOCK_UN)
+        finally:
+            self._mutex.release()
 
 
 def configure_engine(app: Flask, engine: Engine) -> None:
@@ -39,6 +110,8 @@ def configure_engine(app: Flask, engine: Engine) -> None:
     if synchronous not in _SYNCHRONOUS_MODES:
         raise RuntimeError(f"SQLITE_SYNCHRONOUS must be one of {sorted(_SYNCHRONOUS_MODES)}")
     busy_ms = int(app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    path = engine.url.database
+    queue = WriterQueue(f"{path}-writers.lock") if path and path != ":memory:" else None
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -66,7 +139,37 @@ def configure_engine(app: Flask, engine: Engine) -> None:
         # (SQLite answers SQLITE_BUSY at once instead of calling the busy handler), so every
         # transaction that may write takes the lock up front. Plain page views stay deferred
         # so readers never queue behind writers.
-        connection.exec_driver_sql("BEGIN" if _starts_read_only() else "BEGIN IMMEDIATE")
+        immediate = not _starts_read_only()
+        if immediate and queue is not None:
+            dbapi_connection = connection.connection.dbapi_connection
+            queue.enter(dbapi_connection)
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                queue.leave(dbapi_connection)
+                raise
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        connection.info[_IMMEDIATE] = immediate
+
+    if queue is not None:
+        _leave_after(engine.dialect, "do_commit", queue)
+        _leave_after(engine.dialect, "do_rollback", queue)
+        _leave_after(engine.dialect, "do_close", queue)
+
+
+def _leave_after(dialect: Any, method: str, queue: WriterQueue) -> None:
+    """Make the dialect's ``method`` (commit, rollback, close of a DBAPI connection) hand the
+    writers' turn on once it is done."""
+    original = getattr(dialect, method)
+
+    def wrapped(connection: Any) -> None:
+        try:
+            original(connection)
+        finally:  # called with the pool's proxy or the DBAPI connection itself
+            queue.leave(getattr(connection, "dbapi_connection", connection))
+
+    setattr(dialect, method, wrapped)
 
 
 def insert_or_lock(model: Any, key: dict[str, Any], values: dict[str, Any]) -> tuple[Any, bool]:
@@ -75,21 +178,23 @@ def insert_or_lock(model: Any, key: dict[str, Any], values: dict[str, Any]) -> t
 
     ``INSERT … ON CONFLICT DO NOTHING RETURNING`` lets simultaneous first submissions queue on
     the unique key instead of failing, and tells exactly whether this statement inserted (the
-    driver's rowcount does not, on PostgreSQL). The ``FOR UPDATE`` read then serialises changes.
+    driver's rowcount does not, on PostgreSQL). A row this statement inserted comes back from
+    it, already locked by the transaction; an existing one is read ``FOR UPDATE``, which
+    serialises changes.
     """
     from consult.extensions import db
 
-    table = model.__table__
     dialect = db.session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    primary = next(iter(table.primary_key.columns))
-    inserted = db.session.execute(
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+    created = db.session.scalars(
         insert.values(**key, **values).on_conflict_do_nothing(index_elements=list(key))
-        .returning(primary)).scalar()
+        .returning(model)).one_or_none()
+    if created is not None:
+        return created, True
     row = db.session.scalars(
         select(model).filter_by(**key).with_for_update()
         .execution_options(populate_existing=True)).one()
-    return row, inserted is not None
+    return row, False
 
 
 def lock_row(obj: Any, *, shared: bool = False) -> None:
@@ -99,10 +204,15 @@ def lock_row(obj: Any, *, shared: bool = False) -> None:
     locks the row second waits until the first transaction ends and then sees what it
     committed, so a decision taken on the reloaded values cannot rest on a stale read.
     SQLite has no row locks and needs none: a writing transaction holds the database's write
-    lock from its ``BEGIN IMMEDIATE`` on (see ``configure_engine``).
+    lock from its ``BEGIN IMMEDIATE`` on (see ``configure_engine``), so whatever it read is
+    current and is not read again; only a transaction that began as a plain read reloads.
     """
     from consult.extensions import db
 
+    connection = db.session.connection()
+    if connection.dialect.name == "sqlite" and connection.info.get(_IMMEDIATE):
+        # Everything this transaction read, it read holding the write lock: already current.
+        return
     db.session.flush()  # the reload must not overwrite changes not yet sent
     db.session.get(type(obj), inspect(obj).identity, with_for_update={"read": shared},
                    populate_existing=True)
