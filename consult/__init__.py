@@ -10,6 +10,7 @@ from datetime import datetime
 
 from flask import Flask
 from flask_babel import format_date, format_datetime, format_decimal, get_locale
+from sqlalchemy.orm import joinedload
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import BASE_DIR, CONFIGS, DEFAULT_SECRET_KEY, Config
@@ -17,7 +18,12 @@ from consult.accounts import sessions
 from consult.core import logs
 from consult.core.database import configure_engine
 from consult.core.handlers import add_security_headers, register_error_handlers
-from consult.core.i18n import html_lang, remember_requested_locale, select_locale
+from consult.core.i18n import (
+    html_lang,
+    install_template_gettext,
+    remember_requested_locale,
+    select_locale,
+)
 from consult.core.urls import BoundedIntConverter
 from consult.extensions import babel, bootstrap, csrf, db, limiter, login_manager, migrate
 
@@ -62,6 +68,7 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
+    install_template_gettext(app)
     bootstrap.init_app(app)
     limiter.init_app(app)
     _init_login(app)
@@ -99,6 +106,7 @@ def _init_login(app: Flask) -> None:
     from flask_babel import lazy_gettext as _l
 
     from consult.accounts.models import User
+    from consult.registry.models import Household
 
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
@@ -110,7 +118,10 @@ def _init_login(app: Flask) -> None:
     def _load(user_id: str) -> User | None:
         if not user_id.isdigit():
             return None
-        return db.session.get(User, int(user_id))
+        # A resident's household and its building are on nearly every page they see (the
+        # address, the scope check): one query instead of three.
+        return db.session.get(User, int(user_id), options=[
+            joinedload(User.household).joinedload(Household.building)])
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -17,7 +17,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import DateTime, select, type_coerce
+from sqlalchemy import DateTime, insert, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from consult.audit.models import GENESIS_HASH, AuditEvent, AuditHead
@@ -122,12 +122,12 @@ def record(
     """
     session = session or db.session
     object_type, object_id, target_compound = _target_ref(target)
-    head = session.execute(
-        select(AuditHead).where(AuditHead.id == HEAD_ID)
-        .with_for_update().execution_options(populate_existing=True)
-    ).scalar_one()
+    # Plain statements rather than the unit of work: an append is on every ballot's path.
+    head_seq, head_hash = session.execute(
+        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == HEAD_ID).with_for_update()
+    ).one()
     fields = EventFields(
-        seq=head.seq + 1,
+        seq=head_seq + 1,
         created_at=format_time(utcnow()),
         actor_id=getattr(actor, "id", None),
         actor_label=actor_label or getattr(actor, "username", None) or SYSTEM_ACTOR,
@@ -136,10 +136,10 @@ def record(
         object_id=object_id,
         compound_id=compound_id if compound_id is not None else target_compound,
         payload=canonical_json(data),
-        prev_hash=head.hash,
+        prev_hash=head_hash,
     )
     digest = event_hash(fields)
-    event = AuditEvent(
+    event = session.scalars(insert(AuditEvent).values(
         seq=fields.seq,
         created_at=datetime.strptime(fields.created_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
             tzinfo=UTC
@@ -153,11 +153,10 @@ def record(
         payload=fields.payload,
         prev_hash=fields.prev_hash,
         hash=digest,
-    )
-    head.seq = fields.seq
-    head.hash = digest
-    session.add(event)
-    session.flush()
+    ).returning(AuditEvent)).one()
+    # An ORM update: a head already loaded in the session (chain_head) gets the new values.
+    session.execute(update(AuditHead).where(AuditHead.id == HEAD_ID)
+                    .values(seq=fields.seq, hash=digest))
     return event
 
 

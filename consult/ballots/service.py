@@ -17,7 +17,7 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy import String, and_, case, func, literal, or_, select
+from sqlalchemy import String, and_, case, func, insert, literal, or_, select
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import selectinload
 
@@ -314,13 +314,18 @@ def cast(actor: Any, consultation: Consultation, household: Household,
                     "proxy_document_id", "receipt", "cast_at", "submission"):
             setattr(ballot, key, values[key])
         ballot.version += 1
-    current = {c.item_id: c for c in ballot.choices}
-    for item, choice in chosen.items():
-        if item.id in current:
-            current[item.id].choice = choice.value
-        else:
-            ballot.choices.append(BallotChoice(item_id=item.id, choice=choice.value))
-    db.session.flush()
+    if created:  # one multi-row INSERT, without the unit of work: the first ballot is the rush
+        db.session.execute(insert(BallotChoice), [
+            {"ballot_id": ballot.id, "item_id": item.id, "choice": choice.value}
+            for item, choice in chosen.items()])
+    else:
+        current = {c.item_id: c for c in ballot.choices}
+        for item, choice in chosen.items():
+            if item.id in current:
+                current[item.id].choice = choice.value
+            else:
+                ballot.choices.append(BallotChoice(item_id=item.id, choice=choice.value))
+        db.session.flush()
     open_ballot = consultation.secrecy == Secrecy.OPEN
     # A household voting online is not named by its account: in a confidential vote the
     # account would say whose ballot it is, and the public audit export must not carry it.

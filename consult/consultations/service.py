@@ -18,6 +18,7 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import joinedload
 
 from consult.audit import service as audit
 from consult.audit.actions import describe, describe_objects
@@ -489,7 +490,9 @@ def remove_item(actor: Any, item: Item, note: str = "") -> None:
 
 
 def get_or_404(consultation_id: int) -> Consultation:
-    consultation = db.session.get(Consultation, consultation_id)
+    # Its scopes come along: every resident page checks the household is among them.
+    consultation = db.session.get(Consultation, consultation_id,
+                                  options=[joinedload(Consultation.scopes)])
     if consultation is None:
         raise NotFound(_("No such consultation."))
     return consultation

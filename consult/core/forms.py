@@ -27,8 +27,11 @@ T = TypeVar("T")
 
 
 @cache
-def _traditional_wtforms() -> Translations:
-    return Translations.load(messages_path(), ["zh_TW"], domain="wtforms")
+def _wtforms_translations(locale: str) -> Translations:
+    """WTForms' own catalog for ``locale``, read once per process (Flask-WTF reads the file
+    again on every request). WTForms names Traditional Chinese "zh_TW"."""
+    return Translations.load(messages_path(), ["zh_TW" if locale == "zh_Hant" else locale],
+                             domain="wtforms")
 
 
 class FlaskForm(flask_wtf.FlaskForm):
@@ -38,10 +41,9 @@ class FlaskForm(flask_wtf.FlaskForm):
 
     class Meta(flask_wtf.FlaskForm.Meta):
         def get_translations(self, form: Any) -> Any:
-            if (current_app.config.get("WTF_I18N_ENABLED", True)
-                    and str(get_locale()) == "zh_Hant"):
-                return _traditional_wtforms()
-            return super().get_translations(form)
+            if not current_app.config.get("WTF_I18N_ENABLED", True):
+                return super().get_translations(form)
+            return _wtforms_translations(str(get_locale()))
 
     def validate(self, extra_validators: Any = None) -> bool:
         """The fields' own checks, and no NUL character anywhere: no text of ours has one,

@@ -4,9 +4,12 @@ Accept-Language, then Simplified Chinese. Anything unknown is skipped, never sho
 from __future__ import annotations
 
 import os
+from functools import lru_cache
+from typing import Any
 
 from babel import Locale, UnknownLocaleError
-from flask import current_app, has_request_context, request
+from flask import Flask, current_app, g, has_request_context, request
+from flask_babel import get_locale, get_translations
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -17,6 +20,7 @@ LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
 _TRADITIONAL_TERRITORIES = frozenset({"TW", "HK", "MO"})
 
 
+@lru_cache(maxsize=512)  # Babel's parse scans its whole locale list: ~1 ms per request
 def normalize_locale(value: str | None) -> str | None:
     """Map a language tag (``zh-TW``, ``zh_CN``, ``en-US``, ``zh_Hant`` …) to a supported locale.
 
@@ -90,3 +94,35 @@ def remember_requested_locale(response: Response) -> Response:
     if chosen and request.cookies.get(LANG_COOKIE) != chosen:
         set_lang_cookie(response, chosen)
     return response
+
+
+def _catalog() -> Any:
+    """The catalog of the language being written in, found once per request and language.
+
+    Flask-Babel finds it again for every message (several context lookups and a cache key
+    built from the locale each time): a page of twelve ballot items spends more time there
+    than in rendering. ``force_locale`` (a notice in its consultation's language) sets a new
+    locale object, so the catalog is found again for it.
+    """
+    if not g:
+        return get_translations()
+    cached = g.get("_consult_catalog")
+    # Flask-Babel keeps the request's locale object on this namespace; should it ever keep
+    # it elsewhere, every message takes the long way, still correctly.
+    babel_state = g.get("_flask_babel")
+    if cached is not None and cached[0] is getattr(babel_state, "babel_locale", None):
+        return cached[1]
+    translations = get_translations()
+    g._consult_catalog = (get_locale(), translations)
+    return translations
+
+
+def install_template_gettext(app: Flask) -> None:
+    """Templates translate through ``_catalog`` (in place of Flask-Babel's callables)."""
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: _catalog().ugettext(s),
+        ngettext=lambda s, p, n: _catalog().ungettext(s, p, n),
+        pgettext=lambda c, s: _catalog().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _catalog().unpgettext(c, s, p, n),
+        newstyle=True,
+    )

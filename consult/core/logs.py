@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, g, has_request_context, request, session
+from sqlalchemy import inspect as sa_inspect
 from werkzeug.wrappers import Response
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -118,7 +119,12 @@ def _current_user_id() -> int | None:
     # cost a database query, e.g. for static files.
     user = g.get("_login_user")
     if user is not None:
-        return getattr(user, "id", None)
+        # The identity key, not ``user.id``: after a commit the attribute is expired, and
+        # reading it would start a new transaction (on SQLite a write lock) just to log.
+        state = sa_inspect(user, raiseerr=False)
+        if state is not None:
+            return state.identity[0] if state.identity else None
+        return getattr(user, "id", None)  # the anonymous user: no id
     raw = session.get("_user_id") if not g.get("session_expired") else None
     return int(raw) if isinstance(raw, str) and raw.isdigit() else None
 
