@@ -2,9 +2,10 @@
 shape (open a form, send it for review, confirm) but whose confirmation only inserts one row.
 
 It runs through the same stack as the vote (the app factory, the signed session cookie, the
-sign-in check of ``@require``, CSRF, a database transaction and its commit), so the vote's
-throughput as a fraction of this one is what the real work costs: loading the consultation and
-its items, the roll, validating the choices, the ballot upsert and the audit chain append.
+sign-in check of ``@require``, CSRF, the page layout, a database transaction and its commit),
+so the vote's throughput as a fraction of this one is what the real work costs: loading the
+consultation and its items, the roll, validating the choices, the ballot upsert and the audit
+chain append.
 
 Never part of the app: only ``bench/wsgi_bench.py`` registers it, and only when the bench asks
 (``BENCH_BASELINE=1``). The row goes to a table of its own metadata, which the migrations
@@ -15,7 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, redirect, render_template_string, url_for
+from flask import Blueprint, Flask, current_app, redirect, render_template, url_for
+from jinja2 import Template
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, func, insert
 from werkzeug.wrappers import Response
 from wtforms import HiddenField
@@ -34,8 +36,21 @@ rows = Table(
 )
 bp = Blueprint("bench_baseline", __name__, url_prefix=URL_PREFIX)
 
-_PAGE = """<!doctype html><title>baseline</title><form method="post" action="{{ action }}">
-{{ form.csrf_token }}{{ form.note }}<button>send</button></form>"""
+# In the app's page layout (header, menu, language and text-size switches) like every page of
+# the app: the layout is part of the stack, not of the vote's work.
+_PAGE = """{% extends "base.html" %}{% block title %}baseline{% endblock %}{% block content %}
+<form method="post" action="{{ action }}">{{ form.csrf_token }}{{ form.note }}
+<button>send</button></form>{% endblock %}"""
+
+
+def _page() -> Template:
+    """The page, compiled once per process like the app's own templates (rendering it with
+    ``render_template_string`` would compile it on every request)."""
+    template = current_app.extensions.get("bench_baseline_page")
+    if template is None:
+        template = current_app.extensions["bench_baseline_page"] = (
+            current_app.jinja_env.from_string(_PAGE))
+    return template
 
 
 class BaselineForm(FlaskForm):
@@ -46,7 +61,7 @@ class BaselineForm(FlaskForm):
 @require("consultation.participate")
 def form() -> str:
     """Step 1: a form with its CSRF token."""
-    return render_template_string(_PAGE, form=BaselineForm(),
+    return render_template(_page(), form=BaselineForm(),
                                   action=url_for("bench_baseline.review"))
 
 
@@ -57,7 +72,7 @@ def review() -> tuple[str, int] | str:
     submitted = BaselineForm()
     if not submitted.validate_on_submit():
         return "invalid", 400
-    return render_template_string(_PAGE, form=BaselineForm(note=submitted.note.data),
+    return render_template(_page(), form=BaselineForm(note=submitted.note.data),
                                   action=url_for("bench_baseline.confirm"))
 
 

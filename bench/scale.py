@@ -1,4 +1,4 @@
-"""The scale benchmark (issue 7): district-sized data, peak voting load against a baseline,
+"""The scale benchmark: district-sized data, peak voting load against a baseline,
 the tally against a hand-written SQL aggregate, the results and notice pages, ``flask audit
 verify`` over a million events and the import of 10,000 households.
 
@@ -29,7 +29,7 @@ from bench.common import Report, app_on, fresh_database, summary, timed
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 
-# Targets on 2 cores, from issue 7.
+# The targets on 2 cores (docs/benchmarks.md says where each comes from).
 RATIO_TARGET = 0.6            # vote path ≥ 0.6 × baseline throughput
 P99_TARGET_MS = 150           # p99 at 32 voters on SQLite
 TALLY_RATIO_TARGET = 1.25     # tally ≤ 1.25 × the hand-written aggregate (1M households)
@@ -154,7 +154,7 @@ def tally_dataset(report: Report, households: int, kind: str, workdir: Path, siz
                       "(`ballots.service.compute`, median)", round(tally_s, 3), "s")
         report.figure(f"Hand-written SQL aggregate, {households:,} households (median)",
                       round(sql_s, 3), "s")
-        # The issue's target is for a million households; smaller sizes are reported.
+        # The ratio's target is set for a million households; smaller sizes are reported.
         report.target(f"Tally of {households:,} households × 12 items ÷ hand-written "
                       f"aggregate", ratio, TALLY_RATIO_TARGET, "×",
                       gate=not quick and households >= 1_000_000)
