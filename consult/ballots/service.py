@@ -282,12 +282,13 @@ def cast(actor: Any, consultation: Consultation, household: Household,
     for bad answers.
     """
     now = now or utcnow()
+    # Read before the lock: the roll is frozen while the vote is open.
+    entry = roll_entry_for(consultation, household.id)
     # Hold the consultation as it stands (PostgreSQL: FOR SHARE; ballots do not wait for each
     # other) until this ballot commits: closing the vote waits for it, so the frozen tally
     # counts every ballot acknowledged, and a ballot arriving after the close sees it closed.
     lock_row(consultation, shared=True)
     check_vote_open(consultation, now)
-    entry = roll_entry_for(consultation, household.id)
     if entry is None:
         raise Conflict(_("This household is not on the electoral roll of this vote."))
     chosen = _parse_choices(consultation, raw_choices, channel)

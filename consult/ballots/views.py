@@ -17,7 +17,7 @@ from consult.ballots.models import BallotChannel
 from consult.consultations import loading
 from consult.consultations.models import Consultation, Secrecy
 from consult.core import sorting
-from consult.core.database import reads_only
+from consult.core.database import starts_reading
 from consult.core.errors import NotFound, PermissionDenied, ValidationFailed
 from consult.core.forms import apply_errors, page_number, page_size, text_arg
 from consult.core.models import utcnow
@@ -49,7 +49,7 @@ def _choice_options(consultation: Consultation, channel: BallotChannel) -> list[
 
 
 @bp.route("/<int:consultation_id>/vote", methods=["GET", "POST"])
-@reads_only  # the POST only checks the answers and shows them for review
+@starts_reading  # the POST only checks the answers and shows them for review
 @require("consultation.participate")
 def vote(consultation_id: int) -> Response | str:
     """Screen 1: choose an answer for each item (POST goes on to the review screen)."""
@@ -84,6 +84,7 @@ def vote(consultation_id: int) -> Response | str:
 
 
 @bp.post("/<int:consultation_id>/vote/confirm")
+@starts_reading  # everything is read and checked before ballots.cast takes the write lock
 @require("consultation.participate")
 def confirm(consultation_id: int) -> Response:
     """Screen 2 → 3: the reviewed answers are recorded and the receipt is shown."""

@@ -15,8 +15,11 @@ from sqlalchemy.engine import Engine
 V = TypeVar("V")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
-# connection.info key: whether the SQLite transaction under way began with BEGIN IMMEDIATE
+# connection.info keys (SQLite): whether the transaction under way holds the write lock, the
+# connection's count of changed rows when it began, and the engine's writer queue
 _IMMEDIATE = "consult_immediate"
+_CHANGES = "consult_changes_at_begin"
+_QUEUE = "consult_writer_queue"
 
 
 def intend_write() -> None:
@@ -29,10 +32,13 @@ def intend_write() -> None:
         g.consult_write_intent = True
 
 
-def reads_only(view: V) -> V:
-    """Mark a view that writes nothing even when posted to (a review screen): its transaction
-    starts as a plain read, so it does not queue for SQLite's write lock behind the writers."""
-    view.consult_reads_only = True  # type: ignore[attr-defined]
+def starts_reading(view: V) -> V:
+    """Mark a posted view whose transaction starts as a plain read on SQLite, like a page view,
+    instead of queueing for the write lock before its first query: the vote's review screen,
+    which writes nothing, and its confirmation, which reads and checks everything first and
+    takes the write lock only for its writes (``lock_row`` turns the transaction into a
+    writing one, and reads the locked row again)."""
+    view.consult_starts_reading = True  # type: ignore[attr-defined]
     return view
 
 
@@ -42,7 +48,7 @@ def _starts_read_only() -> bool:
     if request.method in _SAFE_METHODS:
         return True
     view = current_app.view_functions.get(request.endpoint or "")
-    return bool(getattr(view, "consult_reads_only", False))
+    return bool(getattr(view, "consult_starts_reading", False))
 
 
 class WriterQueue:
@@ -139,23 +145,44 @@ def configure_engine(app: Flask, engine: Engine) -> None:
         # (SQLite answers SQLITE_BUSY at once instead of calling the busy handler), so every
         # transaction that may write takes the lock up front. Plain page views stay deferred
         # so readers never queue behind writers.
-        immediate = not _starts_read_only()
-        if immediate and queue is not None:
-            dbapi_connection = connection.connection.dbapi_connection
-            queue.enter(dbapi_connection)
-            try:
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
-            except BaseException:
-                queue.leave(dbapi_connection)
-                raise
+        connection.info[_QUEUE] = queue
+        if _starts_read_only():
+            connection.exec_driver_sql("BEGIN")
+            connection.info[_IMMEDIATE] = False
+            connection.info[_CHANGES] = connection.connection.dbapi_connection.total_changes
         else:
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-        connection.info[_IMMEDIATE] = immediate
+            _begin_immediate(connection)
 
     if queue is not None:
         _leave_after(engine.dialect, "do_commit", queue)
         _leave_after(engine.dialect, "do_rollback", queue)
         _leave_after(engine.dialect, "do_close", queue)
+
+
+def _begin_immediate(connection: Any) -> None:
+    """``BEGIN IMMEDIATE`` on an SQLite connection, after its turn in the writer queue."""
+    queue: WriterQueue | None = connection.info.get(_QUEUE)
+    dbapi_connection = connection.connection.dbapi_connection
+    if queue is not None:
+        queue.enter(dbapi_connection)
+    try:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        if queue is not None:
+            queue.leave(dbapi_connection)
+        raise
+    connection.info[_IMMEDIATE] = True
+
+
+def _write_from_here(connection: Any) -> None:
+    """Turn the SQLite read transaction under way into a writing one: end its snapshot (it
+    wrote nothing) and begin again with the write lock. What it read may have changed since:
+    the caller reads again what its writes depend on."""
+    if connection.connection.dbapi_connection.total_changes != connection.info.get(_CHANGES):
+        raise RuntimeError("a transaction begun as a read has written; its view must not be "
+                           "marked starts_reading")
+    connection.exec_driver_sql("COMMIT")
+    _begin_immediate(connection)
 
 
 def _leave_after(dialect: Any, method: str, queue: WriterQueue) -> None:
@@ -205,13 +232,19 @@ def lock_row(obj: Any, *, shared: bool = False) -> None:
     committed, so a decision taken on the reloaded values cannot rest on a stale read.
     SQLite has no row locks and needs none: a writing transaction holds the database's write
     lock from its ``BEGIN IMMEDIATE`` on (see ``configure_engine``), so whatever it read is
-    current and is not read again; only a transaction that began as a plain read reloads.
+    current and is not read again. A transaction that began as a plain read (a view marked
+    ``starts_reading``) takes the write lock here and reads ``obj``'s columns again.
     """
     from consult.extensions import db
 
     connection = db.session.connection()
-    if connection.dialect.name == "sqlite" and connection.info.get(_IMMEDIATE):
-        # Everything this transaction read, it read holding the write lock: already current.
+    if connection.dialect.name == "sqlite":
+        if not connection.info.get(_IMMEDIATE):
+            # A view that starts reading (``starts_reading``) writes from here on; what it read
+            # before holding the write lock is read again.
+            _write_from_here(connection)
+            db.session.refresh(obj, [a.key for a in inspect(obj).mapper.column_attrs])
+        # Everything read while holding the write lock is current: nothing to read again.
         return
     db.session.flush()  # the reload must not overwrite changes not yet sent
     db.session.get(type(obj), inspect(obj).identity, with_for_update={"read": shared},

@@ -10,15 +10,16 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
-from consult.core.database import _starts_read_only, configure_engine
+from consult.core.database import _starts_read_only, _write_from_here, configure_engine
 
 WAIT = 10  # seconds a step may take before the test calls it stuck
 
@@ -165,14 +166,53 @@ def test_a_thread_already_holding_the_turn_does_not_wait_for_itself(engine):
     assert queue_is_free(engine)
 
 
-def test_only_the_vote_review_is_a_posted_view_that_reads_only(app):
+def test_the_vote_review_and_confirmation_start_reading_and_other_posts_do_not(app):
     cases = {
         ("GET", "/consultations/1/vote"): True,
         ("POST", "/consultations/1/vote"): True,  # the review screen
-        ("POST", "/consultations/1/vote/confirm"): False,
+        ("POST", "/consultations/1/vote/confirm"): True,  # reads, then lock_row takes the lock
         ("POST", "/login"): False,
         ("POST", "/consultations/1/ballots/1/enter"): False,
     }
-    for (method, path), reads_only in cases.items():
+    for (method, path), starts_reading in cases.items():
         with app.test_request_context(path, method=method):
-            assert _starts_read_only() is reads_only, (method, path)
+            assert _starts_read_only() is starts_reading, (method, path)
+
+
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[Connection]:
+    """A connection whose transaction began as a plain read, as under a page view."""
+    with Flask(__name__).test_request_context("/", method="GET"), engine.connect() as conn:
+        conn.begin()
+        assert conn.info["consult_immediate"] is False
+        yield conn
+
+
+def test_a_read_transaction_turned_into_a_writing_one_sees_what_was_committed_meanwhile(engine):
+    with read_transaction(engine) as conn:
+        assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 0  # the snapshot
+        with engine.begin() as other:  # another request writes and commits meanwhile
+            other.execute(text("INSERT INTO t VALUES (1)"))
+        assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 0
+        assert queue_is_free(engine)
+        _write_from_here(conn)
+        assert conn.info["consult_immediate"] is True
+        assert not queue_is_free(engine)  # it holds the writers' turn
+        assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 1  # read again: current
+        conn.execute(text("INSERT INTO t VALUES (2)"))
+        conn.commit()
+        assert queue_is_free(engine)
+    with engine.connect() as check:
+        assert check.execute(text("SELECT count(*) FROM t")).scalar() == 2
+
+
+def test_a_read_transaction_that_wrote_is_not_committed_halfway(engine):
+    """A view wrongly marked ``starts_reading`` that writes before ``lock_row`` is refused,
+    and what it wrote is rolled back with the rest."""
+    with read_transaction(engine) as conn:
+        conn.execute(text("INSERT INTO t VALUES (1)"))  # SQLite lets it write: the lock is free
+        with pytest.raises(RuntimeError, match="starts_reading"):
+            _write_from_here(conn)
+        conn.rollback()
+    with engine.connect() as check:
+        assert check.execute(text("SELECT count(*) FROM t")).scalar() == 0
