@@ -2,7 +2,8 @@
 the tally against a hand-written SQL aggregate, the results and notice pages, ``flask audit
 verify`` over a million events and the import of 10,000 households.
 
-Writes ``bench/results/latest.{json,md}`` (``latest-quick`` for a quick run).
+Writes ``bench/results/latest.{json,md}`` (``latest-quick`` for a quick run,
+``latest-postgresql`` for a run on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -364,11 +365,14 @@ def _load_table(levels: dict[str, Any], memory: list[dict[str, float]]) -> list[
 
 def main(quick: bool = False, households: int = 10_000, db_kind: str = "sqlite",
          workers: int | None = None) -> bool:
-    """Run the scale benchmark and write ``bench/results/latest.{json,md}``; True if every
-    (gating) target was met."""
+    """Run the scale benchmark and write ``bench/results/latest.{json,md}`` (SQLite, 10,000
+    households; other runs add the database and the size to the name, e.g.
+    ``latest-postgresql``); True if every (gating) target was met."""
     sizes = Sizes.for_run(quick, households)
     workers = workers or 2 * (os.cpu_count() or 1)
-    report = Report("latest", "Scale: district data, peak voting, tally, pages, audit, import")
+    name = ("latest" + ("" if db_kind == "sqlite" else f"-{db_kind}")
+            + ("" if households == 10_000 else f"-{households}"))
+    report = Report(name, "Scale: district data, peak voting, tally, pages, audit, import")
     report.measurements["settings"] = {
         "database": db_kind, "households": sizes.households, "compounds": sizes.compounds,
         "tally_sizes": list(sizes.tally), "audit_events": sizes.audit_events,
