@@ -257,16 +257,38 @@ def _ms(values: list[float]) -> dict[str, float]:
             "mean_ms": round(statistics.fmean(values) * 1000, 1)}
 
 
+@dataclass
+class Samples:
+    """What one or more runs of an action measured: latencies, errors and time under load."""
+
+    requests: list[float] = field(default_factory=list)
+    operations: list[float] = field(default_factory=list)
+    per_step: dict[str, list[float]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self, concurrency: int) -> dict[str, Any]:
+        """Throughput and latency (per request, per step, per operation)."""
+        if not self.operations:
+            raise Failed(f"no operation succeeded: {self.errors[:3]}")
+        return {
+            "concurrency": concurrency, "operations": len(self.operations),
+            "errors": len(self.errors), "error_samples": self.errors[:3],
+            "seconds": round(self.seconds, 2),
+            "operations_per_s": round(len(self.operations) / self.seconds, 1),
+            "requests_per_s": round(len(self.requests) / self.seconds, 1),
+            "request_latency": _ms(self.requests), "operation_latency": _ms(self.operations),
+            "steps": {name: _ms(values) for name, values in self.per_step.items()},
+        }
+
+
 def run(concurrency: int, voters: list[Voter], action: Callable[..., list[Step]], port: int,
-        seed: int = 1) -> dict[str, Any]:
+        seed: int = 1, into: Samples | None = None) -> Samples:
     """``len(voters)`` operations by ``concurrency`` threads, each taking the next voter;
-    throughput and latency (per request, per step, per operation)."""
+    their measurements are added to ``into`` (or to new samples), which is returned."""
+    samples = into if into is not None else Samples()
     queue = list(reversed(voters))
     lock = threading.Lock()
-    requests_: list[float] = []
-    operations: list[float] = []
-    per_step: dict[str, list[float]] = {}
-    errors: list[str] = []
 
     def worker(n: int) -> None:
         rng = random.Random(seed * 1000 + n)
@@ -279,13 +301,13 @@ def run(concurrency: int, voters: list[Voter], action: Callable[..., list[Step]]
                 steps = action(port, voter, rng)
             except (Failed, OSError, http.client.HTTPException) as exc:
                 with lock:
-                    errors.append(str(exc))
+                    samples.errors.append(str(exc))
                 continue
             with lock:
-                operations.append(sum(s for _n, s in steps))
+                samples.operations.append(sum(s for _n, s in steps))
                 for name, seconds in steps:
-                    requests_.append(seconds)
-                    per_step.setdefault(name, []).append(seconds)
+                    samples.requests.append(seconds)
+                    samples.per_step.setdefault(name, []).append(seconds)
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(concurrency)]
     start = time.perf_counter()
@@ -293,17 +315,24 @@ def run(concurrency: int, voters: list[Voter], action: Callable[..., list[Step]]
         thread.start()
     for thread in threads:
         thread.join()
-    wall = time.perf_counter() - start
-    if not operations:
-        raise Failed(f"no operation succeeded: {errors[:3]}")
-    return {
-        "concurrency": concurrency, "operations": len(operations), "errors": len(errors),
-        "error_samples": errors[:3], "seconds": round(wall, 2),
-        "operations_per_s": round(len(operations) / wall, 1),
-        "requests_per_s": round(len(requests_) / wall, 1),
-        "request_latency": _ms(requests_), "operation_latency": _ms(operations),
-        "steps": {name: _ms(values) for name, values in per_step.items()},
-    }
+    samples.seconds += time.perf_counter() - start
+    return samples
+
+
+def compare(concurrency: int, voters: list[Voter], port: int, slices: int = 4
+            ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The vote and the baseline for ``voters``, in ``slices`` alternating slices (vote then
+    baseline, then baseline then vote, …): a machine whose speed drifts during the level (a
+    shared host's neighbours) slows both alike, and the ratio compares like with like.
+    Returns the vote's and the baseline's summaries."""
+    vote_samples, baseline_samples = Samples(), Samples()
+    size = math.ceil(len(voters) / slices)
+    for n, start in enumerate(range(0, len(voters), size)):
+        chunk = voters[start:start + size]
+        order = [(vote, vote_samples), (baseline, baseline_samples)]
+        for action, samples in order if n % 2 == 0 else reversed(order):
+            run(concurrency, chunk, action, port, seed=n + 1, into=samples)
+    return vote_samples.summary(concurrency), baseline_samples.summary(concurrency)
 
 
 def sign_in_all(port: int, voters: list[Voter], concurrency: int) -> None:

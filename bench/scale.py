@@ -260,8 +260,7 @@ def district(report: Report, kind: str, workdir: Path, sizes: Sizes, workers: in
                 if len(batch) < sizes.operations[level]:  # small data: vote again
                     batch += voters[:sizes.operations[level] - len(batch)]
                 load.sign_in_all(server.port, batch, min(level, 32))
-                voted = load.run(level, batch, load.vote, server.port)
-                base = load.run(level, batch, load.baseline, server.port)
+                voted, base = load.compare(level, batch, server.port)
                 ratio = round(voted["operations_per_s"] / base["operations_per_s"], 2)
                 used += batch
                 levels[str(level)] = {"vote": voted, "baseline": base, "ratio": ratio}
@@ -347,8 +346,11 @@ def _load_table(levels: dict[str, Any], memory: list[dict[str, float]]) -> list[
     lines = ["## Load test", "",
              "One vote = GET the vote form, POST the choices (review), POST the confirmation "
              "(ballot, choices, audit event, commit). One baseline operation = the same three "
-             "steps on the bench-only baseline, whose confirmation inserts one row. Latencies "
-             "are per request.", "",
+             "steps on the bench-only baseline, whose confirmation inserts one row, in the "
+             "page layout. Each level runs the two in four alternating slices, so that a "
+             "change in the machine's speed meets both. Latencies are per request; the driver "
+             "sends each voter's next request as soon as the answer arrives "
+             "(docs/benchmarks.md).", "",
              "| Voters | Votes/s | Baseline ops/s | Ratio | Vote p50 | p95 | p99 | "
              "Baseline p99 | Errors |", "|---|---|---|---|---|---|---|---|---|"]
     for level, r in levels.items():
