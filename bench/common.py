@@ -3,6 +3,7 @@ place to write its results."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -124,6 +125,21 @@ def timed(action: Callable[[], Any]) -> tuple[float, Any]:
     start = time.perf_counter()
     value = action()
     return time.perf_counter() - start, value
+
+
+def cpu_reference() -> float:
+    """Seconds a fixed single-threaded workload (arithmetic in a Python loop, then SHA-256
+    over 20 MB) takes, the best of three: how fast this machine runs right now. A shared host
+    slows down and speeds up with its neighbours; runs are comparable only at similar values."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i * i % 7
+        hashlib.sha256(bytes(20_000_000)).digest()
+        best = min(best, time.perf_counter() - start)
+    return round(best, 3)
 
 
 def summary(seconds: list[float]) -> dict[str, float]:

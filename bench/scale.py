@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import text
 
 from bench import data, load
-from bench.common import Report, app_on, fresh_database, summary, timed
+from bench.common import Report, app_on, cpu_reference, fresh_database, summary, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -383,6 +383,7 @@ def main(quick: bool = False, households: int = 10_000, db_kind: str = "sqlite",
     started = time.perf_counter()
     # Timings mean little on a machine busy with other work: the load is part of the result.
     load_before = [round(x, 2) for x in os.getloadavg()]
+    speed_before = cpu_reference()
     with tempfile.TemporaryDirectory(prefix="consult-bench-") as tmp:
         workdir = Path(tmp)
         district(report, db_kind, workdir, sizes, workers, quick)
@@ -392,9 +393,14 @@ def main(quick: bool = False, households: int = 10_000, db_kind: str = "sqlite",
     report.measurements["load_average"] = {
         "start_1_5_15_min": load_before,
         "end_1_5_15_min": [round(x, 2) for x in os.getloadavg()]}
+    speed_after = cpu_reference()
+    report.measurements["cpu_reference_s"] = {"start": speed_before, "end": speed_after}
     report.lead += [f"Load average (1, 5, 15 min) at the start {load_before}, at the end "
                     f"{report.measurements['load_average']['end_1_5_15_min']}, on "
-                    f"{os.cpu_count()} cores.", ""]
+                    f"{os.cpu_count()} cores. A fixed CPU workload (`bench.common."
+                    f"cpu_reference`) took {speed_before} s at the start and {speed_after} s "
+                    "at the end: this shared machine's speed at the time, against which the "
+                    "timings below scale (docs/benchmarks.md).", ""]
     path = report.write(quick)
     print(path.read_text(encoding="utf-8"))
     return report.passed
