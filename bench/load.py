@@ -185,31 +185,35 @@ def sign_in(port: int, voter: Voter) -> None:
 Step = tuple[str, float]  # (step name, seconds)
 
 
+def _step(steps: list[Step], name: str, expected: int, port: int, method: str, path: str,
+          cookies: dict[str, str], form: dict[str, str] | None = None
+          ) -> tuple[str, list[tuple[str, str]]]:
+    """One timed request of an operation, added to ``steps``; Failed unless it answers with
+    ``expected``. Returns the body and the headers."""
+    start = time.perf_counter()
+    status, text, headers = request(port, method, path, cookies, form)
+    steps.append((name, time.perf_counter() - start))
+    if status != expected:
+        raise Failed(f"{name}: {status}")
+    return text, headers
+
+
 def vote(port: int, voter: Voter, rng: random.Random) -> list[Step]:
     """The three requests of an online vote; returns each step's latency."""
     path = f"/consultations/{voter.consultation}/vote"
-    steps = []
-    start = time.perf_counter()
-    status, text, _ = request(port, "GET", path, voter.cookies)
-    steps.append(("vote form", time.perf_counter() - start))
-    if status != 200:
-        raise Failed(f"vote form: {status}")
+    steps: list[Step] = []
+    text, _ = _step(steps, "vote form", 200, port, "GET", path, voter.cookies)
     choices = {f"item_{item}": rng.choice(("agree", "agree", "agree", "disagree", "abstain"))
                for item in voter.items}
-    start = time.perf_counter()
-    status, text, _ = request(port, "POST", path, voter.cookies,
-                              {"csrf_token": _token(CSRF, text, "vote form"), **choices})
-    steps.append(("review", time.perf_counter() - start))
-    if status != 200:
-        raise Failed(f"review: {status}")
+    text, _ = _step(steps, "review", 200, port, "POST", path, voter.cookies,
+                    {"csrf_token": _token(CSRF, text, "vote form"), **choices})
     form = {"csrf_token": _token(CSRF, text, "review"),
             "submission": _token(SUBMISSION, text, "review"), **choices}
-    start = time.perf_counter()
-    status, text, headers = request(port, "POST", f"{path}/confirm", voter.cookies, form)
-    steps.append(("confirm", time.perf_counter() - start))
+    _, headers = _step(steps, "confirm", 302, port, "POST", f"{path}/confirm", voter.cookies,
+                       form)
     location = dict((k.lower(), v) for k, v in headers).get("location", "")
-    if status != 302 or not location.endswith(f"/consultations/{voter.consultation}/ballot"):
-        raise Failed(f"confirm: {status} {location}")
+    if not location.endswith(f"/consultations/{voter.consultation}/ballot"):
+        raise Failed(f"confirm: redirected to {location}")
     return steps
 
 
@@ -218,26 +222,13 @@ def baseline(port: int, voter: Voter, rng: random.Random) -> list[Step]:
     from bench.baseline import URL_PREFIX
 
     path = f"{URL_PREFIX}/baseline"
-    steps = []
-    start = time.perf_counter()
-    status, text, _ = request(port, "GET", path, voter.cookies)
-    steps.append(("form", time.perf_counter() - start))
-    if status != 200:
-        raise Failed(f"baseline form: {status}")
+    steps: list[Step] = []
+    text, _ = _step(steps, "form", 200, port, "GET", path, voter.cookies)
     note = f"{voter.username}-{rng.randrange(10**6)}"
-    start = time.perf_counter()
-    status, text, _ = request(port, "POST", path, voter.cookies,
-                              {"csrf_token": _token(CSRF, text, "baseline form"), "note": note})
-    steps.append(("review", time.perf_counter() - start))
-    if status != 200:
-        raise Failed(f"baseline review: {status}")
-    start = time.perf_counter()
-    status, text, _ = request(port, "POST", f"{path}/confirm", voter.cookies,
-                              {"csrf_token": _token(CSRF, text, "baseline review"),
-                               "note": note})
-    steps.append(("confirm", time.perf_counter() - start))
-    if status != 302:
-        raise Failed(f"baseline confirm: {status}")
+    text, _ = _step(steps, "review", 200, port, "POST", path, voter.cookies,
+                    {"csrf_token": _token(CSRF, text, "baseline form"), "note": note})
+    _step(steps, "confirm", 302, port, "POST", f"{path}/confirm", voter.cookies,
+          {"csrf_token": _token(CSRF, text, "baseline review"), "note": note})
     return steps
 
 

@@ -8,7 +8,6 @@ from flask_login import current_user
 from consult.consultations import service, workflow
 from consult.consultations.models import Consultation
 from consult.consultations.states import Stage
-from consult.core.database import intend_write
 from consult.core.errors import NotFound, PermissionDenied
 from consult.core.policy import authorize, can
 from consult.extensions import db
@@ -26,9 +25,8 @@ def load(consultation_id: int) -> Consultation:
                                                      consultation):
         raise NotFound(_("No such consultation."))
     if workflow.due_action(consultation) is not None:
-        db.session.rollback()
-        intend_write()  # on SQLite: take the write lock before reading again
-        consultation = service.get_or_404(consultation_id)
+        # catch_up locks the consultation (lock_row): on SQLite a page view's read transaction
+        # takes the write lock there, and the consultation is read again as last committed.
         workflow.catch_up(consultation)
         # Also when another request took the step first: release the lock catch_up took
         # rather than hold it (and SQLite's write lock) while the page is built.

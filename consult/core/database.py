@@ -120,7 +120,8 @@ def configure_engine(app: Flask, engine: Engine) -> None:
     queue = WriterQueue(f"{path}-writers.lock") if path and path != ":memory:" else None
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection, record) -> None:  # type: ignore[no-untyped-def]
+        record.info[_QUEUE] = queue  # what ``connection.info`` holds for this connection
         # Take transaction control away from pysqlite so we can choose the BEGIN kind below
         # (and so SAVEPOINTs behave).
         dbapi_connection.isolation_level = None
@@ -145,7 +146,6 @@ def configure_engine(app: Flask, engine: Engine) -> None:
         # (SQLite answers SQLITE_BUSY at once instead of calling the busy handler), so every
         # transaction that may write takes the lock up front. Plain page views stay deferred
         # so readers never queue behind writers.
-        connection.info[_QUEUE] = queue
         if _starts_read_only():
             connection.exec_driver_sql("BEGIN")
             connection.info[_IMMEDIATE] = False
