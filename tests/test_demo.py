@@ -1,3 +1,6 @@
+import json
+import re
+
 from sqlalchemy import func, select
 
 from consult.accounts.models import AccessCode, User
@@ -46,3 +49,16 @@ def test_demo_committee_member_works_in_the_demo_compound(runner, client):
     assert r.status_code == 302
     assert "劳动局家属院" in client.get("/registry/").text
     assert "纺织厂宿舍" not in client.get("/registry/").text
+
+
+def test_seed_demo_under_the_c_locale_speaks_and_freezes_chinese(runner):
+    """Debian's default LANG=C.UTF-8 names no language: the demo is Simplified Chinese."""
+    from consult.notices.models import Notice
+
+    result = runner.invoke(args=["seed-demo"], env={
+        "CONSULT_LANG": "", "LC_ALL": "", "LC_MESSAGES": "", "LANG": "C.UTF-8"})
+    assert result.exit_code == 0, result.output
+    assert "演示数据已就绪" in result.output and "Demo data" not in result.output
+    labels = [json.loads(text)["rule"]["label"] for text in db.session.scalars(
+        select(Notice.content_json).where(Notice.kind == "vote"))]
+    assert labels and all(re.search("[\u4e00-\u9fff]", label) for label in labels)

@@ -18,22 +18,30 @@ DEFAULT_LOCALE = "zh_Hans"
 LANG_COOKIE = "lang"
 LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
 _TRADITIONAL_TERRITORIES = frozenset({"TW", "HK", "MO"})
+# POSIX locale names that say nothing about the language ("C.UTF-8", "POSIX").
+_NO_LANGUAGE = frozenset({"C", "POSIX"})
 
 
 @lru_cache(maxsize=512)  # Babel's parse scans its whole locale list: ~1 ms per request
 def normalize_locale(value: str | None) -> str | None:
     """Map a language tag (``zh-TW``, ``zh_CN``, ``en-US``, ``zh_Hant`` …) to a supported locale.
 
-    Returns None for anything we do not serve.
+    Returns None for anything we do not serve, and for the POSIX locale ``C``/``POSIX``
+    (Debian's default ``LANG=C.UTF-8``), which names no language at all: Babel 2.19 parses it
+    as ``en_US_POSIX`` and earlier versions refuse it, so it is decided here, not by Babel.
     """
     if not value:
         return None
     value = value.strip().split(".")[0].split("@")[0]  # POSIX "zh_CN.UTF-8"
     if value in SUPPORTED_LOCALES:
         return value
+    if value.upper() in _NO_LANGUAGE:
+        return None
     try:
         locale = Locale.parse(value, sep="-" if "-" in value else "_")
     except (ValueError, UnknownLocaleError, TypeError):
+        return None
+    if (locale.variant or "").upper() == "POSIX":
         return None
     if locale.language == "en":
         return "en"
@@ -45,11 +53,17 @@ def normalize_locale(value: str | None) -> str | None:
 
 
 def cli_locale() -> str:
-    """The locale for command-line output: CONSULT_LANG, then the POSIX locale variables."""
-    for name in ("CONSULT_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
-        chosen = normalize_locale(os.environ.get(name))
-        if chosen:
-            return chosen
+    """The locale for command-line output (and for whatever a command freezes, such as the
+    demo's notices): ``CONSULT_LANG`` when it names a language we serve, else the first of
+    ``LC_ALL``, ``LC_MESSAGES`` and ``LANG`` that is set, as POSIX reads them. ``C``,
+    ``POSIX``, a language we do not serve or nothing at all give the default language."""
+    chosen = normalize_locale(os.environ.get("CONSULT_LANG"))
+    if chosen:
+        return chosen
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name)
+        if value:  # POSIX: the first one set decides, even when it is "C"
+            return normalize_locale(value) or DEFAULT_LOCALE
     return DEFAULT_LOCALE
 
 
