@@ -14,8 +14,10 @@ from typing import ClassVar
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = Path(os.environ.get("CONSULT_INSTANCE_DIR", BASE_DIR / "instance"))
 
-# The development secret is public by construction; ProductionConfig refuses to start with it.
+# The placeholder is public by construction: nothing may be signed with it outside the tests
+# (create_app replaces it, or refuses to start in production).
 DEFAULT_SECRET_KEY = "dev-not-secret-change-me"  # noqa: S105 - a known placeholder
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 - the file name, in the instance folder
 
 
 def _env_int(name: str, default: int) -> int:
@@ -26,7 +28,9 @@ def _env_int(name: str, default: int) -> int:
 class Config:
     """Defaults shared by every environment."""
 
-    SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
+    # From the environment, else instance/secret_key (see consult.core.secrets): the server
+    # and every command must sign and hash with the same key.
+    SECRET_KEY = os.environ.get("SECRET_KEY") or DEFAULT_SECRET_KEY
     SQLALCHEMY_DATABASE_URI = os.environ.get(
         "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'consult.sqlite'}"
     )

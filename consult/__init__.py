@@ -13,9 +13,10 @@ from flask_babel import format_date, format_datetime, format_decimal, get_locale
 from sqlalchemy.orm import joinedload
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from config import BASE_DIR, CONFIGS, DEFAULT_SECRET_KEY, Config
+from config import BASE_DIR, CONFIGS, Config, ProductionConfig
 from consult.accounts import sessions
 from consult.core import logs
+from consult.core import secrets as secret_keys
 from consult.core.database import configure_engine
 from consult.core.handlers import add_security_headers, register_error_handlers
 from consult.core.i18n import (
@@ -47,15 +48,8 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
         instance_path=str(config_class.INSTANCE_DIR),
     )
     app.config.from_object(config_class)
-    if config_class.__name__ == "ProductionConfig" and (
-        not app.config["SECRET_KEY"] or app.config["SECRET_KEY"] == DEFAULT_SECRET_KEY
-        or len(app.config["SECRET_KEY"]) < 32
-    ):
-        raise RuntimeError(
-            "Refusing to start in production without SECRET_KEY: set it to a random string of at "
-            "least 32 characters, e.g. python -c 'import secrets; print(secrets.token_hex(32))'."
-        )
     os.makedirs(app.instance_path, exist_ok=True)
+    _secret_key(app, production=issubclass(config_class, ProductionConfig))
     logs.init_app(app)  # first, so that every later hook and handler logs with the request id
     proxies = int(app.config["TRUSTED_PROXIES"])
     if proxies > 0:
@@ -88,6 +82,29 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     cli.register(app)
     _warn_without_cjk_font(app)
     return app
+
+
+def _secret_key(app: Flask, *, production: bool) -> None:
+    """Settle the key the server and the commands share (consult.core.secrets): the
+    environment's, else instance/secret_key, which development makes on first start.
+    Production refuses to start without a real one; the tests keep their own."""
+    if app.testing:
+        return
+    try:
+        key = secret_keys.resolve(app.config.get("SECRET_KEY"), app.instance_path,
+                                  create=not production)
+    except OSError as exc:  # an instance folder that cannot be written
+        log.warning("No secret key: %s cannot be made (%s); access codes cannot be issued.",
+                    f"{app.instance_path}/secret_key", exc)
+        key = None
+    if production and (key is None or len(key) < secret_keys.MIN_LENGTH):
+        raise RuntimeError(
+            "Refusing to start in production without SECRET_KEY: set it (or write it to "
+            f"{app.instance_path}/secret_key) as a random string of at least "
+            f"{secret_keys.MIN_LENGTH} characters, e.g. "
+            "python -c 'import secrets; print(secrets.token_hex(32))'.")
+    if key is not None:
+        app.config["SECRET_KEY"] = key
 
 
 def _load_models() -> None:

@@ -112,7 +112,11 @@ def register(app: Flask) -> None:
         if current_app.config.get("SESSION_COOKIE_SECURE") and not force:
             fail(_("This is a production configuration; demo accounts with published "
                    "passwords are not created here (use --force to insist)."))
-        result = seed_demo()
+        try:
+            result = seed_demo()
+        except DomainError as exc:
+            db.session.rollback()
+            fail(exc.message)
         db.session.commit()
         click.echo(_("Demo data ready: %(n)s households and %(c)s consultations, one in every "
                      "stage.", n=result.households, c=result.consultations))
@@ -205,13 +209,17 @@ def register(app: Flask) -> None:
             select(Household).join(Household.building).where(Building.compound_id == compound.id)
             .order_by(Building.sort_key, Household.sort_key)))
         rows = []
-        with click.progressbar(households, label=_("Issuing codes"), file=sys.stderr) as bar:
-            for household in bar:
-                if only_new and accounts.resident_account_for(household) is not None:
-                    continue
-                code = accounts.issue_access_code(None, household)
-                rows.append([household.building.name, household.unit, household.room,
-                             accounts.format_code(code)])
+        try:
+            with click.progressbar(households, label=_("Issuing codes"), file=sys.stderr) as bar:
+                for household in bar:
+                    if only_new and accounts.resident_account_for(household) is not None:
+                        continue
+                    code = accounts.issue_access_code(None, household)
+                    rows.append([household.building.name, household.unit, household.room,
+                                 accounts.format_code(code)])
+        except DomainError as exc:  # e.g. no secret key: nothing is issued
+            db.session.rollback()
+            fail(exc.message)
         output.write_bytes(write_csv(["楼栋", "单元", "房号", "访问码"], rows))
         db.session.commit()
         click.echo(ngettext(

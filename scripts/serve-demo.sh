@@ -4,10 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-mkdir -p instance
-# A random secret key, kept across restarts so sessions survive them.
-[ -s instance/secret_key ] || .venv/bin/python -c 'import secrets; print(secrets.token_hex(32))' > instance/secret_key
-export SECRET_KEY="${SECRET_KEY:-$(cat instance/secret_key)}"
+# The secret key: SECRET_KEY if set, else instance/secret_key, which the first command below
+# makes with a random key; the server and every later command read the same file.
 export CONSULT_CONFIG="${CONSULT_CONFIG:-development}"
 .venv/bin/flask --app wsgi db upgrade
 .venv/bin/flask --app wsgi seed-demo

@@ -25,8 +25,9 @@ from consult.accounts import lockout
 from consult.accounts.models import AccessCode, User, UserScope
 from consult.audit import service as audit
 from consult.audit.actions import describe, describe_objects
+from consult.core import secrets as secret_keys
 from consult.core import sorting
-from consult.core.errors import Conflict, NotFound, ValidationFailed
+from consult.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from consult.core.i18n import SUPPORTED_LOCALES
 from consult.core.models import utcnow
 from consult.core.policy import SCOPED_ROLES, STORED_ROLES, Role
@@ -275,9 +276,21 @@ def note_login(user: User, method: str) -> None:
 # --- household access codes -------------------------------------------------------------------
 
 
+class NoSecretKey(DomainError):
+    """The server runs without a real secret key: codes hashed with the public placeholder
+    would be refused by a server that has one, and anyone could forge them."""
+
+    status_code = 503
+
+
 def _code_hash(code: str) -> str:
-    key = current_app.config["SECRET_KEY"].encode("utf-8")
-    return hmac.new(key, code.encode("ascii"), hashlib.sha256).hexdigest()
+    secret = current_app.config["SECRET_KEY"]
+    if secret_keys.is_placeholder(secret) and not current_app.testing:
+        raise NoSecretKey(_(
+            "This server has no secret key, so access codes can be neither issued nor checked. "
+            "Set SECRET_KEY, or let the server write instance/secret_key, and run the command "
+            "again."))
+    return hmac.new(secret.encode("utf-8"), code.encode("ascii"), hashlib.sha256).hexdigest()
 
 
 def normalize_code(text: str) -> str | None:
