@@ -15,7 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import BASE_DIR, CONFIGS, Config, ProductionConfig
 from consult.accounts import sessions
-from consult.core import logs
+from consult.core import catalogs, logs
 from consult.core import secrets as secret_keys
 from consult.core.database import configure_engine
 from consult.core.handlers import add_security_headers, register_error_handlers
@@ -61,6 +61,9 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
     csrf.init_app(app)
+    compiled = catalogs.ensure_compiled(app.config["BABEL_TRANSLATION_DIRECTORIES"])
+    if compiled:
+        log.info("Compiled the translation catalogs of %s.", ", ".join(compiled))
     babel.init_app(app, locale_selector=select_locale)
     install_template_gettext(app)
     bootstrap.init_app(app)

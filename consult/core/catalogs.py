@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
-from babel.messages.frontend import CommandLineInterface
+from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 
 from config import BASE_DIR
@@ -22,6 +22,8 @@ _PLACEHOLDER = re.compile(r"%\([a-z_]+\)[sd]")
 
 
 def _pybabel(*args: str) -> None:
+    from babel.messages.frontend import CommandLineInterface
+
     CommandLineInterface().run(["pybabel", "-q", *args])
 
 
@@ -115,3 +117,45 @@ def check() -> list[Problem]:
                 if any(sorted(_PLACEHOLDER.findall(s)) != expected for s in strings):
                     problems.append(Problem(locale, msgid, "placeholders"))
     return problems
+
+
+class CatalogsUnavailable(RuntimeError):
+    """The compiled catalogs are missing or out of date and cannot be compiled here."""
+
+
+def ensure_compiled(directory: Path | str = TRANSLATIONS) -> list[str]:
+    """Compile every catalog whose ``.mo`` file is missing or older than its ``.po`` file;
+    returns the locales compiled.
+
+    Without its ``.mo`` file Flask-Babel silently shows the English msgids, and a notice or a
+    tally frozen then stays English for good, so the app compiles at start-up (each file is
+    written aside and renamed into place, so workers starting together never read half a
+    file) or refuses to start with the reason.
+    """
+    compiled = []
+    for locale in SUPPORTED_LOCALES:
+        folder = Path(directory) / locale / "LC_MESSAGES"
+        po, mo = folder / "messages.po", folder / "messages.mo"
+        if not po.exists():
+            raise CatalogsUnavailable(f"The translation catalog {po} is missing.")
+        if mo.exists() and mo.stat().st_size and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        temporary: Path | None = None
+        try:
+            with po.open("rb") as handle:
+                catalog = read_po(handle, locale=locale)
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".messages-", suffix=".mo",
+                                             delete=False) as out:
+                temporary = Path(out.name)
+                write_mo(out, catalog)
+            temporary.replace(mo)
+            temporary = None
+        except OSError as exc:
+            if temporary is not None:
+                temporary.unlink(missing_ok=True)
+            raise CatalogsUnavailable(
+                f"The translation catalog {mo} is missing or older than {po.name} and cannot "
+                f"be compiled here ({exc}). Run `flask --app wsgi translate compile` (or "
+                "scripts/setup.sh) as a user who may write there, then start again.") from exc
+        compiled.append(locale)
+    return compiled
