@@ -4,7 +4,7 @@ FLASK := .venv/bin/flask --app wsgi
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 .PHONY: setup demo test test-pg lint check migration translate-update translate-compile translate-check \
-        bench bench-quick
+        bench bench-quick lock upgrade audit
 
 setup:            ## install everything, including what the tests need
 	scripts/setup.sh --test
@@ -24,10 +24,20 @@ bench:            ## every benchmark; writes bench/results/latest.md (BENCH_ARGS
 bench-quick:      ## the benchmarks on tiny data, as CI runs them
 	$(PY) -m bench --quick $(BENCH_ARGS)
 
+lock:             ## after changing pyproject.toml: a new requirements.lock, keeping every version that fits
+	$(PY) scripts/lock.py
+
+upgrade:          ## every package to its newest fitting release (PACKAGE=name: only that one)
+	$(PY) scripts/lock.py $(if $(PACKAGE),--upgrade-package $(PACKAGE),--upgrade)
+
+audit:            ## known vulnerabilities of the locked versions
+	$(PY) scripts/audit_deps.py
+
 lint:
 	.venv/bin/ruff check .
 
 check: lint translate-check
+	python3 scripts/lock.py --check
 	$(FLASK) db check
 
 migration:        ## make NAME="what changed": a new date-prefixed migration from the models

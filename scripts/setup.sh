@@ -10,11 +10,23 @@ cd "$(dirname "$0")/.."
 want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
-# Every Python dependency ships a wheel: no compiler is needed. The CJK font keeps printed
-# notices from rendering as empty boxes; pango and harfbuzz-subset are WeasyPrint's.
-packages=(python3 python3-venv fontconfig fonts-noto-cjk
-          libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0)
-[ "$want_test" = 1 ] && packages+=(chromium poppler-utils nodejs npm)
+# Debian packages, each with what it is for. Every Python dependency ships a wheel, so no
+# compiler is needed.
+packages=(
+  python3 python3-venv   # the interpreter and its virtual environments (3.11 or newer)
+  fontconfig             # lets the start-up check find the Chinese font (fc-list)
+  fonts-noto-cjk         # Noto Sans CJK SC/TC: printed notices in Chinese, not empty boxes
+  libpango-1.0-0         # WeasyPrint's text layout (PDF notices, ballots, letters)
+  libpangoft2-1.0-0      # WeasyPrint's font loading
+  libharfbuzz-subset0    # WeasyPrint's font subsetting: 0.3 s per notice instead of 2-9 s
+)
+if [ "$want_test" = 1 ]; then
+  packages+=(
+    chromium             # the browser the browser tests (tests/e2e) drive through Playwright
+    poppler-utils        # pdftoppm and pdffonts: the tests turn PDFs into pictures and fonts
+    nodejs npm           # npm ci installs axe-core, the accessibility checker of tests/e2e
+  )
+fi
 
 missing=()
 for pkg in "${packages[@]}"; do
@@ -47,26 +59,19 @@ fi
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
   echo "consult needs Python 3.11 or newer" >&2; exit 1; }
 
+# Python packages come from requirements.lock only: exact versions, each file checked against
+# its hash. A lock that no longer matches pyproject.toml is refused before anything is
+# installed (`make lock` makes a new one; README, "Dependencies").
+python3 scripts/lock.py --check >/dev/null
 [ -x .venv/bin/python ] || python3 -m venv .venv
-# Reinstall only when pyproject.toml (or this script) changed since the last successful run.
+# Reinstall only when the lock (or this script) changed since the last successful run.
 stamp=".venv/.setup-stamp"
-[ "$want_test" = 1 ] && stamp="$stamp-test"
-digest=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+digest=$(cat requirements.lock scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
-  # The app runs from this folder, so only the declared dependencies are installed.
-  requirements=$(.venv/bin/python - "$want_test" <<'PY'
-import sys, tomllib
-project = tomllib.load(open("pyproject.toml", "rb"))["project"]
-wanted = list(project["dependencies"])
-if sys.argv[1] == "1":
-    wanted += project["optional-dependencies"]["dev"]
-print("\n".join(wanted))
-PY
-)
-  # A venv starts with the setuptools its Python shipped (3.11: 65.5, with known
-  # vulnerabilities that pip-audit reports); keep it current like pip.
-  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip setuptools
-  echo "$requirements" | .venv/bin/python -m pip install -q --disable-pip-version-check -r /dev/stdin
+  # Runtime and development packages alike (one lock): both commands of the README use them.
+  # pip itself and setuptools are in the lock too, replacing what the venv started with.
+  .venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes \
+    -r requirements.lock
   echo "$digest" > "$stamp"
 fi
 
