@@ -6,7 +6,8 @@ from tests import factories
 from tests.conftest import audit_actions
 
 
-def test_production_refuses_the_default_or_a_short_secret(monkeypatch):
+def test_production_refuses_the_default_or_a_short_secret(monkeypatch, tmp_path):
+    monkeypatch.setattr(ProductionConfig, "INSTANCE_DIR", str(tmp_path))  # no key file there
     for key in (DEFAULT_SECRET_KEY, "short", ""):
         monkeypatch.setattr(ProductionConfig, "SECRET_KEY", key)
         with pytest.raises(RuntimeError, match="SECRET_KEY"):
