@@ -91,6 +91,16 @@ class Config:
     # stopped and offers to print again).
     JOBS_TIMEOUT_SECONDS = _env_int("JOBS_TIMEOUT_SECONDS", 3600)
     JOBS_INLINE = os.environ.get("JOBS_INLINE", "") == "1"
+    # Notices and minutes printed within a request are laid out in at most this many slots at
+    # once per host (every gunicorn worker of the installation), by default half the cores;
+    # this many more requests may wait up to PDF_RENDER_WAIT_SECONDS for a slot, the rest are
+    # told to retry (503). Keep slots + waiting below the gunicorn workers of a host.
+    PDF_RENDER_SLOTS = _env_int("PDF_RENDER_SLOTS", max(1, len(os.sched_getaffinity(0)) // 2))
+    PDF_RENDER_WAITING = _env_int("PDF_RENDER_WAITING", PDF_RENDER_SLOTS)
+    PDF_RENDER_WAIT_SECONDS = _env_int("PDF_RENDER_WAIT_SECONDS", 5)
+    # A host-local folder for the slots' lock files; empty: one in the system's temporary
+    # folder, named after UPLOAD_PATH.
+    PDF_RENDER_LOCK_DIR = os.environ.get("PDF_RENDER_LOCK_DIR", "")
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

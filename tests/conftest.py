@@ -137,6 +137,7 @@ def app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         SQLALCHEMY_DATABASE_URI = database_url
         INSTANCE_DIR = str(instance)
         UPLOAD_PATH = str(instance / "uploads")
+        PDF_RENDER_LOCK_DIR = str(instance / "render-locks")
 
     app = create_app(Config)
     app.test_client_class = CSRFClient

@@ -27,6 +27,8 @@ from markupsafe import Markup
 from config import BASE_DIR
 from consult.core.errors import DomainError
 from consult.extensions import db
+from consult.notices import pdf_cache, render_slots
+from consult.notices.pdf_cache import Stored
 
 log = logging.getLogger(__name__)
 STATIC = BASE_DIR / "static"
@@ -143,6 +145,26 @@ def render(template: str, locale: str, **context: Any) -> bytes:
         html = render_template(template, print_locale=locale, **context)
     with _watching(strict=True):
         return _write(html)
+
+
+def render_stored(name: str, template: str, locale: str, **context: Any) -> Stored:
+    """One print template → a stored PDF, laid out only if no copy of this very content is
+    kept yet (``pdf_cache``), and then within one of the host's layout slots
+    (``render_slots``). A layout refused for a missing glyph raises and keeps nothing."""
+    with force_locale(locale):
+        html = render_template(template, print_locale=locale, **context)
+    content_key = pdf_cache.key(html)
+    found = pdf_cache.find(name, content_key)
+    if found is not None:
+        return found
+    check_fonts()
+    with render_slots.layout_slot():
+        found = pdf_cache.find(name, content_key)  # laid out while this request waited
+        if found is not None:
+            return found
+        with _watching(strict=True):
+            data = _write(html)
+    return pdf_cache.store(name, content_key, data)
 
 
 def render_batch(template: str, locale: str, rows: list[Any],

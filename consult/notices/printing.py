@@ -92,23 +92,37 @@ def _context(**values: Any) -> dict[str, Any]:
 # --- notices ----------------------------------------------------------------------------------
 
 
-def notice_pdf(notice: Notice) -> bytes:
-    """A published notice as PDF, rendered from its frozen content in its own language."""
+def notice_file(notice: Notice) -> pdf.Stored:
+    """A published notice as PDF, rendered from its frozen content in its own language, and
+    laid out once for as long as that content stays the same (see ``pdf_cache``)."""
     consultation = notice.consultation
     content = json.loads(notice.content_json)
-    evaluation = None
+    evaluation = as_of = None
     if notice.kind == NoticeKind.RESULT:
         from consult.implementation.service import evaluation_tally
 
         evaluation = evaluation_tally(consultation)  # live: households rate while it is up
+        # The tally is dated by the day, as a notice board's "截至…" is: a time of printing
+        # would make every copy a new document. Rating ends with the publicity period, and
+        # so does the date.
+        as_of = utcnow()
+        if notice.period_ends_at is not None:
+            as_of = min(as_of, notice.period_ends_at)
+    with force_locale(notice.locale):  # the notice's language, whoever prints it
+        running_right = _("Verification code %(code)s", code=notice.verify_code)
     with site_context():
-        return pdf.render(
-            "pdf/notice.html", notice.locale, **_context(
+        return pdf.render_stored(
+            f"notice-{notice.id}", "pdf/notice.html", notice.locale, **_context(
                 notice=notice, content=content, c=consultation, evaluation=evaluation,
-                printed_at=utcnow(),
+                as_of=as_of,
                 running_header=f"{consultation.compound.name} · {content['consultation']['title']}",
-                running_right=_("Verification code %(code)s", code=notice.verify_code),
+                running_right=running_right,
                 verify_url=link("notices.verify", code=notice.verify_code)))
+
+
+def notice_pdf(notice: Notice) -> bytes:
+    """A published notice as PDF bytes (``notice_file``)."""
+    return notice_file(notice).read()
 
 
 def vote_notice_content(consultation: Consultation) -> dict[str, Any]:
@@ -167,19 +181,26 @@ def current_notice_or_409(consultation: Consultation, kind: NoticeKind) -> Notic
     return notice
 
 
-def minutes_pdf(consultation: Consultation) -> bytes:
-    """Every meeting of a consultation, as printed minutes (会议纪要)."""
+def minutes_file(consultation: Consultation) -> pdf.Stored:
+    """Every meeting of a consultation, as printed minutes (会议纪要); laid out again only
+    when a meeting is recorded or edited."""
     found = list(db.session.scalars(select(Meeting).where(
         Meeting.consultation_id == consultation.id).order_by(Meeting.held_at)))
     if not found:
         raise Conflict(_("No meeting has been recorded for this consultation."))
     with site_context():
-        return pdf.render("pdf/minutes.html", consultation.locale, **_context(
-            c=consultation, meetings=found,
-            attendees={m.id: meeting_service.attendees_of(m) for m in found},
-            links={m.id: link("consultations.meeting", consultation_id=consultation.id,
-                              meeting_id=m.id) for m in found},
-            running_header=f"{consultation.compound.name} · {consultation.title}"))
+        return pdf.render_stored(
+            f"minutes-{consultation.id}", "pdf/minutes.html", consultation.locale, **_context(
+                c=consultation, meetings=found,
+                attendees={m.id: meeting_service.attendees_of(m) for m in found},
+                links={m.id: link("consultations.meeting", consultation_id=consultation.id,
+                                  meeting_id=m.id) for m in found},
+                running_header=f"{consultation.compound.name} · {consultation.title}"))
+
+
+def minutes_pdf(consultation: Consultation) -> bytes:
+    """The printed minutes as PDF bytes (``minutes_file``)."""
+    return minutes_file(consultation).read()
 
 
 # --- forms and letters ------------------------------------------------------------------------

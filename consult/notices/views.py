@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -13,12 +23,13 @@ from consult.consultations.models import Consultation
 from consult.core import jobs
 from consult.core.errors import NotFound, ValidationFailed
 from consult.core.forms import page_number, page_size, save_form
+from consult.core.handlers import error_response, wants_json
 from consult.core.models import utcnow
 from consult.core.pagination import window_of_list
 from consult.core.policy import authorize, can, require
 from consult.extensions import db
 from consult.notices import pdf as pdf_module
-from consult.notices import printing
+from consult.notices import printing, render_slots
 from consult.notices import service as notices
 from consult.notices.forms import AnswerForm, ObjectionForm
 from consult.notices.models import Notice, NoticeKind, PrintJob, PrintKind
@@ -101,21 +112,64 @@ def verify(code: str) -> str:
 
 # --- printing ---------------------------------------------------------------------------------
 
-PDF_HEADERS = {"Cache-Control": "private, max-age=300"}
+# A frozen notice stays the same for good; a result notice's evaluation tally moves while
+# households rate, so it is kept briefly. Minutes change when a meeting is edited: browsers ask
+# again each time (a 304 if unchanged).
+NOTICE_MAX_AGE_S = 3600
+RESULT_MAX_AGE_S = 300
+MINUTES_CACHE_CONTROL = "private, no-cache"
 
 
-def _pdf_response(data: bytes, filename: str) -> Response:
-    return Response(data, mimetype="application/pdf", headers={
-        **PDF_HEADERS, "Content-Disposition": f'inline; filename="{filename}"'})
+def _notice_cache_control(notice: Notice) -> str:
+    """A notice is a public document that proxies may keep too, but a shared cache may keep a
+    response together with its cookies: a signed-in member's session, or the language cookie
+    that ``?lang=`` sets. Those responses are for the browser alone."""
+    max_age = RESULT_MAX_AGE_S if notice.kind == NoticeKind.RESULT else NOTICE_MAX_AGE_S
+    shared = not current_user.is_authenticated and not request.args
+    return f"{'public' if shared else 'private'}, max-age={max_age}"
+
+
+def _pdf_response(stored: pdf_module.Stored, filename: str, cache_control: str) -> Response:
+    """A stored PDF as a file, with its content's hash as a (weak) ETag, so a browser that has
+    it already gets a 304; ranges are served for readers that fetch a PDF in pieces."""
+    if stored.path is not None:
+        response = send_file(stored.path, mimetype="application/pdf", conditional=False,
+                             etag=False, last_modified=None, max_age=None)
+    else:  # could not be stored (logged): the bytes all the same
+        response = Response(stored.data, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
+    response.headers["Cache-Control"] = cache_control
+    response.set_etag(stored.key, weak=True)
+    if stored.path is None:
+        return response.make_conditional(request)
+    return response.make_conditional(request, accept_ranges=True,
+                                     complete_length=response.content_length)
+
+
+@bp.errorhandler(render_slots.PrintersBusy)
+def _printers_busy(exc: render_slots.PrintersBusy) -> Response:
+    """Every layout slot is taken: say so, and when to come back, instead of waiting."""
+    db.session.rollback()
+    if wants_json():
+        body, status = error_response(exc.status_code, exc.message)
+        response = make_response(body, status)
+    else:
+        response = make_response(render_template(
+            "notices/print_busy.html", message=exc.message, retry_after=exc.retry_after),
+            exc.status_code)
+    response.headers["Retry-After"] = str(exc.retry_after)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/notices/<int:notice_id>.pdf")
 @require("consultation.view")
 def pdf(notice_id: int) -> Response:
-    """A notice for the notice board, rendered from its frozen content."""
+    """A notice for the notice board, rendered from its frozen content (laid out once)."""
     notice = notices.get_notice_or_404(notice_id)
     loading.load(notice.consultation_id)
-    return _pdf_response(printing.notice_pdf(notice), f"notice-{notice.verify_code}.pdf")
+    return _pdf_response(printing.notice_file(notice), f"notice-{notice.verify_code}.pdf",
+                         _notice_cache_control(notice))
 
 
 @bp.post("/consultations/<int:consultation_id>/vote-notice")
@@ -134,7 +188,8 @@ def issue_vote_notice(consultation_id: int) -> Response:
 @require("consultation.view")
 def minutes(consultation_id: int) -> Response:
     consultation = loading.load(consultation_id)
-    return _pdf_response(printing.minutes_pdf(consultation), f"minutes-{consultation.id}.pdf")
+    return _pdf_response(printing.minutes_file(consultation), f"minutes-{consultation.id}.pdf",
+                         MINUTES_CACHE_CONTROL)
 
 
 @bp.post("/consultations/<int:consultation_id>/print/<kind>")
