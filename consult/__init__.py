@@ -17,7 +17,11 @@ from config import BASE_DIR, CONFIGS, DEFAULT_SECRET_KEY, Config
 from consult.accounts import sessions
 from consult.core import logs
 from consult.core.database import configure_engine
-from consult.core.handlers import add_security_headers, register_error_handlers
+from consult.core.handlers import (
+    add_cache_headers,
+    add_security_headers,
+    register_error_handlers,
+)
 from consult.core.i18n import (
     html_lang,
     install_template_gettext,
@@ -80,6 +84,7 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     _register_blueprints(app)
     register_error_handlers(app)
     app.after_request(add_security_headers)
+    app.after_request(add_cache_headers)
     app.after_request(remember_requested_locale)
     _jinja(app)
 
