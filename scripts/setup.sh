@@ -13,6 +13,7 @@ want_test=0
 # Every Python dependency ships a wheel: no compiler is needed. The CJK font keeps printed
 # notices from rendering as empty boxes; pango and harfbuzz-subset are WeasyPrint's.
 packages=(python3 python3-venv fontconfig fonts-noto-cjk
+          fonts-noto-color-emoji  # emoji in minutes, opinions and names print in colour
           libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0)
 [ "$want_test" = 1 ] && packages+=(chromium poppler-utils nodejs npm)
 
