@@ -18,7 +18,11 @@ from consult.accounts import sessions
 from consult.core import catalogs, logs
 from consult.core import secrets as secret_keys
 from consult.core.database import configure_engine
-from consult.core.handlers import add_security_headers, register_error_handlers
+from consult.core.handlers import (
+    add_cache_headers,
+    add_security_headers,
+    register_error_handlers,
+)
 from consult.core.i18n import (
     html_lang,
     install_template_gettext,
@@ -77,6 +81,7 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     _register_blueprints(app)
     register_error_handlers(app)
     app.after_request(add_security_headers)
+    app.after_request(add_cache_headers)
     app.after_request(remember_requested_locale)
     _jinja(app)
 
@@ -166,6 +171,8 @@ def from_iso(value: str | None) -> datetime | None:
 
 
 def _jinja(app: Flask) -> None:
+    from flask_login import current_user
+
     from consult.audit.actions import action_label, actor_label, object_label
     from consult.ballots.explain import CHOICE_LABELS
     from consult.ballots.models import BALLOT_CHANNEL_LABELS, BallotChannel
@@ -181,11 +188,13 @@ def _jinja(app: Flask) -> None:
     from consult.notices.models import PrintKind
     from consult.notices.printing import PRINT_KIND_LABELS
     from consult.registry.models import RELATION_LABELS, Relation
+    from consult.registry.service import address_for
 
     app.jinja_env.globals.update(
         format_datetime=format_datetime, format_date=format_date, format_decimal=format_decimal,
         get_locale=get_locale, html_lang=lambda: html_lang(str(get_locale())), can=can,
         html_lang_of=html_lang, large_text=large_text,
+        address_for=lambda household: address_for(current_user, household),
         cjk_font=lambda: ("Noto Sans CJK TC" if str(get_locale()) == "zh_Hant"
                           else "Noto Sans CJK SC"),
         supported_locales=SUPPORTED_LOCALES, action_label=action_label,

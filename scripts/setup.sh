@@ -16,6 +16,7 @@ packages=(
   python3 python3-venv   # the interpreter and its virtual environments (3.11 or newer)
   fontconfig             # lets the start-up check find the Chinese font (fc-list)
   fonts-noto-cjk         # Noto Sans CJK SC/TC: printed notices in Chinese, not empty boxes
+  fonts-noto-color-emoji # emoji in minutes, opinions and names print (in colour) too
   libpango-1.0-0         # WeasyPrint's text layout (PDF notices, ballots, letters)
   libpangoft2-1.0-0      # WeasyPrint's font loading
   libharfbuzz-subset0    # WeasyPrint's font subsetting: 0.3 s per notice instead of 2-9 s

@@ -204,8 +204,7 @@ def export_roll(consultation_id: int) -> Response:
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     return Response(data, mimetype=mimetype, headers={
         "Content-Disposition": f'attachment; filename="roll-{consultation.id}-'
-                               f'{consultation.round}.{fmt}"',
-        "Cache-Control": "no-store"})
+                               f'{consultation.round}.{fmt}"'})
 
 
 @bp.get("/<int:consultation_id>/tally")

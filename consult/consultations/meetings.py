@@ -23,7 +23,7 @@ from consult.audit.actions import describe, describe_objects
 from consult.consultations.models import Consultation, Meeting
 from consult.consultations.states import FINAL_STAGES
 from consult.core.errors import Conflict, NotFound, ValidationFailed
-from consult.core.times import local_to_utc
+from consult.core.times import local_to_utc, out_of_range_message
 from consult.extensions import db
 from consult.uploads import service as uploads
 from consult.uploads.models import Attachment, Visibility
@@ -81,9 +81,13 @@ def meeting_data(*, held_at_local: datetime | None, place: str | None,
     Raises ValidationFailed with messages per field (attendee fields are named after their
     role)."""
     errors: dict[str, list[str]] = {}
-    held_at = local_to_utc(held_at_local)
-    if held_at is None:
-        errors["held_at"] = [_("Give the date and time of the meeting.")]
+    try:
+        held_at = local_to_utc(held_at_local)
+    except ValueError:
+        held_at, errors["held_at"] = None, [out_of_range_message()]
+    else:
+        if held_at is None:
+            errors["held_at"] = [_("Give the date and time of the meeting.")]
     values = {
         "place": _clean(place, _("The place"), MAX_PLACE, errors, "place", required=True),
         "minutes": _clean(minutes, _("The minutes"), MAX_MARKDOWN, errors, "minutes"),

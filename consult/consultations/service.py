@@ -35,6 +35,7 @@ from consult.consultations.states import EDITABLE_PROPOSAL_STAGES, PUBLIC_STAGES
 from consult.core.errors import Conflict, NotFound, ValidationFailed
 from consult.core.i18n import SUPPORTED_LOCALES
 from consult.core.models import utcnow
+from consult.core.times import out_of_range_message, plausible
 from consult.core.validation import field_text
 from consult.extensions import db
 from consult.registry.models import Building, Compound, Household
@@ -130,8 +131,11 @@ def settings(*, title: str | None, summary: str | None, rule_code: str | None,
     except ValueError:
         errors["secrecy"] = [_("Choose whether the ballot is open or confidential.")]
     values["locale"] = locale if locale in SUPPORTED_LOCALES else "zh_Hans"
-    values["solicitation_deadline"] = solicitation_deadline
-    values["vote_deadline"] = vote_deadline
+    for name, deadline in (("solicitation_deadline", solicitation_deadline),
+                           ("vote_deadline", vote_deadline)):
+        if deadline is not None and not plausible(deadline):
+            errors[name] = [out_of_range_message()]
+        values[name] = deadline
     if publicity_days is None or not 1 <= publicity_days <= 90:
         errors["publicity_days"] = [_("The publicity period is 1 to 90 days.")]
     values["publicity_days"] = publicity_days

@@ -14,13 +14,14 @@ from babel.support import Translations
 from flask import current_app, flash, request
 from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
-from wtforms import Field
+from wtforms import DateTimeLocalField, Field
 from wtforms.fields.choices import SelectChoice
 from wtforms.i18n import messages_path
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
 from consult.core.errors import ValidationFailed
 from consult.core.models import MAX_ID
+from consult.core.times import EARLIEST, LATEST, out_of_range_message, plausible
 from consult.extensions import db
 
 T = TypeVar("T")
@@ -45,6 +46,27 @@ class FlaskForm(flask_wtf.FlaskForm):
                 return super().get_translations(form)
             return _wtforms_translations(str(get_locale()))
 
+    def process(self, formdata: Any = None, obj: Any = None, data: Any = None,
+                extra_filters: Any = None, **kwargs: Any) -> None:
+        """Like WTForms, except that a field the submitted form leaves out is read as empty
+        rather than as the stored record's value (``obj``).
+
+        WTForms keeps the value a field was prefilled with from ``obj=household`` when the
+        request does not name the field at all, so a hand-made POST without "floor" carried
+        on with the stored floor, an int where text is expected. A browser always sends every
+        field it shows, so a missing one can only mean "nothing typed". (Values given as
+        keywords stay: they are what a view shows on a new form, e.g. the review screen's
+        one-time token, built while answering a POST.)
+        """
+        formdata = self.meta.wrap_formdata(self, formdata)
+        if formdata is not None and obj is not None:
+            absent = {name for name, field in self._fields.items()
+                      if not isinstance(field, (wtforms.FormField, wtforms.FieldList))
+                      and field.name not in formdata}
+            if absent:
+                obj = _Without(obj, absent)
+        super().process(formdata, obj, data, extra_filters, **kwargs)
+
     def validate(self, extra_validators: Any = None) -> bool:
         """The fields' own checks, and no NUL character anywhere: no text of ours has one,
         and PostgreSQL refuses to store or even compare it."""
@@ -55,6 +77,18 @@ class FlaskForm(flask_wtf.FlaskForm):
                     "%(what)s contains control characters.", what=field.label.text)]
                 valid = False
         return valid
+
+
+class _Without:
+    """An object as a form's prefill, without the attributes named in ``hidden``."""
+
+    def __init__(self, obj: Any, hidden: set[str]) -> None:
+        self._obj, self._hidden = obj, hidden
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._hidden:
+            raise AttributeError(name)
+        return getattr(self._obj, name)
 
 
 def _has_nul(value: Any) -> bool:
@@ -99,6 +133,32 @@ def possible_ids() -> Callable[[FlaskForm, Field], None]:
             raise ValidationError(_l("No such record."))
 
     return check
+
+
+def plausible_time() -> Callable[[FlaskForm, Field], None]:
+    """Validator for date fields: within the years people plan for (core.times)."""
+
+    def check(form: FlaskForm, field: Field) -> None:
+        if field.data is not None and not plausible(field.data):
+            raise ValidationError(out_of_range_message())
+
+    return check
+
+
+DATETIME_FORMAT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends
+
+
+class LocalDateTimeField(DateTimeLocalField):
+    """A date and time typed in Beijing time, between core.times.EARLIEST and LATEST: a date
+    such as 0001-01-01 or 9999-12-31 is an error next to the field, like a date that is no
+    date at all. The browser's date picker is told the same range."""
+
+    def __init__(self, label: Any = None, validators: list[Any] | None = None,
+                 **kwargs: Any) -> None:
+        render_kw = {"min": EARLIEST.strftime(DATETIME_FORMAT),
+                     "max": LATEST.strftime(DATETIME_FORMAT), **(kwargs.pop("render_kw", {}))}
+        super().__init__(label, [*(validators or []), plausible_time()],
+                         format=DATETIME_FORMAT, render_kw=render_kw, **kwargs)
 
 
 def apply_errors(form: FlaskForm, exc: ValidationFailed) -> None:

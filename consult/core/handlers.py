@@ -12,6 +12,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from consult.core.errors import DomainError, PermissionDenied
+from consult.core.policy import never_stored
 from consult.extensions import db
 
 log = logging.getLogger(__name__)
@@ -100,4 +101,13 @@ def add_security_headers(response: Response) -> Response:
     max_age = current_app.config.get("HSTS_MAX_AGE", 0)
     if max_age and request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", f"max-age={max_age}")
+    return response
+
+
+def add_cache_headers(response: Response) -> Response:
+    """``Cache-Control: no-store`` where the policy says a response is private (the view's
+    action, or a household's own pages); this replaces whatever the view set."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    if never_stored(current_user, getattr(view, "policy_action", None), response.mimetype):
+        response.headers["Cache-Control"] = "no-store"
     return response

@@ -100,6 +100,25 @@ ACTION_LABELS: dict[str, Any] = {
 }
 
 
+# Pages of these actions show personal data (names, phones, access codes, accounts) or what a
+# household chose: no browser or proxy may keep them (Cache-Control: no-store), so that the
+# back button of a shared phone or office computer shows nothing once its user has gone.
+PRIVATE_ACTIONS = frozenset({
+    "account.sign_in", "account.self", "accounts.manage", "registry.view", "registry.export",
+    "registry.edit", "registry.import", "registry.access_codes", "registry.structure",
+    "audit.view", "consultation.participate", "ballot.enter", "ballot.inspect",
+})
+
+
+def never_stored(user: Any, action: str | None, mimetype: str | None) -> bool:
+    """Whether a response must carry ``Cache-Control: no-store``: every response of a
+    private action, and every page a household account sees (its home and consultation pages
+    show whether it voted, and its receipt)."""
+    if action in PRIVATE_ACTIONS:
+        return True
+    return mimetype == "text/html" and role_of(user) is Role.RESIDENT
+
+
 class _Scoped(Protocol):
     scope_compound_id: int | None
 

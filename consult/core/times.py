@@ -5,13 +5,41 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
+
 LOCAL = ZoneInfo("Asia/Shanghai")
+
+# Every date people enter (a deadline, a meeting) lies within these years. Beyond them Python
+# cannot even convert some times to UTC (year 1 in Beijing is year 0 in UTC), and nobody plans
+# a renovation for the year 9999.
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+EARLIEST = datetime(FIRST_YEAR, 1, 1, tzinfo=LOCAL)
+LATEST = datetime(LAST_YEAR, 12, 31, 23, 59, 59, tzinfo=LOCAL)
+
+
+def plausible(value: datetime) -> bool:
+    """Whether a time lies within FIRST_YEAR to LAST_YEAR in Beijing time; a naive value is a
+    wall-clock time in Asia/Shanghai."""
+    if value.tzinfo is None:
+        return EARLIEST.replace(tzinfo=None) <= value <= LATEST.replace(tzinfo=None)
+    return EARLIEST <= value <= LATEST
+
+
+def out_of_range_message() -> str:
+    """What a field outside the plausible years says, in the reader's language."""
+    return _("Enter a date between the years %(first)s and %(last)s.", first=FIRST_YEAR,
+             last=LAST_YEAR)
 
 
 def local_to_utc(value: datetime | None) -> datetime | None:
-    """A wall-clock time typed in Asia/Shanghai → an aware UTC datetime."""
+    """A wall-clock time typed in Asia/Shanghai → an aware UTC datetime.
+
+    Raises ValueError for a time outside the plausible years (see ``plausible``), rather than
+    the OverflowError Python raises near the ends of its calendar."""
     if value is None:
         return None
+    if not plausible(value):
+        raise ValueError(f"{value!r} lies outside {FIRST_YEAR}–{LAST_YEAR}")
     if value.tzinfo is None:
         value = value.replace(tzinfo=LOCAL)
     return value.astimezone(UTC)

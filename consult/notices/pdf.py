@@ -4,6 +4,9 @@ Print templates (``templates/pdf/``) are ordinary Jinja pages that reuse the web
 (the tally macros, the result body). They are rendered in the document's own language, and
 WeasyPrint reads their stylesheet, pictures and uploads from disk: it never goes to the network.
 Without a Chinese font WeasyPrint would silently print empty boxes, so rendering refuses then.
+Emoji print in colour from Noto Color Emoji; a character no installed font can draw (a private-use
+character, a rare ideograph) is printed as its Unicode name, e.g. "[CJK UNIFIED IDEOGRAPH-2A700]",
+so that a document never shows an empty box and is never refused for one character.
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ import gc
 import io
 import logging
 import mimetypes
+import re
+import threading
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,16 +48,48 @@ class PrintingUnavailable(DomainError):
 
 
 class _MissingGlyphs(logging.Handler):
-    """Catches WeasyPrint's only sign of a character no installed font can draw."""
+    """Catches WeasyPrint's only sign of a character no installed font can draw: a warning
+    naming it ('.notdef glyph rendered for … "x" (U+2A700)'), from this thread only."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
+        self.thread = threading.get_ident()
         self.messages: list[str] = []
+        self.characters: set[str] = set()
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.thread != self.thread:
+            return  # another request or job printing at the same time
         message = record.getMessage()
         if ".notdef" in message or "No glyph" in message:
             self.messages.append(message)
+            self.characters.update(chr(int(code, 16))
+                                   for code in re.findall(r"U\+([0-9A-Fa-f]{4,6})", message))
+
+
+# Characters found without a glyph while printing: the next documents spell them out at once,
+# instead of being laid out twice. A new process (e.g. after installing a font) starts afresh.
+_UNPRINTABLE: set[str] = set()
+
+
+def character_name(char: str) -> str:
+    """What is printed in place of a character no font can draw: its Unicode name in brackets,
+    or its code point (private-use characters have no name)."""
+    try:
+        return f"[{unicodedata.name(char)}]"
+    except ValueError:
+        return f"[U+{ord(char):04X}]"
+
+
+def spell_out(html: str, characters: set[str]) -> str:
+    """``html`` with each of ``characters`` replaced by its name. The names are plain ASCII
+    letters, digits, spaces and hyphens, safe in text, attributes and CSS strings alike; and
+    no such character can be part of the markup itself, which is all ASCII."""
+    characters = {c for c in characters if not c.isascii()}
+    if not characters:
+        return html
+    pattern = re.compile("|".join(re.escape(c) for c in sorted(characters)))
+    return pattern.sub(lambda m: character_name(m.group()), html)
 
 
 def check_fonts() -> None:
@@ -99,24 +137,42 @@ def _fetcher() -> Any:
 
 
 @contextmanager
-def _watching(strict: bool) -> Iterator[None]:
-    """Watch WeasyPrint for characters printed as boxes, through layout and writing.
-
-    Notices are strict: an official notice never prints a box, so it is refused. A batch of
-    forms only logs it (one owner's rare name character must not stop a compound's ballots).
-    """
+def _watching() -> Iterator[_MissingGlyphs]:
+    """Watch WeasyPrint for characters printed as boxes, through layout and writing."""
     watcher = _MissingGlyphs()
     weasy = logging.getLogger("weasyprint")
     weasy.addHandler(watcher)
     try:
-        yield
+        yield watcher
     finally:
         weasy.removeHandler(watcher)
+
+
+def _write_printable(html: str, *, strict: bool) -> bytes:
+    """Lay out and write one PDF without a single empty box.
+
+    Characters already known to have no glyph are spelled out before the layout. If WeasyPrint
+    still meets one (new to this process), the document is laid out once more with those spelled
+    out too. Only if boxes remained even then (the names are plain ASCII, so they cannot), or
+    WeasyPrint did not say which characters it missed, would a notice (``strict``) be refused;
+    a batch of forms would only log it.
+    """
+    html = spell_out(html, _UNPRINTABLE)
+    with _watching() as watcher:
+        data = _write(html)
+    new = {c for c in watcher.characters if not c.isascii()}  # never markup's own characters
+    if new:
+        log.warning("characters without a glyph, printed as their names: %s",
+                    ", ".join(f"U+{ord(c):04X}" for c in sorted(new)))
+        _UNPRINTABLE.update(new)
+        with _watching() as watcher:
+            data = _write(spell_out(html, new))
     if watcher.messages:
         log.error("characters without a glyph while printing: %s", watcher.messages[:3])
         if strict:
             raise PrintingUnavailable(_("Some characters cannot be printed with the installed "
                                         "fonts. Please tell the administrator."))
+    return data
 
 
 def _layout(html: str) -> Any:
@@ -143,14 +199,14 @@ def render(template: str, locale: str, **context: Any) -> bytes:
     check_fonts()
     with force_locale(locale):
         html = render_template(template, print_locale=locale, **context)
-    with _watching(strict=True):
-        return _write(html)
+    return _write_printable(html, strict=True)
 
 
 def render_stored(name: str, template: str, locale: str, **context: Any) -> Stored:
     """One print template → a stored PDF, laid out only if no copy of this very content is
     kept yet (``pdf_cache``), and then within one of the host's layout slots
-    (``render_slots``). A layout refused for a missing glyph raises and keeps nothing."""
+    (``render_slots``). A layout refused (boxes that could not be spelled out) raises and
+    keeps nothing."""
     with force_locale(locale):
         html = render_template(template, print_locale=locale, **context)
     content_key = pdf_cache.key(html)
@@ -162,8 +218,7 @@ def render_stored(name: str, template: str, locale: str, **context: Any) -> Stor
         found = pdf_cache.find(name, content_key)  # laid out while this request waited
         if found is not None:
             return found
-        with _watching(strict=True):
-            data = _write(html)
+        data = _write_printable(html, strict=True)
     return pdf_cache.store(name, content_key, data)
 
 
@@ -179,16 +234,15 @@ def render_batch(template: str, locale: str, rows: list[Any],
     """
     check_fonts()
     parts: list[bytes] = []
-    with _watching(strict=False):
-        for start in range(0, len(rows), CHUNK):
-            chunk = rows[start:start + CHUNK]
-            with force_locale(locale):
-                html = render_template(template, print_locale=locale, **context(chunk))
-            if release:
-                release()
-            parts.append(_write(html))
-            if progress:
-                progress(min(start + CHUNK, len(rows)), len(rows))
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start:start + CHUNK]
+        with force_locale(locale):
+            html = render_template(template, print_locale=locale, **context(chunk))
+        if release:
+            release()
+        parts.append(_write_printable(html, strict=False))
+        if progress:
+            progress(min(start + CHUNK, len(rows)), len(rows))
     return join_pdfs(parts)
 
 

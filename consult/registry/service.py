@@ -20,6 +20,7 @@ from consult.audit.actions import describe, describe_objects
 from consult.core import sorting
 from consult.core.errors import CellError, Conflict, ImportRejected, NotFound, ValidationFailed
 from consult.core.models import utcnow
+from consult.core.policy import can
 from consult.core.sorting import Sort
 from consult.core.tabular import Column, Table, read_table, write_csv, write_xlsx
 from consult.core.text import strip_suffix
@@ -86,6 +87,21 @@ def parse_area(text: str) -> int:
     if hundredths > MAX_AREA_DM2:
         raise ValueError(_("The area is implausibly large."))
     return int(hundredths)
+
+
+def address_for(reader: Any, household: Household) -> str:
+    """A household's address as ``reader`` may see it beside what the household wrote (an
+    opinion, a comment, an objection, an evaluation).
+
+    In full (building, unit, room) for those who may read the registry of its compound (its
+    committee members and supervisors, administrators) and for the household itself; for
+    everyone else, visitors and neighbours alike, only its building, so that nobody can tell
+    which flat said what.
+    """
+    if getattr(reader, "household_id", None) == household.id or can(
+            reader, "registry.view", household):
+        return household.label
+    return _("a household of %(building)s", building=household.building.name)
 
 
 def format_area(area_dm2: int) -> str:

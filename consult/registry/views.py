@@ -243,10 +243,10 @@ def access_code_issue(household_id: int) -> Response | str:
         return redirect(url_for("registry.household", household_id=household.id))
     code = accounts.issue_access_code(current_user, household)
     db.session.commit()
-    response = render_template("registry/access_code.html", household=household,
-                               code=accounts.format_code(code))
-    # The code is shown once; keep it out of caches and browser history snapshots.
-    return Response(response, headers={"Cache-Control": "no-store"})
+    # The code is shown once; like every registry page it is kept out of caches
+    # (policy.PRIVATE_ACTIONS).
+    return render_template("registry/access_code.html", household=household,
+                           code=accounts.format_code(code))
 
 
 @bp.post("/households/<int:household_id>/access-code/revoke")
@@ -319,5 +319,4 @@ def export_households(compound_id: int) -> Response:
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     filename = f"households-{compound.id}.{form.fmt.data}"
     return Response(payload, mimetype=mimetype, headers={
-        "Content-Disposition": f'attachment; filename="{filename}"',
-        "Cache-Control": "no-store"})
+        "Content-Disposition": f'attachment; filename="{filename}"'})

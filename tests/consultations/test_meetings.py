@@ -169,3 +169,43 @@ def test_residents_read_but_do_not_record(client, login_as, discussing, compound
     r = client.post(f"/consultations/{discussing.id}/meetings/new",
                     data={"held_at": "2026-03-05T19:30", "place": "x"})
     assert r.status_code == 403 and _count(Meeting) == 1
+
+
+# Year 1 in Beijing is year 0 in UTC, which Python cannot hold; 9999 is no meeting either.
+OUT_OF_RANGE = ["0001-01-01T00:00", "0001-01-01T07:59", "1999-12-31T23:59", "2101-01-01T00:00",
+                "9999-12-31T23:59"]
+
+
+@pytest.mark.parametrize("when", OUT_OF_RANGE)
+def test_a_date_outside_2000_to_2100_is_an_error_at_the_field(client, login_as, discussing,
+                                                              compound, when):
+    login_as("committee", compound=compound)
+    r = client.post(f"/consultations/{discussing.id}/meetings/new", data={
+        "held_at": when, "place": "居委会会议室", "community": "社区书记",
+        "minutes": "讨论了管道改造"}, headers=EN)
+    assert r.status_code == 400
+    assert 'id="held_at-error"' in r.text
+    assert "Enter a date between the years 2000 and 2100." in r.text
+    # Everything typed is still there, the date included, to be corrected.
+    assert f'value="{when}"' in r.text and "居委会会议室" in r.text and "社区书记" in r.text
+    assert "讨论了管道改造" in r.text
+    assert _count(Meeting) == 0 and audit_actions() == []
+
+
+def test_the_date_range_is_told_in_the_readers_language_and_to_the_date_picker(
+        client, login_as, discussing, compound):
+    meeting = meetings.record(None, discussing, _data())
+    login_as("committee", compound=compound)
+    url = f"/consultations/{discussing.id}/meetings/{meeting.id}/edit"
+    form = client.get(url).text
+    assert 'min="2000-01-01T00:00"' in form and 'max="2100-12-31T23:59"' in form
+    r = client.post(url, data={"held_at": "0001-01-01T00:00", "place": "广场"},
+                    headers={"Accept-Language": "zh-TW"})
+    assert r.status_code == 400 and "請填寫 2000 年至 2100 年之間的日期。" in r.text
+    assert meeting.held_at == datetime(2026, 3, 5, 11, 30, tzinfo=UTC)
+
+
+def test_the_service_refuses_a_date_outside_the_range_too():
+    with pytest.raises(ValidationFailed) as exc:
+        _data(held_at_local=datetime(1, 1, 1, 7, 59))
+    assert list(exc.value.errors) == ["held_at"]

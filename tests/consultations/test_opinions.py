@@ -454,3 +454,63 @@ def test_item_opinions_refused_once_voting(client, login_as, compound):
     r = client.post(f"/consultations/{consultation.id}/items/{item.id}/opinions",
                     data={"opinion_ids": []})
     assert r.status_code == 409 and audit_actions() == []
+
+
+def _pages(client, consultation, opinion, item, notice, headers):
+    """Every public page showing who wrote something: the opinions, one opinion, an item's
+    discussion, a notice's objections."""
+    return {url: client.get(url, headers=headers).text for url in (
+        f"/consultations/{consultation.id}/opinions",
+        f"/consultations/{consultation.id}/opinions/{opinion.id}",
+        f"/consultations/{consultation.id}/items/{item.id}",
+        f"/notices/{notice.id}")}
+
+
+def test_a_curious_neighbour_sees_the_building_of_an_opinion_never_its_unit_or_room(
+        client, login_as, compound):
+    """Visitors, other households and committee members of other compounds see which building
+    an opinion, comment or objection came from, never the flat; the committee and supervisors
+    of the compound (and the household itself) see it in full."""
+    from consult.consultations.models import Comment
+    from consult.notices import service as notices
+    from consult.notices.models import NoticeKind, Objection
+
+    author = compound.buildings[1].households[1]  # 2号楼, unit 1, room 102
+    published = factories.make_consultation(compound, items=1)
+    factories.walk_to(published, "resolution_public")
+    notice = notices.current_notice(published, NoticeKind.RESOLUTION)
+    db.session.add(Objection(notice=notice, household_id=author.id, text="不同意分摊方式"))
+    opinion = Opinion(consultation_id=published.id, household_id=author.id, category="pipes",
+                      text="楼道水管漏水")
+    db.session.add(opinion)
+    item = published.items[0]
+    db.session.add(Comment(item_id=item.id, household_id=author.id, text="同意加装电梯"))
+    db.session.flush()
+    full, building = "2号楼, unit 1, room 102", "a household of 2号楼"
+
+    def seen(**login) -> dict[str, str]:
+        with client.session_transaction() as sess:
+            sess.clear()
+        if login:
+            login_as(**login)
+        return _pages(client, published, opinion, item, notice, EN)
+
+    visitor = seen()  # not signed in: what curl gets
+    neighbour = seen(role="resident", household=compound.buildings[0].households[0])
+    elsewhere = seen(role="committee", compound=factories.make_compound("别的小区"))
+    for who, pages in (("visitor", visitor), ("neighbour", neighbour),
+                       ("committee elsewhere", elsewhere)):
+        for url, html in pages.items():
+            assert building in html, (who, url)
+            assert full not in html and "room 102" not in html, (who, url)
+    for login in ({"role": "committee", "compound": compound},
+                  {"role": "supervisor", "compound": compound},
+                  {"role": "resident", "household": author}):
+        for url, html in seen(**login).items():
+            assert full in html, (login["role"], url)
+    # And in Chinese, the building alone, without the flat.
+    with client.session_transaction() as sess:
+        sess.clear()
+    chinese = client.get(f"/consultations/{published.id}/opinions/{opinion.id}",
+                         headers={"Accept-Language": "zh-CN"}).text
+    assert "2号楼住户" in chinese and "102室" not in chinese

@@ -1,8 +1,11 @@
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
+from consult.consultations import service
 from consult.consultations.models import Consultation
+from consult.core.errors import ValidationFailed
 from consult.core.models import utcnow
 from consult.extensions import db
 from tests import factories
@@ -107,3 +110,39 @@ def test_list_filters_by_stage(client, compound):
     other = factories.make_consultation(compound, title="征集中的议题", stage="soliciting")
     text = client.get("/consultations/?stage=voting").text
     assert voting.title in text and other.title not in text
+
+
+def _settings_form(compound, **values):
+    return {"compound_id": compound.id, "title": "加装电梯", "summary": "电梯方案",
+            "rule_code": "civil_code_278_major", "secrecy": "open", "locale": "zh_Hans",
+            "publicity_days": "7", **values}
+
+
+def test_deadlines_outside_2000_to_2100_are_errors_at_their_fields(client, login_as, compound):
+    login_as("committee", compound=compound)
+    # 0001-01-01T07:59 in Beijing is still year 0 in UTC, which Python cannot hold.
+    r = client.post("/consultations/new", data=_settings_form(
+        compound, solicitation_deadline="0001-01-01T07:59",
+        vote_deadline="9999-12-31T23:59"), headers=EN)
+    assert r.status_code == 200
+    for name in ("solicitation_deadline", "vote_deadline"):
+        assert f'id="{name}-error"' in r.text
+    assert r.text.count("Enter a date between the years 2000 and 2100.") == 2
+    assert 'value="0001-01-01T07:59"' in r.text and "电梯方案" in r.text  # the input is kept
+    assert db.session.scalars(select(Consultation)).first() is None
+    c = factories.make_consultation(compound)
+    r = client.post(f"/consultations/{c.id}/edit", data=_settings_form(
+        compound, vote_deadline="0001-01-01T00:00"), headers={"Accept-Language": "zh-CN"})
+    assert r.status_code == 200 and 'id="vote_deadline-error"' in r.text
+    assert "请填写 2000 年至 2100 年之间的日期。" in r.text
+    assert c.vote_deadline is None and audit_actions() == []
+
+
+def test_the_settings_service_refuses_deadlines_outside_the_range():
+    values = {"title": "t", "summary": "", "rule_code": "civil_code_278_major",
+              "secrecy": "open", "locale": "zh_Hans", "publicity_days": 7, "proxy_cap": None}
+    with pytest.raises(ValidationFailed) as exc:  # 23:59 on 31 December 1999 in Beijing
+        service.settings(**values,
+                         solicitation_deadline=datetime(1999, 12, 31, 15, 59, tzinfo=UTC),
+                         vote_deadline=datetime(2101, 1, 1, tzinfo=UTC))
+    assert set(exc.value.errors) == {"solicitation_deadline", "vote_deadline"}

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
@@ -195,14 +197,66 @@ def test_html_and_long_unbroken_text_print_as_text(compound):
     assert "<b>王</b>" + long in text.replace("\n", "")  # printed as it was typed
 
 
-def test_a_notice_with_a_character_no_font_has_is_refused(compound):
+# Past the CJK fonts: an Extension C ideograph, a private-use character (a phone's own symbol),
+# an Egyptian hieroglyph.
+RARE = "\U0002A700"
+PRIVATE = "\ue000"
+
+
+def colour_pixels(data: bytes, folder: Path) -> int:
+    """Pixels of page 1 (rasterised by poppler at 50 dpi) that are strongly coloured: text and
+    rules are black. The page is kept as page-1.png in ``folder``."""
+    from PIL import Image
+
+    (folder / "page.pdf").write_bytes(data)
+    subprocess.run(["pdftoppm", "-png", "-r", "50", "-singlefile", str(folder / "page.pdf"),
+                    str(folder / "page-1")], check=True)
+    image = Image.open(folder / "page-1.png").convert("RGB")
+    return sum(1 for r, g, b in image.get_flattened_data() if max(r, g, b) - min(r, g, b) > 80)
+
+
+def test_minutes_with_an_emoji_and_characters_no_font_has_print_for_everyone(
+        client, compound, monkeypatch, tmp_path):
+    """One emoji in the minutes once made them unprintable: the emoji prints in colour, and a
+    character no font has prints as its Unicode name, never as an empty box."""
+    from consult.notices import pdf
+
+    monkeypatch.setattr(pdf, "_UNPRINTABLE", set(), raising=False)  # as in a fresh process
+    c = factories.make_consultation(compound, stage="discussing")
+    meetings.record(None, c, meetings.meeting_data(
+        held_at_local=utcnow().replace(tzinfo=None), place="社区会议室😀",
+        attendees={"community": f"李书记{RARE}"},
+        minutes=f"大家都同意😀👍🏽，王{RARE}发言。{PRIVATE}", decisions="同意"))
+    r = client.get(f"/consultations/{c.id}/minutes.pdf")
+    assert r.status_code == 200 and r.mimetype == "application/pdf"
+    text = text_of(r.data)
+    assert "社区会议室😀" in text and "大家都同意😀👍🏽" in text
+    assert f"王[CJK UNIFIED IDEOGRAPH-{ord(RARE):X}]发言" in text
+    assert f"李书记[CJK UNIFIED IDEOGRAPH-{ord(RARE):X}]" in text and "[U+E000]" in text
+    assert RARE not in text and PRIVATE not in text
+    fonts = fonts_of(r.data)
+    assert any("Noto-Color-Emoji" in name for name in fonts) and all(fonts.values()), fonts
+    assert colour_pixels(r.data, tmp_path) > 20  # the emoji are drawn, in colour
+    assert sorted(pdf._UNPRINTABLE) == [PRIVATE, RARE]
+    # The next document spells them out straight away, and prints the same.
+    assert text_of(client.get(f"/consultations/{c.id}/minutes.pdf").data) == text
+
+
+def test_a_notice_with_a_character_no_font_has_prints_its_name(compound):
     c = factories.make_consultation(compound, items=1)
     c.items[0].title = "𓀀 象形文字"  # outside every installed font
     factories.walk_to(c, "discussing")
     c.vote_deadline = utcnow() + timedelta(days=5)
     notice = printing.issue_vote_notice(None, c)
-    with pytest.raises(PrintingUnavailable):
-        printing.notice_pdf(notice)
+    text = text_of(printing.notice_pdf(notice))
+    assert "[EGYPTIAN HIEROGLYPH A001] 象形文字" in text and "𓀀" not in text
+
+
+def test_a_batch_prints_a_rare_character_in_an_owners_name_as_its_name(compound):
+    factories.make_household(compound.buildings[0], room="909", owner_name=f"王{RARE}")
+    c = factories.make_consultation(compound, stage="soliciting")
+    text = re.sub(r"\s+", " ", text_of(printing.render_kind(None, c, "solicitation")))
+    assert f"王[CJK UNIFIED IDEOGRAPH-{ord(RARE):X}]" in text
 
 
 def test_without_a_cjk_font_the_endpoint_says_so(client, app, compound):

@@ -196,16 +196,17 @@ def test_minutes_are_laid_out_again_after_a_meeting_changes(client, compound, st
 
 def test_a_refused_layout_keeps_nothing_and_a_later_good_one_is_kept(client, compound,
                                                                      storage, monkeypatch):
-    """A character printed as a box refuses the notice; the refusal must not be stored as
-    the notice, and nothing of it stays behind."""
+    """A box that could not be spelled out (WeasyPrint did not say which character) refuses
+    the notice; the refusal must not be stored as the notice, and nothing of it stays
+    behind."""
     notice = resolution_notice(compound)
     real, seen = pdf._layout, []
 
     def missing_glyph_once(html: str):
         seen.append(html)
         document = real(html)
-        if len(seen) == 1:  # what WeasyPrint logs for a character no font has
-            logging.getLogger("weasyprint").warning("No glyph for character U+13000")
+        if len(seen) == 1:  # a box, with no code point to spell out
+            logging.getLogger("weasyprint").warning(".notdef glyph rendered for a character")
         return document
 
     monkeypatch.setattr(pdf, "_layout", missing_glyph_once)
@@ -217,16 +218,20 @@ def test_a_refused_layout_keeps_nothing_and_a_later_good_one_is_kept(client, com
     assert len(seen) == 2 and len(stored_files(storage)) == 1
 
 
-def test_a_notice_with_a_character_no_font_has_is_never_stored(compound, storage, layouts):
+def test_a_character_no_font_has_is_stored_spelled_out(compound, storage, layouts,
+                                                       monkeypatch):
+    """The first print of a character no font has lays out twice (the second time with its
+    name); the stored copy is the spelled-out one, and is served from then on."""
+    monkeypatch.setattr(pdf, "_UNPRINTABLE", set())  # as in a process that never met it
     c = factories.make_consultation(compound, items=1)
     c.items[0].title = "𓀀 象形文字"  # outside every installed font
     factories.walk_to(c, "discussing")
     c.vote_deadline = utcnow() + timedelta(days=5)
     notice = printing.issue_vote_notice(None, c)
-    for _ in range(2):
-        with pytest.raises(PrintingUnavailable):
-            printing.notice_pdf(notice)
-    assert len(layouts) == 2 and stored_files(storage) == []
+    first = printing.notice_pdf(notice)
+    assert "[EGYPTIAN HIEROGLYPH A001] 象形文字" in text_of(first)
+    assert len(layouts) == 2 and len(stored_files(storage)) == 1
+    assert printing.notice_pdf(notice) == first and len(layouts) == 2
 
 
 def test_every_slot_taken_is_answered_with_503_and_retry_after(client, app, compound, storage,

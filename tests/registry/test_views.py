@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from consult.accounts.models import AccessCode
 from consult.extensions import db
-from consult.registry.models import Building, Community, Compound, Household
+from consult.registry.models import Building, Community, Compound, Household, Resident
 from tests import factories
 from tests.conftest import audit_actions
 
@@ -57,6 +57,44 @@ def test_committee_edits_a_household_keeping_the_phone(client, login_as, compoun
     assert (household.area_dm2, household.owner_name, household.phone) == (
         6125, "新名字", "13812345678")
     assert audit_actions() == ["registry.household.updated"]
+
+
+def test_a_post_leaving_out_optional_fields_reads_them_as_empty(client, login_as, compound):
+    """A hand-made POST without "floor" (or "unit", "owner_key", "phone") is read as if the
+    fields were left empty, never as the stored values the edit form was prefilled with."""
+    login_as("committee", compound=compound)
+    household = compound.buildings[0].households[0]
+    household.owner_key = "key-1"
+    assert household.floor == 1
+    r = client.post(f"/registry/households/{household.id}/edit", data={
+        "building_id": household.building_id, "room": "101", "area": "61.25",
+        "owner_name": "王建国"}, headers=EN)
+    assert r.status_code == 302
+    assert (household.floor, household.unit, household.owner_key) == (None, "", None)
+    assert household.phone == "13812345678"  # an empty phone keeps the number
+    assert audit_actions() == ["registry.household.updated"]
+
+
+def test_a_post_leaving_out_required_fields_says_so_at_the_fields(client, login_as, compound):
+    login_as("committee", compound=compound)
+    household = compound.buildings[0].households[0]
+    resident = Resident(household=household, name="张三", relation="owner", phone="13900000000")
+    db.session.add(resident)
+    db.session.flush()
+    r = client.post(f"/registry/households/{household.id}/edit", data={"floor": "2"},
+                    headers=EN)
+    assert r.status_code == 200
+    for name in ("room", "area", "owner_name"):
+        assert f'id="{name}-error"' in r.text
+    assert 'value="2"' in r.text and household.floor == 1
+    r = client.post(f"/registry/buildings/{household.building_id}/edit", data={}, headers=EN)
+    assert r.status_code == 200 and 'id="name-error"' in r.text
+    r = client.post(f"/registry/residents/{resident.id}/edit", data={"phone": ""}, headers=EN)
+    assert r.status_code == 200 and 'id="name-error"' in r.text
+    r = client.post(f"/registry/residents/{resident.id}/edit", data={"name": "张三丰"},
+                    headers=EN)  # no relation: not one of the choices
+    assert r.status_code == 200 and 'id="relation-error"' in r.text
+    assert resident.name == "张三" and audit_actions() == []
 
 
 def test_household_form_shows_every_error_and_saves_nothing(client, login_as, compound):

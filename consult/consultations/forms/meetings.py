@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import MultipleFileField
-from wtforms import DateTimeLocalField, SelectMultipleField, StringField, TextAreaField
+from wtforms import SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import Optional
 
 from consult.consultations.meetings import (
@@ -13,14 +13,17 @@ from consult.consultations.meetings import (
     MAX_MARKDOWN,
     MAX_PLACE,
 )
-from consult.core.forms import FlaskForm, max_length, possible_ids, required
-
-DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
+from consult.core.forms import (
+    FlaskForm,
+    LocalDateTimeField,
+    max_length,
+    possible_ids,
+    required,
+)
 
 
 class MeetingForm(FlaskForm):
-    held_at = DateTimeLocalField(_l("Date and time (Beijing time)"), format=DATETIME_FORMAT,
-                                 validators=[required()])
+    held_at = LocalDateTimeField(_l("Date and time (Beijing time)"), validators=[required()])
     place = StringField(_l("Place"), validators=[required(), max_length(MAX_PLACE)])
     community = TextAreaField(ATTENDEE_LABELS["community"],
                               validators=[max_length(MAX_ATTENDEES)], render_kw={"rows": 2})

@@ -6,7 +6,6 @@ import json
 
 from flask_babel import lazy_gettext as _l
 from wtforms import (
-    DateTimeLocalField,
     Form,
     FormField,
     HiddenField,
@@ -20,7 +19,14 @@ from wtforms.validators import Optional
 from consult.ballots.explain import RULE_LABELS
 from consult.ballots.tally import PRESETS, Base, Comparison, Count, Measure
 from consult.consultations.models import SECRECY_LABELS
-from consult.core.forms import FieldList, FlaskForm, max_length, options, required
+from consult.core.forms import (
+    FieldList,
+    FlaskForm,
+    LocalDateTimeField,
+    max_length,
+    options,
+    required,
+)
 
 MEASURE_LABELS = {Measure.HOUSEHOLDS: _l("households"), Measure.OWNERS: _l("owners"),
                   Measure.AREA: _l("exclusive area")}
@@ -30,7 +36,6 @@ BASE_LABELS = {Base.PARTICIPATING: _l("of those taking part"), Base.ROLL: _l("of
 COMPARISON_LABELS = {Comparison.MORE_THAN: _l("more than"), Comparison.AT_LEAST: _l("at least"),
                      Comparison.AT_MOST: _l("at most"), Comparison.LESS_THAN: _l("less than")}
 LOCALE_CHOICES = (("zh_Hans", "简体中文"), ("zh_Hant", "繁體中文"), ("en", "English"))
-DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 
 
 class ConditionForm(Form):
@@ -60,10 +65,10 @@ class ConsultationForm(FlaskForm):
     conditions = FieldList(FormField(ConditionForm), min_entries=4, max_entries=6)
     secrecy = SelectField(_l("Ballot"), choices=[])
     locale = SelectField(_l("Language of the notices"), choices=options(LOCALE_CHOICES))
-    solicitation_deadline = DateTimeLocalField(
-        _l("Opinions close at (Beijing time)"), format=DATETIME_FORMAT, validators=[Optional()])
-    vote_deadline = DateTimeLocalField(_l("Voting closes at (Beijing time)"),
-                                       format=DATETIME_FORMAT, validators=[Optional()])
+    solicitation_deadline = LocalDateTimeField(_l("Opinions close at (Beijing time)"),
+                                               validators=[Optional()])
+    vote_deadline = LocalDateTimeField(_l("Voting closes at (Beijing time)"),
+                                       validators=[Optional()])
     # The service checks both ranges (WTForms' NumberRange fails on a number of 400 digits).
     publicity_days = IntegerField(_l("Publicity period of notices (days)"), default=7,
                                   validators=[required()])
