@@ -20,7 +20,6 @@ from consult.implementation import service as works
 from consult.notices import pdf, pdf_cache, printing, render_slots
 from consult.notices import service as notices
 from consult.notices.models import NoticeKind
-from consult.notices.pdf import PrintingUnavailable
 from tests import factories
 from tests.notices.test_pdf import text_of
 
