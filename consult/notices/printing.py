@@ -188,11 +188,12 @@ def minutes_file(consultation: Consultation) -> pdf.Stored:
         Meeting.consultation_id == consultation.id).order_by(Meeting.held_at)))
     if not found:
         raise Conflict(_("No meeting has been recorded for this consultation."))
+    with force_locale(consultation.locale):  # the role labels, in the minutes' language
+        attendees = {m.id: meeting_service.attendees_of(m) for m in found}
     with site_context():
         return pdf.render_stored(
             f"minutes-{consultation.id}", "pdf/minutes.html", consultation.locale, **_context(
-                c=consultation, meetings=found,
-                attendees={m.id: meeting_service.attendees_of(m) for m in found},
+                c=consultation, meetings=found, attendees=attendees,
                 links={m.id: link("consultations.meeting", consultation_id=consultation.id,
                                   meeting_id=m.id) for m in found},
                 running_header=f"{consultation.compound.name} · {consultation.title}"))

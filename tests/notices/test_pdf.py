@@ -160,6 +160,8 @@ def test_opinion_forms_and_minutes(compound):
     minutes = text_of(printing.render_kind(None, c, "minutes"))
     assert "会议纪要" in minutes and "社区会议室" in minutes and "充电桩" in minutes
     assert "**" not in minutes  # Markdown is rendered, not printed raw
+    # Printed by someone reading English (the tests' command language), in the minutes' own.
+    assert "Community" not in minutes and "李书记" in minutes
 
 
 def test_access_letters_carry_working_codes(compound):
