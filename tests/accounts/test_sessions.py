@@ -14,7 +14,7 @@ from flask import Flask
 
 from consult.accounts import service as accounts
 from consult.accounts import sessions
-from consult.accounts.models import User, UserSession
+from consult.accounts.models import User
 from consult.audit.models import AuditEvent
 from consult.core.models import utcnow
 from consult.extensions import db
@@ -222,6 +222,8 @@ def test_an_access_code_sign_in_on_a_second_phone_leaves_the_first_signed_in(app
 
 
 def test_only_the_hash_of_the_session_token_is_stored(app, compound):
+    from consult.accounts.models import UserSession
+
     user = factories.make_user("committee", username="li", compound=compound)
     b = sign_in(app, "li")
     with b.session_transaction() as sess:
@@ -232,6 +234,8 @@ def test_only_the_hash_of_the_session_token_is_stored(app, compound):
 
 
 def test_signing_in_forgets_the_accounts_ended_sessions(app, compound):
+    from consult.accounts.models import UserSession
+
     user = factories.make_user("committee", username="li", compound=compound)
     for _ in range(3):
         sign_in(app, "li").post("/logout")

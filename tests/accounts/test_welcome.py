@@ -25,7 +25,7 @@ def _events() -> int:
 
 def _snapshot(user):
     db.session.refresh(user)
-    return user.username, user.password_hash, user.session_epoch
+    return user.username, user.password_hash, getattr(user, "session_epoch", None)
 
 
 @pytest.mark.parametrize("role", ["admin", "committee", "supervisor"])
