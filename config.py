@@ -55,20 +55,43 @@ class Config:
     # Several deployments may share one Redis: their counters must not mix.
     RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "")
     RATELIMIT_HEADERS_ENABLED = True
+    # Flood guards per client address (Flask-Limiter, in RATELIMIT_STORAGE_URI). Without Redis
+    # each worker process counts alone; the limits that matter are counted in the database.
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute; 50 per hour")
-    ACCESS_CODE_RATE_LIMIT = os.environ.get("ACCESS_CODE_RATE_LIMIT", "5 per minute; 30 per hour")
+    ACCESS_CODE_RATE_LIMIT = os.environ.get("ACCESS_CODE_RATE_LIMIT",
+                                            "20 per minute; 200 per hour")
     # Lockout on top of the rate limits. An account is locked after this many wrong passwords
     # in a row, for this long (a committee member or administrator can unlock it sooner).
     LOGIN_LOCKOUT_THRESHOLD = _env_int("LOGIN_LOCKOUT_THRESHOLD", 5)
     LOGIN_LOCKOUT_MINUTES = _env_int("LOGIN_LOCKOUT_MINUTES", 15)
-    # A wrong access code names no household, so wrong codes are counted per client address:
-    # this many within the window pause code sign-in from that address for this long.
-    ACCESS_CODE_LOCKOUT_THRESHOLD = _env_int("ACCESS_CODE_LOCKOUT_THRESHOLD", 10)
+    # Wrong access codes that match no open code are counted per client address: this many
+    # within the window pause code sign-in from that address for this long. Thousands of
+    # phones may share one address (a carrier's NAT), so the threshold is high; the pause
+    # never stops a right code of the current kind (see ACCESS_CODE_PER_CODE_*).
+    ACCESS_CODE_LOCKOUT_THRESHOLD = _env_int("ACCESS_CODE_LOCKOUT_THRESHOLD", 30)
     ACCESS_CODE_LOCKOUT_WINDOW_MINUTES = _env_int("ACCESS_CODE_LOCKOUT_WINDOW_MINUTES", 60)
     ACCESS_CODE_LOCKOUT_MINUTES = _env_int("ACCESS_CODE_LOCKOUT_MINUTES", 30)
-    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted (0: none).
-    # Rate limits and lockouts key on the client address, so this must match the deployment.
+    # A wrong code whose first digits (the selector) name an open code counts against that
+    # code, from whichever address: this many pause it for ACCESS_CODE_PER_CODE_PAUSE_MINUTES,
+    # each further pause twice as long as the one before, up to the maximum.
+    ACCESS_CODE_PER_CODE_THRESHOLD = _env_int("ACCESS_CODE_PER_CODE_THRESHOLD", 5)
+    ACCESS_CODE_PER_CODE_PAUSE_MINUTES = _env_int("ACCESS_CODE_PER_CODE_PAUSE_MINUTES", 60)
+    ACCESS_CODE_PER_CODE_PAUSE_MAX_HOURS = _env_int("ACCESS_CODE_PER_CODE_PAUSE_MAX_HOURS", 168)
+    # Wrong codes from all addresses together: this many within the window raise an alarm
+    # (an audit event and an error in the log), once per window.
+    ACCESS_CODE_ALARM_THRESHOLD = _env_int("ACCESS_CODE_ALARM_THRESHOLD", 200)
+    ACCESS_CODE_ALARM_WINDOW_MINUTES = _env_int("ACCESS_CODE_ALARM_WINDOW_MINUTES", 60)
+    # A used code signs in again for this long, from the same address and browser only, in
+    # case the answer to the first sign-in never reached the phone.
+    ACCESS_CODE_GRACE_MINUTES = _env_int("ACCESS_CODE_GRACE_MINUTES", 10)
+    # After an access-code sign-in, the household may choose a username and password without
+    # a current one (/welcome) for this long, once.
+    WELCOME_MINUTES = _env_int("WELCOME_MINUTES", 30)
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted (0: none),
+    # and the addresses they connect from: a request from any other address is taken as it
+    # comes, whatever its headers say. Rate limits and lockouts key on the client address.
     TRUSTED_PROXIES = _env_int("TRUSTED_PROXIES", 0)
+    TRUSTED_PROXY_ADDRESSES = os.environ.get("TRUSTED_PROXY_ADDRESSES", "127.0.0.1,::1")
     # Request logs: "plain" text lines or "json" (one object per line), on standard error.
     LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain")
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
@@ -104,14 +127,16 @@ class Config:
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
-    REMEMBER_COOKIE_HTTPONLY = True
-    REMEMBER_COOKIE_SAMESITE = "Lax"
-    REMEMBER_COOKIE_DURATION = 60 * 60 * 24 * _env_int("REMEMBER_DAYS", 180)
+    # Flask-Login's remember-me cookie is not used (consult/accounts/sessions.py); a name no
+    # version of the app sets makes it ignore any such cookie an early version left behind.
+    REMEMBER_COOKIE_NAME = "consult_remember_unused"
     # A resident who keeps their phone signed in stays signed in while they use it at least
     # once per REMEMBER_DAYS; every other session (all staff) ends after SESSION_IDLE_MINUTES
     # without a request.
     PERMANENT_SESSION_LIFETIME = timedelta(days=_env_int("REMEMBER_DAYS", 180))
     SESSION_IDLE_MINUTES = _env_int("SESSION_IDLE_MINUTES", 30)
+    # A staff session ends this long after signing in, however busy it is.
+    STAFF_SESSION_MAX_HOURS = _env_int("STAFF_SESSION_MAX_HOURS", 12)
 
     PAGE_SIZE = _env_int("PAGE_SIZE", 50)
     INSTANCE_DIR = str(INSTANCE_DIR)
@@ -140,7 +165,6 @@ class ProductionConfig(Config):
     """Production: secure cookies and a real secret key, or no start at all."""
 
     SESSION_COOKIE_SECURE = True
-    REMEMBER_COOKIE_SECURE = True
     PREFERRED_URL_SCHEME = "https"
     # docs/deployment.md: one reverse proxy terminates HTTPS in front of gunicorn.
     TRUSTED_PROXIES = _env_int("TRUSTED_PROXIES", 1)

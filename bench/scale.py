@@ -112,12 +112,18 @@ def _get(client: Any, path: str) -> Any:
     return contextvars.Context().run(client.get, path)
 
 
-def _sign_in(client: Any, user_id: int) -> None:
-    """A signed-in test client, the way ``accounts.sessions.start`` leaves the session."""
+def _sign_in(client: Any, user: Any) -> None:
+    """A signed-in test client, the way ``accounts.sessions.start`` leaves the session: a
+    committed session row and the cookie naming it."""
+    from consult.accounts import sessions
+    from consult.extensions import db
+
+    _record, token = sessions.open_session(user, "bench")
+    db.session.commit()
     with client.session_transaction() as session:
-        session["_user_id"] = str(user_id)
+        session["_user_id"] = str(user.id)
         session["_fresh"] = True
-        session["seen"] = int(time.time())
+        session.update(sessions.cookie_fields(user, token))
 
 
 def tally_dataset(report: Report, households: int, kind: str, workdir: Path, sizes: Sizes,
@@ -170,7 +176,7 @@ def tally_dataset(report: Report, households: int, kind: str, workdir: Path, siz
         db.session.add_all([member, UserScope(user=member, compound=consultation.compound)])
         db.session.commit()
         client = app.test_client()
-        _sign_in(client, member.id)
+        _sign_in(client, member)
         path = f"/consultations/{consultation.id}/tally"
         live_s, live_runs, response = _median_of(sizes.runs, lambda: _get(client, path))
         assert response.status_code == 200, response.status_code

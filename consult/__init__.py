@@ -10,8 +10,6 @@ from datetime import datetime
 
 from flask import Flask
 from flask_babel import format_date, format_datetime, format_decimal, get_locale
-from sqlalchemy.orm import joinedload
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import BASE_DIR, CONFIGS, Config, ProductionConfig
 from consult.accounts import sessions
@@ -29,6 +27,7 @@ from consult.core.i18n import (
     remember_requested_locale,
     select_locale,
 )
+from consult.core.proxies import TrustedProxyFix
 from consult.core.urls import BoundedIntConverter
 from consult.extensions import babel, bootstrap, csrf, db, limiter, login_manager, migrate
 
@@ -58,8 +57,9 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     proxies = int(app.config["TRUSTED_PROXIES"])
     if proxies > 0:
         # Behind the reverse proxy the client's address (rate limits, lockouts) and scheme
-        # come from its headers; without one those headers are not to be believed.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+        # come from its headers, when the request comes from the proxy's own address.
+        app.wsgi_app = TrustedProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, proxies, app.config["TRUSTED_PROXY_ADDRESSES"])
 
     _load_models()
     db.init_app(app)
@@ -130,23 +130,13 @@ def _load_models() -> None:
 def _init_login(app: Flask) -> None:
     from flask_babel import lazy_gettext as _l
 
-    from consult.accounts.models import User
-    from consult.registry.models import Household
-
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
     login_manager.login_message = _l("Please sign in to see this page.")
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
-
-    @login_manager.user_loader
-    def _load(user_id: str) -> User | None:
-        if not user_id.isdigit():
-            return None
-        # A resident's household and its building are on nearly every page they see (the
-        # address, the scope check): one query instead of three.
-        return db.session.get(User, int(user_id), options=[
-            joinedload(User.household).joinedload(Household.building)])
+    # The account and its session row in one statement (consult/accounts/sessions.py).
+    login_manager.user_loader(sessions.load_user)
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -216,9 +216,7 @@ def login_as(client: CSRFClient) -> Callable[..., Any]:
 
     def _login(role: str, compound: Any = None, household: Any = None, **kwargs: Any) -> Any:
         user = factories.make_user(role, compound=compound, household=household, **kwargs)
-        with client.session_transaction() as sess:
-            sess["_user_id"] = str(user.id)
-            sess["_fresh"] = True
+        factories.sign_in(client, user)
         return user
 
     return _login

@@ -62,6 +62,32 @@ def make_compound_with_households(per_building: int = 4) -> Compound:
     return compound
 
 
+def sign_in(client: Any, user: User, method: str = "test", welcome: bool = False) -> Any:
+    """Sign a test client in as ``user`` without the sign-in form: a session row and the
+    cookie ``accounts.sessions.start`` would leave (``welcome``: as just after a code sign-in,
+    free to choose a password). Returns the session row."""
+    from consult.accounts import sessions
+
+    record, token = sessions.open_session(user, method, welcome=welcome)
+    with client.session_transaction() as sess:
+        sess.clear()
+        sess["_user_id"] = str(user.id)
+        sess["_fresh"] = True
+        sess.update(sessions.cookie_fields(user, token))
+    return record
+
+
+def make_older_access_code(household: Household, code: str = "271828182845") -> str:
+    """An access code as issued before codes had selectors: only the keyed hash of the whole
+    code is stored. Returns the code."""
+    from consult.accounts import service as accounts
+    from consult.accounts.models import AccessCode
+
+    db.session.add(AccessCode(household=household, code_hash=accounts._code_hash(code)))
+    db.session.flush()
+    return code
+
+
 def make_user(role: str, compound: Compound | None = None, household: Household | None = None,
               username: str | None = None, password: str | None = PASSWORD,
               community: Community | None = None, **kwargs: Any) -> User:

@@ -100,8 +100,11 @@ class LiveServer:
         self.process.wait(timeout=20)
 
 
-def start(database_url: str, workdir: Path, workers: int = 4) -> tuple[LiveServer, Any]:
-    """Migrate a fresh database and serve it; returns the server and a function stopping it."""
+def start(database_url: str, workdir: Path, workers: int = 4,
+          extra_env: dict[str, str] | None = None,
+          args: tuple[str, ...] = ()) -> tuple[LiveServer, Any]:
+    """Migrate a fresh database and serve it; returns the server and a function stopping it.
+    ``extra_env`` adds to (or overrides) the server's environment, ``args`` to gunicorn's."""
     url, drop = fresh_database(database_url, workdir)
     env = {
         **os.environ, "DATABASE_URL": url, "CONSULT_CONFIG": "development",
@@ -109,10 +112,11 @@ def start(database_url: str, workdir: Path, workers: int = 4) -> tuple[LiveServe
         "UPLOAD_PATH": str(workdir / "uploads"), "CONSULT_LANG": "en",
         # The load comes from one address; the limits are tested elsewhere.
         "LOGIN_RATE_LIMIT": "100000 per minute", "ACCESS_CODE_RATE_LIMIT": "100000 per minute",
+        **(extra_env or {}),
     }
     subprocess.run([str(VENV_BIN / "flask"), "--app", "wsgi", "db", "upgrade"], env=env,
                    cwd=ROOT, check=True, capture_output=True, timeout=300)
-    server = serve(env, workers)
+    server = serve(env, workers, args)
 
     def stop() -> None:
         server.stop()
@@ -121,12 +125,12 @@ def start(database_url: str, workdir: Path, workers: int = 4) -> tuple[LiveServe
     return server, stop
 
 
-def serve(env: dict[str, str], workers: int = 4) -> LiveServer:
+def serve(env: dict[str, str], workers: int = 4, args: tuple[str, ...] = ()) -> LiveServer:
     """gunicorn on the (migrated) database of ``env``, answering; e.g. again after a kill."""
     port = free_port()
     process = subprocess.Popen(
         [str(VENV_BIN / "gunicorn"), "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
-         "--timeout", "120", "wsgi:app"], env=env, cwd=ROOT,
+         "--timeout", "120", *args, "wsgi:app"], env=env, cwd=ROOT,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         # A process group of its own: kill() reaches the master and every worker at once.
         start_new_session=True)

@@ -1,17 +1,30 @@
-"""Sign-in lockout, on top of the rate limits: wrong passwords lock the account for a while,
-wrong access codes pause code sign-in from the client that sent them.
+"""Sign-in lockout, on top of the rate limits: wrong passwords lock the account for a while;
+wrong access codes pause the code they were aimed at, or code sign-in from the client that sent
+them, and together raise an alarm.
 
-An access code names no household until it matches, so wrong codes cannot be counted against a
-household: they are counted per client address (a keyed hash of it; the address itself is not
-stored). Locks end by themselves; a committee member (for a household's account, in their
-compounds) or an administrator can lift an account lock sooner. Locking and unlocking are
-audited in the same transaction. Functions flush, never commit.
+Every counter lives in the database and is changed in the transaction of the attempt, so all
+workers and instances add up to one count.
+
+- An access code's first digits (its selector) name an open code. A wrong code with a real
+  selector counts against that code, whoever sends it: after
+  ``ACCESS_CODE_PER_CODE_THRESHOLD`` the code is paused, each pause twice as long as the one
+  before. The committee sees the pause on the household page and can lift it or issue a new
+  letter.
+- A wrong code that names no open code is counted per client address (a keyed hash of it; the
+  address itself is not stored): many of them pause code sign-in from that address, except for
+  a right code, which the per-code counts protect.
+- Every wrong code also counts towards an alarm over all addresses.
+
+Locks end by themselves; a committee member (for a household's account or code, in their
+compounds) or an administrator can lift them sooner. Locking and unlocking are audited in the
+same transaction. Functions flush, never commit.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +34,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, or_, select
 
-from consult.accounts.models import ClientLock, User
+from consult.accounts.models import GLOBAL_KEY, AccessCode, ClientLock, User
 from consult.audit import service as audit
 from consult.audit.actions import describe, describe_objects
 from consult.core.database import insert_or_lock
@@ -33,8 +46,13 @@ describe({
     "accounts.user.locked": _l("Account locked after wrong passwords"),
     "accounts.user.unlocked": _l("Account unlocked"),
     "accounts.client.locked": _l("Code sign-in paused after wrong access codes"),
+    "accounts.access_code.paused": _l("Access code paused after wrong tries"),
+    "accounts.access_code.resumed": _l("Access code pause lifted"),
+    "accounts.access_code.alarm": _l("Many wrong access codes from all devices"),
 })
 describe_objects({"client": _l("Device")})
+
+log = logging.getLogger(__name__)
 
 # Rows of clients that neither hold a lock nor failed recently are deleted after this long.
 _FORGET_AFTER = timedelta(days=1)
@@ -122,17 +140,18 @@ def _client_row(key: str) -> ClientLock | None:
     return db.session.scalar(select(ClientLock).where(ClientLock.client_key == key))
 
 
-def check_client(key: str, now: datetime | None = None) -> None:
-    """Raise SignInLocked while code sign-in from this client is paused."""
+def client_locked_until(key: str, now: datetime | None = None) -> datetime | None:
+    """When the pause of code sign-in from this client ends, or None if it is not paused."""
     now = now or utcnow()
     row = _client_row(key)
     if row is not None and row.locked_until is not None and row.locked_until > now:
-        raise client_locked(row.locked_until, now)
+        return row.locked_until
+    return None
 
 
 def client_locked(until: datetime, now: datetime) -> SignInLocked:
     return SignInLocked(_(
-        "Too many wrong access codes were entered on this device, so signing in with a code is "
+        "Too many wrong access codes came from this network, so signing in with a code is "
         "paused %(wait)s. Please try again then. If your code keeps failing, ask your "
         "committee for a new letter.", wait=wait_text(until, now)), until)
 
@@ -148,6 +167,7 @@ def note_wrong_code(key: str, now: datetime | None = None) -> tuple[datetime | N
     threshold = int(config["ACCESS_CODE_LOCKOUT_THRESHOLD"])
     window = timedelta(minutes=int(config["ACCESS_CODE_LOCKOUT_WINDOW_MINUTES"]))
     db.session.execute(delete(ClientLock).where(
+        ClientLock.client_key != GLOBAL_KEY,
         ClientLock.window_started_at < now - _FORGET_AFTER,
         or_(ClientLock.locked_until.is_(None), ClientLock.locked_until < now)))
     # Simultaneous wrong codes from one client queue on its row instead of losing a count.
@@ -167,9 +187,94 @@ def note_wrong_code(key: str, now: datetime | None = None) -> tuple[datetime | N
     return until, 0
 
 
-def forget_wrong_codes(key: str) -> None:
-    """A code worked: the client's earlier mistakes no longer count."""
-    row = _client_row(key)
-    if row is not None and row.failures:
-        row.failures = 0
+# --- access codes: wrong tries against one code -------------------------------------------------
+
+
+def code_pause_minutes(pauses: int) -> int:
+    """How long the ``pauses``-th pause of a code lasts (1-based): the first
+    ``ACCESS_CODE_PER_CODE_PAUSE_MINUTES``, each further one twice as long, up to
+    ``ACCESS_CODE_PER_CODE_PAUSE_MAX_HOURS``."""
+    config = current_app.config
+    base = int(config["ACCESS_CODE_PER_CODE_PAUSE_MINUTES"])
+    ceiling = int(config["ACCESS_CODE_PER_CODE_PAUSE_MAX_HOURS"]) * 60
+    return min(base * 2 ** min(max(pauses - 1, 0), 30), ceiling)
+
+
+def code_paused_until(access: AccessCode, now: datetime | None = None) -> datetime | None:
+    """When an open code's pause ends, or None if it is not paused."""
+    now = now or utcnow()
+    return access.paused_until if access.is_usable and access.paused_at(now) else None
+
+
+def code_paused(until: datetime, now: datetime) -> SignInLocked:
+    """The refusal shown for any code aimed at a paused code (right or wrong alike, so that a
+    pause never tells whether a guess was right)."""
+    return SignInLocked(_(
+        "The code of this letter was entered wrongly too many times, so it is paused %(wait)s. "
+        "Please try again then, or ask your committee to lift the pause or to print a new "
+        "letter.", wait=wait_text(until, now)), until)
+
+
+def note_wrong_verifier(access: AccessCode, now: datetime) -> datetime | None:
+    """Count a wrong code aimed at ``access`` (its row locked by the caller); at the threshold
+    pause the code (audited). Returns the end of the pause this failure started, if any."""
+    threshold = int(current_app.config["ACCESS_CODE_PER_CODE_THRESHOLD"])
+    access.failures += 1
+    if threshold <= 0 or access.failures < threshold:
         db.session.flush()
+        return None
+    access.pauses += 1
+    until = now + timedelta(minutes=code_pause_minutes(access.pauses))
+    failures, access.failures, access.paused_until = access.failures, 0, until
+    db.session.flush()
+    household = access.household
+    audit.record(None, "accounts.access_code.paused", household,
+                 {"access_code_id": access.id, "failures": failures, "pause": access.pauses,
+                  "until": audit.format_time(until)},
+                 compound_id=household.scope_compound_id)
+    return until
+
+
+def resume_code(actor: Any, access: AccessCode, now: datetime | None = None) -> bool:
+    """Lift a code's pause (the household's count starts again; the next pause is still as
+    long as it would have been). False if it was not paused."""
+    now = now or utcnow()
+    if not access.is_usable or not access.paused_at(now):
+        return False
+    until = access.paused_until
+    access.paused_until, access.failures = None, 0
+    db.session.flush()
+    household = access.household
+    audit.record(actor, "accounts.access_code.resumed", household,
+                 {"access_code_id": access.id, "was_paused_until": audit.format_time(until)},
+                 compound_id=household.scope_compound_id)
+    return True
+
+
+# --- every client: the alarm --------------------------------------------------------------------
+
+
+def note_alarm(now: datetime) -> bool:
+    """Count a wrong code towards the alarm over all clients; at the threshold raise it once
+    per window (an audit event and an error in the log). Returns whether this raised it."""
+    config = current_app.config
+    threshold = int(config["ACCESS_CODE_ALARM_THRESHOLD"])
+    if threshold <= 0:
+        return False
+    window = timedelta(minutes=int(config["ACCESS_CODE_ALARM_WINDOW_MINUTES"]))
+    row, _created = insert_or_lock(ClientLock, {"client_key": GLOBAL_KEY},
+                                   {"failures": 0, "window_started_at": now})
+    if row.window_started_at <= now - window:
+        row.failures, row.window_started_at, row.locked_until = 0, now, None
+    row.failures += 1
+    raised = row.failures >= threshold and row.locked_until is None
+    if raised:
+        row.locked_until = row.window_started_at + window  # raised for this window
+    db.session.flush()
+    if raised:
+        log.error("Access-code alarm: %d wrong access codes within %d minutes from all "
+                  "devices together.", row.failures, window.total_seconds() // 60)
+        audit.record(None, "accounts.access_code.alarm", ("client", None),
+                     {"failures": row.failures, "since": audit.format_time(
+                         row.window_started_at)})
+    return raised

@@ -44,6 +44,9 @@ class User(UserMixin, TimestampMixin, db.Model):
     # until ``locked_until`` (consult.accounts.lockout).
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Raised to end every session of the account at once (consult.accounts.sessions): a
+    # session is valid only while its own epoch equals this one.
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
 
     household: Mapped[Household | None] = relationship()
     scopes: Mapped[list[UserScope]] = relationship(
@@ -111,10 +114,15 @@ class UserScope(db.Model):
 
 
 class AccessCode(db.Model):
-    """A household access code, printed on a letter. Only its keyed hash is stored.
+    """A household access code, printed on a letter. Only keyed hashes of it are stored.
 
     A code works once: redeeming it signs the household's account in and marks it used.
     Issuing a new code revokes the household's earlier unused ones.
+
+    Codes issued since selectors exist also store a keyed hash of their first digits (the
+    selector), unique among open codes, so that a wrong code whose selector names an open code
+    counts against that code (``failures``, ``pauses``, ``paused_until``), whoever sends it.
+    The selector hash is cleared when the code is used or revoked. Older codes have none.
     """
 
     __tablename__ = "access_code"
@@ -122,16 +130,28 @@ class AccessCode(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), index=True)
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    selector_hash: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # A keyed hash of the address and browser that used the code: the same code signs in
+    # again from there alone, for a short grace period.
+    used_by_client: Mapped[str | None] = mapped_column(String(64), default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Wrong codes with this code's selector since its last pause, the pauses so far, and
+    # the end of the current one.
+    failures: Mapped[int] = mapped_column(default=0, server_default="0")
+    pauses: Mapped[int] = mapped_column(default=0, server_default="0")
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     household: Mapped[Household] = relationship()
 
     @property
     def is_usable(self) -> bool:
         return self.used_at is None and self.revoked_at is None
+
+    def paused_at(self, now: datetime) -> bool:
+        return self.paused_until is not None and self.paused_until > now
 
     @property
     def scope_compound_id(self) -> int:
@@ -140,7 +160,8 @@ class AccessCode(db.Model):
 
 class ClientLock(db.Model):
     """Wrong access codes from one client address (kept as a keyed hash), and the pause of
-    code sign-in they earned."""
+    code sign-in they earned. The row keyed ``GLOBAL_KEY`` counts wrong codes from every
+    address for the alarm; its ``locked_until`` is the end of the alarm's window."""
 
     __tablename__ = "client_lock"
 
@@ -149,3 +170,31 @@ class ClientLock(db.Model):
     failures: Mapped[int] = mapped_column(default=0)
     window_started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+GLOBAL_KEY = "*"  # ClientLock.client_key of the all-clients counter (a hash never is "*")
+
+
+class UserSession(db.Model):
+    """One sign-in: the browser's signed cookie carries a random token whose hash names this
+    row, so a session can be ended for every copy of its cookie.
+
+    A session is valid while it is not ended and its epoch equals its account's
+    ``session_epoch``; raising the account's epoch ends all its sessions at once.
+    """
+
+    __tablename__ = "user_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    epoch: Mapped[int] = mapped_column(default=0)
+    method: Mapped[str] = mapped_column(String(20))  # password, access_code, …
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # A fresh access-code sign-in may choose a password once without the current one
+    # (/welcome) until this time; when it did.
+    welcome_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    welcome_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    access_code_id: Mapped[int | None] = mapped_column(ForeignKey("access_code.id"),
+                                                       default=None)

@@ -11,22 +11,25 @@ import hmac
 import re
 import secrets
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from consult.accounts import lockout
-from consult.accounts.models import AccessCode, User, UserScope
+from consult.accounts import lockout, sessions
+from consult.accounts.models import AccessCode, User, UserScope, UserSession
 from consult.audit import service as audit
 from consult.audit.actions import describe, describe_objects
 from consult.core import secrets as secret_keys
 from consult.core import sorting
+from consult.core.database import lock_row
 from consult.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from consult.core.i18n import SUPPORTED_LOCALES
 from consult.core.models import utcnow
@@ -47,12 +50,21 @@ describe({
     "accounts.access_code.issued": _l("Access code issued"),
     "accounts.access_code.revoked": _l("Access code revoked"),
     "accounts.access_code.redeemed": _l("Access code used to sign in"),
+    "accounts.access_code.redeemed_again": _l(
+        "Access code used again on the same device, within the grace period"),
 })
 
 describe_objects({"user_account": _l("Account")})
 
 MIN_PASSWORD_LENGTH = 8
-ACCESS_CODE_DIGITS = 12  # 10^12 codes: guessing one under the rate limit takes millennia
+ACCESS_CODE_DIGITS = 12
+# A code's first digits are its selector, unique among open codes; the other seven verify it.
+# A wrong code with a real selector counts against that code, so each code can be guessed only
+# a few times before it pauses (lockout.note_wrong_verifier): with 10^7 verifiers, a handful of
+# tries has a chance of a few in ten million. 10^5 selectors hold tens of thousands of open
+# codes at once.
+SELECTOR_DIGITS = 5
+_SELECTOR_TRIES = 50
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.\-@]{3,64}$")
 # Compared against when the username does not exist, so both paths take the same time.
 _DUMMY_HASH = generate_password_hash("timing-equaliser")
@@ -149,6 +161,8 @@ def update_user(actor: Any, user: User, *, display_name: str, role: str, active:
         user.scopes.clear()  # scopes only mean something for committee members and supervisors
     user.forget_scope_cache()
     db.session.flush()
+    if (before["role"], before["active"]) != (role, active):
+        sessions.end_all(user)  # what the account may do changed: it signs in again
     audit.record(actor, "accounts.user.updated", user, {
         "changes": {k: {"from": before[k], "to": after[k]} for k in after if before[k] != after[k]}
     })
@@ -170,6 +184,7 @@ def add_scope(actor: Any, user: User, *, community: Community | None = None,
     db.session.add(scope)
     db.session.flush()
     user.forget_scope_cache()
+    sessions.end_all(user)
     audit.record(actor, "accounts.scope.added", user, {
         "community_id": community.id if community else None,
         "compound_id": compound.id if compound else None,
@@ -184,25 +199,46 @@ def remove_scope(actor: Any, scope: UserScope) -> None:
     user.scopes.remove(scope)
     db.session.flush()
     user.forget_scope_cache()
+    sessions.end_all(user)
     audit.record(actor, "accounts.scope.removed", user, data, compound_id=data["compound_id"])
 
 
 def set_password(actor: Any, user: User, password: str) -> None:
-    """Set a user's password (themselves or an administrator)."""
+    """Set a user's password (themselves or an administrator). Every session of the account
+    ends (a browser that changed its own password is signed in again: ``sessions.renew``)."""
     user.password_hash = generate_password_hash(validate_password(password))
     user.failed_logins = 0  # a new password starts a new count (a lock stays until lifted)
     db.session.flush()
+    sessions.end_all(user)
     audit.record(actor, "accounts.user.password_set", user, {"by_self": actor is user})
 
 
-def set_username_and_password(user: User, username: str, password: str) -> None:
-    """A resident who signed in with a code chooses how to sign in next time."""
+def choose_first_password(user: User, record: UserSession | None, username: str,
+                          password: str, now: datetime | None = None) -> None:
+    """A household that has just signed in with its access code chooses a username and a
+    password, without giving a current one: once, within ``WELCOME_MINUTES`` of that sign-in.
+
+    The letter's code is what proves the household; any other session (a password sign-in,
+    staff, a code sign-in that already chose or waited too long) must confirm the current
+    password on its account page instead. Every session of the account ends, as with any new
+    password.
+    """
+    now = now or utcnow()
+    if record is not None:
+        lock_row(record)  # two posts of one form: the second sees the first's choice
+    if user.role != Role.RESIDENT or not sessions.welcome_open(record, now):
+        raise Conflict(_("A password can be chosen here only just after signing in with an "
+                         "access code. Change it on your account page."))
+    assert record is not None
     set_username(user, user, username)
     set_password(user, user, password)
+    record.welcome_used_at = now
+    db.session.flush()
 
 
 def change_own_password(user: User, current: str | None, password: str) -> None:
-    """Change one's own password; the current one must be given if there is one."""
+    """Change one's own password; the current one must be given if there is one. Every
+    session of the account ends."""
     if user.password_hash and not user.check_password(current or ""):
         message = _("The current password is not right.")
         raise ValidationFailed(message, {"current": [message]})
@@ -283,14 +319,30 @@ class NoSecretKey(DomainError):
     status_code = 503
 
 
-def _code_hash(code: str) -> str:
+def _keyed(text: str) -> str:
     secret = current_app.config["SECRET_KEY"]
     if secret_keys.is_placeholder(secret) and not current_app.testing:
         raise NoSecretKey(_(
             "This server has no secret key, so access codes can be neither issued nor checked. "
             "Set SECRET_KEY, or let the server write instance/secret_key, and run the command "
             "again."))
-    return hmac.new(secret.encode("utf-8"), code.encode("ascii"), hashlib.sha256).hexdigest()
+    return hmac.new(secret.encode("utf-8"), text.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def _code_hash(code: str) -> str:
+    return _keyed(code)
+
+
+def _selector_hash(code: str) -> str:
+    """The keyed hash of a code's selector (its first SELECTOR_DIGITS digits)."""
+    return _keyed(f"selector:{code[:SELECTOR_DIGITS]}")
+
+
+def client_fingerprint(address: str | None, device: str | None) -> str | None:
+    """A keyed hash of a client address and browser (its device cookie); None without one."""
+    if not device:
+        return None
+    return _keyed(f"grace:{address or '-'}|{device}")
 
 
 def normalize_code(text: str) -> str | None:
@@ -309,16 +361,29 @@ def format_code(code: str) -> str:
 def issue_access_code(actor: Any, household: Household) -> str:
     """A new access code for the household; earlier unused codes stop working.
 
-    Returns the code in plain text: it is shown (or printed) once and stored only as a keyed
-    hash.
+    Returns the code in plain text: it is shown (or printed) once and stored only as keyed
+    hashes (of the whole code, and of its selector, which no other open code shares).
     """
     now = utcnow()
     revoked = _revoke_open_codes(household, now)
-    code = f"{secrets.randbelow(10 ** ACCESS_CODE_DIGITS):0{ACCESS_CODE_DIGITS}d}"
-    access = AccessCode(household=household, code_hash=_code_hash(code), created_at=now,
-                        created_by_id=getattr(actor, "id", None))
-    db.session.add(access)
-    db.session.flush()
+    for _attempt in range(_SELECTOR_TRIES):
+        code = f"{secrets.randbelow(10 ** ACCESS_CODE_DIGITS):0{ACCESS_CODE_DIGITS}d}"
+        selector = _selector_hash(code)
+        if db.session.scalar(select(AccessCode.id).where(AccessCode.selector_hash == selector)):
+            continue
+        access = AccessCode(household=household, code_hash=_code_hash(code),
+                            selector_hash=selector, created_at=now,
+                            created_by_id=getattr(actor, "id", None))
+        try:
+            # Another transaction may take the same selector meanwhile: then draw again.
+            with db.session.begin_nested():
+                db.session.add(access)
+        except IntegrityError:
+            continue
+        break
+    else:
+        raise Conflict(_("Too many access codes are open at once to issue another. Revoke "
+                         "the unused letters of households that no longer need them."))
     audit.record(actor, "accounts.access_code.issued", household,
                  {"access_code_id": access.id, "revoked_earlier": revoked})
     return code
@@ -337,7 +402,7 @@ def _revoke_open_codes(household: Household, now: Any) -> int:
         update(AccessCode)
         .where(AccessCode.household_id == household.id, AccessCode.used_at.is_(None),
                AccessCode.revoked_at.is_(None))
-        .values(revoked_at=now)
+        .values(revoked_at=now, selector_hash=None)
         .execution_options(synchronize_session=False))
     return result.rowcount or 0
 
@@ -357,6 +422,11 @@ def resident_account_for(household: Household) -> User | None:
 WARN_WRONG_CODES_LEFT = 3
 
 
+def _invalid_code() -> str:
+    return _("This access code is not valid. It may have been mistyped, used already or "
+             "replaced by a newer letter.")
+
+
 class WrongAccessCode(NotFound):
     """A wrong code from a client that may still try: the reason, and perhaps a warning."""
 
@@ -365,49 +435,113 @@ class WrongAccessCode(NotFound):
         self.messages = messages
 
 
-def redeem_access_code_from(address: str | None, text: str, now: datetime | None = None) -> User:
-    """Code sign-in from a client address: ``redeem_access_code`` behind the per-client pause.
+@dataclass(frozen=True)
+class CodeSignIn:
+    """A household signed in with its code: the account, the code, whether this was the
+    grace period's second use, and whether the session may still choose a password."""
 
-    Raises ``lockout.SignInLocked`` while the address is paused or when this wrong code starts
-    a pause, and ``WrongAccessCode`` otherwise (warning when few tries are left). Both record
-    the wrong code: the caller commits after either, like after a sign-in.
+    user: User
+    access: AccessCode
+    again: bool
+    welcome: bool
+
+
+def code_sign_in(address: str | None, device: str | None, text: str,
+                 now: datetime | None = None) -> CodeSignIn:
+    """Sign a household in with the code from its letter, sent from ``address`` by the browser
+    whose device cookie is ``device``.
+
+    - A right, open code signs in (and is used up), unless the code is paused; a code of the
+      older kind (without a selector) also not while code sign-in from the address is paused.
+    - A used code signs in again from the same address and browser within
+      ``ACCESS_CODE_GRACE_MINUTES`` (the first answer may have been lost); from anywhere else
+      it is refused like any used code.
+    - A wrong code whose selector names an open code counts against that code, and pauses it
+      at the threshold. Any code aimed at a paused code gets the same answer, right or wrong.
+    - A code that names nothing counts against the address, and pauses code sign-in from it
+      at the threshold. Wrong codes also count towards the alarm over all addresses.
+
+    Raises ``lockout.SignInLocked`` for a pause and ``WrongAccessCode`` for a wrong code
+    (warning when few tries are left). Both may have recorded the attempt: the caller commits
+    after either, like after a sign-in.
     """
     now = now or utcnow()
     client = lockout.client_key(address)
-    lockout.check_client(client, now)
-    try:
-        user = redeem_access_code(text)
-    except NotFound as exc:
-        locked, left = lockout.note_wrong_code(client, now)
-        if locked is not None:
-            raise lockout.client_locked(locked, now) from exc
-        messages = [exc.message]
-        if left <= WARN_WRONG_CODES_LEFT:
-            messages.append(ngettext(
-                "%(num)d more wrong code and signing in with a code will be paused for "
-                "%(minutes)s minutes.",
-                "%(num)d more wrong codes and signing in with a code will be paused for "
-                "%(minutes)s minutes.", left,
-                minutes=current_app.config["ACCESS_CODE_LOCKOUT_MINUTES"]))
-        raise WrongAccessCode(messages) from exc
-    lockout.forget_wrong_codes(client)
-    return user
+    client_paused = lockout.client_locked_until(client, now)
+    code = normalize_code(text)
+    access = None
+    if code is not None:
+        access = db.session.scalar(select(AccessCode).where(
+            AccessCode.code_hash == _code_hash(code)).with_for_update())
+    if access is not None and access.is_usable:
+        if access.paused_at(now):
+            raise lockout.code_paused(access.paused_until, now)  # type: ignore[arg-type]
+        if access.selector_hash is None and client_paused is not None:
+            raise lockout.client_locked(client_paused, now)  # older codes: per address only
+        try:
+            user = _redeem(access, client_fingerprint(address, device), now)
+        except NotFound as exc:  # the right code of a switched-off account
+            raise WrongAccessCode([exc.message]) from exc
+        return CodeSignIn(user, access, again=False, welcome=True)
+    if access is not None and _in_grace(access, address, device, now):
+        try:
+            user, welcome = _redeem_again(access, now)
+        except NotFound as exc:
+            raise WrongAccessCode([exc.message]) from exc
+        return CodeSignIn(user, access, again=True, welcome=welcome)
+    target = None
+    if code is not None and access is None:
+        target = db.session.scalar(select(AccessCode).where(
+            AccessCode.selector_hash == _selector_hash(code)).with_for_update())
+    if target is not None:
+        if target.paused_at(now):
+            raise lockout.code_paused(target.paused_until, now)  # type: ignore[arg-type]
+        lockout.note_alarm(now)
+        paused = lockout.note_wrong_verifier(target, now)
+        if client_paused is not None:
+            raise lockout.client_locked(client_paused, now)
+        if paused is not None:
+            raise lockout.code_paused(paused, now)
+        raise WrongAccessCode([_invalid_code()])
+    if client_paused is not None:
+        raise lockout.client_locked(client_paused, now)
+    lockout.note_alarm(now)
+    locked, left = lockout.note_wrong_code(client, now)
+    if locked is not None:
+        raise lockout.client_locked(locked, now)
+    messages = [_invalid_code()]
+    if left <= WARN_WRONG_CODES_LEFT:
+        messages.append(ngettext(
+            "%(num)d more wrong code and signing in with a code will be paused for "
+            "%(minutes)s minutes.",
+            "%(num)d more wrong codes and signing in with a code will be paused for "
+            "%(minutes)s minutes.", left,
+            minutes=current_app.config["ACCESS_CODE_LOCKOUT_MINUTES"]))
+    raise WrongAccessCode(messages)
 
 
-def redeem_access_code(text: str) -> User:
-    """Sign a household in with its access code, once.
+def redeem_access_code(text: str, now: datetime | None = None) -> User:
+    """Sign a household in with its access code, once (no per-client counting: for commands
+    and tests; the sign-in page uses ``code_sign_in``).
 
     Creates the household's account on first use. Raises NotFound for a wrong, used or
     revoked code (with one message for all three, so the answer reveals nothing).
     """
+    now = now or utcnow()
     code = normalize_code(text)
     access = None
     if code is not None:
         access = db.session.scalar(select(AccessCode).where(
             AccessCode.code_hash == _code_hash(code)).with_for_update())
     if access is None or not access.is_usable:
-        raise NotFound(_("This access code is not valid. It may have been mistyped, used "
-                         "already or replaced by a newer letter."))
+        raise NotFound(_invalid_code())
+    if access.paused_at(now):
+        raise lockout.code_paused(access.paused_until, now)  # type: ignore[arg-type]
+    return _redeem(access, None, now)
+
+
+def _redeem(access: AccessCode, client: str | None, now: datetime) -> User:
+    """Use up an open code: the household's account (made on first use) signs in."""
     household = access.household
     user = resident_account_for(household)
     if user is None:
@@ -422,11 +556,44 @@ def redeem_access_code(text: str) -> User:
     elif not user.active:
         raise NotFound(_("This household's account is switched off; please ask your "
                          "committee."))
-    access.used_at = utcnow()
+    access.used_at, access.used_by_client, access.selector_hash = now, client, None
     db.session.flush()
     audit.record(user, "accounts.access_code.redeemed", household, {"access_code_id": access.id})
     note_login(user, "access_code")
     return user
+
+
+def _in_grace(access: AccessCode, address: str | None, device: str | None,
+              now: datetime) -> bool:
+    """Whether a used code may sign in again: soon after, from the same address and browser."""
+    grace = timedelta(minutes=int(current_app.config["ACCESS_CODE_GRACE_MINUTES"]))
+    client = client_fingerprint(address, device)
+    if (access.used_at is None or access.revoked_at is not None
+            or access.used_by_client is None or client is None
+            or not hmac.compare_digest(access.used_by_client, client)
+            or now - access.used_at > grace):
+        return False
+    # A letter printed since replaces this code, used or not.
+    return not db.session.scalar(select(exists().where(
+        AccessCode.household_id == access.household_id, AccessCode.id > access.id)))
+
+
+def _redeem_again(access: AccessCode, now: datetime) -> tuple[User, bool]:
+    """The grace period's sign-in; returns the account and whether the new session may still
+    choose a password (no session of this code has chosen one yet)."""
+    household = access.household
+    user = resident_account_for(household)
+    if user is None or not user.active:
+        raise NotFound(_("This household's account is switched off; please ask your "
+                         "committee."))
+    assert access.used_at is not None
+    audit.record(user, "accounts.access_code.redeemed_again", household, {
+        "access_code_id": access.id,
+        "seconds_after": int((now - access.used_at).total_seconds())})
+    note_login(user, "access_code_again")
+    chosen = db.session.scalar(select(exists().where(
+        UserSession.access_code_id == access.id, UserSession.welcome_used_at.isnot(None))))
+    return user, not chosen
 
 
 def _free_resident_username(household: Household) -> str:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import secrets
+
 from flask import (
     Blueprint,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -38,7 +42,7 @@ from consult.core.policy import ROLE_LABELS, STORED_ROLES, Role, authorize, can,
 from consult.core.urls import safe_next
 from consult.extensions import db, limiter
 from consult.registry import service as registry
-from consult.registry.models import Community, Compound
+from consult.registry.models import Community, Compound, Household
 
 bp = Blueprint("accounts", __name__)
 
@@ -63,9 +67,10 @@ def login() -> Response | str:
             db.session.commit()  # the attempt, and the lock it may have started, are recorded
             form.form_errors.append(exc.message)
             return render_template("accounts/login.html", form=form)
+        if user is not None:
+            sessions.start(user, bool(form.remember.data), "password")
         db.session.commit()  # the attempt is recorded either way
         if user is not None:
-            sessions.start(user, bool(form.remember.data))
             return redirect(safe_next(form.next.data) or url_for("main.index"))
         form.form_errors.append(_("Wrong username or password, or the account is switched off."))
     return render_template("accounts/login.html", form=form)
@@ -74,10 +79,33 @@ def login() -> Response | str:
 @bp.post("/logout")
 @require("account.self")
 def logout() -> Response:
+    sessions.end_current()  # for every copy of this cookie
+    db.session.commit()
     logout_user()
     session.clear()
     flash(_("You have signed out."), "info")
     return redirect(url_for("main.index"))
+
+
+# The code form gives each browser a random device cookie: a used code signs in again within
+# the grace period only from the same address *and* browser.
+DEVICE_COOKIE = "device"
+_DEVICE_TOKEN = re.compile(r"^[A-Za-z0-9_\-]{20,64}$")
+
+
+def _device() -> str | None:
+    token = request.cookies.get(DEVICE_COOKIE, "")
+    return token if _DEVICE_TOKEN.match(token) else None
+
+
+def _with_device(response: Response, device: str | None) -> Response:
+    if device is None:
+        response.set_cookie(
+            DEVICE_COOKIE, secrets.token_urlsafe(24),
+            max_age=int(current_app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()),
+            secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")), httponly=True,
+            samesite="Lax")
+    return response
 
 
 @bp.route("/code", methods=["GET", "POST"])
@@ -85,11 +113,12 @@ def logout() -> Response:
 @limiter.limit(_code_limit, methods=["POST"])
 def code_login() -> Response | str:
     form = AccessCodeForm()
+    device = _device()
     if request.method == "GET" and request.args.get("code"):
         form.code.data = request.args.get("code", "")[:40]  # the letter's QR code fills it in
     if form.validate_on_submit():
         try:
-            user = accounts.redeem_access_code_from(get_remote_address(), form.code.data)
+            signed_in = accounts.code_sign_in(get_remote_address(), device, form.code.data)
         except lockout.SignInLocked as exc:
             db.session.commit()  # the wrong code that started the pause is kept
             form.code.errors = [exc.message]
@@ -97,24 +126,37 @@ def code_login() -> Response | str:
             db.session.commit()  # the wrong code counts towards a pause
             form.code.errors = exc.messages
         else:
+            sessions.start(signed_in.user, remember=True, method="access_code",
+                           welcome=signed_in.welcome, access_code_id=signed_in.access.id)
             db.session.commit()
-            sessions.start(user, remember=True)
-            return redirect(url_for("accounts.activate"))
-    return render_template("accounts/code_login.html", form=form)
+            return _with_device(redirect(url_for("accounts.activate")), device)
+    return _with_device(make_response(render_template("accounts/code_login.html", form=form)),
+                        device)
 
 
 @bp.route("/welcome", methods=["GET", "POST"])
 @require("account.self")
 def activate() -> Response | str:
+    """Just after an access-code sign-in: choose a username and password (optional, once)."""
+    record = sessions.current_record()
+    if current_user.role != Role.RESIDENT or not sessions.welcome_open(record):
+        flash(_("Passwords are changed here, with the current password if the account has "
+                "one."), "info")
+        return redirect(url_for("accounts.profile"))
     form = ActivateForm()
     if request.method == "GET":
         form.username.data = current_user.username
-    if save_form(form, lambda: accounts.set_username_and_password(
-            current_user, form.username.data, form.password.data)):
+
+    def choose() -> None:
+        accounts.choose_first_password(current_user, record, form.username.data,
+                                       form.password.data)
+        sessions.renew(current_user)  # this phone stays signed in; every other session ends
+
+    if save_form(form, choose):
         flash(_("Your password is set. Sign in with the username %(name)s next time.",
                 name=current_user.username), "success")
         return redirect(url_for("main.index"))
-    return render_template("accounts/activate.html", form=form)
+    return render_template("accounts/activate.html", form=form, until=record.welcome_until)
 
 
 @bp.route("/account", methods=["GET", "POST"])
@@ -124,10 +166,26 @@ def profile() -> Response | str:
     if not current_user.password_hash:
         del form.current  # an account made from an access code has no password to confirm
     current = form.current.data if "current" in form else None
-    if save_form(form, lambda: accounts.change_own_password(
-            current_user, current, form.password.data), _("Your password has been changed.")):
+
+    def change() -> None:
+        accounts.change_own_password(current_user, current, form.password.data)
+        sessions.renew(current_user)  # this browser stays signed in; every other session ends
+
+    if save_form(form, change, _("Your password has been changed. Every other device signed "
+                                 "in to this account has been signed out.")):
         return redirect(url_for("accounts.profile"))
     return render_template("accounts/profile.html", form=form)
+
+
+@bp.post("/account/sign-out-everywhere")
+@require("account.self")
+def sign_out_everywhere() -> Response:
+    sessions.sign_out_everywhere(current_user)
+    db.session.commit()
+    logout_user()
+    session.clear()
+    flash(_("You have signed out on every device, this one included."), "info")
+    return redirect(url_for("main.index"))
 
 
 # --- administration ---------------------------------------------------------------------------
@@ -190,15 +248,22 @@ def user_edit(user_id: int) -> Response | str:
 def user_password(user_id: int) -> Response | str:
     user = accounts.get_user_or_404(user_id)
     form = ResetPasswordForm()
-    if not save_form(form, lambda: accounts.set_password(current_user, user, form.password.data),
-                     _("The password of %(name)s has been reset.", name=user.username)):
+
+    def reset() -> None:
+        accounts.set_password(current_user, user, form.password.data)
+        if user.id == current_user.id:
+            sessions.renew(user)  # as on /account: the administrator's own browser goes on
+
+    if not save_form(form, reset, _("The password of %(name)s has been reset. Its earlier "
+                                    "sign-ins have ended.", name=user.username)):
         flash(" ".join(map(str, form.password.errors)) or _("Give a new password."), "danger")
     return redirect(url_for("accounts.user_edit", user_id=user.id))
 
 
 @bp.app_context_processor
 def _lock_helpers() -> dict[str, object]:
-    return {"locked_until": lockout.account_locked_until}
+    return {"locked_until": lockout.account_locked_until,
+            "code_paused_until": lockout.code_paused_until}
 
 
 @bp.post("/accounts/<int:user_id>/unlock")
@@ -221,6 +286,21 @@ def unlock(user_id: int) -> Response:
     if request.args.get("back") == "account" and can(current_user, "accounts.manage"):
         back = url_for("accounts.user_edit", user_id=user.id)
     return redirect(back)
+
+
+@bp.post("/accounts/households/<int:household_id>/access-code/resume")
+@require("registry.access_codes")
+def code_resume(household_id: int) -> Response:
+    """Lift the pause of a household's access code (committee, in scope; administrators)."""
+    household = registry.get_or_404(Household, household_id)
+    authorize(current_user, "registry.access_codes", household)
+    access = accounts.open_access_code(household)
+    if access is not None and lockout.resume_code(current_user, access):
+        db.session.commit()
+        flash(_("The access code of %(label)s works again.", label=household.label), "success")
+    else:
+        flash(_("This household's access code is not paused."), "info")
+    return redirect(url_for("registry.household", household_id=household.id))
 
 
 @bp.post("/admin/users/<int:user_id>/scopes")

@@ -10,6 +10,7 @@ EXPECTED.update({
     "accounts.logout": ("POST", SIGNED_IN),
     "accounts.activate": ("GET", SIGNED_IN),
     "accounts.profile": ("GET", SIGNED_IN),
+    "accounts.sign_out_everywhere": ("POST", SIGNED_IN),
     "accounts.users": ("GET", ADMIN),
     "accounts.user_new": ("GET", ADMIN),
     "accounts.user_edit": ("GET", ADMIN),
@@ -19,6 +20,7 @@ EXPECTED.update({
     # The world's user_id is a staff account: only an administrator unlocks those (committee
     # members unlock their households' accounts: tests/reliability/test_access.py).
     "accounts.unlock": ("POST", ADMIN),
+    "accounts.code_resume": ("POST", EDITORS),
     "registry.index": ("GET", STAFF_ROLE),
     "registry.community_new": ("GET", ADMIN),
     "registry.compound_new": ("GET", ADMIN),

@@ -20,6 +20,7 @@ from consult.consultations.models import Consultation
 from consult.consultations.states import Stage
 from consult.extensions import db
 from consult.registry.models import Household
+from tests import factories
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,9 +78,7 @@ def test_a_generated_resident_votes_through_the_real_views(client) -> None:
     from consult.accounts.models import User
 
     user = db.session.scalar(sa.select(User).where(User.username == username))
-    with client.session_transaction() as session:
-        session["_user_id"] = str(user.id)
-        session["_fresh"] = True
+    factories.sign_in(client, user)
     assert client.get(f"/consultations/{consultation_id}").status_code == 200
     path = f"/consultations/{consultation_id}/vote"
     assert client.get(path).status_code == 200
