@@ -169,6 +169,25 @@ def _households_csv(households: int, area_shift: int = 0) -> bytes:
     return write_csv(registry.EXPORT_HEADERS["zh"], rows)
 
 
+def _target(report: Report, clock: LockClock, what: str, run: dict[str, Any],
+            gate: bool) -> None:
+    """The hold a vote may wait for, against HOLD_TARGET_S: on SQLite the writing
+    transaction's hold of the write lock; on PostgreSQL the audit chain head's (the writing
+    transaction's length is reported beside it: votes do not wait for it)."""
+    if clock.sqlite:
+        what, measured = f"{what}: the writing transaction holds the write lock", run[
+            "longest_hold_s"]
+    else:
+        report.figure(f"{what}: the writing transaction lasts (votes do not wait for it)",
+                      run["longest_hold_s"], "s")
+        what, measured = f"{what}: the audit chain head is held", run.get(
+            "audit_head_held_s", 0.0)
+    if gate:
+        report.target(what, measured, HOLD_TARGET_S, "s")
+    else:
+        report.figure(what, measured, "s")
+
+
 def _household_phases(clock: LockClock, compound: Any, data: bytes) -> dict[str, Any]:
     """One import, step by step as ``import_households`` runs it, each step measured."""
     from consult.core.tabular import read_table
@@ -218,8 +237,7 @@ def households(report: Report, clock: LockClock, households: int) -> None:
         report.figure(f"{households:,} households, {label}: staging, longest of "
                       f"{phases['stage']['transactions']} transactions",
                       phases["stage"]["longest_hold_s"], "s")
-        report.target(f"{households:,} households, {label}: the writing transaction",
-                      phases["write"]["longest_hold_s"], HOLD_TARGET_S, "s")
+        _target(report, clock, f"{households:,} households, {label}", phases["write"], True)
     report.measurements["households"] = {"rows": households, "bytes": len(runs["new"]),
                                          "runs": measured}
 
@@ -351,12 +369,8 @@ def ballot_imports(report: Report, clock: LockClock, households: int, items: int
                     "rows": summary.rows})
         figures[label] = run
         print(f"[imports] ballots {label}: {run}", flush=True)
-        what = (f"Paper ballots of {count:,} households × {items} items ({summary.new:,} new, "
-                f"{summary.changed:,} changed): the writing transaction")
-        if gate:
-            report.target(what, run["longest_hold_s"], HOLD_TARGET_S, "s")
-        else:
-            report.figure(what, run["longest_hold_s"], "s")
+        _target(report, clock, f"Paper ballots of {count:,} households × {items} items "
+                f"({summary.new:,} new, {summary.changed:,} changed)", run, gate)
         report.figure(f"Paper ballots of {count:,} households, {label}: the whole import",
                       run["seconds"], "s")
     # For comparison: ballots entered one by one through ``cast``, in one transaction (as the

@@ -624,6 +624,7 @@ def import_households(
         job.done = 0
         plan = check_households(table, data, filename, compound=compound, scope=scope,
                                 create_buildings=create_buildings, progress=tick)
+        del table  # the plan holds what is left to write; a big file's cells can go
         _job_status(job, "writing")
         cleanup_imports()
         stage_households(job, plan, tick)
