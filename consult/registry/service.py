@@ -517,7 +517,6 @@ class _CompoundRef:
 
     id: int
     name: str
-    full_name: str
 
 
 @dataclass
@@ -542,7 +541,6 @@ class HouseholdPlan:
 
     filename: str
     sha256: str
-    lines: int
     rows: list[_Row]
     buildings: dict[int, tuple[int, str]]
     new_buildings: list[tuple[_CompoundRef, str]]
@@ -716,7 +714,7 @@ def check_households(
                      "%(num)s problems found; nothing was imported.", len(errors)), errors)
     by_id = {building_id: key for key, building_id in buildings.items()}
     return HouseholdPlan(
-        filename=filename, sha256=hashlib.sha256(data).hexdigest(), lines=len(table.rows),
+        filename=filename, sha256=hashlib.sha256(data).hexdigest(),
         rows=rows, buildings={r.building_id: by_id[r.building_id] for r in rows
                               if r.building_id is not None},
         new_buildings=new_buildings, building_column=table.where("building"),
@@ -724,7 +722,7 @@ def check_households(
 
 
 def _compound_ref(compound: Compound) -> _CompoundRef:
-    return _CompoundRef(compound.id, compound.name, compound.full_name)
+    return _CompoundRef(compound.id, compound.name)
 
 
 def _validate_rows(
@@ -1026,18 +1024,15 @@ def cleanup_imports() -> int:
 # --- import jobs (the web) --------------------------------------------------------------------
 
 
-def check_households_file(data: bytes, filename: str) -> None:
-    """Refuse at once a file that is no households table (empty, unreadable, damaged, a wrong
-    header row, no rows); its rows are checked by the import itself."""
-    check_header(data, filename, HOUSEHOLD_COLUMNS)
-
-
 def request_import(actor: Any, compound: Compound, data: bytes, filename: str, *,
                    create_buildings: bool, locale: str) -> ImportJob:
     """Keep an uploaded households file to be imported after the request (flushed).
 
-    The upload page starts reading (``starts_reading``): the write lock is taken here, only to
+    A file that is no households table at all (empty, unreadable, damaged, a wrong header row,
+    no rows) is refused at once with ImportRejected; its rows are checked by the job. The
+    upload page starts reading (``starts_reading``): the write lock is taken here, only to
     store the file, not while it arrived."""
+    check_header(data, filename, HOUSEHOLD_COLUMNS)
     lock_row(compound)
     job = ImportJob(compound_id=compound.id, filename=filename[:200], data=data,
                     create_buildings=create_buildings, locale=locale,

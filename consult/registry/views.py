@@ -283,15 +283,13 @@ def import_households(compound_id: int) -> Response | str | tuple[str, int]:
         elif not _looks_like_table(upload.filename or "", data):
             form.file.errors = [_("Upload a CSV or XLSX file.")]
         else:
-            filename = upload.filename or "upload.csv"
-            try:  # a file that is not a households table is refused at once
-                registry.check_households_file(data, filename)
-            except ImportRejected as exc:
+            try:
+                job = registry.request_import(
+                    current_user, compound, data, upload.filename or "upload.csv",
+                    create_buildings=bool(form.create_buildings.data), locale=str(get_locale()))
+            except ImportRejected as exc:  # not a households table at all
                 return render_template("registry/import.html", form=form, compound=compound,
                                        problems=exc), 400
-            job = registry.request_import(
-                current_user, compound, data, filename,
-                create_buildings=bool(form.create_buildings.data), locale=str(get_locale()))
             db.session.commit()
             jobs.submit(registry.run_import_job, job.id)
             return redirect(url_for("registry.import_job", import_id=job.id))
