@@ -252,7 +252,8 @@ def test_big_imports_while_households_vote_keep_every_vote_quick_and_write_all_o
         page, figures["good_file"] = import_through_the_page(committee, compound_id, good)
         figures["good_file"]["votes_meanwhile"] = voters.votes_between(start,
                                                                        time.perf_counter())
-        assert f"Import finished: {ROWS} new, 0 changed, 0 unchanged." in page.text
+        assert f"Import finished: {ROWS:,} new, 0 changed, 0 unchanged." in page.text
+        assert "250 new buildings." in page.text
         assert any(s.startswith(("Checking row", "Checked. Writing"))
                    for s in figures["good_file"]["seen"]), figures["good_file"]["seen"]
         after = counts()
