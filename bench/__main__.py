@@ -5,6 +5,8 @@
   aggregate, the results and notice pages, ``flask audit verify`` and the households import
   (``bench/results/latest.md``). ``--households 1000000`` is the city case; ``--db postgresql``
   runs it on a fresh database of the local PostgreSQL server;
+- ``imports``: how long the households and ballots imports hold the write lock
+  (``bench/results/imports.md``; ``--db postgresql`` for PostgreSQL); run only when named;
 - ``tally``: only the tally of ``--households`` households against the aggregate
   (``bench/results/tally.md``), e.g. the city case alone; run only when named.
 
@@ -17,9 +19,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import pdf, scale
+from bench import imports, pdf, scale
 
-BENCHMARKS = {"pdf": pdf.main, "scale": scale.main, "tally": scale.main_tally}
+BENCHMARKS = {"pdf": pdf.main, "scale": scale.main, "tally": scale.main_tally,
+              "imports": imports.main}
 
 
 def main() -> int:
@@ -41,8 +44,9 @@ def main() -> int:
     args = parser.parse_args()
     scale_options = {"households": args.households, "db_kind": args.db,
                      "workers": args.workers}
-    options = {"scale": scale_options, "tally": scale_options}
-    # ``tally`` repeats a part of ``scale``: it runs only when named.
+    options = {"scale": scale_options, "tally": scale_options, "imports": {"db_kind": args.db}}
+    # ``tally`` repeats a part of ``scale``, and ``imports`` takes minutes: they run only when
+    # named.
     failed = [name for name in args.names or ["pdf", "scale"]
               if not BENCHMARKS[name](quick=args.quick, **options.get(name, {}))]
     if failed:

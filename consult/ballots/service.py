@@ -17,8 +17,9 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy import String, and_, case, func, insert, literal, or_, select
+from sqlalchemy import String, and_, bindparam, case, func, insert, literal, or_, select, update
 from sqlalchemy import cast as sql_cast
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from consult.audit import service as audit
@@ -28,11 +29,11 @@ from consult.ballots.models import Ballot, BallotChannel, BallotChoice, RollEntr
 from consult.consultations.models import Consultation, Item, Secrecy
 from consult.consultations.states import Stage
 from consult.core import sorting
-from consult.core.database import insert_or_lock, lock_row
+from consult.core.database import insert_or_lock, lock_row, reading
 from consult.core.errors import CellError, Conflict, ImportRejected, NotFound, ValidationFailed
 from consult.core.models import utcnow
 from consult.core.sorting import Sort
-from consult.core.tabular import Column, read_table, write_csv, write_xlsx
+from consult.core.tabular import Column, Table, read_table, write_csv, write_xlsx
 from consult.extensions import db
 from consult.registry.models import Building, Household
 from consult.uploads.models import Attachment
@@ -648,12 +649,22 @@ class BallotImportSummary:
 
 @dataclass
 class _Sheet:
-    entry: RollEntry
+    """One household's paper ballot, as the file's rows give it."""
+
+    entry: _RollRef
     first_line: int
     channel: BallotChannel
     serial: str | None
     proxy: str | None
     choices: dict[int, str]
+    lines: list[int]
+
+
+@dataclass(frozen=True)
+class _RollRef:
+    household_id: int
+    owner_identity: str
+    area_dm2: int
 
 
 def _nothing_recorded(problems: int) -> str:
@@ -663,23 +674,93 @@ def _nothing_recorded(problems: int) -> str:
 
 def import_ballots(actor: Any, consultation: Consultation, data: bytes, filename: str, *,
                    now: datetime | None = None,
-                   progress: Any = None) -> BallotImportSummary:
-    """Enter paper, door-to-door and proxy ballots from a file, all or nothing.
+                   progress: Callable[[int, int], None] | None = None) -> BallotImportSummary:
+    """Enter paper, door-to-door and proxy ballots from a file, all or nothing (flushed).
 
     One row per household and item. Every problem in the file is reported with its line and
-    column, and then nothing is recorded.
+    column, and then nothing is recorded. ``progress(advance, total)`` is told how many steps
+    were done since its last call: one per row checked, then one per row written.
+
+    The file is checked without holding up voting: it is parsed, and checked against the roll,
+    the items and the ballots already entered in a read transaction (``reading``: no write
+    lock on SQLite). Only then does one transaction take the write lock (shared lock on the
+    consultation on PostgreSQL, and the rows of the file's households' ballots), read again
+    what the ballots depend on (the vote still open, the serial numbers and proxies now in
+    use, each household's current ballot, whose version the new one follows), and write every
+    ballot, its answers and its audit event with a few multi-row statements; the audit events
+    come last, so the chain head is locked only at the very end. A ballot changed online
+    meanwhile is simply followed by the paper one, as the later ballot. Measured on the
+    development machine (bench/results/imports.md): paper ballots of 2,000 households with 10
+    items each hold SQLite's write lock for 0.2 s (PostgreSQL: the audit chain head for 0.09 s);
+    entered one by one through ``cast``, as before, they held it for 6 s (PostgreSQL: 16 s).
     """
+    with reading():
+        check_vote_open(consultation, now or utcnow())
+        table = read_table(data, filename, BALLOT_COLUMNS)
+        items = list(consultation.items)
+        roll = {(building, unit, room): _RollRef(household_id, owner, area)
+                for household_id, building, unit, room, owner, area in db.session.execute(
+                    select(RollEntry.household_id, RollEntry.building_name, RollEntry.unit,
+                           RollEntry.room, RollEntry.owner_identity, RollEntry.area_dm2)
+                    .where(RollEntry.consultation_id == consultation.id,
+                           RollEntry.round == consultation.round))}
+        allowed = {channel: allowed_choices(consultation, channel) for channel in BallotChannel}
+        total = 2 * len(table.rows)
+        sheets, errors = _read_sheets(table, items, roll, allowed, progress, total)
+        if not errors:
+            errors = _ballots_in_the_way(consultation, sheets, table)
+        if not errors:
+            entries = _prepare_sheets(actor, consultation, sheets)
+    if errors:
+        errors.sort(key=lambda e: e.line)
+        raise ImportRejected(_nothing_recorded(len(errors)), errors)
+
+    # The write: the consultation is read again under the lock, and so is everything the
+    # ballots depend on.
+    lock_row(consultation, shared=True)
     now = now or utcnow()
     check_vote_open(consultation, now)
-    table = read_table(data, filename, BALLOT_COLUMNS)
-    items_by_number = {str(item.number): item for item in consultation.items}
-    items_by_title = {item.title.strip(): item for item in consultation.items}
+    errors = _ballots_in_the_way(consultation, sheets, table)
+    if errors:
+        raise ImportRejected(_nothing_recorded(len(errors)), errors)
+    try:
+        with db.session.begin_nested():
+            summary = _write_sheets(actor, consultation, entries, now)
+    except IntegrityError:
+        # PostgreSQL only: a household of the file cast its first ballot online at this very
+        # moment (SQLite's write lock keeps that out). Entered again, the paper ballot follows.
+        raise ImportRejected(_("A household of this file voted while the file was being "
+                               "entered; no ballot was recorded. Please import the file "
+                               "again."), []) from None
+    summary.rows = len(table.rows)
+    audit.record(actor, "ballot.imported", consultation, {
+        "round": consultation.round, "file": filename[:200],
+        "sha256": hashlib.sha256(data).hexdigest(), "households": summary.households,
+        "new": summary.new, "changed": summary.changed})
+    if progress:
+        progress(total - len(table.rows), total)
+    return summary
+
+
+def _read_sheets(table: Table, items: list[Item], roll: dict[tuple[str, str, str], _RollRef],
+                 allowed: dict[BallotChannel, tuple[t.Choice, ...]],
+                 progress: Callable[[int, int], None] | None,
+                 total: int) -> tuple[list[_Sheet], list[CellError]]:
+    """The file's rows as one ballot per household, and every problem found in them."""
+    from consult.core.text import strip_suffix
+
+    items_by_number = {str(item.number): item for item in items}
+    items_by_title = {item.title.strip(): item for item in items}
     sheets: dict[int, _Sheet] = {}
     seen: dict[tuple[int, int], int] = {}
     errors: list[CellError] = []
-    for line, cells in table.rows:
-        entry = households_for_entry(consultation, cells["building"], cells.get("unit", ""),
-                                     cells["room"])
+    for done, (line, cells) in enumerate(table.rows, start=1):
+        if progress and done % 1000 == 0:
+            progress(1000, total)
+        building, unit, room = (cells["building"].strip(),
+                                strip_suffix(cells.get("unit", ""), "单元"),
+                                strip_suffix(cells["room"], "室", "号"))
+        entry = roll.get((building, unit, room))
         if entry is None:
             errors.append(CellError(line, table.where("room"), _(
                 "No household %(address)s on this vote's electoral roll.",
@@ -698,7 +779,7 @@ def import_ballots(actor: Any, consultation: Consultation, data: bytes, filename
                 "Unknown channel “%(value)s”; use paper, door_to_door or proxy.",
                 value=cells["channel"])))
         choice = _CHOICE_WORDS.get(cells["choice"].strip().lower())
-        if choice is None or (channel and choice not in allowed_choices(consultation, channel)):
+        if choice is None or (channel and choice not in allowed[channel]):
             errors.append(CellError(line, table.where("choice"), _(
                 "“%(value)s” is not an answer this ballot allows.", value=cells["choice"])))
         if channel is BallotChannel.PROXY and not cells.get("proxy", "").strip():
@@ -712,42 +793,166 @@ def import_ballots(actor: Any, consultation: Consultation, data: bytes, filename
                 "Duplicate of line %(line)s (same household and item).", line=seen[key])))
             continue
         seen[key] = line
+        serial = cells.get("serial", "").strip()[:40] or None
         sheet = sheets.setdefault(entry.household_id, _Sheet(
-            entry, line, channel, cells.get("serial", "").strip() or None,
-            cells.get("proxy", "").strip() or None, {}))
-        if (channel, cells.get("serial", "").strip() or None) != (sheet.channel, sheet.serial):
+            entry, line, channel, serial, cells.get("proxy", "").strip()[:100] or None, {},
+            []))
+        sheet.lines.append(line)
+        if (channel, serial) != (sheet.channel, sheet.serial):
             errors.append(CellError(line, table.where("channel"), _(
                 "The household's rows disagree on the channel or the serial (see line "
                 "%(line)s).", line=sheet.first_line)))
         sheet.choices[item.id] = choice.value
+    if progress:
+        progress(len(table.rows) % 1000, total)
     for sheet in sheets.values():
-        missing = [str(i.number) for i in consultation.items if i.id not in sheet.choices]
+        missing = [str(i.number) for i in items if i.id not in sheet.choices]
         if missing:
             errors.append(CellError(sheet.first_line, table.where("item"), _(
                 "This household has no answer for item(s) %(items)s.", items=", ".join(missing))))
-    if errors:
-        errors.sort(key=lambda e: e.line)
-        raise ImportRejected(
-            _nothing_recorded(len(errors)), errors)
+    return list(sheets.values()), errors
 
-    summary = BallotImportSummary(rows=len(table.rows), households=len(sheets))
-    digest = hashlib.sha256(data).hexdigest()
-    for sheet in sheets.values():
-        household = db.session.get(Household, sheet.entry.household_id)
-        existed = ballot_of(consultation, household.id) is not None
-        proxy = (Proxy(sheet.proxy, proxy_identity(sheet.proxy), None)
-                 if sheet.channel is BallotChannel.PROXY and sheet.proxy else None)
-        try:
-            cast(actor, consultation, household, sheet.choices, sheet.channel, now=now,
-                 serial=sheet.serial, proxy=proxy)
-        except ValidationFailed as exc:
-            raise ImportRejected(_nothing_recorded(1), [
-                CellError(sheet.first_line, "", exc.message)]) from exc
-        summary.changed += existed
-        summary.new += not existed
-        if progress:
-            progress(1, len(sheets))
-    audit.record(actor, "ballot.imported", consultation, {
-        "round": consultation.round, "file": filename[:200], "sha256": digest,
-        "households": summary.households, "new": summary.new, "changed": summary.changed})
-    return summary
+
+def _ballots_in_the_way(consultation: Consultation, sheets: list[_Sheet],
+                        table: Table) -> list[CellError]:
+    """Problems the ballots already entered make for the file's: a serial number another
+    household's ballot carries (or two of the file's households), and proxies holding more
+    households than the consultation allows, once the file is entered."""
+    errors: list[CellError] = []
+    mine = {sheet.entry.household_id for sheet in sheets}
+    where = (Ballot.consultation_id == consultation.id, Ballot.round == consultation.round)
+    column = table.where("serial") if "serial" in table.headers else "serial"
+    serials = {sheet.serial for sheet in sheets if sheet.serial}
+    taken: dict[str, int] = {}
+    if serials:  # one pass over the round's paper ballots
+        taken.update({serial: household for serial, household in db.session.execute(
+            select(Ballot.serial, Ballot.household_id).where(*where, Ballot.serial.isnot(None)))
+            if serial in serials and household not in mine})
+    for sheet in sheets:
+        if sheet.serial is None:
+            continue
+        if taken.setdefault(sheet.serial, sheet.entry.household_id) != sheet.entry.household_id:
+            errors.append(CellError(sheet.first_line, column, _(
+                "Paper ballot %(serial)s has already been entered for another household.",
+                serial=sheet.serial)))
+    if consultation.proxy_cap:
+        held: dict[str, int] = {}
+        for sheet in sheets:
+            if sheet.channel is BallotChannel.PROXY and sheet.proxy:
+                held.setdefault(proxy_identity(sheet.proxy), 0)
+        if held:  # the households each proxy holds now, but for the file's own
+            for identity, household in db.session.execute(
+                    select(Ballot.proxy_identity, Ballot.household_id).where(
+                        *where, Ballot.proxy_identity.isnot(None))):
+                if identity in held and household not in mine:
+                    held[identity] += 1
+        proxy_column = table.where("proxy") if "proxy" in table.headers else "proxy"
+        for sheet in sheets:
+            if sheet.channel is not BallotChannel.PROXY or not sheet.proxy:
+                continue
+            identity = proxy_identity(sheet.proxy)
+            if held[identity] >= consultation.proxy_cap:
+                errors.append(CellError(sheet.first_line, proxy_column, _(
+                    "%(name)s already represents %(n)s households, the most this "
+                    "consultation allows.", name=sheet.proxy, n=held[identity])))
+            held[identity] += 1
+    return errors
+
+
+@dataclass
+class _Entry:
+    """What a sheet writes, made ready before the write lock is taken."""
+
+    household_id: int
+    values: dict[str, Any]  # the ballot's columns, but for its version and time
+    choices: list[tuple[int, str]]  # (item id, choice)
+    payload: dict[str, Any]  # its audit event's, but for the version and time
+
+
+def _prepare_sheets(actor: Any, consultation: Consultation,
+                    sheets: list[_Sheet]) -> list[_Entry]:
+    """Every sheet as the rows and the audit payload ``cast`` would write for it (receipts,
+    owner tokens, answers by item number), so that the write itself has little left to do."""
+    numbers = {item.id: item.number for item in consultation.items}
+    open_ballot = consultation.secrecy == Secrecy.OPEN
+    entered_by = getattr(actor, "id", None)
+    entries = []
+    for sheet in sheets:
+        household = sheet.entry.household_id
+        is_proxy = sheet.channel is BallotChannel.PROXY and bool(sheet.proxy)
+        values = {
+            "channel": sheet.channel.value, "entered_by_id": entered_by, "serial": sheet.serial,
+            "proxy_name": sheet.proxy if is_proxy else None,
+            "proxy_identity": proxy_identity(sheet.proxy) if is_proxy and sheet.proxy else None,
+            "proxy_document_id": None, "receipt": new_receipt(), "submission": None}
+        payload = {
+            "consultation_id": consultation.id, "round": consultation.round,
+            "household_id": household if open_ballot else None,
+            "owner": owner_token(consultation, sheet.entry.owner_identity),
+            "area_dm2": sheet.entry.area_dm2, "channel": values["channel"],
+            "serial": values["serial"], "proxy": is_proxy, "receipt": values["receipt"],
+            "choices": {str(numbers[item_id]): choice
+                        for item_id, choice in sheet.choices.items()}}
+        entries.append(_Entry(household, values, list(sheet.choices.items()), payload))
+    return entries
+
+
+def _write_sheets(actor: Any, consultation: Consultation, entries: list[_Entry],
+                  now: datetime) -> BallotImportSummary:
+    """Record every prepared sheet as its household's current ballot, as ``cast`` would one
+    by one: a new ballot at version 1, or the next version of the one there now, each with
+    its answers and its ``ballot.cast``/``ballot.changed`` event (at the very end)."""
+    where = (Ballot.consultation_id == consultation.id, Ballot.round == consultation.round)
+    ballots = Ballot.__table__
+    households = [entry.household_id for entry in entries]
+    current: dict[int, tuple[int, int]] = {}  # household → (ballot id, version)
+    for start in range(0, len(households), 500):
+        stmt = select(Ballot.household_id, Ballot.id, Ballot.version).where(
+            *where, Ballot.household_id.in_(households[start:start + 500]))
+        # PostgreSQL: a household's own online ballot waits for this one, then follows it.
+        current.update({h: (b, v) for h, b, v in db.session.execute(stmt.with_for_update())})
+    new = [entry for entry in entries if entry.household_id not in current]
+    changed = [entry for entry in entries if entry.household_id in current]
+    if new:
+        db.session.execute(ballots.insert(), [
+            {**entry.values, "consultation_id": consultation.id, "round": consultation.round,
+             "household_id": entry.household_id, "version": 1, "cast_at": now,
+             "created_at": now} for entry in new])
+        ids = [entry.household_id for entry in new]
+        for start in range(0, len(ids), 500):
+            current.update({h: (b, 0) for h, b in db.session.execute(
+                select(Ballot.household_id, Ballot.id).where(
+                    *where, Ballot.household_id.in_(ids[start:start + 500])))})
+    if changed:
+        db.session.execute(
+            update(ballots).where(ballots.c.id == bindparam("ballot_id")), [
+                {**entry.values, "ballot_id": current[entry.household_id][0],
+                 "version": current[entry.household_id][1] + 1, "cast_at": now}
+                for entry in changed])
+        changed_ids = [current[entry.household_id][0] for entry in changed]
+        for start in range(0, len(changed_ids), 500):
+            db.session.execute(BallotChoice.__table__.delete().where(
+                BallotChoice.ballot_id.in_(changed_ids[start:start + 500])))
+    _insert_rows(BallotChoice.__table__, ("ballot_id", "item_id", "choice"), [
+        (current[entry.household_id][0], item_id, choice)
+        for entry in entries for item_id, choice in entry.choices])
+    db.session.expire_all()  # bulk statements bypass the identity map
+    audit.record_many(actor, [
+        ("ballot.changed" if current[entry.household_id][1] else "ballot.cast",
+         ("ballot", current[entry.household_id][0]),
+         {**entry.payload, "version": current[entry.household_id][1] + 1, "cast_at": now},
+         consultation.compound_id) for entry in entries])
+    return BallotImportSummary(households=len(entries), new=len(new), changed=len(changed))
+
+
+def _insert_rows(table: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """Insert plain rows (no types to convert) straight through the driver: for the answers
+    of thousands of ballots SQLAlchemy's handling of each row's parameters took longer than
+    the insert itself, all of it under the write lock."""
+    if not rows:
+        return
+    connection = db.session.connection()
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    connection.exec_driver_sql(
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608 - fixed names
+        f"VALUES ({', '.join([mark] * len(columns))})", rows)

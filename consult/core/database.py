@@ -5,6 +5,9 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, has_request_context, request
@@ -20,6 +23,8 @@ _SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 _IMMEDIATE = "consult_immediate"
 _CHANGES = "consult_changes_at_begin"
 _QUEUE = "consult_writer_queue"
+# Set inside ``reading()``: transactions begun there are plain reads, in a request or not.
+_READING: ContextVar[bool] = ContextVar("consult_reading", default=False)
 
 
 def intend_write() -> None:
@@ -42,7 +47,40 @@ def starts_reading(view: V) -> V:
     return view
 
 
+@contextmanager
+def reading() -> Iterator[None]:
+    """Run the block in a transaction of its own that only reads.
+
+    On SQLite it begins with a plain ``BEGIN``: no turn in the writer queue and no write lock,
+    so a long read (loading what a big import is checked against) never holds up a ballot;
+    WAL still gives it one consistent snapshot. This holds in commands and jobs too, whose
+    transactions otherwise start with the write lock. The transaction under way when the block
+    starts is ended first (committed: the caller must have finished its writes), and the
+    block's own transaction ends with it. Writing inside the block is an error on SQLite.
+    On PostgreSQL a read takes no lock that a writer waits for, so only the transaction
+    boundaries apply.
+    """
+    from consult.extensions import db
+
+    db.session.commit()
+    token = _READING.set(True)
+    try:
+        yield
+    finally:
+        _READING.reset(token)
+        connection = db.session.connection() if db.session().in_transaction() else None
+        if (connection is not None and connection.dialect.name == "sqlite"
+                and _CHANGES in connection.info and not connection.info.get(_IMMEDIATE)
+                and connection.connection.dbapi_connection.total_changes
+                != connection.info[_CHANGES]):
+            db.session.rollback()
+            raise RuntimeError("a transaction begun in reading() has written")
+        db.session.commit()  # it wrote nothing: this only ends the snapshot
+
+
 def _starts_read_only() -> bool:
+    if _READING.get():
+        return True
     if not has_request_context() or g.get("consult_write_intent", False):
         return False
     if request.method in _SAFE_METHODS:

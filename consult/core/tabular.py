@@ -10,7 +10,7 @@ import csv
 import io
 import re
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 from consult.core.errors import CellError, ImportRejected
 
 XLSX_MAGIC = b"PK\x03\x04"
+_READ_PROGRESS_EVERY = 5000
 _PARENTHESISED = re.compile(r"[(（\[【].*?[)）\]】]")
 _SPACES = re.compile(r"[\s*＊]+")
 
@@ -162,11 +163,40 @@ def _xlsx_rows(data: bytes) -> Iterable[tuple[int, list[str]]]:
         workbook.close()
 
 
-def read_table(data: bytes, filename: str, columns: Sequence[Column]) -> Table:
+def read_table(data: bytes, filename: str, columns: Sequence[Column],
+               progress: Callable[[int], None] | None = None) -> Table:
     """Parse ``data`` into rows keyed by column key; blank rows are skipped.
 
     Raises ImportRejected for an empty file, unknown or missing columns, or unreadable bytes.
+    ``progress(rows)`` is told how many rows were read so far, every 5,000 rows (a big XLSX
+    takes seconds per 10,000 rows).
     """
+    table, positions, rows_iter = _header(data, filename, columns)
+    for line, cells in rows_iter:
+        if not any(cells):
+            continue
+        table.rows.append((line, {
+            key: (cells[pos] if pos < len(cells) else "") for key, pos in positions.items()
+        }))
+        if progress and len(table.rows) % _READ_PROGRESS_EVERY == 0:
+            progress(len(table.rows))
+    if not table.rows:
+        raise ImportRejected(_("The file has a header but no data rows."), [])
+    return table
+
+
+def check_header(data: bytes, filename: str, columns: Sequence[Column]) -> None:
+    """Refuse at once what ``read_table`` would refuse before its first data row: an empty,
+    unreadable or damaged file, a wrong header row, no data rows. Reads only that far, so a
+    page can answer straight away and leave the rows to be checked after the request."""
+    _table, _positions, rows_iter = _header(data, filename, columns)
+    if not any(any(cells) for _line, cells in rows_iter):
+        raise ImportRejected(_("The file has a header but no data rows."), [])
+
+
+def _header(data: bytes, filename: str, columns: Sequence[Column]
+            ) -> tuple[Table, dict[str, int], Iterator[tuple[int, list[str]]]]:
+    """The header row's columns (an empty table, their positions) and the rows after it."""
     if not data.strip():
         raise ImportRejected(_("The file is empty."), [])
     by_alias: dict[str, str] = {}
@@ -203,16 +233,7 @@ def read_table(data: bytes, filename: str, columns: Sequence[Column]) -> Table:
             ))
     if errors:
         raise ImportRejected(_("The header row is not right."), errors)
-
-    for line, cells in rows_iter:
-        if not any(cells):
-            continue
-        table.rows.append((line, {
-            key: (cells[pos] if pos < len(cells) else "") for key, pos in positions.items()
-        }))
-    if not table.rows:
-        raise ImportRejected(_("The file has a header but no data rows."), [])
-    return table
+    return table, positions, rows_iter
 
 
 def write_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from consult.core.models import TimestampMixin
+from consult.core.models import TimestampMixin, UTCDateTime, utcnow
 from consult.core.text import natural_key
 from consult.extensions import db
 
@@ -194,3 +203,90 @@ class Resident(TimestampMixin, db.Model):
     @property
     def scope_household_id(self) -> int:
         return self.household_id
+
+
+# A job untouched for this long was cut off (its process stopped): it will not finish by itself.
+IMPORT_JOB_STALLED_AFTER = timedelta(minutes=10)
+
+
+class ImportJob(db.Model):
+    """One households file being imported: checked, staged and then written in one go.
+
+    A file uploaded on the web is kept here (``data``) until the job ends, so whichever
+    process runs the job can read it; the command line imports through a job too, without the
+    file. ``problems`` holds every problem found (JSON ``[[line, column, message], …]``) when
+    the file is refused, ``summary`` what the import did (JSON) once it is done.
+    """
+
+    __tablename__ = "import_job"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'checking', 'writing', 'done', 'failed')",
+                        name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    compound_id: Mapped[int | None] = mapped_column(ForeignKey("compound.id"), index=True,
+                                                    default=None)
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    filename: Mapped[str] = mapped_column(String(200))
+    data: Mapped[bytes | None] = mapped_column(LargeBinary, default=None, deferred=True)
+    create_buildings: Mapped[bool] = mapped_column(default=False)
+    locale: Mapped[str] = mapped_column(String(10), default="zh_Hans")
+    done: Mapped[int] = mapped_column(default=0)
+    total: Mapped[int] = mapped_column(default=0)
+    message: Mapped[str] = mapped_column(String(500), default="")
+    problems: Mapped[str | None] = mapped_column(Text, default=None, deferred=True)
+    summary: Mapped[str | None] = mapped_column(Text, default=None)
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"),
+                                                        default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Touched at every step; see IMPORT_JOB_STALLED_AFTER.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    compound: Mapped[Compound | None] = relationship()
+
+    @property
+    def stalled(self) -> bool:
+        """Not finished, but untouched for longer than any step takes: the process running it
+        stopped (a restart), so it never will finish. Nothing of it was written."""
+        return (self.status in ("queued", "checking", "writing")
+                and utcnow() - self.updated_at > IMPORT_JOB_STALLED_AFTER)
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status in ("queued", "checking", "writing") and not self.stalled
+
+    @property
+    def scope_compound_id(self) -> int | None:
+        return self.compound_id
+
+
+class StagedHousehold(db.Model):
+    """A checked row of an import waiting to be written: the households file is copied here
+    in short transactions, then into ``household`` by one short transaction (or thrown away).
+
+    ``household_id`` is the household the row updates (None: a new one), as it stood when the
+    file was checked (``seen_updated_at``); ``building_id`` is None for a building the import
+    creates (``building_name`` in ``compound_id``). Rows are deleted once their job ends.
+    """
+
+    __tablename__ = "import_staged_household"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("import_job.id"), index=True)
+    line: Mapped[int]
+    compound_id: Mapped[int]
+    building_id: Mapped[int | None] = mapped_column(default=None)
+    building_name: Mapped[str] = mapped_column(String(50))
+    unit: Mapped[str] = mapped_column(String(20))
+    floor: Mapped[int | None] = mapped_column(default=None)
+    room: Mapped[str] = mapped_column(String(20))
+    area_dm2: Mapped[int]
+    owner_name: Mapped[str] = mapped_column(String(100))
+    owner_key: Mapped[str | None] = mapped_column(String(128), default=None)
+    phone: Mapped[str | None] = mapped_column(String(30), default=None)
+    sort_key: Mapped[str] = mapped_column(SortKey)
+    household_id: Mapped[int | None] = mapped_column(default=None)
+    seen_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    changed: Mapped[bool] = mapped_column(default=False)

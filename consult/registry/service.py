@@ -3,38 +3,55 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from flask_babel import force_locale, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
-from sqlalchemy import Select, func, insert, or_, select, update
+from sqlalchemy import Select, and_, func, literal, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from consult.audit import service as audit
 from consult.audit.actions import describe, describe_objects
 from consult.core import sorting
+from consult.core.database import intend_write, lock_row, reading
 from consult.core.errors import CellError, Conflict, ImportRejected, NotFound, ValidationFailed
-from consult.core.models import utcnow
+from consult.core.models import UTCDateTime, utcnow
 from consult.core.policy import can
 from consult.core.sorting import Sort
-from consult.core.tabular import Column, Table, read_table, write_csv, write_xlsx
-from consult.core.text import strip_suffix
+from consult.core.tabular import (
+    Column,
+    Table,
+    check_header,
+    read_table,
+    write_csv,
+    write_xlsx,
+)
+from consult.core.text import natural_key, strip_suffix
 from consult.core.validation import clean_text
 from consult.extensions import db
 from consult.registry.models import (
+    IMPORT_JOB_STALLED_AFTER,
     Building,
     Community,
     Compound,
     Household,
+    ImportJob,
     Relation,
     Resident,
+    StagedHousehold,
     household_sort_key,
 )
+
+log = logging.getLogger(__name__)
 
 describe({
     "registry.community.created": _l("Community created"),
@@ -131,6 +148,12 @@ def clean_floor(value: str | int | None) -> int | None:
     return floor
 
 
+# Field names for messages, translated only when a message needs one: translating them for
+# every row was most of the time a big import took to check.
+_UNIT, _ROOM = _l("Unit"), _l("Room")
+_OWNER_NAME, _OWNER_KEY = _l("Owner name"), _l("Owner key")
+
+
 @dataclass(frozen=True)
 class HouseholdData:
     """The editable fields of a household, already validated."""
@@ -169,15 +192,15 @@ def household_data(
             errors.setdefault(name, []).append(str(exc))
 
     check("unit", lambda: strip_suffix(
-        clean_text(unit, max_length=20, required=False, what=_("Unit")), "单元"))
+        clean_text(unit, max_length=20, required=False, what=_UNIT), "单元"))
     check("floor", lambda: clean_floor(floor))
     check("room", lambda: strip_suffix(
-        clean_text(room, max_length=20, required=True, what=_("Room")), "室", "号"))
+        clean_text(room, max_length=20, required=True, what=_ROOM), "室", "号"))
     check("area_dm2", lambda: area if isinstance(area, int) else parse_area(area))
     check("owner_name", lambda: clean_text(owner_name, max_length=100, required=True,
-                                           what=_("Owner name")))
+                                           what=_OWNER_NAME))
     check("owner_key", lambda: clean_text(owner_key, max_length=128, required=False,
-                                          what=_("Owner key")) or None)
+                                          what=_OWNER_KEY) or None)
     check("phone", lambda: clean_phone(phone))
     if errors:
         raise ValidationFailed(_("Please correct the marked fields."), errors)
@@ -480,7 +503,16 @@ EXPORT_HEADERS = {
 }
 _FIELD_COLUMN = {"unit": "unit", "floor": "floor", "room": "room", "area_dm2": "area_m2",
                  "owner_name": "owner_name", "owner_key": "owner_key", "phone": "phone"}
-_CHUNK = 1000
+# Rows copied into the staging table per transaction, each of which holds SQLite's write lock
+# for a few milliseconds; rows checked between two progress reports.
+_STAGE_CHUNK = 1000
+_PROGRESS_EVERY = 2000
+# Rows of staging deleted per transaction once a job is over.
+_DROP_CHUNK = 5000
+# What an import changes in a household it matched by building, unit and room.
+_UPDATED_COLUMNS = ("floor", "area_dm2", "owner_name", "owner_key", "phone")
+# At most this many rows are named when the registry changed under an import.
+_CONFLICTS_SHOWN = 500
 
 
 @dataclass
@@ -495,12 +527,55 @@ class ImportSummary:
     buildings_created: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _CompoundRef:
+    """A compound as read while the file was checked (plain values: no lazy loads later)."""
+
+    id: int
+    name: str
+
+
 @dataclass
 class _Row:
     line: int
-    compound: Compound
+    compound: _CompoundRef
     building_name: str
     data: HouseholdData
+    building_id: int | None = None  # None: a building this import creates
+    household_id: int | None = None  # the household the row updates; None: a new one
+    seen_updated_at: datetime | None = None  # that household as it stood when checked
+    changed: bool = False
+
+
+@dataclass
+class HouseholdPlan:
+    """A households file checked against the registry as it stood: what writing it will do.
+
+    ``buildings`` maps each existing building the rows name to its (compound id, name) when
+    the file was checked; ``new_buildings`` are those the import creates.
+    """
+
+    filename: str
+    sha256: str
+    rows: list[_Row]
+    buildings: dict[int, tuple[int, str]]
+    new_buildings: list[tuple[_CompoundRef, str]]
+    building_column: str
+    room_column: str
+    # compound id → (name, households created/updated/unchanged and buildings created)
+    counts: dict[int, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for compound, name in self.new_buildings:
+            self._count(compound).setdefault("buildings_created", []).append(name)
+        for row in self.rows:
+            kind = ("created" if row.household_id is None
+                    else "updated" if row.changed else "unchanged")
+            self._count(row.compound)[kind] += 1
+
+    def _count(self, compound: _CompoundRef) -> dict[str, Any]:
+        counts = {"created": 0, "updated": 0, "unchanged": 0}
+        return self.counts.setdefault(compound.id, (compound.name, counts))[1]
 
 
 def import_households(
@@ -512,124 +587,187 @@ def import_households(
     scope: frozenset[int] | None = None,
     create_buildings: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    job: ImportJob | None = None,
 ) -> ImportSummary:
-    """Import a households file, all or nothing.
+    """Import a households file, all or nothing, without holding up anybody else's writes.
 
     Rows are matched to existing households by building, unit and room and updated; other rows
     are created. ``compound`` fills an empty or missing compound column; ``scope`` limits the
     compounds the file may touch (None = any). Every problem in the file is collected and
     raised together as ImportRejected, with nothing written. ``progress(advance, total)`` is
     told how many steps were done since its last call; there are two steps per row (checking,
-    then writing).
+    then staging).
+
+    Unlike other services this one commits, phase by phase, because one transaction for the
+    whole import would hold SQLite's write lock (and so every ballot) for as long as the file
+    takes to check and write: seconds for a big file. Instead:
+
+    1. the file is parsed and checked against the registry read in a read transaction
+       (``check_households``; no write lock);
+    2. the checked rows are copied into ``import_staged_household``, 1,000 per transaction
+       (``stage_households``; a few milliseconds of write lock each);
+    3. one transaction checks that the households the file depends on have not changed since
+       step 1, and moves the rows into ``household`` with ``INSERT … SELECT`` and
+       ``UPDATE … FROM`` plus one audit event per compound (``apply_households``).
+
+    Measured on the 2-core development machine (``python -m bench imports``,
+    bench/results/imports.md): 100,000 new households are read in 0.7 s and checked in 1.3 s
+    without the write lock, staged in 1.1 s by 100 transactions of at most 20 ms each, and
+    written by step 3 holding SQLite's write lock for 0.4 s (as much to change all of them, 0.1 s
+    when nothing changes). Before, the whole import ran in one transaction: 4.3 s of checking
+    and 2.1 s of writing from Python, all under the write lock. On PostgreSQL step 3 lasts about
+    2 s but holds the audit chain head, the only lock a ballot meets, for 0.01 s.
+
+    Nothing reaches ``household`` before step 3 commits, so a process that dies at any point
+    leaves the registry as it was; ``cleanup_imports`` deletes what it left staged. The job
+    (``job``, or one made here) records the import's progress and outcome.
     """
-    table = read_table(data, filename, HOUSEHOLD_COLUMNS)
+    job = job or _new_job(actor, compound, filename, create_buildings)
+    total = 0
+
+    def tick(advance: int) -> None:
+        job.done += advance
+        db.session.commit()
+        if progress:
+            progress(advance, total)
+
+    def read_so_far(rows: int) -> None:
+        job.done = rows  # rows read so far; the total is not known yet
+        db.session.commit()
+
+    try:
+        _job_status(job, "checking")
+        table = read_table(data, filename, HOUSEHOLD_COLUMNS, progress=read_so_far)
+        total = job.total = 2 * len(table.rows)
+        job.done = 0
+        plan = check_households(table, data, filename, compound=compound, scope=scope,
+                                create_buildings=create_buildings, progress=tick)
+        del table  # the plan holds what is left to write; a big file's cells can go
+        _job_status(job, "writing")
+        cleanup_imports()
+        stage_households(job, plan, tick)
+        summary = apply_households(actor, job, plan)
+        db.session.commit()
+    except ImportRejected as exc:
+        # Refused before anything was written: the transaction under way wrote nothing.
+        _job_failed(job, exc.message, exc.errors)
+        drop_staged(job.id)
+        raise
+    except BaseException:
+        db.session.rollback()
+        job = db.session.get(ImportJob, job.id) or job
+        _job_failed(job, _("The import failed; nothing was imported. Please try again."), [])
+        drop_staged(job.id)
+        raise
+    drop_staged(job.id)
+    return summary
+
+
+def _new_job(actor: Any, compound: Compound | None, filename: str,
+             create_buildings: bool) -> ImportJob:
+    job = ImportJob(compound_id=compound.id if compound is not None else None,
+                    filename=filename[:200], create_buildings=create_buildings,
+                    locale=str(get_locale() or "zh_Hans"),
+                    requested_by_id=getattr(actor, "id", None))
+    db.session.add(job)
+    db.session.commit()
+    return job
+
+
+def _job_status(job: ImportJob, status: str) -> None:
+    job.status = status
+    db.session.commit()
+
+
+def _job_failed(job: ImportJob, message: str, errors: Sequence[CellError]) -> None:
+    """Record why a job wrote nothing, with every problem."""
+    job.status, job.finished_at, job.data = "failed", utcnow(), None
+    job.message = message[:500]
+    job.problems = json.dumps([[e.line, e.column, e.message] for e in errors],
+                              ensure_ascii=False)
+    db.session.commit()
+
+
+def check_households(
+    table: Table, data: bytes, filename: str, *, compound: Compound | None = None,
+    scope: frozenset[int] | None = None, create_buildings: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> HouseholdPlan:
+    """Check every row of a parsed households file against the registry; writes nothing.
+
+    The registry (compounds, buildings and the households of the buildings the file names) is
+    read in one read transaction, which holds no write lock; the rows are then checked in
+    memory, and ``progress(rows)`` is told how many since its last call. Raises
+    ImportRejected with every problem found.
+    """
     if compound is None and "compound" not in table.headers:
         raise ImportRejected(_("The file has no compound column; choose the compound."), [
             CellError(1, "compound", _("Required column missing; accepted headers: %(names)s",
                                        names="compound / 小区 / 楼院"))])
-    total = 2 * len(table.rows)
-    tick = (lambda n: progress(n, total)) if progress else None
-    rows, errors, buildings = _validate_rows(table, compound, scope, create_buildings, tick)
+    with reading():
+        default = _compound_ref(compound) if compound is not None else None
+        compounds = _compounds_by_name(table, compound)
+        compound_ids = {c.id for c in compounds.values() if c is not None}
+        if default is not None:
+            compound_ids.add(default.id)
+        buildings = {(compound_id, name): building_id for building_id, compound_id, name in
+                     db.session.execute(select(Building.id, Building.compound_id, Building.name)
+                                        .where(Building.compound_id.in_(compound_ids)))}
+        named: set[int] = set()
+        for _line, cells in table.rows:
+            name = cells.get("compound", "").strip()
+            ref = compounds.get(name) if name else default
+            building_id = buildings.get((ref.id, cells["building"].strip())) if ref else None
+            if building_id is not None:
+                named.add(building_id)
+        existing = _existing_households(sorted(named))
+    rows, errors, new_buildings = _validate_rows(table, default, compounds, buildings,
+                                                 existing, scope, create_buildings, progress)
     if errors:
         errors.sort(key=lambda e: e.line)
         raise ImportRejected(
             ngettext("%(num)s problem found; nothing was imported.",
                      "%(num)s problems found; nothing was imported.", len(errors)), errors)
-
-    summary = ImportSummary(rows=len(rows))
-    digest = hashlib.sha256(data).hexdigest()
-    per_compound: dict[int, dict[str, Any]] = {}
-    for (compound_id, name), building in list(buildings.items()):
-        if building is None:
-            target = next(r.compound for r in rows if r.compound.id == compound_id)
-            building = Building(compound=target, name=name)
-            db.session.add(building)
-            buildings[(compound_id, name)] = building
-            summary.buildings_created.append(f"{target.name} {name}")
-            per_compound.setdefault(compound_id, _counts()).setdefault(
-                "buildings_created", []).append(name)
-    db.session.flush()
-
-    existing = _existing_households([b.id for b in buildings.values() if b is not None])
-    new_rows: list[dict[str, Any]] = []
-    changed_rows: list[dict[str, Any]] = []
-    now = utcnow()
-    for row in rows:
-        building = buildings[(row.compound.id, row.building_name)]
-        assert building is not None
-        values = row.data.as_dict()
-        counts = per_compound.setdefault(row.compound.id, _counts())
-        current = existing.get((building.id, row.data.unit, row.data.room))
-        if current is None:
-            new_rows.append({**values, "building_id": building.id, "created_at": now,
-                             "updated_at": now,
-                             "sort_key": household_sort_key(row.data.unit, row.data.room)})
-            counts["created"] += 1
-        elif any(current[key] != value for key, value in values.items()):
-            changed_rows.append({**values, "id": current["id"], "updated_at": now})
-            counts["updated"] += 1
-        else:
-            counts["unchanged"] += 1
-    for start in range(0, len(new_rows), _CHUNK):
-        chunk = new_rows[start:start + _CHUNK]
-        db.session.execute(insert(Household), chunk)
-        if tick:
-            tick(len(chunk))
-    for start in range(0, len(changed_rows), _CHUNK):
-        chunk = changed_rows[start:start + _CHUNK]
-        db.session.execute(update(Household), chunk)
-        if tick:
-            tick(len(chunk))
-    if tick:
-        # Unchanged rows need no writing; the rows dropped as errors never get here.
-        tick(len(table.rows) - len(new_rows) - len(changed_rows))
-    db.session.expire_all()  # bulk statements bypass the identity map
-
-    names = {r.compound.id: r.compound.name for r in rows}
-    for compound_id, counts in sorted(per_compound.items()):
-        summary.created += counts["created"]
-        summary.updated += counts["updated"]
-        summary.unchanged += counts["unchanged"]
-        summary.compounds.append(names[compound_id])
-        audit.record(actor, "registry.households.imported", ("compound", compound_id, compound_id),
-                     {**counts, "file": filename[:200], "sha256": digest})
-    return summary
+    by_id = {building_id: key for key, building_id in buildings.items()}
+    return HouseholdPlan(
+        filename=filename, sha256=hashlib.sha256(data).hexdigest(),
+        rows=rows, buildings={r.building_id: by_id[r.building_id] for r in rows
+                              if r.building_id is not None},
+        new_buildings=new_buildings, building_column=table.where("building"),
+        room_column=table.where("room"))
 
 
-def _counts() -> dict[str, Any]:
-    return {"created": 0, "updated": 0, "unchanged": 0}
+def _compound_ref(compound: Compound) -> _CompoundRef:
+    return _CompoundRef(compound.id, compound.name)
 
 
 def _validate_rows(
-    table: Table, default: Compound | None, scope: frozenset[int] | None,
-    create_buildings: bool, progress: Callable[[int], None] | None,
-) -> tuple[list[_Row], list[CellError], dict[tuple[int, str], Building | None]]:
+    table: Table, default: _CompoundRef | None, compounds: dict[str, _CompoundRef | None],
+    buildings: dict[tuple[int, str], int], existing: dict[tuple[int, str, str], dict[str, Any]],
+    scope: frozenset[int] | None, create_buildings: bool,
+    progress: Callable[[int], None] | None,
+) -> tuple[list[_Row], list[CellError], list[tuple[_CompoundRef, str]]]:
     errors: list[CellError] = []
-    compounds = _compounds_by_name(table, default)
-    compound_ids = {c.id for c in compounds.values() if c is not None}
-    if default is not None:
-        compound_ids.add(default.id)
-    buildings: dict[tuple[int, str], Building | None] = {
-        (b.compound_id, b.name): b
-        for b in db.session.scalars(select(Building).where(Building.compound_id.in_(compound_ids)))
-    }
+    new_buildings: dict[tuple[int, str], _CompoundRef] = {}
     seen: dict[tuple[int | None, str, str, str], int] = {}
     rows: list[_Row] = []
     for done, (line, cells) in enumerate(table.rows, start=1):
-        if progress and done % 500 == 0:
-            progress(500)
+        if progress and done % _PROGRESS_EVERY == 0:
+            progress(_PROGRESS_EVERY)
         compound = _row_compound(cells, default, compounds, table, line, errors)
         if compound is not None and scope is not None and compound.id not in scope:
             errors.append(CellError(line, table.where("compound"), _(
                 "“%(name)s” is outside the compounds assigned to you.", name=compound.name)))
             compound = None
         building_name = cells["building"].strip()
+        building_id = None
         if not building_name:
             errors.append(CellError(line, table.where("building"), _("The building is missing.")))
-        elif compound is not None and (compound.id, building_name) not in buildings:
-            if create_buildings:
-                buildings[(compound.id, building_name)] = None  # created on write
-            else:
+        elif compound is not None:
+            building_id = buildings.get((compound.id, building_name))
+            if building_id is None and create_buildings:
+                new_buildings.setdefault((compound.id, building_name), compound)
+            elif building_id is None:
                 errors.append(CellError(line, table.where("building"), _(
                     "“%(building)s” is not a building of %(compound)s. Add the building first "
                     "(or allow new buildings).", building=building_name, compound=compound.name)))
@@ -651,30 +789,37 @@ def _validate_rows(
                 column = table.where(_FIELD_COLUMN[name])
                 errors.extend(CellError(line, column, m) for m in messages)
             continue
-        if compound is not None and building_name and duplicate_of == line:
-            rows.append(_Row(line, compound, building_name, data))
+        if compound is None or not building_name or duplicate_of != line:
+            continue
+        row = _Row(line, compound, building_name, data, building_id)
+        current = (existing.get((building_id, data.unit, data.room))
+                   if building_id is not None else None)
+        if current is not None:
+            row.household_id, row.seen_updated_at = current["id"], current["updated_at"]
+            row.changed = any(current[key] != value for key, value in data.as_dict().items())
+        rows.append(row)
     if progress:
-        progress(len(table.rows) % 500)
-    return rows, errors, buildings
+        progress(len(table.rows) % _PROGRESS_EVERY)
+    return rows, errors, [(ref, name) for (_id, name), ref in new_buildings.items()]
 
 
-def _compounds_by_name(table: Table, default: Compound | None) -> dict[str, Compound | None]:
+def _compounds_by_name(table: Table, default: Compound | None) -> dict[str, _CompoundRef | None]:
     names = {cells.get("compound", "").strip() for _line, cells in table.rows} - {""}
-    found: dict[str, Compound | None] = {}
+    found: dict[str, _CompoundRef | None] = {}
     for name in names:
         if default is not None and name in (default.name, default.full_name):
-            found[name] = default
+            found[name] = _compound_ref(default)
             continue
         try:
-            found[name] = find_compound(name)
+            found[name] = _compound_ref(find_compound(name))
         except (NotFound, ValidationFailed):
             found[name] = None
     return found
 
 
-def _row_compound(cells: dict[str, str], default: Compound | None,
-                  compounds: dict[str, Compound | None], table: Table, line: int,
-                  errors: list[CellError]) -> Compound | None:
+def _row_compound(cells: dict[str, str], default: _CompoundRef | None,
+                  compounds: dict[str, _CompoundRef | None], table: Table, line: int,
+                  errors: list[CellError]) -> _CompoundRef | None:
     name = cells.get("compound", "").strip()
     if not name:
         if default is None:
@@ -699,14 +844,268 @@ def _existing_households(building_ids: list[int]) -> dict[tuple[int, str, str], 
         return {}
     columns = (Household.id, Household.building_id, Household.unit, Household.floor,
                Household.room, Household.area_dm2, Household.owner_name, Household.owner_key,
-               Household.phone)
+               Household.phone, Household.updated_at)
     result: dict[tuple[int, str, str], dict[str, Any]] = {}
     for start in range(0, len(building_ids), 500):
         for row in db.session.execute(select(*columns).where(
                 Household.building_id.in_(building_ids[start:start + 500]))):
-            values = row._asdict()
-            result[(row.building_id, row.unit, row.room)] = values
+            result[(row.building_id, row.unit, row.room)] = row._asdict()
     return result
+
+
+def stage_households(job: ImportJob, plan: HouseholdPlan,
+                     progress: Callable[[int], None] | None = None) -> None:
+    """Copy a checked file's rows into the staging table, committing every 1,000 rows.
+
+    Staged rows are seen by nobody but ``apply_households``; ``progress(rows)`` is called
+    before each commit."""
+    staged = StagedHousehold.__table__
+    for start in range(0, len(plan.rows), _STAGE_CHUNK):
+        chunk = plan.rows[start:start + _STAGE_CHUNK]
+        db.session.execute(staged.insert(), [{
+            "job_id": job.id, "line": row.line, "compound_id": row.compound.id,
+            "building_id": row.building_id, "building_name": row.building_name,
+            **row.data.as_dict(), "sort_key": household_sort_key(row.data.unit, row.data.room),
+            "household_id": row.household_id, "seen_updated_at": row.seen_updated_at,
+            "changed": row.changed} for row in chunk])
+        if progress:
+            progress(len(chunk))
+        db.session.commit()
+
+
+def apply_households(actor: Any, job: ImportJob, plan: HouseholdPlan) -> ImportSummary:
+    """Write a staged import into the registry in one transaction (flushed, not committed).
+
+    Everything the writes depend on is read again first, under the write lock (SQLite) or
+    with the households' rows locked (PostgreSQL, ``FOR NO KEY UPDATE``, which a ballot's
+    foreign-key check does not wait for): a household the file creates that was added
+    meanwhile, one it matched that was changed or removed, a building it creates that now
+    exists or one it names that was renamed. Any of those raises ImportRejected naming the
+    rows, with nothing written. The audit events come last, so on PostgreSQL the chain head
+    (which every write appends to) stays locked only for the end of the transaction.
+    """
+    lock_row(job)
+    if job.status != "writing":
+        raise ImportRejected(_("This import was stopped before it was written; nothing was "
+                               "imported. Please import the file again."), [])
+    staged = StagedHousehold.__table__
+    households = Household.__table__
+    ours = staged.c.job_id == job.id
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(select(households.c.id).where(households.c.id.in_(
+            select(staged.c.household_id).where(ours, staged.c.household_id.isnot(None))))
+            .with_for_update(key_share=True)).all()
+    conflicts = _changed_meanwhile(job, plan)
+    if conflicts:
+        raise ImportRejected(ngettext(
+            "The registry changed while the file was being checked (%(num)s row); nothing "
+            "was imported. Please import the file again.",
+            "The registry changed while the file was being checked (%(num)s rows); nothing "
+            "was imported. Please import the file again.", len(conflicts)), conflicts)
+
+    now = utcnow()
+    summary = ImportSummary(rows=len(plan.rows), buildings_created=[
+        f"{compound.name} {name}" for compound, name in plan.new_buildings])
+    building = Building.__table__
+    try:
+        with db.session.begin_nested():
+            if plan.new_buildings:
+                db.session.execute(building.insert(), [
+                    {"compound_id": compound.id, "name": name, "sort_key": natural_key(name),
+                     "created_at": now, "updated_at": now}
+                    for compound, name in plan.new_buildings])
+            columns = ["unit", "floor", "room", "area_dm2", "owner_name", "owner_key", "phone",
+                       "sort_key"]
+            db.session.execute(households.insert().from_select(
+                ["building_id", *columns, "created_at", "updated_at"],
+                select(func.coalesce(staged.c.building_id, building.c.id),
+                       *(staged.c[name] for name in columns),
+                       literal(now, UTCDateTime()), literal(now, UTCDateTime()))
+                .select_from(staged.outerjoin(building, and_(
+                    staged.c.building_id.is_(None), building.c.compound_id == staged.c.compound_id,
+                    building.c.name == staged.c.building_name)))
+                .where(ours, staged.c.household_id.is_(None))))
+            # A matched household keeps its building, unit and room (and so its sort key):
+            # setting only the other columns spares the address indexes.
+            db.session.execute(
+                update(households).where(households.c.id == staged.c.household_id, ours,
+                                         staged.c.changed.is_(True))
+                .values({**{name: staged.c[name] for name in _UPDATED_COLUMNS},
+                         "updated_at": now}))
+    except IntegrityError:
+        # PostgreSQL only: a household the file adds was added by someone else meanwhile
+        # (SQLite's write lock keeps that out, and the check above caught it).
+        raise ImportRejected(_("The registry changed while the file was being written; nothing "
+                               "was imported. Please import the file again."), []) from None
+    db.session.expire_all()  # bulk statements bypass the identity map
+
+    for compound_id, (name, count) in sorted(plan.counts.items()):
+        summary.created += count["created"]
+        summary.updated += count["updated"]
+        summary.unchanged += count["unchanged"]
+        summary.compounds.append(name)
+        audit.record(actor, "registry.households.imported", ("compound", compound_id, compound_id),
+                     {**count, "file": plan.filename[:200], "sha256": plan.sha256})
+    job.status, job.finished_at, job.data, job.done = "done", utcnow(), None, job.total
+    job.summary = json.dumps(asdict(summary), ensure_ascii=False)
+    db.session.flush()
+    return summary
+
+
+def _changed_meanwhile(job: ImportJob, plan: HouseholdPlan) -> list[CellError]:
+    """The rows whose household or building changed since the file was checked."""
+    errors: list[CellError] = []
+    first_line: dict[tuple[int, str], int] = {}
+    for row in plan.rows:
+        first_line.setdefault((row.compound.id, row.building_name), row.line)
+    now_buildings = {building_id: (compound_id, name) for building_id, compound_id, name in
+                     db.session.execute(select(Building.id, Building.compound_id, Building.name)
+                                        .where(Building.id.in_(list(plan.buildings))))}
+    for building_id, (compound_id, name) in plan.buildings.items():
+        if now_buildings.get(building_id) != (compound_id, name):
+            errors.append(CellError(first_line[(compound_id, name)], plan.building_column, _(
+                "Building “%(name)s” was renamed or removed meanwhile.", name=name)))
+    wanted = {(compound.id, name) for compound, name in plan.new_buildings}
+    if wanted:
+        added_buildings = db.session.execute(
+            select(Building.compound_id, Building.name).where(
+                Building.compound_id.in_({compound_id for compound_id, _name in wanted}),
+                Building.name.in_({name for _compound_id, name in wanted}))).all()
+        for compound_id, name in added_buildings:
+            if (compound_id, name) in wanted:
+                errors.append(CellError(first_line[(compound_id, name)], plan.building_column, _(
+                    "Building “%(name)s” was added meanwhile.", name=name)))
+    staged = StagedHousehold.__table__
+    households = Household.__table__
+    ours = staged.c.job_id == job.id
+    added = (select(staged.c.line).select_from(staged.join(households, and_(
+        households.c.building_id == staged.c.building_id, households.c.unit == staged.c.unit,
+        households.c.room == staged.c.room))).where(ours, staged.c.household_id.is_(None))
+        .order_by(staged.c.line).limit(_CONFLICTS_SHOWN))
+    errors.extend(CellError(line, plan.room_column, _(
+        "Someone added this household while the file was being checked.")) for line in
+        db.session.scalars(added))
+    changed = (select(staged.c.line).select_from(staged.outerjoin(
+        households, households.c.id == staged.c.household_id))
+        .where(ours, staged.c.household_id.isnot(None), or_(
+            households.c.id.is_(None), households.c.updated_at != staged.c.seen_updated_at))
+        .order_by(staged.c.line).limit(_CONFLICTS_SHOWN))
+    errors.extend(CellError(line, plan.room_column, _(
+        "Someone changed or removed this household while the file was being checked."))
+        for line in db.session.scalars(changed))
+    errors.sort(key=lambda e: e.line)
+    return errors
+
+
+def drop_staged(job_id: int) -> None:
+    """Delete a job's staged rows, a few thousand per transaction (each committed)."""
+    staged = StagedHousehold.__table__
+    while True:
+        ids = select(staged.c.id).where(staged.c.job_id == job_id).limit(_DROP_CHUNK)
+        deleted = db.session.execute(staged.delete().where(staged.c.id.in_(ids))).rowcount
+        db.session.commit()
+        if not deleted:
+            return
+
+
+def cleanup_imports() -> int:
+    """Clear what interrupted imports left behind; returns how many jobs were cleared.
+
+    A job whose process stopped (``ImportJob.stalled``) is marked failed; every job that is
+    over loses its uploaded file and its staged rows. Nothing an interrupted job staged was
+    ever written to the registry. Runs at the start of every import.
+    """
+    staged = set(db.session.scalars(select(StagedHousehold.job_id).distinct()))
+    with_files = set(db.session.scalars(select(ImportJob.id).where(
+        ImportJob.data.isnot(None), ImportJob.status.in_(("done", "failed")))))
+    stalled = set(db.session.scalars(select(ImportJob.id).where(
+        ImportJob.status.in_(("queued", "checking", "writing")),
+        ImportJob.updated_at < utcnow() - IMPORT_JOB_STALLED_AFTER)))
+    cleared = 0
+    for job_id in sorted(staged | with_files | stalled):
+        job = db.session.get(ImportJob, job_id)
+        if job is None or job.in_progress:
+            continue
+        if job.stalled:
+            job.status, job.finished_at = "failed", utcnow()
+            job.message = _("This import stopped before anything was written (the server was "
+                            "restarted). Please import the file again.")[:500]
+        job.data = None
+        db.session.commit()
+        drop_staged(job_id)
+        cleared += 1
+    return cleared
+
+
+# --- import jobs (the web) --------------------------------------------------------------------
+
+
+def request_import(actor: Any, compound: Compound, data: bytes, filename: str, *,
+                   create_buildings: bool, locale: str) -> ImportJob:
+    """Keep an uploaded households file to be imported after the request (flushed).
+
+    A file that is no households table at all (empty, unreadable, damaged, a wrong header row,
+    no rows) is refused at once with ImportRejected; its rows are checked by the job. The
+    upload page starts reading (``starts_reading``): the write lock is taken here, only to
+    store the file, not while it arrived."""
+    check_header(data, filename, HOUSEHOLD_COLUMNS)
+    lock_row(compound)
+    job = ImportJob(compound_id=compound.id, filename=filename[:200], data=data,
+                    create_buildings=create_buildings, locale=locale,
+                    requested_by_id=getattr(actor, "id", None))
+    db.session.add(job)
+    db.session.flush()
+    return job
+
+
+def run_import_job(job_id: int) -> None:
+    """Import an uploaded file (the job after the request), in the language it was sent in.
+
+    Its outcome, a refusal with every problem or a failure, is recorded on the job."""
+    from consult.accounts.models import User
+    from consult.core.policy import compound_scope
+
+    job = db.session.get(ImportJob, job_id)
+    if job is None or job.status != "queued":
+        return
+    actor = db.session.get(User, job.requested_by_id) if job.requested_by_id else None
+    scope = compound_scope(actor, "registry.import") if actor is not None else None
+    intend_write()  # run within a request (JOBS_INLINE), its transactions write
+    with force_locale(job.locale):
+        try:
+            import_households(actor, job.data or b"", job.filename, compound=job.compound,
+                              scope=scope, create_buildings=job.create_buildings, job=job)
+        except ImportRejected:
+            return  # recorded on the job, with every problem
+        except Exception:
+            log.exception("import job %s failed", job_id)  # recorded on the job too
+
+
+def get_import_or_404(job_id: int) -> ImportJob:
+    job = db.session.get(ImportJob, job_id)
+    if job is None:
+        raise NotFound(_("No such import."))
+    return job
+
+
+def import_problems(job: ImportJob) -> ImportRejected | None:
+    """Why a job imported nothing, with every problem by line and column (None: it did not
+    fail, or not yet)."""
+    if job.stalled:
+        return ImportRejected(_("This import stopped before anything was written (the server "
+                                "was restarted). Please import the file again."), [])
+    if job.status != "failed":
+        return None
+    errors = [CellError(line, column, message)
+              for line, column, message in json.loads(job.problems or "[]")]
+    return ImportRejected(job.message, errors)
+
+
+def import_summary(job: ImportJob) -> ImportSummary | None:
+    """What a finished job imported (None until it is done)."""
+    if job.status != "done" or not job.summary:
+        return None
+    return ImportSummary(**json.loads(job.summary))
 
 
 def export_rows(compound_ids: Sequence[int]) -> Iterator[list[Any]]:

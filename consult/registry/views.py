@@ -12,12 +12,14 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
 from consult.accounts import service as accounts
-from consult.core import sorting
+from consult.core import jobs, sorting
+from consult.core.database import starts_reading
 from consult.core.errors import ImportRejected, NotFound
 from consult.core.forms import id_arg, options, page_number, page_size, save_form, text_arg
 from consult.core.pagination import window_of
@@ -36,7 +38,7 @@ from consult.registry.forms import (
     ImportForm,
     ResidentForm,
 )
-from consult.registry.models import Building, Community, Compound, Household, Resident
+from consult.registry.models import Building, Community, Compound, Household, ImportJob, Resident
 
 bp = Blueprint("registry", __name__, url_prefix="/registry")
 
@@ -263,10 +265,15 @@ def access_code_revoke(household_id: int) -> Response:
 
 @bp.route("/compounds/<int:compound_id>/import", methods=["GET", "POST"])
 @require("registry.import")
-def import_households(compound_id: int) -> Response | str:
+@starts_reading  # the upload is read and checked before the write lock is taken to store it
+def import_households(compound_id: int) -> Response | str | tuple[str, int]:
     compound = _compound(compound_id, "registry.import")
     form = ImportForm()
-    problems = None
+    # Back from a refused import (?job=): its problems above the form, to upload it again.
+    refused = _import_job(id_arg("job") or 0) if request.args.get("job") else None
+    if refused is not None and refused.compound_id != compound.id:
+        raise NotFound(_("No such import."))
+    problems = registry.import_problems(refused) if refused is not None else None
     if form.validate_on_submit():
         upload = form.file.data
         data = upload.read(current_app.config["IMPORT_MAX_BYTES"] + 1)
@@ -277,21 +284,40 @@ def import_households(compound_id: int) -> Response | str:
             form.file.errors = [_("Upload a CSV or XLSX file.")]
         else:
             try:
-                summary = registry.import_households(
-                    current_user, data, upload.filename or "upload.csv", compound=compound,
-                    scope=compound_scope(current_user, "registry.import"),
-                    create_buildings=bool(form.create_buildings.data))
-            except ImportRejected as exc:
-                db.session.rollback()
-                problems = exc
-            else:
-                db.session.commit()
-                flash(_("Import finished: %(created)s new, %(updated)s changed, %(unchanged)s "
-                        "unchanged.", created=summary.created, updated=summary.updated,
-                        unchanged=summary.unchanged), "success")
-                return redirect(url_for("registry.compound", compound_id=compound.id))
+                job = registry.request_import(
+                    current_user, compound, data, upload.filename or "upload.csv",
+                    create_buildings=bool(form.create_buildings.data), locale=str(get_locale()))
+            except ImportRejected as exc:  # not a households table at all
+                return render_template("registry/import.html", form=form, compound=compound,
+                                       problems=exc), 400
+            db.session.commit()
+            jobs.submit(registry.run_import_job, job.id)
+            return redirect(url_for("registry.import_job", import_id=job.id))
     return render_template("registry/import.html", form=form, compound=compound,
-                           problems=problems), (400 if problems else 200)
+                           problems=problems)
+
+
+def _import_job(import_id: int) -> ImportJob:
+    """An import into a compound the signed-in user may import into (as print jobs are shared
+    by the committee); an import from the command line has no page."""
+    job = registry.get_import_or_404(import_id)
+    if job.compound_id is None:
+        raise NotFound(_("No such import."))
+    authorize(current_user, "registry.import", job)
+    return job
+
+
+@bp.get("/imports/<int:import_id>")
+@require("registry.import")
+def import_job(import_id: int) -> Response | str:
+    """An import under way (this page refreshes itself), or what it did; a refused one goes
+    back to the form, which lists every problem."""
+    job = _import_job(import_id)
+    if job.status == "failed" or job.stalled:
+        return redirect(url_for("registry.import_households", compound_id=job.compound_id,
+                                job=job.id))
+    return render_template("registry/import_job.html", job=job,
+                           summary=registry.import_summary(job))
 
 
 def _looks_like_table(filename: str, data: bytes) -> bool:

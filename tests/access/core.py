@@ -1,4 +1,15 @@
-from tests.access import ADMIN, EDITORS, EVERYONE, EXPECTED, READERS, SIGNED_IN, STAFF_ROLE
+from typing import Any
+
+from tests.access import (
+    ADMIN,
+    EDITORS,
+    EVERYONE,
+    EXPECTED,
+    READERS,
+    SIGNED_IN,
+    STAFF_ROLE,
+    WORLD_BUILDERS,
+)
 
 EXPECTED.update({
     "main.index": ("GET", EVERYONE),
@@ -36,7 +47,23 @@ EXPECTED.update({
     "registry.access_code_issue": ("POST", EDITORS),
     "registry.access_code_revoke": ("POST", EDITORS),
     "registry.import_households": ("GET", EDITORS),
+    "registry.import_job": ("GET", EDITORS),
     "registry.export_households": ("POST", READERS),
     "audit.index": ("GET", STAFF_ROLE),
     "audit.event": ("GET", READERS),
 })
+
+
+def build(world: dict[str, Any]) -> None:
+    """A finished import of households into the test compound."""
+    from consult.extensions import db
+    from consult.registry.models import ImportJob
+
+    job = ImportJob(compound_id=world["compound_id"], filename="households.csv", status="done",
+                    summary='{"rows": 1, "created": 1}')
+    db.session.add(job)
+    db.session.flush()
+    world["import_id"] = job.id
+
+
+WORLD_BUILDERS.append(build)

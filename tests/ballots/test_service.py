@@ -148,3 +148,102 @@ def test_export_roll_in_the_households_format(voting, app):
     lines = data.decode("utf-8-sig").splitlines()
     assert lines[0] == "楼栋,单元,楼层,房号,专有部分面积,业主姓名,业主标识" and len(lines) == 9
     assert audit_actions()[-1] == "ballot.roll_exported"
+
+
+BALLOT_HEADER = "楼栋,单元,房号,议项,表决意见,方式,编号,受托人\n"
+
+
+def test_imported_ballots_are_what_cast_records_and_the_audit_check_agrees(voting, compound):
+    from consult.audit import service as audit
+
+    first = (BALLOT_HEADER + "1号楼,1,101,1,同意,书面,P-1,\n1号楼,1,101,2,反对,书面,P-1,\n"
+             "1号楼,1,102,1,agree,proxy,,张 三\n1号楼,1,102,2,abstain,proxy,,张 三\n").encode()
+    assert (ballots.import_ballots(None, voting, first, "a.csv").new) == 2
+    # One of them votes online meanwhile; a second file changes both paper ballots.
+    ballots.cast(None, voting, household(compound, 0, 1), answers(voting, "disagree", "agree"),
+                 BallotChannel.ONLINE)
+    second = (BALLOT_HEADER + "1号楼,1,101,1,反对,书面,P-1,\n1号楼,1,101,2,反对,书面,P-1,\n"
+              "1号楼,1,102,1,同意,入户,,\n1号楼,1,102,2,未见到,入户,,\n").encode()
+    summary = ballots.import_ballots(None, voting, second, "b.csv")
+    assert (summary.households, summary.new, summary.changed, summary.rows) == (2, 0, 2, 4)
+    stored = {b.household_id: b for b in db.session.scalars(select(Ballot))}
+    a, b = stored[household(compound, 0, 0).id], stored[household(compound, 0, 1).id]
+    assert (a.version, a.channel, a.serial, {c.choice for c in a.choices}) == (
+        2, "paper", "P-1", {"disagree"})
+    assert (b.version, b.channel, b.proxy_name, b.proxy_identity) == (
+        3, "door_to_door", None, None)
+    assert {c.item_id: c.choice for c in b.choices} == answers(voting, "agree", "not_reached")
+    assert audit_actions().count("ballot.imported") == 2
+    assert [e for e in audit_actions() if e.startswith("ballot.c")] == [
+        "ballot.cast", "ballot.cast", "ballot.changed", "ballot.changed", "ballot.changed"]
+    # The chain holds, and every stored ballot is what its latest event says.
+    result = audit.verify()
+    assert result.ok and result.ballots_checked == 2, result
+
+
+def test_serials_and_proxies_already_in_use_refuse_the_file(voting, compound):
+    voting.proxy_cap = 1
+    db.session.flush()
+    ballots.cast(None, voting, household(compound, 1, 0), answers(voting, "agree", "agree"),
+                 BallotChannel.PAPER, serial="P-7")
+    ballots.cast(None, voting, household(compound, 1, 1), answers(voting, "agree", "agree"),
+                 BallotChannel.PROXY,
+                 proxy=ballots.Proxy("李四", ballots.proxy_identity("李四"), None))
+    before = audit_actions()
+    bad = (BALLOT_HEADER + "1号楼,1,101,1,同意,书面,P-7,\n1号楼,1,101,2,同意,书面,P-7,\n"
+           "1号楼,1,102,1,同意,委托,,李四\n1号楼,1,102,2,同意,委托,,李四\n"
+           "1号楼,1,201,1,同意,书面,P-8,\n1号楼,1,201,2,同意,书面,P-8,\n"
+           "1号楼,1,202,1,同意,书面,P-8,\n1号楼,1,202,2,同意,书面,P-8,\n").encode()
+    with pytest.raises(ImportRejected) as e:
+        ballots.import_ballots(None, voting, bad, "bad.csv")
+    assert [(err.line, err.column) for err in e.value.errors] == [
+        (2, "G (编号)"), (4, "H (受托人)"), (8, "G (编号)")]
+    assert "already been entered for another household" in e.value.errors[0].message
+    assert "already represents 1 households" in e.value.errors[1].message
+    assert audit_actions() == before
+
+
+def test_a_ballot_entered_between_checking_and_writing_refuses_the_file(voting, compound,
+                                                                       monkeypatch):
+    real_lock_row = ballots.lock_row
+
+    def someone_enters_a_ballot_first(obj, *, shared=False):
+        # A committee member enters paper ballot P-1 for another household after the file
+        # was checked, before it is written.
+        monkeypatch.setattr(ballots, "lock_row", real_lock_row)
+        ballots.cast(None, voting, household(compound, 1, 0), answers(voting, "agree", "agree"),
+                     BallotChannel.PAPER, serial="P-1")
+        real_lock_row(obj, shared=shared)
+
+    monkeypatch.setattr(ballots, "lock_row", someone_enters_a_ballot_first)
+    before = audit_actions()
+    good = (BALLOT_HEADER + "1号楼,1,101,1,同意,书面,P-1,\n1号楼,1,101,2,反对,书面,P-1,\n"
+            "1号楼,1,102,1,同意,书面,P-2,\n1号楼,1,102,2,反对,书面,P-2,\n").encode()
+    with pytest.raises(ImportRejected) as e:
+        ballots.import_ballots(None, voting, good, "b.csv")
+    assert [(err.line, err.column) for err in e.value.errors] == [(2, "G (编号)")]
+    stored = list(db.session.scalars(select(Ballot)))
+    assert [(b.household_id, b.serial) for b in stored] == [(household(compound, 1, 0).id,
+                                                             "P-1")]
+    assert audit_actions() == [*before, "ballot.cast"]
+
+
+def test_entering_ballots_after_the_vote_closed_meanwhile_is_refused(voting, compound,
+                                                                   monkeypatch):
+    from datetime import timedelta
+
+    from consult.core.models import utcnow
+
+    real_lock_row = ballots.lock_row
+
+    def the_deadline_passes(obj, *, shared=False):
+        voting.vote_deadline = utcnow() - timedelta(seconds=1)
+        db.session.flush()
+        real_lock_row(obj, shared=shared)
+
+    monkeypatch.setattr(ballots, "lock_row", the_deadline_passes)
+    good = (BALLOT_HEADER + "1号楼,1,101,1,同意,书面,P-1,\n1号楼,1,101,2,反对,书面,P-1,\n"
+            ).encode()
+    with pytest.raises(Conflict, match="Voting has closed"):
+        ballots.import_ballots(None, voting, good, "b.csv", now=utcnow())
+    assert db.session.scalar(select(func.count(Ballot.id))) == 0

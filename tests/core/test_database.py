@@ -216,3 +216,34 @@ def test_a_read_transaction_that_wrote_is_not_committed_halfway(engine):
         conn.rollback()
     with engine.connect() as check:
         assert check.execute(text("SELECT count(*) FROM t")).scalar() == 0
+
+
+def test_reading_begins_a_plain_read_in_commands_jobs_and_posts(app):
+    from consult.core.database import reading
+
+    # Commands and jobs (no request) and posted forms begin with the write lock, except in
+    # ``reading()``, where an import checks its file.
+    with app.test_request_context("/consultations/1/ballots/1/enter", method="POST"):
+        assert _starts_read_only() is False
+        with reading():
+            assert _starts_read_only() is True
+        assert _starts_read_only() is False
+    with reading():
+        assert _starts_read_only() is True
+    assert _starts_read_only() is False
+
+
+def test_a_transaction_begun_in_reading_holds_no_turn_and_may_not_write(engine):
+    from consult.core.database import _READING
+
+    token = _READING.set(True)
+    try:
+        with engine.connect() as conn:
+            conn.begin()
+            assert conn.info["consult_immediate"] is False
+            assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 0
+            assert queue_is_free(engine)  # a writer elsewhere goes ahead meanwhile
+            with engine.begin() as other:
+                other.execute(text("INSERT INTO t VALUES (1)"))
+    finally:
+        _READING.reset(token)

@@ -242,3 +242,136 @@ def test_traditional_chinese_headers_are_accepted(compound):
     csv = ("小區,樓棟,單元,樓層,房號,專有部分面積,業主姓名,業主標識,聯絡電話\n"
            "劳动局家属院,1号楼,1,9,909,50,陳大文,,\n")
     assert registry.import_households(None, csv.encode("utf-8"), "f.csv").created == 1
+
+
+# --- import without holding up voting ---------------------------------------------------------
+
+
+def staged_rows() -> int:
+    from consult.registry.models import StagedHousehold
+
+    return db.session.scalar(select(func.count(StagedHousehold.id)))
+
+
+def last_job():
+    from consult.registry.models import ImportJob
+
+    return db.session.scalars(select(ImportJob).order_by(ImportJob.id.desc())).first()
+
+
+def test_an_import_is_staged_then_written_in_one_step_and_its_job_records_it(compound,
+                                                                           monkeypatch):
+    seen: list[tuple[int, int]] = []
+    real_apply = registry.apply_households
+
+    def apply(actor, job, plan):  # the rows wait in staging, none in the registry yet
+        seen.append((staged_rows(), households_in(compound)))
+        return real_apply(actor, job, plan)
+
+    monkeypatch.setattr(registry, "apply_households", apply)
+    csv = (HEADER_ZH + "劳动局家属院,1号楼,1,1,101,70.50,新业主,K9,13800000000\n"
+           "劳动局家属院,1号楼,2单元,3,301室,65.25,孙八,,\n"
+           "劳动局家属院,3号楼,1,1,101,50,周九,,\n").encode()
+    summary = registry.import_households(None, csv, "f.csv", create_buildings=True)
+    assert seen == [(3, 8)]
+    assert (summary.created, summary.updated, summary.unchanged) == (2, 1, 0)
+    assert summary.buildings_created == ["劳动局家属院 3号楼"] and households_in(compound) == 10
+    assert staged_rows() == 0  # thrown away once written
+    job = last_job()
+    assert (job.status, job.done, job.total, job.data) == ("done", 6, 6, None)
+    assert registry.import_summary(job).created == 2
+    new = db.session.scalars(select(Household).join(Household.building).where(
+        Building.name == "3号楼")).one()
+    assert (new.room, new.area_dm2, new.sort_key) == ("101", 5000, "0000000001/0000000101")
+
+
+@pytest.mark.parametrize("change", ["edited", "added", "building added"])
+def test_a_registry_change_between_checking_and_writing_is_refused_and_nothing_written(
+        compound, monkeypatch, change):
+    csv = (HEADER_ZH + "劳动局家属院,1号楼,1,1,101,70.50,新业主,,\n"
+           "劳动局家属院,1号楼,1,9,909,50,新户,,\n"
+           "劳动局家属院,5号楼,1,1,101,50,新楼,,\n").encode()
+    real_apply = registry.apply_households
+
+    def someone_else_writes_first(actor, job, plan):
+        # Another committee member saves a change after the file was checked, before it is
+        # written: what the import would write rests on what it read.
+        building = compound.buildings[0]
+        if change == "edited":
+            household = next(h for h in building.households if h.room == "101")
+            registry.update_household(None, household, registry.household_data(
+                unit="1", floor="1", room="101", area="99", owner_name="别人改的",
+                owner_key=None, phone=None))
+        elif change == "added":
+            registry.create_household(None, building, registry.household_data(
+                unit="1", floor="9", room="909", area="40", owner_name="别人加的",
+                owner_key=None, phone=None))
+        else:
+            registry.create_building(None, compound, "5号楼")
+        db.session.commit()
+        return real_apply(actor, job, plan)
+
+    monkeypatch.setattr(registry, "apply_households", someone_else_writes_first)
+    before = households_in(compound)
+    actions = audit_actions()
+    with pytest.raises(ImportRejected) as e:
+        registry.import_households(None, csv, "f.csv", create_buildings=True)
+    assert "The registry changed while the file was being checked" in e.value.message
+    assert "nothing was imported" in e.value.message
+    expected = {"edited": [(2, "E (房号)")], "added": [(3, "E (房号)")],
+                "building added": [(4, "B (楼栋)")]}[change]
+    assert [(err.line, err.column) for err in e.value.errors] == expected
+    assert "meanwhile" in e.value.errors[0].message or "while the file" in e.value.errors[0].message
+    # Only the other member's change is there; not a row of the file.
+    assert households_in(compound) == before + (change == "added")
+    assert not db.session.scalars(select(Household).where(
+        Household.owner_name.in_(["新业主", "新户", "新楼"]))).all()
+    assert audit_actions()[len(actions):] == {
+        "edited": ["registry.household.updated"], "added": ["registry.household.created"],
+        "building added": ["registry.building.created"]}[change]
+    assert staged_rows() == 0
+    job = last_job()
+    assert job.status == "failed" and registry.import_problems(job).errors == e.value.errors
+
+
+def test_what_an_interrupted_import_staged_is_cleared_by_the_next_one(compound):
+    from datetime import timedelta
+
+    from consult.core.tabular import read_table
+    from consult.registry.models import IMPORT_JOB_STALLED_AFTER
+
+    csv = (HEADER_ZH + "劳动局家属院,1号楼,1,9,901,50,甲,,\n劳动局家属院,1号楼,1,9,902,50,乙,,\n"
+           ).encode()
+    # A process checks and stages a file and dies before writing it.
+    job = registry._new_job(None, compound, "f.csv", False)
+    plan = registry.check_households(read_table(csv, "f.csv", registry.HOUSEHOLD_COLUMNS), csv,
+                                     "f.csv", compound=compound)
+    registry._job_status(job, "writing")
+    registry.stage_households(job, plan)
+    assert staged_rows() == 2 and households_in(compound) == 8
+    assert job.in_progress
+    job.updated_at -= IMPORT_JOB_STALLED_AFTER + timedelta(seconds=1)
+    db.session.commit()
+    assert job.stalled and "server was restarted" in registry.import_problems(job).message
+    # The next import clears it; what it staged never reached the registry.
+    other = (HEADER_ZH + "劳动局家属院,2号楼,1,9,901,50,丙,,\n").encode()
+    assert registry.import_households(None, other, "g.csv").created == 1
+    db.session.refresh(job)
+    assert job.status == "failed" and "server was restarted" in job.message
+    assert staged_rows() == 0 and households_in(compound) == 9
+
+
+def test_writing_a_stopped_import_is_refused(compound):
+    from consult.core.tabular import read_table
+
+    csv = (HEADER_ZH + "劳动局家属院,1号楼,1,9,901,50,甲,,\n").encode()
+    job = registry._new_job(None, compound, "f.csv", False)
+    plan = registry.check_households(read_table(csv, "f.csv", registry.HOUSEHOLD_COLUMNS), csv,
+                                     "f.csv", compound=compound)
+    registry._job_status(job, "writing")
+    registry.stage_households(job, plan)
+    job.status = "failed"  # given up as interrupted by another process's cleanup
+    db.session.commit()
+    with pytest.raises(ImportRejected, match="stopped before it was written"):
+        registry.apply_households(None, job, plan)
+    assert households_in(compound) == 8

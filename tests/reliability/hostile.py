@@ -9,6 +9,7 @@ file; only a POST route whose form appears on no page needs a line in ``HOSTS``.
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
 import re
 import secrets
@@ -227,10 +228,20 @@ def build_world() -> World:
         target.locked_until = utcnow() + timedelta(hours=1)
     db.session.flush()
     scope = db.session.scalars(sa.select(UserScope).where(UserScope.user_id == target.id)).one()
+    from consult.registry.models import ImportJob
+
+    # A finished households import whose page shows the uploaded file's name.
+    imported = ImportJob(compound_id=compound.id, filename=f"住户{STORED}.csv", status="done",
+                         summary=json.dumps({"rows": 1, "created": 1,
+                                             "buildings_created": [NAME]}),
+                         requested_by_id=users["committee"].id)
+    db.session.add(imported)
+    db.session.flush()
     shared: dict[str, Any] = {
         "compound_id": compound.id, "building_id": compound.buildings[0].id,
         "household_id": neighbour.id, "resident_id": resident.id, "user_id": target.id,
         "scope_id": scope.id, "number": 1, "kind": PrintKind.SOLICITATION.value,
+        "import_id": imported.id,
     }
     stages: dict[str, dict[str, Any]] = {}
     for stage in STAGES:
