@@ -227,3 +227,47 @@ def audit_actions() -> list[str]:
     from consult.audit.models import AuditEvent
 
     return list(db.session.scalars(sa.select(AuditEvent.action).order_by(AuditEvent.seq)))
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Move the time seen by sign-in, lockout and sessions."""
+    from datetime import timedelta
+
+    from consult.accounts import lockout, sessions
+    from consult.accounts import service as accounts
+    from consult.core.models import utcnow
+
+    class Clock:
+        offset = timedelta(0)
+
+        def now(self) -> Any:
+            return utcnow() + self.offset
+
+        def advance(self, **kwargs: float) -> None:
+            self.offset += timedelta(**kwargs)
+
+    c = Clock()
+    for module in (accounts, lockout, sessions):
+        monkeypatch.setattr(module, "utcnow", c.now)
+    return c
+
+
+@pytest.fixture(scope="module")
+def production_app(app: Flask) -> Flask:
+    """The app as production configures it (secure cookies, one trusted proxy), on the
+    suite's database; the access-code flood guard is out of the way of the limits tested."""
+    from config import ProductionConfig
+
+    class Production(ProductionConfig):
+        SQLALCHEMY_DATABASE_URI = app.config["SQLALCHEMY_DATABASE_URI"]
+        INSTANCE_DIR = app.config["INSTANCE_DIR"]
+        UPLOAD_PATH = app.config["UPLOAD_PATH"]
+        SECRET_KEY = "production-test-secret-0123456789abcdef"
+        RATELIMIT_STORAGE_URI = "memory://"
+        ACCESS_CODE_RATE_LIMIT = "100000 per minute"
+        LOG_FORMAT = "plain"
+
+    production = create_app(Production)
+    production.test_client_class = CSRFClient
+    return production

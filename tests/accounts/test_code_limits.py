@@ -15,8 +15,6 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from config import ProductionConfig
-from consult import create_app
 from consult.accounts import lockout
 from consult.accounts import service as accounts
 from consult.accounts.models import AccessCode, ClientLock
@@ -234,22 +232,6 @@ def test_x_forwarded_for_is_not_believed_without_a_trusted_proxy(app, households
         r = attempt(guesser, miss(n, old), **{"X-Forwarded-For": f"192.0.2.{n}"})
     assert CLIENT_PAUSED in r.text  # all counted against the one real address
     assert CLIENT_PAUSED in attempt(phone(app), old, **{"X-Forwarded-For": "192.0.2.250"}).text
-
-
-@pytest.fixture(scope="module")
-def production_app(app: Flask) -> Flask:
-    class Production(ProductionConfig):
-        SQLALCHEMY_DATABASE_URI = app.config["SQLALCHEMY_DATABASE_URI"]
-        INSTANCE_DIR = app.config["INSTANCE_DIR"]
-        UPLOAD_PATH = app.config["UPLOAD_PATH"]
-        SECRET_KEY = "production-test-secret-0123456789abcdef"
-        RATELIMIT_STORAGE_URI = "memory://"
-        ACCESS_CODE_RATE_LIMIT = "100000 per minute"
-        LOG_FORMAT = "plain"
-
-    production = create_app(Production)
-    production.test_client_class = CSRFClient
-    return production
 
 
 def test_in_production_only_the_proxy_may_name_the_client(production_app):

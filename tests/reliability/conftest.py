@@ -8,6 +8,8 @@ that docs/reliability.md can quote the last run.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -190,3 +192,67 @@ def live_database() -> Iterator[Any]:
     yield open_
     for database in opened:
         database.close()
+
+
+class TimedBrowser(live.Browser):
+    """A browser that notes how long each request took."""
+
+    def __init__(self, base: str, log: list[tuple[float, float, str]]) -> None:
+        super().__init__(base)
+        self.log = log
+
+    def request(self, method: str, path: str, data: dict[str, Any] | None = None) -> live.Reply:
+        start = time.perf_counter()
+        reply = super().request(method, path, data)
+        self.log.append((start, time.perf_counter() - start, f"{method} {path}"))
+        return reply
+
+
+class Voters:
+    """Households voting and changing their votes over and over, each request timed."""
+
+    def __init__(self, server: live.LiveServer, consultation: int, items: list[int],
+                 usernames: list[str]) -> None:
+        self.consultation, self.items = consultation, items
+        self.requests: list[tuple[float, float, str]] = []  # (start, seconds, what)
+        self.confirmed: list[float] = []  # when each acknowledged vote was sent
+        self.errors: list[str] = []
+        self.stop = threading.Event()
+        signed_in = sign_in(server, usernames)
+        self.browsers = []
+        for browser in signed_in.values():
+            timed = TimedBrowser(server.url, self.requests)
+            timed.jar = browser.jar
+            timed.opener = browser.opener
+            self.browsers.append(timed)
+        self.threads = [threading.Thread(target=self._vote, args=(b, n), daemon=True)
+                        for n, b in enumerate(self.browsers)]
+
+    def _vote(self, browser: TimedBrowser, n: int) -> None:
+        while not self.stop.is_set():
+            choice = ("agree", "disagree", "abstain")[n % 3]
+            start = time.perf_counter()
+            try:
+                form = browser.review_vote(self.consultation, {i: choice for i in self.items})
+                reply = browser.post(live.confirm_path(self.consultation), form)
+            except (AssertionError, OSError) as exc:
+                self.errors.append(repr(exc))
+                return
+            if reply.status != 302:
+                self.errors.append(f"confirm answered {reply.status}")
+                return
+            self.confirmed.append(start)
+            n += 1
+
+    def votes_between(self, start: float, end: float) -> int:
+        return sum(start <= t <= end for t in self.confirmed)
+
+    def __enter__(self) -> Voters:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=60)

@@ -19,8 +19,6 @@ from flask import Flask
 from PIL import Image
 from werkzeug.datastructures import FileStorage
 
-from consult import create_app
-from consult.accounts import lockout, sessions
 from consult.accounts import service as accounts
 from consult.audit import service as audit
 from consult.audit.models import AuditEvent
@@ -254,25 +252,6 @@ def test_a_household_naming_another_in_its_forms_still_acts_only_for_itself(
 # --- (b) lockout after repeated failures --------------------------------------------------------
 
 
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Move the time seen by sign-in, lockout and sessions."""
-
-    class Clock:
-        offset = timedelta(0)
-
-        def now(self) -> Any:
-            return utcnow() + self.offset
-
-        def advance(self, **kwargs: float) -> None:
-            self.offset += timedelta(**kwargs)
-
-    c = Clock()
-    for module in (accounts, lockout, sessions):
-        monkeypatch.setattr(module, "utcnow", c.now)
-    return c
-
-
 def _login(client: CSRFClient, username: str, password: str) -> Any:
     return client.post("/login", data={"username": username, "password": password}, headers=EN)
 
@@ -468,23 +447,6 @@ def test_a_resident_who_did_not_ask_to_be_remembered_idles_out_like_staff(app, c
 
 
 # --- (d) cookies in production, (e) security headers ------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def production_app(app: Flask) -> Flask:
-    from config import ProductionConfig
-
-    class Production(ProductionConfig):
-        SQLALCHEMY_DATABASE_URI = app.config["SQLALCHEMY_DATABASE_URI"]
-        INSTANCE_DIR = app.config["INSTANCE_DIR"]
-        UPLOAD_PATH = app.config["UPLOAD_PATH"]
-        SECRET_KEY = "production-test-secret-0123456789abcdef"
-        RATELIMIT_STORAGE_URI = "memory://"
-        LOG_FORMAT = "plain"
-
-    production = create_app(Production)
-    production.test_client_class = CSRFClient
-    return production
 
 
 def _cookie(response: Any, name: str) -> str:

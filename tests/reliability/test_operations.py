@@ -17,7 +17,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +31,7 @@ from consult import create_app
 from consult.core import backup, logs
 from consult.extensions import db
 from tests import factories, live
+from tests.reliability.conftest import Voters
 from tests.reliability.transactional import rolled_back
 
 EN = {"Accept-Language": "en"}
@@ -59,49 +59,11 @@ def live_server(database_url: str, tmp_path: Path) -> Iterator[live.LiveServer]:
         stop()
 
 
-class Voters:
+def _voters(server: live.LiveServer) -> Voters:
     """Residents changing their votes over and over through the app, until stopped."""
-
-    def __init__(self, server: live.LiveServer) -> None:
-        seeded = live.seed_votes(server, HOUSEHOLDS, voted=1)
-        self.consultation = seeded["votes"][0]["consultation"]
-        self.items = seeded["votes"][0]["items"]
-        self.browsers = []
-        for username in seeded["users"]:
-            browser = live.Browser(server.url)
-            browser.login(username)
-            self.browsers.append(browser)
-        self.stop = threading.Event()
-        self.confirmed = 0
-        self.errors: list[str] = []
-        self.threads = [threading.Thread(target=self._vote, args=(b, i), daemon=True)
-                        for i, b in enumerate(self.browsers)]
-
-    def _vote(self, browser: live.Browser, index: int) -> None:
-        n = index
-        while not self.stop.is_set():
-            choice = ("agree", "disagree", "abstain")[n % 3]
-            try:
-                form = browser.review_vote(self.consultation, {i: choice for i in self.items})
-                reply = browser.post(live.confirm_path(self.consultation), form)
-            except (AssertionError, OSError) as exc:
-                self.errors.append(repr(exc))
-                return
-            if reply.status != 302:
-                self.errors.append(f"confirm answered {reply.status}")
-                return
-            self.confirmed += 1
-            n += 1
-
-    def __enter__(self) -> Voters:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=60)
+    seeded = live.seed_votes(server, HOUSEHOLDS, voted=1)
+    vote = seeded["votes"][0]
+    return Voters(server, vote["consultation"], vote["items"], seeded["users"])
 
 
 def _flask(server: live.LiveServer, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -124,8 +86,8 @@ def test_sqlite_backups_taken_while_voting_restore_with_a_verifying_chain(
         app, live_server, tmp_path):
     server = live_server
     taken: list[Path] = []
-    with Voters(server) as voters:
-        while voters.confirmed < HOUSEHOLDS:  # the writers are well under way
+    with _voters(server) as voters:
+        while len(voters.confirmed) < HOUSEHOLDS:  # the writers are well under way
             time.sleep(0.05)
         for n in range(2):
             path = tmp_path / f"backup-{n}.sqlite"
@@ -133,7 +95,7 @@ def test_sqlite_backups_taken_while_voting_restore_with_a_verifying_chain(
             assert done.returncode == 0, done.stderr
             assert "Backup written to" in done.stdout and "audit events" in done.stdout
             taken.append(path)
-        written_meanwhile = voters.confirmed
+        written_meanwhile = len(voters.confirmed)
     assert not voters.errors and written_meanwhile > HOUSEHOLDS
     with app.app_context():
         infos = [backup.read_sqlite(path) for path in taken]
@@ -226,8 +188,8 @@ def test_postgresql_backups_use_pg_dump_and_restore_is_explained(database_url, l
                                                                 tmp_path):
     server = live_server
     dump = tmp_path / "consult.dump"
-    with Voters(server) as voters:
-        while voters.confirmed < HOUSEHOLDS:
+    with _voters(server) as voters:
+        while len(voters.confirmed) < HOUSEHOLDS:
             time.sleep(0.05)
         done = _flask(server, "backup", str(dump))
     assert done.returncode == 0, done.stderr
