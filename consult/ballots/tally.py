@@ -91,6 +91,32 @@ class Condition:
             Comparison.LESS_THAN: left < right,
         }[self.comparison]
 
+    def change_needed(self, numerator: int, denominator: int) -> int | None:
+        """How far a count is from meeting the condition, in the count's own unit (households,
+        owners or 0.01 m²): the smallest change of the numerator, with the base as it stands,
+        after which the condition holds — more for "more than" and "at least", fewer for "at
+        most" and "less than". 0 when it holds already; None when no count can meet it (an
+        empty base, or a threshold no share reaches, such as "more than 1/1").
+
+        Exact: the boundary count is worked out with integer (Fraction) arithmetic.
+        """
+        if self.holds(numerator, denominator):
+            return 0
+        if denominator <= 0:
+            return None  # 0/0 counts as 0 whatever the count: no change of it helps
+        boundary = self.fraction * denominator  # the count at exactly the threshold
+        floor = boundary.numerator // boundary.denominator
+        ceil = -(-boundary.numerator // boundary.denominator)
+        target = {
+            Comparison.AT_LEAST: ceil,        # the least count ≥ the boundary
+            Comparison.MORE_THAN: floor + 1,  # the least count > the boundary
+            Comparison.AT_MOST: floor,        # the greatest count ≤ the boundary
+            Comparison.LESS_THAN: ceil - 1,   # the greatest count < the boundary
+        }[self.comparison]
+        if not 0 <= target <= denominator:
+            return None
+        return abs(target - numerator)
+
     def to_dict(self) -> dict[str, str]:
         return {"measure": self.measure.value, "count": self.count.value,
                 "base": self.base.value, "comparison": self.comparison.value,
