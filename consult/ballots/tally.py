@@ -13,7 +13,9 @@ Counting (Civil Code art. 278 and the Supreme People's Court interpretation, art
   their households answered an item differently, the most recent ballot decides the head (the
   result reports how many owners that concerned);
 - participation means a returned answer on the item, abstentions included; "not reached" is
-  not participation; abstentions never count as agreement; "objecting" means disagreeing.
+  not participation; abstentions never count as agreement; "objecting" means disagreeing;
+- a household returned a ballot when it took part on at least one item: a door-to-door record
+  that says "not reached" on every item is no returned ballot.
 
 Two ways in: ``tally`` counts plain roll entries and ballots; ``tally_aggregates`` starts from
 counts already made (the application's database counts with GROUP BY queries, so a district's
@@ -256,7 +258,9 @@ class ItemResult:
 class TallyResult:
     rule: Rule
     roll: Totals
-    participation: Totals  # households (owners, area) that returned any ballot
+    # Households (owners, area) that returned a ballot: a participating answer on at least
+    # one item. A door-to-door "not reached" record is no returned ballot.
+    participation: Totals
     items: tuple[ItemResult, ...]
 
     @property
@@ -337,7 +341,9 @@ def tally(roll: Sequence[Voter], votes: Iterable[Vote], questions: Sequence[Ques
     ballots = [v for v in votes if v.household_id in on_roll]  # anything else is ignored
     owners_on_roll = {v.owner for v in roll}
     roll_totals = Totals(len(roll), len(owners_on_roll), sum(v.area_dm2 for v in roll))
-    returned = [on_roll[b.household_id] for b in ballots]
+    answered = {q.number for q in questions}
+    returned = [on_roll[b.household_id] for b in ballots
+                if any(n in answered and c in PARTICIPATING for n, c in b.choices.items())]
     participation = Totals(len(returned), len({v.owner for v in returned}),
                            sum(v.area_dm2 for v in returned))
     latest_first = sorted(ballots, key=lambda b: b.order, reverse=True)

@@ -19,6 +19,7 @@ from consult.ballots.tally import (
     Measure,
     Question,
     Rule,
+    Totals,
     Vote,
     Voter,
     largest_remainder,
@@ -184,6 +185,21 @@ def test_an_owner_of_several_households_is_one_head_and_the_latest_ballot_decide
     assert item.owners["agree"] == 1 and item.owners["disagree"] == 1
     assert item.owner_conflicts == 1
     assert item.area_dm2["agree"] == 11000 and item.area_dm2["disagree"] == 7000
+
+
+def test_a_not_reached_record_is_no_returned_ballot():
+    """Door to door, "not reached" on every item is recorded but is no returned ballot; a
+    household that took part on any item returned one."""
+    questions = [Question(1, "管道"), Question(2, "路面")]
+    ballots = [Vote(1, {1: Choice.AGREE, 2: Choice.AGREE}, order=1),
+               Vote(2, {1: Choice.NOT_REACHED, 2: Choice.NOT_REACHED}, order=2),
+               Vote(3, {1: Choice.NOT_REACHED, 2: Choice.ABSTAIN}, order=3),
+               Vote(4, {7: Choice.AGREE}, order=4)]  # no answer on these items
+    roll = [Voter(h, f"owner{h}", 1000 * h) for h in range(1, 6)]
+    result = tally(roll, ballots, questions, PRESETS["civil_code_278_general"])
+    assert result.participation == Totals(2, 2, 4000)
+    assert result.items[0].participation == Totals(1, 1, 1000)
+    assert result.items[1].participation == Totals(2, 2, 4000)
 
 
 def test_ballots_of_households_off_the_roll_are_ignored():
