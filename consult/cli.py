@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -277,15 +278,32 @@ def register(app: Flask) -> None:
         if as_json:
             click.echo(json.dumps(data, ensure_ascii=False, indent=2))
             return
+        from consult.ballots.explain import CHOICE_LABELS, reword
+        from consult.core.display import area_m2, choice_order
+
+        # The words in the reader's language, from the numbers (a frozen tally keeps the words
+        # it was counted with).
+        data = reword(data)
         if data["provisional"]:
             click.echo(_("Provisional: voting is still open."))
         click.echo(data["rule"]["label"])
+        for label, totals in ((_("On the electoral roll"), data["roll"]),
+                              (_("Returned a ballot"), data["participation"])):
+            click.echo(_("%(label)s: %(h)s households, %(o)s owners, %(a)s m²", label=label,
+                         h=totals["households"], o=totals["owners"],
+                         a=area_m2(totals["area_m2"])))
         for item in data["items"]:
             verdict = {True: _("passed"), False: _("not passed"), None: _("survey")}[
                 item["passed"]]
-            click.echo(f"{item['number']}. {item['title']}: {verdict}")
-            for key, count in item["counts"].items():
-                click.echo(f"   {key:<12} {count:>6}  {item['percentages'][key]:>5}%")
+            click.echo(_("%(number)s. %(title)s: %(verdict)s", number=item["number"],
+                         title=item["title"], verdict=verdict))
+            for key in choice_order(list(item["counts"])):
+                label = str(CHOICE_LABELS.get(key, key))
+                # Pad by terminal columns: a Chinese character takes two.
+                pad = 12 - sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1
+                               for ch in label)
+                click.echo(f"   {label}{' ' * max(pad, 1)}{item['counts'][key]:>6}  "
+                           f"{item['percentages'][key]:>5}%")
             for condition in item["conditions"]:
                 click.echo(f"   {condition['text']}")
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+import math
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 
 from consult.ballots.tally import (
     NO_ANSWER,
@@ -98,26 +100,71 @@ def rule_label(rule: Rule) -> str:
     return str(RULE_LABELS.get(rule.code, RULE_LABELS["custom"]))
 
 
-def percent_text(numerator: int, denominator: int) -> str:
-    if denominator == 0:
+def condition_percent(c: Condition, numerator: int, denominator: int, met: bool) -> str:
+    """The share numerator/denominator as a percentage with two decimals, for a sentence that
+    compares it with the condition's threshold.
+
+    Rounded half up, unless that would put it on the other side of the threshold than the
+    verdict (599.99/800.00 is 74.99875 %, which would read "75.00 % ≥ 3/4" while it misses
+    3/4): then it is rounded towards the verdict — down to 74.99 % there. Either way it is
+    within 0.01 of the exact share, and the printed comparison always says what ``met`` says.
+    """
+    if denominator <= 0:
         return "—"
-    value = (Decimal(numerator) * 100 / Decimal(denominator)).quantize(
-        Decimal("0.01"), rounding=ROUND_HALF_UP)
-    return f"{value}%"
+    exact = Fraction(numerator * 10_000, denominator)  # in hundredths of a percent
+    hundredths = math.floor(exact + Fraction(1, 2))
+    if c.holds(hundredths, 10_000) != met:
+        # Up when the verdict is "the share is large enough" (met "more than"/"at least",
+        # missed "at most"/"less than"), down otherwise.
+        upward = (c.comparison in (Comparison.MORE_THAN, Comparison.AT_LEAST)) == met
+        hundredths = math.ceil(exact) if upward else math.floor(exact)
+    return f"{hundredths // 100}.{hundredths % 100:02d}%"
+
+
+def change_text(c: Condition, numerator: int, denominator: int) -> str | None:
+    """How far a missed condition is from being met, in its own unit: "short by 0.01 m²",
+    "short by 3 owners", "over by 2 households" (an "at most" rule). None if it is met."""
+    change = c.change_needed(numerator, denominator)
+    if change == 0:
+        return None
+    if change is None:
+        if denominator > 0:
+            return _("this condition cannot be met")
+        return _("nobody took part") if c.base is Base.PARTICIPATING else _("the roll is empty")
+    amount = amount_text(c.measure, change)
+    short = c.comparison in (Comparison.MORE_THAN, Comparison.AT_LEAST)
+    if c.measure is Measure.AREA:
+        return (_("short by %(amount)s m²", amount=amount) if short
+                else _("over by %(amount)s m²", amount=amount))
+    if c.measure is Measure.OWNERS:
+        if short:
+            return ngettext("short by %(amount)s owner", "short by %(amount)s owners", change,
+                            amount=amount)
+        return ngettext("over by %(amount)s owner", "over by %(amount)s owners", change,
+                        amount=amount)
+    if short:
+        return ngettext("short by %(amount)s household", "short by %(amount)s households",
+                        change, amount=amount)
+    return ngettext("over by %(amount)s household", "over by %(amount)s households", change,
+                    amount=amount)
 
 
 def condition_text(result: ConditionResult) -> str:
-    """'Participating area 2,310.50/3,120.00 m² = 74.05% ≥ 2/3 ✓'."""
+    """'Participating area 2,310.50/3,120.00 m² = 74.05% ≥ 2/3 ✓', or for one that is missed
+    'Agreeing area 599.99/800.00 m² = 74.99% ≥ 3/4 ✗, short by 0.01 m²'."""
     return _condition_words(result.condition, result.numerator, result.denominator, result.met)
 
 
 def _condition_words(c: Condition, numerator: int, denominator: int, met: bool) -> str:
     unit = " m²" if c.measure is Measure.AREA else ""
-    return _("%(what)s %(num)s/%(den)s%(unit)s = %(pct)s %(symbol)s %(fraction)s %(mark)s",
+    text = _("%(what)s %(num)s/%(den)s%(unit)s = %(pct)s %(symbol)s %(fraction)s %(mark)s",
              what=_WHAT[(c.measure, c.count)], num=amount_text(c.measure, numerator),
              den=amount_text(c.measure, denominator), unit=unit,
-             pct=percent_text(numerator, denominator), symbol=SYMBOLS[c.comparison],
-             fraction=fraction_text(c.fraction), mark="✓" if met else "✗")
+             pct=condition_percent(c, numerator, denominator, met),
+             symbol=SYMBOLS[c.comparison], fraction=fraction_text(c.fraction),
+             mark="✓" if met else "✗")
+    change = None if met else change_text(c, numerator, denominator)
+    return _("%(condition)s, %(change)s", condition=text, change=change) if change else text
 
 
 def reword(tally: dict[str, Any]) -> dict[str, Any]:

@@ -463,11 +463,13 @@ def aggregates(consultation: Consultation, round_: int, items: list[Item]) -> t.
     buildings = {(sort, name): n for sort, name, n in db.session.execute(
         select(RollEntry.building_sort, RollEntry.building_name, func.count())
         .where(on_roll).group_by(RollEntry.building_sort, RollEntry.building_name))}
-    # The roll and those who took part, in one pass: a household took part when its ballot
-    # answers at least one item (one index probe each).
+    # The roll and those who returned a ballot, in one pass: a household did when its ballot
+    # takes part on at least one item (one index probe each); a door-to-door record of "not
+    # reached" on every item is no returned ballot.
     took = and_(Ballot.id.isnot(None),
-                select(BallotChoice.ballot_id).where(BallotChoice.ballot_id == Ballot.id,
-                                                     BallotChoice.item_id.in_(item_ids))
+                select(BallotChoice.ballot_id).where(
+                    BallotChoice.ballot_id == Ballot.id, BallotChoice.item_id.in_(item_ids),
+                    BallotChoice.choice.in_(sorted(c.value for c in t.PARTICIPATING)))
                 .exists())
     row = db.session.execute(
         select(func.count(RollEntry.id), func.count(func.distinct(RollEntry.owner_identity)),

@@ -13,7 +13,9 @@ Counting (Civil Code art. 278 and the Supreme People's Court interpretation, art
   their households answered an item differently, the most recent ballot decides the head (the
   result reports how many owners that concerned);
 - participation means a returned answer on the item, abstentions included; "not reached" is
-  not participation; abstentions never count as agreement; "objecting" means disagreeing.
+  not participation; abstentions never count as agreement; "objecting" means disagreeing;
+- a household returned a ballot when it took part on at least one item: a door-to-door record
+  that says "not reached" on every item is no returned ballot.
 
 Two ways in: ``tally`` counts plain roll entries and ballots; ``tally_aggregates`` starts from
 counts already made (the application's database counts with GROUP BY queries, so a district's
@@ -90,6 +92,32 @@ class Condition:
             Comparison.AT_MOST: left <= right,
             Comparison.LESS_THAN: left < right,
         }[self.comparison]
+
+    def change_needed(self, numerator: int, denominator: int) -> int | None:
+        """How far a count is from meeting the condition, in the count's own unit (households,
+        owners or 0.01 m²): the smallest change of the numerator, with the base as it stands,
+        after which the condition holds — more for "more than" and "at least", fewer for "at
+        most" and "less than". 0 when it holds already; None when no count can meet it (an
+        empty base, or a threshold no share reaches, such as "more than 1/1").
+
+        Exact: the boundary count is worked out with integer (Fraction) arithmetic.
+        """
+        if self.holds(numerator, denominator):
+            return 0
+        if denominator <= 0:
+            return None  # 0/0 counts as 0 whatever the count: no change of it helps
+        boundary = self.fraction * denominator  # the count at exactly the threshold
+        floor = boundary.numerator // boundary.denominator
+        ceil = -(-boundary.numerator // boundary.denominator)
+        target = {
+            Comparison.AT_LEAST: ceil,        # the least count ≥ the boundary
+            Comparison.MORE_THAN: floor + 1,  # the least count > the boundary
+            Comparison.AT_MOST: floor,        # the greatest count ≤ the boundary
+            Comparison.LESS_THAN: ceil - 1,   # the greatest count < the boundary
+        }[self.comparison]
+        if not 0 <= target <= denominator:
+            return None
+        return abs(target - numerator)
 
     def to_dict(self) -> dict[str, str]:
         return {"measure": self.measure.value, "count": self.count.value,
@@ -230,7 +258,9 @@ class ItemResult:
 class TallyResult:
     rule: Rule
     roll: Totals
-    participation: Totals  # households (owners, area) that returned any ballot
+    # Households (owners, area) that returned a ballot: a participating answer on at least
+    # one item. A door-to-door "not reached" record is no returned ballot.
+    participation: Totals
     items: tuple[ItemResult, ...]
 
     @property
@@ -311,7 +341,9 @@ def tally(roll: Sequence[Voter], votes: Iterable[Vote], questions: Sequence[Ques
     ballots = [v for v in votes if v.household_id in on_roll]  # anything else is ignored
     owners_on_roll = {v.owner for v in roll}
     roll_totals = Totals(len(roll), len(owners_on_roll), sum(v.area_dm2 for v in roll))
-    returned = [on_roll[b.household_id] for b in ballots]
+    answered = {q.number for q in questions}
+    returned = [on_roll[b.household_id] for b in ballots
+                if any(n in answered and c in PARTICIPATING for n, c in b.choices.items())]
     participation = Totals(len(returned), len({v.owner for v in returned}),
                            sum(v.area_dm2 for v in returned))
     latest_first = sorted(ballots, key=lambda b: b.order, reverse=True)

@@ -19,6 +19,7 @@ from consult.ballots.tally import (
     Measure,
     Question,
     Rule,
+    Totals,
     Vote,
     Voter,
     largest_remainder,
@@ -186,6 +187,21 @@ def test_an_owner_of_several_households_is_one_head_and_the_latest_ballot_decide
     assert item.area_dm2["agree"] == 11000 and item.area_dm2["disagree"] == 7000
 
 
+def test_a_not_reached_record_is_no_returned_ballot():
+    """Door to door, "not reached" on every item is recorded but is no returned ballot; a
+    household that took part on any item returned one."""
+    questions = [Question(1, "管道"), Question(2, "路面")]
+    ballots = [Vote(1, {1: Choice.AGREE, 2: Choice.AGREE}, order=1),
+               Vote(2, {1: Choice.NOT_REACHED, 2: Choice.NOT_REACHED}, order=2),
+               Vote(3, {1: Choice.NOT_REACHED, 2: Choice.ABSTAIN}, order=3),
+               Vote(4, {7: Choice.AGREE}, order=4)]  # no answer on these items
+    roll = [Voter(h, f"owner{h}", 1000 * h) for h in range(1, 6)]
+    result = tally(roll, ballots, questions, PRESETS["civil_code_278_general"])
+    assert result.participation == Totals(2, 2, 4000)
+    assert result.items[0].participation == Totals(1, 1, 1000)
+    assert result.items[1].participation == Totals(2, 2, 4000)
+
+
 def test_ballots_of_households_off_the_roll_are_ignored():
     result = tally(voters(2), [Vote(99, {1: Choice.AGREE})], Q1, PRESETS["household_majority"])
     assert result.participation.households == 0
@@ -206,6 +222,69 @@ def test_per_building_breakdown():
     assert [b for b, _ in item.by_building] == ["10号楼", "2号楼"]  # by the sort key given
     assert dict(item.by_building)["2号楼"] == {"agree": 1, "disagree": 0, "undecided": 0,
                                               "not_reached": 0, NO_ANSWER: 1}
+
+
+# --- how far a condition is from being met --------------------------------------------------
+
+
+conditions = st.builds(
+    lambda comparison, q, p, measure: Condition(measure, Count.AGREEING, Base.PARTICIPATING,
+                                                comparison, Fraction(min(p, q), q)),
+    st.sampled_from(Comparison), st.integers(1, 12), st.integers(0, 12),
+    st.sampled_from(Measure))
+
+
+@settings(max_examples=500)
+@given(conditions, st.integers(0, 200), st.data())
+def test_the_change_needed_is_the_smallest_that_meets_the_condition(condition, d, data):
+    """Against every count the base allows: the smallest distance to a count that meets it,
+    0 if it is met, None if none does."""
+    n = data.draw(st.integers(0, d))
+    meeting = [m for m in range(d + 1) if condition.holds(m, d)]
+    expected = min((abs(m - n) for m in meeting), default=None)
+    assert condition.change_needed(n, d) == expected
+    assert (condition.change_needed(n, d) == 0) == condition.holds(n, d)
+
+
+@settings(max_examples=500)
+@given(conditions, st.integers(1, 10**9), st.integers(-5, 5))
+def test_the_change_needed_flips_the_verdict_and_one_less_does_not(condition, d, offset):
+    """Near the threshold of a large base (areas in 0.01 m²): the change meets the condition,
+    one unit less does not, in the direction the comparison asks."""
+    boundary = condition.fraction * d
+    n = min(max(int(boundary) + offset, 0), d)
+    change = condition.change_needed(n, d)
+    if change is None:
+        assert not any(condition.holds(m, d) for m in (0, d, int(boundary), int(boundary) + 1)
+                       if 0 <= m <= d)
+        return
+    if change == 0:
+        assert condition.holds(n, d)
+        return
+    step = 1 if condition.comparison in (Comparison.MORE_THAN, Comparison.AT_LEAST) else -1
+    assert not condition.holds(n, d)
+    assert condition.holds(n + step * change, d)
+    assert not condition.holds(n + step * (change - 1), d)
+    assert 0 <= n + step * change <= d
+
+
+@pytest.mark.parametrize(("comparison", "fraction", "n", "d", "change"), [
+    (Comparison.AT_LEAST, Fraction(3, 4), 59999, 80000, 1),     # 599.99 of 800.00 m²
+    (Comparison.AT_LEAST, Fraction(3, 4), 60000, 80000, 0),
+    (Comparison.MORE_THAN, Fraction(1, 2), 50, 100, 1),         # exactly half is not more
+    (Comparison.MORE_THAN, Fraction(1, 2), 48, 100, 3),
+    (Comparison.AT_LEAST, Fraction(2, 3), 133, 200, 1),
+    (Comparison.AT_MOST, Fraction(1, 3), 35, 100, 2),           # 33 of 100 is the most
+    (Comparison.AT_MOST, Fraction(1, 3), 30001, 90000, 1),
+    (Comparison.LESS_THAN, Fraction(1, 2), 50, 100, 1),
+    (Comparison.MORE_THAN, Fraction(1, 1), 5, 10, None),        # no share is more than all
+    (Comparison.LESS_THAN, Fraction(0, 1), 0, 10, None),
+    (Comparison.MORE_THAN, Fraction(1, 2), 0, 0, None),         # nobody took part
+    (Comparison.AT_MOST, Fraction(1, 3), 0, 0, 0),
+])
+def test_change_needed_examples(comparison, fraction, n, d, change):
+    condition = Condition(Measure.AREA, Count.AGREEING, Base.PARTICIPATING, comparison, fraction)
+    assert condition.change_needed(n, d) == change
 
 
 # --- percentages ------------------------------------------------------------------------------
