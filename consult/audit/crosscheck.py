@@ -27,9 +27,11 @@ from sqlalchemy import DateTime, and_, select, type_coerce
 from sqlalchemy.orm import Session
 
 BALLOT_ACTIONS = frozenset({"ballot.cast", "ballot.changed"})
-# The ballot columns an event records, in the order problems are reported.
+# The ballot columns an event records, in the order problems are reported. Events record the
+# receipt's hash and a keyed owner token; those written before recorded the receipt itself
+# and an unkeyed token (``is_legacy``).
 FIELDS = ("consultation_id", "round", "household_id", "area_dm2", "owner", "channel",
-          "version", "receipt", "serial", "proxy", "cast_at")
+          "version", "receipt", "receipt_hash", "serial", "proxy", "cast_at")
 FIELD_LABELS = {
     "consultation_id": _l("the consultation"),
     "round": _l("the voting round"),
@@ -39,6 +41,7 @@ FIELD_LABELS = {
     "channel": _l("the channel"),
     "version": _l("the version"),
     "receipt": _l("the receipt code"),
+    "receipt_hash": _l("the receipt code's hash"),
     "serial": _l("the paper serial number"),
     "proxy": _l("the proxy mark"),
     "cast_at": _l("the time it was cast"),
@@ -62,6 +65,22 @@ class StoredBallot(NamedTuple):
     owner: str | None     # the owner token of its roll entry; None: not on the roll
     # Item number → choice; a choice for an item of another consultation as "#<item id>".
     choices: Mapping[str, str]
+    receipt_hash: str = ""             # what events record in place of the receipt
+    legacy_owner: str | None = None    # the unkeyed owner token of events written before
+
+
+def is_legacy(payload: Mapping[str, Any]) -> bool:
+    """Whether a ballot event was written before events recorded the receipt's hash and a
+    keyed owner token (it records the receipt itself)."""
+    return "receipt" in payload
+
+
+def _stored(ballot: StoredBallot, legacy: bool) -> dict[str, Any]:
+    """The stored ballot in the terms of an event of its format."""
+    values = ballot._asdict()
+    if legacy:
+        values["owner"] = ballot.legacy_owner
+    return values
 
 
 @dataclass(frozen=True)
@@ -83,13 +102,15 @@ def _item_key(number: str) -> tuple[int, str]:
 def _matches(ballot: StoredBallot, payload: dict[str, Any]) -> bool:
     """The common case, quickly: the event says exactly what is stored. (False only means
     that ``compare`` must look closer: a field may be missing from an older event.)"""
+    legacy = is_legacy(payload)
     return (payload.get("choices") == ballot.choices
             and payload.get("version") == ballot.version
-            and payload.get("receipt") == ballot.receipt
+            and (payload.get("receipt") == ballot.receipt if legacy
+                 else payload.get("receipt_hash") == ballot.receipt_hash)
             and payload.get("channel") == ballot.channel
             and payload.get("cast_at", ballot.cast_at) == ballot.cast_at
             and payload.get("area_dm2") == ballot.area_dm2
-            and payload.get("owner") == ballot.owner
+            and payload.get("owner") == (ballot.legacy_owner if legacy else ballot.owner)
             and payload.get("serial") == ballot.serial
             and payload.get("proxy") == ballot.proxy
             and payload.get("round") == ballot.round
@@ -108,13 +129,14 @@ def compare(ballot: StoredBallot, seq: int, payload_text: str) -> list[BallotPro
     except (ValueError, KeyError, TypeError, AttributeError):
         return [BallotProblem(ballot_id, "unreadable", seq)]
     problems = []
+    stored = _stored(ballot, is_legacy(payload))
     for name in FIELDS:
         if name not in payload:  # events written before the field was recorded
             continue
         expected = payload[name]
         if name == "household_id" and expected is None:  # confidential: not recorded
             continue
-        found = getattr(ballot, name)
+        found = stored[name]
         if expected != found:
             problems.append(BallotProblem(ballot_id, "field", seq, name, expected, found))
     for number in sorted(set(expected_choices) | set(ballot.choices), key=_item_key):
@@ -132,6 +154,7 @@ def _event_time(stored: datetime) -> str:
 def stored_ballots(session: Session, batch: int = 5000) -> Iterator[StoredBallot]:
     """Every stored ballot in id order, with its roll entry's area and owner token and its
     choices; two plain (Core) queries per ``batch`` ballots."""
+    from consult.ballots import records
     from consult.ballots.models import Ballot, BallotChoice, RollEntry
     from consult.ballots.service import owner_token
     from consult.consultations.models import Consultation, Item
@@ -174,7 +197,10 @@ def stored_ballots(session: Session, batch: int = 5000) -> Iterator[StoredBallot
                 area_dm2=area_dm2,
                 owner=(owner_token(consultations[consultation_id], owner_identity)
                        if owner_identity is not None else None),
-                choices=choices.get(ballot_id, {}))
+                choices=choices.get(ballot_id, {}),
+                receipt_hash=records.receipt_hash(consultation_id, round_, receipt),
+                legacy_owner=(records.legacy_owner_token(consultation_id, owner_identity)
+                              if owner_identity is not None else None))
         last = rows[-1][0]
 
 
