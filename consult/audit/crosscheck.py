@@ -5,7 +5,9 @@ behind the events' back. Every stored ballot, with its choices, must be what the
 ``ballot.cast``/``ballot.changed`` event of that ballot says, and every ballot such an event
 names must still be stored. So a choice, channel, version or time changed directly in the
 database, a ballot moved to another household, a deleted or inserted ballot or choice, are all
-named by ``flask audit verify``.
+named by ``flask audit verify``. So is a ballot tree (``ballots.proofs``) whose stored leaves no
+longer give the root frozen when its vote closed, or whose root differs from the one its audit
+event recorded.
 
 Cheap enough for millions of events: the pass over the events only keeps each ballot's latest
 payload as its raw text (parsed once, at the end); the ballots are then read once, in id order,
@@ -88,7 +90,9 @@ class BallotProblem:
     """One way a stored ballot disagrees with the audit chain."""
 
     ballot_id: str
-    kind: str  # "deleted", "unrecorded", "field", "choice", "unreadable"
+    # "deleted", "unrecorded", "field", "choice", "unreadable"; for a ballot tree (``name``
+    # "<consultation>/<round>", no ballot id) "tree_unrecorded", "tree_event", "tree_leaves"
+    kind: str
     seq: int | None = None  # the ballot's latest event
     name: str = ""          # the field, or the item number
     expected: Any = None    # what the event says
@@ -221,7 +225,50 @@ def check_ballots(session: Session, latest: dict[str, tuple[int, str]]
     # What is left was recorded by the chain but is no longer stored.
     for ballot_id, (seq, _payload) in sorted(latest.items(), key=lambda pair: pair[1][0]):
         problems.append(BallotProblem(ballot_id, "deleted", seq))
+    problems.extend(check_trees(session))
     return problems, checked
+
+
+def check_trees(session: Session) -> list[BallotProblem]:
+    """Every frozen ballot tree (``ballots.proofs``): its root and size as the closing audit
+    event recorded them, as the frozen result holds them, and as its stored leaves give them.
+    A leaf changed, added or removed, or a root rewritten, is named. One read of each round's
+    leaves."""
+    from consult.audit.models import AuditEvent
+    from consult.ballots import merkle
+    from consult.ballots.models import BallotLeaf, VoteResult
+
+    recorded: dict[tuple[int, int], tuple[int, Any]] = {}
+    for seq, object_id, payload in session.execute(
+            select(AuditEvent.seq, AuditEvent.object_id, AuditEvent.payload)
+            .where(AuditEvent.action == "ballot.result_frozen").order_by(AuditEvent.seq)):
+        try:
+            data = json.loads(payload)
+            recorded[int(object_id), int(data["round"])] = (seq, data.get("tree"))
+        except (ValueError, KeyError, TypeError):
+            continue  # the chain's own check names a damaged event
+    frozen = {(c, r): (root, size) for c, r, root, size in session.execute(
+        select(VoteResult.consultation_id, VoteResult.round, VoteResult.tree_root,
+               VoteResult.tree_size))}
+    problems: list[BallotProblem] = []
+    for key in sorted(set(frozen) | {k for k, (_s, tree) in recorded.items() if tree}):
+        name = f"{key[0]}/{key[1]}"
+        root, size = frozen.get(key, (None, None))
+        seq, tree = recorded.get(key, (None, None))
+        if tree is None and root is not None:
+            problems.append(BallotProblem("", "tree_unrecorded", seq, name, None, root))
+        elif tree is not None and (tree.get("root"), tree.get("size")) != (root, size):
+            problems.append(BallotProblem("", "tree_event", seq, name, tree.get("root"), root))
+        if root is None:
+            continue
+        hashes = [merkle.leaf_hash(data.encode("utf-8")) for data in session.scalars(
+            select(BallotLeaf.data).where(BallotLeaf.consultation_id == key[0],
+                                          BallotLeaf.round == key[1])
+            .order_by(BallotLeaf.position))]
+        computed = merkle.root(hashes).hex()
+        if (computed, len(hashes)) != (root, size):
+            problems.append(BallotProblem("", "tree_leaves", seq, name, root, computed))
+    return problems
 
 
 def _value_text(name: str, value: Any) -> str:
@@ -239,6 +286,8 @@ def _value_text(name: str, value: Any) -> str:
 
 def describe(problem: BallotProblem) -> str:
     """A problem in words, in the current language."""
+    if problem.kind.startswith("tree"):
+        return _describe_tree(problem)
     if problem.kind == "deleted":
         return _("ballot #%(id)s is recorded by audit event #%(seq)s but is no longer in the "
                  "database (deleted)", id=problem.ballot_id, seq=problem.seq)
@@ -259,3 +308,21 @@ def describe(problem: BallotProblem) -> str:
     return _("ballot #%(id)s: %(field)s is %(found)s in the database but %(expected)s in "
              "audit event #%(seq)s", id=problem.ballot_id, field=FIELD_LABELS[problem.name],
              found=found, expected=expected, seq=problem.seq)
+
+
+def _describe_tree(problem: BallotProblem) -> str:
+    consultation, round_ = problem.name.split("/")
+    if problem.kind == "tree_unrecorded":
+        return _("consultation %(consultation)s, round %(round)s: the ballot tree's root "
+                 "%(found)s is in the database, but no audit event records it",
+                 consultation=consultation, round=round_, found=problem.found)
+    if problem.kind == "tree_event":
+        return _("consultation %(consultation)s, round %(round)s: the ballot tree's root is "
+                 "%(found)s in the database but %(expected)s in audit event #%(seq)s",
+                 consultation=consultation, round=round_,
+                 found=problem.found or _("nothing"), expected=problem.expected,
+                 seq=problem.seq)
+    return _("consultation %(consultation)s, round %(round)s: the stored leaves of the ballot "
+             "tree give the root %(found)s, not %(expected)s, which was frozen when the vote "
+             "closed (a leaf was changed, added or removed)", consultation=consultation,
+             round=round_, found=problem.found, expected=problem.expected)
