@@ -81,6 +81,13 @@ class Config:
     # (an audit event and an error in the log), once per window.
     ACCESS_CODE_ALARM_THRESHOLD = _env_int("ACCESS_CODE_ALARM_THRESHOLD", 200)
     ACCESS_CODE_ALARM_WINDOW_MINUTES = _env_int("ACCESS_CODE_ALARM_WINDOW_MINUTES", 60)
+    # Receipt codes checked on a vote's proof page: a flood guard per address, and wrong codes
+    # counted in the database per address: this many within the window pause receipt checks
+    # from that address (right codes too) for this long.
+    RECEIPT_RATE_LIMIT = os.environ.get("RECEIPT_RATE_LIMIT", "10 per minute; 60 per hour")
+    RECEIPT_LOCKOUT_THRESHOLD = _env_int("RECEIPT_LOCKOUT_THRESHOLD", 20)
+    RECEIPT_LOCKOUT_WINDOW_MINUTES = _env_int("RECEIPT_LOCKOUT_WINDOW_MINUTES", 60)
+    RECEIPT_LOCKOUT_MINUTES = _env_int("RECEIPT_LOCKOUT_MINUTES", 60)
     # A used code signs in again for this long, from the same address and browser only, in
     # case the answer to the first sign-in never reached the phone.
     ACCESS_CODE_GRACE_MINUTES = _env_int("ACCESS_CODE_GRACE_MINUTES", 10)

@@ -21,6 +21,7 @@ import hashlib
 import itertools
 import json
 import random
+import secrets
 import string
 import time
 from collections.abc import Iterable, Iterator
@@ -247,6 +248,7 @@ def copy_consultations(template: Any, compound_ids: Iterable[int], chain: Chain,
                "publicity_days", "proxy_cap")
     bulk_insert(Consultation.__table__, ({
         "id": cid, "compound_id": compound, "title": f"{compounds[compound]}综合改造",
+        "owner_token_key": secrets.token_hex(32),
         "stage": Stage.VOTING.value, "vote_opened_at": opened, "vote_deadline": deadline,
         "created_at": created, "updated_at": opened,
         **{c: getattr(template, c) for c in columns}} for compound, cid in copies.items()))
@@ -372,6 +374,7 @@ def generate(households: int, compounds: int, *, seed: int = 2026, turnout: floa
     communities of ten compounds, each compound with one consultation of 12 items open for
     voting and ballots from ``turnout`` of its households. Commits."""
     from consult.accounts.models import User
+    from consult.ballots import records
     from consult.ballots import service as ballots
     from consult.ballots.models import Ballot, BallotChoice
     from consult.consultations.models import Consultation
@@ -524,7 +527,8 @@ def generate(households: int, compounds: int, *, seed: int = 2026, turnout: floa
                   str(ballot_id), compound, {
                       "consultation_id": consultation.id, "round": 1, "household_id": hid,
                       "owner": tokens[key], "area_dm2": areas[hid], "channel": channel,
-                      "version": 1, "serial": None, "proxy": False, "receipt": code,
+                      "version": 1, "serial": None, "proxy": False,
+                      "receipt_hash": records.receipt_hash(consultation.id, 1, code),
                       "cast_at": cast_at,
                       "choices": {str(number): answer for (_item, number), answer
                                   in zip(items[consultation.id], answers, strict=True)}})

@@ -142,6 +142,7 @@ def _init_login(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from consult.accounts.views import bp as accounts_bp
     from consult.audit.views import bp as audit_bp
+    from consult.ballots.proof_views import bp as proofs_bp
     from consult.ballots.views import bp as ballots_bp
     from consult.consultations.views import bp as consultations_bp
     from consult.implementation.views import bp as implementation_bp
@@ -151,7 +152,7 @@ def _register_blueprints(app: Flask) -> None:
     from consult.uploads.views import bp as uploads_bp
 
     for blueprint in (main_bp, accounts_bp, registry_bp, audit_bp, consultations_bp,
-                      ballots_bp, notices_bp, implementation_bp, uploads_bp):
+                      ballots_bp, proofs_bp, notices_bp, implementation_bp, uploads_bp):
         app.register_blueprint(blueprint)
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Verify a consult audit export and recount its votes, independently of the application.
 
-    python tools/recount.py EXPORT.json [--consultation ID] [--json]
+    python3 tools/recount.py EXPORT.json [--consultation ID] [--receipt CODE] [--json]
 
 Python's standard library only, and no code of the application: anyone can read this file and
 check what it does. Given an export (``flask audit export``, or the download of a counted
@@ -18,7 +18,12 @@ consultation; the format is described in docs/audit-export.md) it
    counts once, by their most recent ballot) and area per answer, and every condition of the
    rule with exact fractions;
 4. compares every number with the result recorded when the vote closed
-   (``ballot.result_frozen``) and with the tally in the resolution notice.
+   (``ballot.result_frozen``) and with the tally in the resolution notice;
+5. rebuilds the tree of the counted ballots (RFC 6962, SHA-256: one leaf per ballot, in the
+   order of the leaves' hashes) and compares its root with the root recorded when the vote
+   closed and printed on the resolution notice;
+6. with ``--receipt CODE``: finds that receipt's ballot among the leaves, prints what it
+   counted and its audit path, and checks that the path leads to the recorded root.
 
 Exit status: 0 when everything holds, 1 when anything does not (each problem is named), 2 when
 the file cannot be read as an export.
@@ -30,11 +35,12 @@ import argparse
 import hashlib
 import json
 import sys
+import unicodedata
 from collections import Counter, defaultdict
 from fractions import Fraction
 from typing import Any
 
-FORMAT, VERSION = "consult-audit-export", 1
+FORMAT, VERSIONS = "consult-audit-export", (1, 2)
 HASH_FIELDS = ["seq", "created_at", "actor_id", "actor_label", "action", "object_type",
                "object_id", "compound_id", "payload", "prev_hash"]
 GENESIS = "0" * 64
@@ -87,6 +93,7 @@ def verify_events(export: dict[str, Any], report: Report) -> dict[int, dict[str,
     by_seq: dict[int, dict[str, Any]] = {}
     recomputed = links = 0
     withheld: list[int] = []
+    redacted: list[int] = []
     previous: dict[str, Any] | None = None
     for event in events:
         seq = event["seq"]
@@ -95,6 +102,8 @@ def verify_events(export: dict[str, Any], report: Report) -> dict[int, dict[str,
                            f"or repeated")
         if event.get("withheld"):
             withheld.append(seq)
+        elif event.get("redacted"):
+            redacted.append(seq)
         else:
             recomputed += 1
             if event_hash(event) != event["hash"]:
@@ -129,6 +138,10 @@ def verify_events(export: dict[str, Any], report: Report) -> dict[int, dict[str,
     if withheld:
         report.problem(f"{len(withheld)} event(s) had their actor withheld and cannot be "
                        f"hash-checked: {_short(withheld)}")
+    if redacted:
+        report.problem(f"{len(redacted)} ballot event(s) written before receipts were "
+                       f"recorded as hashes were exported with the receipt and owner token "
+                       f"replaced, and cannot be hash-checked: {_short(redacted)}")
     return by_seq
 
 
@@ -231,13 +244,16 @@ def recount(rule: dict[str, Any], roll: dict[str, int], ballots: list[dict[str, 
     """Count every item from the roll totals and the ballots (newest first) by the rule."""
     survey = not rule["conditions"]
     standard = SURVEY_ANSWERS if survey else VOTE_ANSWERS
-    returned_owners = {b["owner"] for b in ballots}
+    # Returned a ballot: took part on at least one item ("not reached" everywhere is none).
+    returned = [b for b in ballots
+                if any(b["choices"].get(str(number)) in PARTICIPATING for number, _ in items)]
+    returned_owners = {b["owner"] for b in returned}
     result: dict[str, Any] = {
         "rule": {"code": rule["code"], "conditions": rule["conditions"]},
         "roll": {"households": roll["households"], "owners": roll["owners"],
                  "area_m2": area_text(roll["area_dm2"])},
-        "participation": {"households": len(ballots), "owners": len(returned_owners),
-                          "area_m2": area_text(sum(b["area_dm2"] for b in ballots))},
+        "participation": {"households": len(returned), "owners": len(returned_owners),
+                          "area_m2": area_text(sum(b["area_dm2"] for b in returned))},
         "items": [],
     }
     for number, title in items:
@@ -358,8 +374,9 @@ def _numbers_of(tally: dict[str, Any]) -> dict[str, Any]:
 
 
 def _for_comparison(result: dict[str, Any]) -> dict[str, Any]:
-    return {**result, "items": [{k: v for k, v in item.items() if k != "title"}
-                                for item in result["items"]]}
+    return {**{k: v for k, v in result.items() if k != "tree"},
+            "items": [{k: v for k, v in item.items() if k != "title"}
+                      for item in result["items"]]}
 
 
 def _households_agree(ballots: list[dict[str, Any]], listed: list[dict[str, Any]]) -> bool:
@@ -374,7 +391,10 @@ def _households_agree(ballots: list[dict[str, Any]], listed: list[dict[str, Any]
 
 def recount_consultations(export: dict[str, Any], by_seq: dict[int, dict[str, Any]],
                           notices: list[dict[str, Any]], only: int | None,
-                          report: Report) -> list[dict[str, Any]]:
+                          report: Report, trees: list[dict[str, Any]] | None = None
+                          ) -> list[dict[str, Any]]:
+    """Recount every counted round; ``trees`` (if given) receives each round's rebuilt ballot
+    tree, for checking receipts."""
     events = [by_seq[s] for s in sorted(by_seq)]
     results = []
     frozen = [e for e in events if e["action"] == "ballot.result_frozen"
@@ -437,6 +457,13 @@ def recount_consultations(export: dict[str, Any], by_seq: dict[int, dict[str, An
                                f"notice {notice['verify_code']})")
             report.say(f"  Same as resolution notice {notice['verify_code']}: "
                        f"{'yes' if not differences else 'NO'}")
+        leaves = ballot_leaves(consultation_id, round_, ballots)
+        result["tree"] = check_tree(result, leaves, recorded, resolutions, event["seq"],
+                                    report)
+        if trees is not None:
+            trees.append({"consultation_id": consultation_id, "round": round_,
+                          "leaves": leaves, "root": result["tree"]["root"],
+                          "recorded_root": (recorded.get("tree") or {}).get("root")})
     return results
 
 
@@ -470,14 +497,197 @@ def _print_result(result: dict[str, Any], ballots: int, timed: bool, report: Rep
                        f"ballot counts): {item['owner_conflicts']}")
 
 
+# --- 5. the ballot tree -----------------------------------------------------------------------
+#
+# RFC 6962 §2.1: a leaf's hash is SHA-256(0x00 || data), a node's SHA-256(0x01 || left ||
+# right); a tree of n > 1 leaves splits after the largest power of two smaller than n.
+
+RECEIPT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+RECEIPT_LENGTHS = (16, 8)  # receipts issued now, and before they were lengthened
+SEPARATORS = frozenset(" -_.·—–\u3000\t")
+
+
+def leaf_hash(data: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def split(size: int) -> int:
+    """The largest power of two smaller than ``size`` (size > 1)."""
+    return 1 << ((size - 1).bit_length() - 1)
+
+
+def subtree(leaves: list[bytes], start: int, end: int) -> bytes:
+    if end - start == 1:
+        return leaves[start]
+    middle = start + split(end - start)
+    return node_hash(subtree(leaves, start, middle), subtree(leaves, middle, end))
+
+
+def tree_root(leaves: list[bytes]) -> bytes:
+    return subtree(leaves, 0, len(leaves)) if leaves else hashlib.sha256(b"").digest()
+
+
+def audit_path(index: int, leaves: list[bytes]) -> list[bytes]:
+    """The sibling hashes from leaf ``index`` up to the root."""
+    path, start, end = [], 0, len(leaves)
+    while end - start > 1:
+        middle = start + split(end - start)
+        if index < middle:
+            path.append(subtree(leaves, middle, end))
+            end = middle
+        else:
+            path.append(subtree(leaves, start, middle))
+            start = middle
+    return path[::-1]
+
+
+def root_from_path(index: int, size: int, leaf: bytes, path: list[bytes]) -> bytes | None:
+    """Where an audit path leads (RFC 9162 §2.1.3.2), or None if it cannot belong to a tree
+    of ``size`` leaves."""
+    if not 0 <= index < size:
+        return None
+    fn, sn, running = index, size - 1, leaf
+    for sibling in path:
+        if sn == 0:
+            return None
+        if fn & 1 or fn == sn:
+            running = node_hash(sibling, running)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            running = node_hash(running, sibling)
+        fn >>= 1
+        sn >>= 1
+    return running if sn == 0 else None
+
+
+def folded_receipt(text: str) -> str:
+    """A receipt as typed, reduced to its characters (full-width forms folded, capitals, no
+    dashes or spaces)."""
+    folded = unicodedata.normalize("NFKC", text[:100]).upper()
+    return "".join(c for c in folded if c not in SEPARATORS)
+
+
+def receipt_hash(consultation_id: int, round_: int, receipt: str) -> str:
+    text = f"consult-receipt:{consultation_id}:{round_}:{folded_receipt(receipt)}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def leaf_data(consultation_id: int, round_: int, digest: str, answers: dict[str, str]) -> bytes:
+    """A counted ballot's leaf: canonical JSON (sorted keys, no spaces, UTF-8)."""
+    return json.dumps({"answers": answers, "consultation": consultation_id,
+                       "receipt_hash": digest, "round": round_}, sort_keys=True,
+                      separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def ballot_leaves(consultation_id: int, round_: int,
+                  ballots: list[dict[str, Any]]) -> list[tuple[bytes, str, bytes]]:
+    """(leaf hash, receipt hash, leaf data) of every counted ballot, in the tree's order.
+    Events written before receipts were recorded as hashes carry the receipt itself."""
+    leaves = []
+    for ballot in ballots:
+        digest = ballot.get("receipt_hash")
+        if digest is None and "receipt" in ballot:
+            digest = receipt_hash(consultation_id, round_, str(ballot["receipt"]))
+        data = leaf_data(consultation_id, round_, digest, ballot["choices"])
+        leaves.append((leaf_hash(data), digest, data))
+    return sorted(leaves)
+
+
+def check_tree(result: dict[str, Any], leaves: list[tuple[bytes, str, bytes]],
+               recorded: dict[str, Any], notices: list[dict[str, Any]], event_seq: int,
+               report: Report) -> dict[str, Any]:
+    """Rebuild the tree of a round's counted ballots and compare its root with the one
+    recorded when the vote closed and the one on the resolution notices."""
+    consultation_id = result["consultation_id"]
+    mine = {"root": tree_root([leaf for leaf, _d, _data in leaves]).hex(),
+            "size": len(leaves)}
+    frozen = recorded.get("tree")
+    if frozen is None:
+        report.say("  Ballot tree: none was recorded (counted before ballot trees existed); "
+                   f"rebuilt from the ballots: {mine['root']} ({mine['size']} ballots)")
+        return mine
+    same = (frozen.get("root"), frozen.get("size")) == (mine["root"], mine["size"])
+    if not same:
+        report.problem(f"consultation {consultation_id}: the ballot tree rebuilt from the "
+                       f"ballots has the root {mine['root']} ({mine['size']} ballots), the "
+                       f"one recorded has {frozen.get('root')} ({frozen.get('size')} ballots) "
+                       f"(event #{event_seq})")
+    report.say(f"  Ballot tree: root {mine['root']} over {mine['size']} ballots; same as "
+               f"recorded at event #{event_seq}: {'yes' if same else 'NO'}")
+    for notice in notices:
+        printed = notice["parsed"].get("proof")
+        if printed is None:
+            continue
+        if (printed.get("root"), printed.get("size")) != (mine["root"], mine["size"]):
+            report.problem(f"consultation {consultation_id}: the ballot tree root on "
+                           f"resolution notice {notice['verify_code']} is {printed.get('root')}"
+                           f", the ballots give {mine['root']}")
+        else:
+            report.say(f"  Same root as resolution notice {notice['verify_code']}: yes")
+    return mine
+
+
+def check_receipt(code: str, rounds: list[dict[str, Any]], report: Report
+                  ) -> list[dict[str, Any]]:
+    """Find the ballot of a receipt code in every rebuilt tree and check its audit path
+    against the root recorded for that tree (the rebuilt one if none was recorded)."""
+    characters = folded_receipt(code)
+    if len(characters) not in RECEIPT_LENGTHS or any(
+            c not in RECEIPT_ALPHABET for c in characters):
+        report.problem(f"{code!r} is not a receipt code (16 or 8 letters and digits)")
+        return []
+    found = []
+    report.say("")
+    for tree in rounds:
+        digest = receipt_hash(tree["consultation_id"], tree["round"], code)
+        hashes = [leaf for leaf, _d, _data in tree["leaves"]]
+        for index, (leaf, leaf_digest, data) in enumerate(tree["leaves"]):
+            if leaf_digest != digest:
+                continue
+            path = audit_path(index, hashes)
+            recorded = tree["recorded_root"] or tree["root"]
+            reached = root_from_path(index, len(hashes), leaf, path)
+            holds = reached is not None and reached.hex() == recorded
+            answers = json.loads(data)["answers"]
+            report.say(f"Receipt {code}: counted in consultation {tree['consultation_id']}, "
+                       f"round {tree['round']}")
+            for number in sorted(answers, key=int):
+                report.say(f"  item {number}: {answers[number]}")
+            report.say(f"  leaf {index} of {len(hashes)}: {data.decode('utf-8')}")
+            report.say(f"  leaf hash {leaf.hex()}")
+            for n, sibling in enumerate(path, start=1):
+                report.say(f"  path {n}: {sibling.hex()}")
+            report.say(f"  the path leads to {reached.hex() if reached else '(nowhere)'}; "
+                       f"the recorded root is {recorded}: "
+                       f"{'PROVEN' if holds else 'NOT PROVEN'}")
+            if not holds:
+                report.problem(f"receipt {code}: its audit path does not lead to the recorded "
+                               f"root of consultation {tree['consultation_id']}, round "
+                               f"{tree['round']}")
+            found.append({"consultation_id": tree["consultation_id"], "round": tree["round"],
+                          "index": index, "size": len(hashes), "leaf": data.decode("utf-8"),
+                          "leaf_hash": leaf.hex(), "path": [h.hex() for h in path],
+                          "root": recorded, "answers": answers, "proven": holds})
+    if not found:
+        report.problem(f"receipt {code}: no counted ballot in this export has it")
+    return found
+
+
 # --- the command ------------------------------------------------------------------------------
 
 
 def load(path: str) -> dict[str, Any]:
     with open(path, encoding="utf-8") as stream:
         export = json.load(stream)
-    if export.get("format") != FORMAT or export.get("version") != VERSION:
-        raise ValueError(f"not a {FORMAT} version {VERSION} file")
+    if export.get("format") != FORMAT or export.get("version") not in VERSIONS:
+        raise ValueError(f"not a {FORMAT} file of version "
+                         f"{' or '.join(map(str, VERSIONS))}")
     for key in ("scope", "chain_head", "events"):
         if key not in export:
             raise ValueError(f"no {key!r} in the export")
@@ -489,6 +699,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("export", help="the audit export (JSON)")
     parser.add_argument("--consultation", type=int, default=None,
                         help="recount only this consultation")
+    parser.add_argument("--receipt", default=None, metavar="CODE",
+                        help="find the ballot of this receipt code and check its proof")
     parser.add_argument("--json", action="store_true",
                         help="print the findings and recounts as JSON")
     args = parser.parse_args(argv)
@@ -510,7 +722,9 @@ def main(argv: list[str] | None = None) -> int:
         notices = verify_notices(export, by_seq, report)
         only = args.consultation if args.consultation is not None else (
             export.get("consultation", {}).get("id") if scope == "consultation" else None)
-        results = recount_consultations(export, by_seq, notices, only, report)
+        trees: list[dict[str, Any]] = []
+        results = recount_consultations(export, by_seq, notices, only, report, trees)
+        receipts = check_receipt(args.receipt, trees, report) if args.receipt else None
     except (KeyError, TypeError, ValueError) as exc:
         print(f"Cannot read {args.export}: malformed export ({exc!r})", file=sys.stderr)
         return 2
@@ -518,8 +732,9 @@ def main(argv: list[str] | None = None) -> int:
     report.say("RESULT: everything holds" if not report.problems
                else f"RESULT: {len(report.problems)} problem(s) found")
     if args.json:
+        found: dict[str, Any] = {} if receipts is None else {"receipt": receipts}
         json.dump({"ok": not report.problems, "problems": report.problems,
-                   "recounts": results}, sys.stdout, ensure_ascii=False, indent=2)
+                   "recounts": results, **found}, sys.stdout, ensure_ascii=False, indent=2)
         print()
     else:
         print("\n".join(report.lines))

@@ -5,7 +5,9 @@ behind the events' back. Every stored ballot, with its choices, must be what the
 ``ballot.cast``/``ballot.changed`` event of that ballot says, and every ballot such an event
 names must still be stored. So a choice, channel, version or time changed directly in the
 database, a ballot moved to another household, a deleted or inserted ballot or choice, are all
-named by ``flask audit verify``.
+named by ``flask audit verify``. So is a ballot tree (``ballots.proofs``) whose stored leaves no
+longer give the root frozen when its vote closed, or whose root differs from the one its audit
+event recorded.
 
 Cheap enough for millions of events: the pass over the events only keeps each ballot's latest
 payload as its raw text (parsed once, at the end); the ballots are then read once, in id order,
@@ -27,9 +29,11 @@ from sqlalchemy import DateTime, and_, select, type_coerce
 from sqlalchemy.orm import Session
 
 BALLOT_ACTIONS = frozenset({"ballot.cast", "ballot.changed"})
-# The ballot columns an event records, in the order problems are reported.
+# The ballot columns an event records, in the order problems are reported. Events record the
+# receipt's hash and a keyed owner token; those written before recorded the receipt itself
+# and an unkeyed token (``is_legacy``).
 FIELDS = ("consultation_id", "round", "household_id", "area_dm2", "owner", "channel",
-          "version", "receipt", "serial", "proxy", "cast_at")
+          "version", "receipt", "receipt_hash", "serial", "proxy", "cast_at")
 FIELD_LABELS = {
     "consultation_id": _l("the consultation"),
     "round": _l("the voting round"),
@@ -39,6 +43,7 @@ FIELD_LABELS = {
     "channel": _l("the channel"),
     "version": _l("the version"),
     "receipt": _l("the receipt code"),
+    "receipt_hash": _l("the receipt code's hash"),
     "serial": _l("the paper serial number"),
     "proxy": _l("the proxy mark"),
     "cast_at": _l("the time it was cast"),
@@ -62,6 +67,22 @@ class StoredBallot(NamedTuple):
     owner: str | None     # the owner token of its roll entry; None: not on the roll
     # Item number → choice; a choice for an item of another consultation as "#<item id>".
     choices: Mapping[str, str]
+    receipt_hash: str = ""             # what events record in place of the receipt
+    legacy_owner: str | None = None    # the unkeyed owner token of events written before
+
+
+def is_legacy(payload: Mapping[str, Any]) -> bool:
+    """Whether a ballot event was written before events recorded the receipt's hash and a
+    keyed owner token (it records the receipt itself)."""
+    return "receipt" in payload
+
+
+def _stored(ballot: StoredBallot, legacy: bool) -> dict[str, Any]:
+    """The stored ballot in the terms of an event of its format."""
+    values = ballot._asdict()
+    if legacy:
+        values["owner"] = ballot.legacy_owner
+    return values
 
 
 @dataclass(frozen=True)
@@ -69,7 +90,9 @@ class BallotProblem:
     """One way a stored ballot disagrees with the audit chain."""
 
     ballot_id: str
-    kind: str  # "deleted", "unrecorded", "field", "choice", "unreadable"
+    # "deleted", "unrecorded", "field", "choice", "unreadable"; for a ballot tree (``name``
+    # "<consultation>/<round>", no ballot id) "tree_unrecorded", "tree_event", "tree_leaves"
+    kind: str
     seq: int | None = None  # the ballot's latest event
     name: str = ""          # the field, or the item number
     expected: Any = None    # what the event says
@@ -83,13 +106,15 @@ def _item_key(number: str) -> tuple[int, str]:
 def _matches(ballot: StoredBallot, payload: dict[str, Any]) -> bool:
     """The common case, quickly: the event says exactly what is stored. (False only means
     that ``compare`` must look closer: a field may be missing from an older event.)"""
+    legacy = is_legacy(payload)
     return (payload.get("choices") == ballot.choices
             and payload.get("version") == ballot.version
-            and payload.get("receipt") == ballot.receipt
+            and (payload.get("receipt") == ballot.receipt if legacy
+                 else payload.get("receipt_hash") == ballot.receipt_hash)
             and payload.get("channel") == ballot.channel
             and payload.get("cast_at", ballot.cast_at) == ballot.cast_at
             and payload.get("area_dm2") == ballot.area_dm2
-            and payload.get("owner") == ballot.owner
+            and payload.get("owner") == (ballot.legacy_owner if legacy else ballot.owner)
             and payload.get("serial") == ballot.serial
             and payload.get("proxy") == ballot.proxy
             and payload.get("round") == ballot.round
@@ -108,13 +133,14 @@ def compare(ballot: StoredBallot, seq: int, payload_text: str) -> list[BallotPro
     except (ValueError, KeyError, TypeError, AttributeError):
         return [BallotProblem(ballot_id, "unreadable", seq)]
     problems = []
+    stored = _stored(ballot, is_legacy(payload))
     for name in FIELDS:
         if name not in payload:  # events written before the field was recorded
             continue
         expected = payload[name]
         if name == "household_id" and expected is None:  # confidential: not recorded
             continue
-        found = getattr(ballot, name)
+        found = stored[name]
         if expected != found:
             problems.append(BallotProblem(ballot_id, "field", seq, name, expected, found))
     for number in sorted(set(expected_choices) | set(ballot.choices), key=_item_key):
@@ -132,6 +158,7 @@ def _event_time(stored: datetime) -> str:
 def stored_ballots(session: Session, batch: int = 5000) -> Iterator[StoredBallot]:
     """Every stored ballot in id order, with its roll entry's area and owner token and its
     choices; two plain (Core) queries per ``batch`` ballots."""
+    from consult.ballots import records
     from consult.ballots.models import Ballot, BallotChoice, RollEntry
     from consult.ballots.service import owner_token
     from consult.consultations.models import Consultation, Item
@@ -174,7 +201,10 @@ def stored_ballots(session: Session, batch: int = 5000) -> Iterator[StoredBallot
                 area_dm2=area_dm2,
                 owner=(owner_token(consultations[consultation_id], owner_identity)
                        if owner_identity is not None else None),
-                choices=choices.get(ballot_id, {}))
+                choices=choices.get(ballot_id, {}),
+                receipt_hash=records.receipt_hash(consultation_id, round_, receipt),
+                legacy_owner=(records.legacy_owner_token(consultation_id, owner_identity)
+                              if owner_identity is not None else None))
         last = rows[-1][0]
 
 
@@ -195,7 +225,50 @@ def check_ballots(session: Session, latest: dict[str, tuple[int, str]]
     # What is left was recorded by the chain but is no longer stored.
     for ballot_id, (seq, _payload) in sorted(latest.items(), key=lambda pair: pair[1][0]):
         problems.append(BallotProblem(ballot_id, "deleted", seq))
+    problems.extend(check_trees(session))
     return problems, checked
+
+
+def check_trees(session: Session) -> list[BallotProblem]:
+    """Every frozen ballot tree (``ballots.proofs``): its root and size as the closing audit
+    event recorded them, as the frozen result holds them, and as its stored leaves give them.
+    A leaf changed, added or removed, or a root rewritten, is named. One read of each round's
+    leaves."""
+    from consult.audit.models import AuditEvent
+    from consult.ballots import merkle
+    from consult.ballots.models import BallotLeaf, VoteResult
+
+    recorded: dict[tuple[int, int], tuple[int, Any]] = {}
+    for seq, object_id, payload in session.execute(
+            select(AuditEvent.seq, AuditEvent.object_id, AuditEvent.payload)
+            .where(AuditEvent.action == "ballot.result_frozen").order_by(AuditEvent.seq)):
+        try:
+            data = json.loads(payload)
+            recorded[int(object_id), int(data["round"])] = (seq, data.get("tree"))
+        except (ValueError, KeyError, TypeError):
+            continue  # the chain's own check names a damaged event
+    frozen = {(c, r): (root, size) for c, r, root, size in session.execute(
+        select(VoteResult.consultation_id, VoteResult.round, VoteResult.tree_root,
+               VoteResult.tree_size))}
+    problems: list[BallotProblem] = []
+    for key in sorted(set(frozen) | {k for k, (_s, tree) in recorded.items() if tree}):
+        name = f"{key[0]}/{key[1]}"
+        root, size = frozen.get(key, (None, None))
+        seq, tree = recorded.get(key, (None, None))
+        if tree is None and root is not None:
+            problems.append(BallotProblem("", "tree_unrecorded", seq, name, None, root))
+        elif tree is not None and (tree.get("root"), tree.get("size")) != (root, size):
+            problems.append(BallotProblem("", "tree_event", seq, name, tree.get("root"), root))
+        if root is None:
+            continue
+        hashes = [merkle.leaf_hash(data.encode("utf-8")) for data in session.scalars(
+            select(BallotLeaf.data).where(BallotLeaf.consultation_id == key[0],
+                                          BallotLeaf.round == key[1])
+            .order_by(BallotLeaf.position))]
+        computed = merkle.root(hashes).hex()
+        if (computed, len(hashes)) != (root, size):
+            problems.append(BallotProblem("", "tree_leaves", seq, name, root, computed))
+    return problems
 
 
 def _value_text(name: str, value: Any) -> str:
@@ -213,6 +286,8 @@ def _value_text(name: str, value: Any) -> str:
 
 def describe(problem: BallotProblem) -> str:
     """A problem in words, in the current language."""
+    if problem.kind.startswith("tree"):
+        return _describe_tree(problem)
     if problem.kind == "deleted":
         return _("ballot #%(id)s is recorded by audit event #%(seq)s but is no longer in the "
                  "database (deleted)", id=problem.ballot_id, seq=problem.seq)
@@ -233,3 +308,21 @@ def describe(problem: BallotProblem) -> str:
     return _("ballot #%(id)s: %(field)s is %(found)s in the database but %(expected)s in "
              "audit event #%(seq)s", id=problem.ballot_id, field=FIELD_LABELS[problem.name],
              found=found, expected=expected, seq=problem.seq)
+
+
+def _describe_tree(problem: BallotProblem) -> str:
+    consultation, round_ = problem.name.split("/")
+    if problem.kind == "tree_unrecorded":
+        return _("consultation %(consultation)s, round %(round)s: the ballot tree's root "
+                 "%(found)s is in the database, but no audit event records it",
+                 consultation=consultation, round=round_, found=problem.found)
+    if problem.kind == "tree_event":
+        return _("consultation %(consultation)s, round %(round)s: the ballot tree's root is "
+                 "%(found)s in the database but %(expected)s in audit event #%(seq)s",
+                 consultation=consultation, round=round_,
+                 found=problem.found or _("nothing"), expected=problem.expected,
+                 seq=problem.seq)
+    return _("consultation %(consultation)s, round %(round)s: the stored leaves of the ballot "
+             "tree give the root %(found)s, not %(expected)s, which was frozen when the vote "
+             "closed (a leaf was changed, added or removed)", consultation=consultation,
+             round=round_, found=problem.found, expected=problem.expected)

@@ -12,10 +12,12 @@ Two scopes, one format:
 - **the whole chain** (``flask audit export FILE``): every event verbatim, for supervisors and
   archives; it proves the chain end to end, up to its head.
 
-The consultation export is public for open (实名) ballots once a result is frozen: the
-resolution notice already lists every household's answers. It is for audit readers only when
-the ballots are confidential, or when the roll identifies owners by owner keys (see
-``private_reason``).
+The consultation export is public once a round is counted, for open and confidential ballots
+alike: ballot events carry no household for confidential ballots, the receipt only as a hash
+(its holder can find their ballot; nobody can go the other way) and the owner as a token keyed
+with a secret of the consultation that is never exported (so that an owner key, perhaps an ID
+number, cannot be tried against it). Ballot events written before events recorded it that way
+are exported rewritten, marked ``redacted`` (see ``_redact``).
 """
 
 from __future__ import annotations
@@ -32,13 +34,14 @@ from consult.audit.crosscheck import BALLOT_ACTIONS
 from consult.audit.models import AuditEvent
 from consult.audit.service import chain_head, format_time
 from consult.consultations.models import Consultation
-from consult.core.errors import Conflict, PermissionDenied
+from consult.core.errors import Conflict
 from consult.core.models import utcnow
-from consult.core.policy import can
 from consult.extensions import db
 
 FORMAT = "consult-audit-export"
-VERSION = 1
+# 2: ballot events carry the receipt's hash and keyed owner tokens, older ones are redacted;
+# the counted result carries the root of its ballot tree.
+VERSION = 2
 # The fields each event's hash covers, in the order ``event_hash`` encodes them.
 HASH_FIELDS = ("seq", "created_at", "actor_id", "actor_label", "action", "object_type",
                "object_id", "compound_id", "payload", "prev_hash")
@@ -76,38 +79,11 @@ def counted_rounds(consultation: Consultation) -> list[int]:
         VoteResult.consultation_id == consultation.id)))
 
 
-def private_reason(consultation: Consultation) -> str | None:
-    """Why the consultation's export is only for audit readers, or None if it is public.
-
-    Confidential ballots: each ballot's area, owner token and answers would point at the
-    household. Owner keys on the roll: the owner token is SHA-256 of the consultation id and
-    the owner key, so a key that can be enumerated (an ID number) could be found again.
-    """
-    from consult.ballots.models import RollEntry
-    from consult.consultations.models import Secrecy
-
-    if consultation.secrecy != Secrecy.OPEN:
-        return _("The ballots of this consultation are confidential. Its audit export shows "
-                 "each ballot's area and answers, so only the committee and supervisors may "
-                 "download it.")
-    keyed = db.session.scalar(select(RollEntry.id).where(
-        RollEntry.consultation_id == consultation.id,
-        RollEntry.owner_identity.not_like("household:%")).limit(1))
-    if keyed is not None:
-        return _("The electoral roll identifies owners by owner keys, which could be guessed "
-                 "back from the owner tokens in the audit export, so only the committee and "
-                 "supervisors may download it.")
-    return None
-
-
-def check_downloadable(user: Any, consultation: Consultation) -> None:
-    """Raise Conflict before any result is frozen, PermissionDenied when the export is not
-    public and ``user`` may not read the audit trail of the consultation's compound."""
+def check_downloadable(consultation: Consultation) -> None:
+    """Raise Conflict before any round of the consultation is counted: the export is public
+    from then on."""
     if not counted_rounds(consultation):
         raise Conflict(_("The audit export is published once the vote has been counted."))
-    reason = private_reason(consultation)
-    if reason is not None and not can(user, "audit.view", consultation):
-        raise PermissionDenied(reason)
 
 
 # --- events -----------------------------------------------------------------------------------
@@ -166,6 +142,7 @@ def consultation_events(consultation: Consultation, up_to: int) -> list[dict[str
         _ALL_ACTIONS)
     events = [_record(row) for row in _rows(where, up_to)
               if _belongs(row, consultation, item_ids, notice_ids, rounds)]
+    _redact(consultation, events)
     actor_ids = {e["actor_id"] for e in events if e["actor_id"] is not None}
     residents = set(db.session.scalars(select(User.id).where(
         User.id.in_(actor_ids), User.role == "resident"))) if actor_ids else set()
@@ -174,6 +151,39 @@ def consultation_events(consultation: Consultation, up_to: int) -> list[dict[str
         if event["actor_id"] in residents:
             event.update(actor_id=None, actor_label=None, withheld=["actor_id", "actor_label"])
     return events
+
+
+def _redact(consultation: Consultation, events: list[dict[str, Any]]) -> None:
+    """Rewrite the ballot events written before events recorded the receipt's hash and keyed
+    owner tokens: the receipt is replaced by its hash and the unkeyed owner token by the keyed
+    one, and the event is marked ``"redacted": ["receipt", "owner"]``. Its hash can then no
+    longer be recomputed, and ``recount.py`` says so; the numbers still recount."""
+    from consult.audit.crosscheck import is_legacy
+    from consult.audit.service import canonical_json
+    from consult.ballots import records
+    from consult.ballots.models import RollEntry
+    from consult.ballots.service import owner_token
+
+    keyed: dict[str, str] | None = None
+    for event in events:
+        if event["action"] not in BALLOT_ACTIONS:
+            continue
+        payload = json.loads(event["payload"])
+        if not is_legacy(payload):
+            continue
+        if keyed is None:  # the roll's owners, once: legacy token → keyed token
+            keyed = {records.legacy_owner_token(consultation.id, identity):
+                     owner_token(consultation, identity)
+                     for identity in db.session.scalars(
+                         select(RollEntry.owner_identity).distinct().where(
+                             RollEntry.consultation_id == consultation.id))}
+        payload["receipt_hash"] = records.receipt_hash(consultation.id, payload["round"],
+                                                       str(payload.pop("receipt")))
+        token = payload.get("owner")
+        payload["owner"] = keyed.get(token) or records.owner_token(
+            consultation.owner_token_key, f"legacy:{token}")
+        event["payload"] = canonical_json(payload)
+        event["redacted"] = ["receipt", "owner"]
 
 
 def _notices(consultation_id: int | None = None) -> Iterator[dict[str, Any]]:

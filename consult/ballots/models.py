@@ -83,7 +83,9 @@ class Ballot(db.Model):
     proxy_identity: Mapped[str | None] = mapped_column(String(140), default=None)
     proxy_document_id: Mapped[int | None] = mapped_column(ForeignKey("attachment.id"),
                                                           default=None)
-    receipt: Mapped[str] = mapped_column(String(16))
+    # Shown to the household only (public records carry its hash, see ``records``):
+    # "K7QX-3MPA-9RTV-W2HC", or "K7QX-3MPA" for ballots cast before receipts were lengthened.
+    receipt: Mapped[str] = mapped_column(String(24))
     # The one-time token of the submission that produced this version: a second submission
     # with the same token (a double click, a resent form) is recognised and writes nothing.
     submission: Mapped[str | None] = mapped_column(String(64), default=None)
@@ -124,3 +126,26 @@ class VoteResult(db.Model):
     tally_json: Mapped[str] = mapped_column(Text)
     # True/False when every item passed/any item failed; None for a survey.
     passed: Mapped[bool | None] = mapped_column(default=None)
+    # The root (hex) of the tree over the round's counted ballots and how many leaves it has
+    # (``consult.ballots.proofs``); None for a round counted before ballot trees existed.
+    tree_root: Mapped[str | None] = mapped_column(String(64), default=None)
+    tree_size: Mapped[int | None] = mapped_column(default=None)
+
+
+class BallotLeaf(db.Model):
+    """One counted ballot as a leaf of its round's tree, frozen with the tally: its position
+    (leaves sorted by their hash), its receipt's hash (to find it) and the leaf's data, from
+    which the leaf's hash is computed. Nothing here names the household."""
+
+    __tablename__ = "ballot_leaf"
+    __table_args__ = (
+        UniqueConstraint("consultation_id", "round", "position"),
+        Index("ix_ballot_leaf_receipt", "consultation_id", "round", "receipt_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultation.id"))
+    round: Mapped[int]
+    position: Mapped[int]
+    receipt_hash: Mapped[str] = mapped_column(String(64))
+    data: Mapped[str] = mapped_column(Text)  # records.leaf_data, as UTF-8 text

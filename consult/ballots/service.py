@@ -24,6 +24,7 @@ from sqlalchemy.orm import selectinload
 
 from consult.audit import service as audit
 from consult.audit.actions import describe, describe_objects
+from consult.ballots import records
 from consult.ballots import tally as t
 from consult.ballots.models import Ballot, BallotChannel, BallotChoice, RollEntry, VoteResult
 from consult.consultations.models import Consultation, Item, Secrecy
@@ -47,8 +48,6 @@ describe({
     "ballot.roll_exported": _l("Electoral roll downloaded"),
 })
 describe_objects({"ballot": _l("Ballot"), "consultation": _l("Consultation")})
-
-_RECEIPT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 
 
 def rule_of(consultation: Consultation) -> t.Rule:
@@ -186,15 +185,21 @@ class Proxy:
 
 
 def new_receipt(pick: Callable[[str], str] = secrets.choice) -> str:
-    """A receipt like "K7QX-3MPA"; ``pick`` chooses each character (a seeded one for data
-    generated to be reproducible)."""
-    code = "".join(pick(_RECEIPT_ALPHABET) for _ in range(8))
-    return f"{code[:4]}-{code[4:]}"
+    """A receipt like "K7QX-3MPA-9RTV-W2HC" (80 bits, see ``records``); ``pick`` chooses each
+    character (a seeded one for data generated to be reproducible)."""
+    return records.format_receipt("".join(
+        pick(records.RECEIPT_ALPHABET) for _ in range(records.RECEIPT_LENGTH)))
 
 
 def owner_token(consultation: Consultation, owner_identity: str) -> str:
-    """A stable pseudonym of an owner within one consultation, for public audit payloads."""
-    return hashlib.sha256(f"{consultation.id}:{owner_identity}".encode()).hexdigest()[:16]
+    """A stable pseudonym of an owner within one consultation, for public audit payloads:
+    keyed with the consultation's secret, so it cannot be traced back to an owner key."""
+    return records.owner_token(consultation.owner_token_key, owner_identity)
+
+
+def receipt_hash(consultation: Consultation, receipt: str) -> str:
+    """What public records carry in place of a receipt of the current round."""
+    return records.receipt_hash(consultation.id, consultation.round, receipt)
 
 
 def check_vote_open(consultation: Consultation, now: datetime) -> None:
@@ -337,7 +342,8 @@ def cast(actor: Any, consultation: Consultation, household: Household,
         "household_id": household.id if open_ballot else None,
         "owner": owner_token(consultation, entry.owner_identity), "area_dm2": entry.area_dm2,
         "channel": channel.value, "version": ballot.version, "serial": serial,
-        "proxy": bool(proxy), "receipt": ballot.receipt, "cast_at": now,
+        "proxy": bool(proxy), "receipt_hash": receipt_hash(consultation, ballot.receipt),
+        "cast_at": now,
         "choices": {str(item.number): choice.value for item, choice in chosen.items()},
     }
     audit.record(None if online else actor, "ballot.cast" if created else "ballot.changed",
@@ -536,7 +542,9 @@ def aggregates(consultation: Consultation, round_: int, items: list[Item]) -> t.
 
 
 def freeze_result(actor: Any, consultation: Consultation, now: datetime) -> VoteResult:
-    """Count the closed round and keep the result as it stands."""
+    """Count the closed round and keep the result as it stands, with the tree of its counted
+    ballots (``proofs``)."""
+    from consult.ballots import proofs
     from consult.ballots.explain import tally_json
 
     result = compute(consultation)
@@ -545,11 +553,16 @@ def freeze_result(actor: Any, consultation: Consultation, now: datetime) -> Vote
                         closed_at=now, tally_json=json.dumps(data, ensure_ascii=False,
                                                              sort_keys=True),
                         passed=result.passed)
+    # The tree over the counted ballots is frozen with the tally, and its root goes into the
+    # same audit event: one transaction, so neither exists without the other.
+    tree = proofs.freeze_tree(consultation, consultation.round)
+    frozen.tree_root, frozen.tree_size = tree.root, tree.size
     db.session.add(frozen)
     db.session.flush()
     audit.record(actor, "ballot.result_frozen", consultation, {
         "round": consultation.round, "passed": result.passed,
         "items": {str(i.number): {"counts": i.counts, "passed": i.passed} for i in result.items},
+        "tree": {"root": tree.root, "size": tree.size},
     })
     return frozen
 
@@ -892,7 +905,8 @@ def _prepare_sheets(actor: Any, consultation: Consultation,
             "household_id": household if open_ballot else None,
             "owner": owner_token(consultation, sheet.entry.owner_identity),
             "area_dm2": sheet.entry.area_dm2, "channel": values["channel"],
-            "serial": values["serial"], "proxy": is_proxy, "receipt": values["receipt"],
+            "serial": values["serial"], "proxy": is_proxy,
+            "receipt_hash": receipt_hash(consultation, values["receipt"]),
             "choices": {str(numbers[item_id]): choice
                         for item_id, choice in sheet.choices.items()}}
         entries.append(_Entry(household, values, list(sheet.choices.items()), payload))

@@ -3,6 +3,7 @@ opinions and their supports, comments, and meetings."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from enum import StrEnum
 
@@ -72,6 +73,11 @@ class Consultation(TimestampMixin, db.Model):
     proxy_cap: Mapped[int | None] = mapped_column(default=None)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"),
                                                       default=None)
+    # The secret that keys the owner tokens of this consultation's ballot records
+    # (``ballots.records.owner_token``): never exported, never shown, so that nobody can test
+    # an ID number against a published token.
+    owner_token_key: Mapped[str] = mapped_column(
+        String(64), default=lambda: secrets.token_hex(32))
 
     compound: Mapped[Compound] = relationship()
     items: Mapped[list[Item]] = relationship(back_populates="consultation",

@@ -72,6 +72,8 @@ POLICY: dict[str, dict[Role, Grant]] = {
     "consultation.participate": {_R: Grant.OWN},
     "ballot.enter": {_C: Grant.SCOPED, _D: Grant.ALL},
     "ballot.inspect": {_C: Grant.SCOPED, _S: Grant.SCOPED, _D: Grant.ALL},
+    # Whoever holds a receipt code may see what its ballot counted (and nothing else).
+    "ballot.prove": _EVERYONE,
     "implementation.log": {_C: Grant.SCOPED, _D: Grant.ALL},
     "implementation.inspect": {_S: Grant.SCOPED, _D: Grant.ALL},
     "attachment.view_staff": {_C: Grant.SCOPED, _S: Grant.SCOPED, _D: Grant.ALL},
@@ -94,6 +96,7 @@ ACTION_LABELS: dict[str, Any] = {
     "consultation.participate": _l("take part for a household"),
     "ballot.enter": _l("enter paper, proxy and door-to-door ballots"),
     "ballot.inspect": _l("see individual ballots and the electoral roll"),
+    "ballot.prove": _l("check a ballot with its receipt code"),
     "implementation.log": _l("record the progress of the works"),
     "implementation.inspect": _l("add inspection notes"),
     "attachment.view_staff": _l("open internal documents"),
@@ -106,7 +109,7 @@ ACTION_LABELS: dict[str, Any] = {
 PRIVATE_ACTIONS = frozenset({
     "account.sign_in", "account.self", "accounts.manage", "registry.view", "registry.export",
     "registry.edit", "registry.import", "registry.access_codes", "registry.structure",
-    "audit.view", "consultation.participate", "ballot.enter", "ballot.inspect",
+    "audit.view", "consultation.participate", "ballot.enter", "ballot.inspect", "ballot.prove",
 })
 
 

@@ -117,7 +117,8 @@ def notice_file(notice: Notice) -> pdf.Stored:
                 as_of=as_of,
                 running_header=f"{consultation.compound.name} · {content['consultation']['title']}",
                 running_right=running_right,
-                verify_url=link("notices.verify", code=notice.verify_code)))
+                verify_url=link("notices.verify", code=notice.verify_code),
+                proof_url=link("proofs.check", consultation_id=consultation.id)))
 
 
 def notice_pdf(notice: Notice) -> bytes:

@@ -82,10 +82,12 @@ def notice_heading(consultation: Consultation, **extra: Any) -> dict[str, Any]:
 
 
 def resolution_content(consultation: Consultation) -> dict[str, Any]:
-    """What the resolution notice shows, frozen at publication."""
-    tally = ballots.frozen_tally(consultation)
-    if tally is None:
+    """What the resolution notice shows, frozen at publication: with the root of the tree of
+    the counted ballots (``ballots.proofs``), by which each household can check its own."""
+    result = ballots.vote_result(consultation)
+    if result is None:
         raise Conflict(_("The vote has not been counted yet."))
+    tally = json.loads(result.tally_json)
     rule = ballots.rule_of(consultation)
     return {
         "kind": NoticeKind.RESOLUTION.value,
@@ -98,6 +100,9 @@ def resolution_content(consultation: Consultation) -> dict[str, Any]:
         "tally": tally,
         "households": (_household_votes(consultation)
                        if consultation.secrecy == Secrecy.OPEN else None),
+        # None for a round counted before ballot trees existed.
+        "proof": ({"round": result.round, "root": result.tree_root, "size": result.tree_size,
+                   "tree": "RFC 6962, SHA-256"} if result.tree_root else None),
     }
 
 

@@ -1,7 +1,8 @@
-"""The audit export of a consultation (``tests/audit/test_export.py`` covers who may download
-which export once the vote is counted)."""
+"""The audit export of a consultation, and its proof page (``tests/audit/test_export.py`` and
+``tests/ballots/test_proofs.py`` cover them once the vote is counted)."""
 
 from tests.access import EVERYONE, EXPECTED
 
-# The world's consultation has open ballots: its export is public (409 until it is counted).
-EXPECTED.update({"audit.export": ("GET", EVERYONE)})
+# Every counted consultation's export is public (409 until it is counted); so is the page
+# where a receipt code is checked.
+EXPECTED.update({"audit.export": ("GET", EVERYONE), "proofs.check": ("GET", EVERYONE)})

@@ -4,27 +4,47 @@ from datetime import UTC, datetime
 
 from consult.audit.crosscheck import StoredBallot, _event_time, compare, describe
 from consult.audit.service import canonical_json, format_time
+from consult.ballots import records
 
+RECEIPT = "ABCD-EFGH-JKLM-NPQR"
 BALLOT = StoredBallot(
     id=7, consultation_id=3, round=1, household_id=41, channel="paper", version=2,
-    receipt="ABCD-EFGH", serial="P-7", proxy=False, cast_at="2026-03-01T02:03:04.000005Z",
-    area_dm2=8532, owner="0123456789abcdef", choices={"1": "agree", "2": "abstain"})
+    receipt=RECEIPT, serial="P-7", proxy=False, cast_at="2026-03-01T02:03:04.000005Z",
+    area_dm2=8532, owner="0123456789abcdef0123456789abcdef",
+    choices={"1": "agree", "2": "abstain"}, receipt_hash=records.receipt_hash(3, 1, RECEIPT),
+    legacy_owner="fedcba9876543210")
 
 
 def event(**changes):
     payload = {
-        "consultation_id": 3, "round": 1, "household_id": 41, "owner": "0123456789abcdef",
-        "area_dm2": 8532, "channel": "paper", "version": 2, "serial": "P-7", "proxy": False,
-        "receipt": "ABCD-EFGH", "cast_at": "2026-03-01T02:03:04.000005Z",
-        "choices": {"1": "agree", "2": "abstain"}}
+        "consultation_id": 3, "round": 1, "household_id": 41,
+        "owner": "0123456789abcdef0123456789abcdef", "area_dm2": 8532, "channel": "paper",
+        "version": 2, "serial": "P-7", "proxy": False,
+        "receipt_hash": records.receipt_hash(3, 1, RECEIPT),
+        "cast_at": "2026-03-01T02:03:04.000005Z", "choices": {"1": "agree", "2": "abstain"}}
     payload.update(changes)
     return canonical_json({k: v for k, v in payload.items() if v is not ...})
+
+
+def legacy_event(**changes):
+    """An event as ballots recorded them before: the receipt itself, an unkeyed owner token."""
+    return event(receipt_hash=..., receipt=RECEIPT, owner="fedcba9876543210", **changes)
 
 
 def test_a_ballot_as_recorded_has_no_problem():
     assert compare(BALLOT, 9, event()) == []
     # Confidential ballots do not record the household; older events lack the time cast.
     assert compare(BALLOT, 9, event(household_id=None, cast_at=...)) == []
+    # Events written before: the receipt itself and the unkeyed owner token.
+    assert compare(BALLOT, 9, legacy_event()) == []
+
+
+def test_a_changed_receipt_or_owner_is_named_in_either_format():
+    other = BALLOT._replace(receipt="ZZZZ-ZZZZ-ZZZZ-ZZZZ",
+                            receipt_hash=records.receipt_hash(3, 1, "ZZZZ-ZZZZ-ZZZZ-ZZZZ"),
+                            owner="1" * 32, legacy_owner="2" * 16)
+    assert [p.name for p in compare(other, 9, event())] == ["owner", "receipt_hash"]
+    assert [p.name for p in compare(other, 9, legacy_event())] == ["owner", "receipt"]
 
 
 def test_every_difference_is_named(app):

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from consult.accounts.models import User
 from consult.audit.models import AuditEvent
+from consult.ballots import records
 from consult.ballots.models import Ballot, BallotChoice, VoteResult
 from consult.ballots.tally import NO_ANSWER
 from consult.consultations.models import Consultation, Item
@@ -142,7 +143,8 @@ class LiveDatabase:
                 range(1, ballot.version + 1)), (household, ballot.version, events)
             latest = max(events, key=lambda e: e[1]["version"])[1]
             assert latest["choices"] == {str(numbers[i]): c for i, c in ballot.choices.items()}
-            assert latest["receipt"] == ballot.receipt
+            assert latest["receipt_hash"] == records.receipt_hash(consultation, 1,
+                                                                  ballot.receipt)
         return ballots
 
     def frozen_counts(self, consultation: int) -> list[dict[str, int]] | None:

@@ -72,7 +72,7 @@ STAGE_OF = {
     "ballots.tally": "voting",
     "notices.show": "resolution_public", "notices.object_": "resolution_public",
     "notices.answer": "resolution_public", "notices.pdf": "resolution_public",
-    "notices.verify": "resolution_public",
+    "notices.verify": "resolution_public", "proofs.check": "resolution_public",
     "implementation.works": "implementing", "implementation.progress_new": "implementing",
     "implementation.item_complete": "implementing",
     "implementation.inspection_new": "implementing",
