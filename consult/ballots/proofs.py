@@ -12,8 +12,11 @@ tell which leaf is theirs.
 
 Receipt codes can be guessed only one at a time: wrong codes are counted per client address in
 the database (as wrong access codes are, ``accounts.lockout``), and too many pause the checking
-of receipts from that address, right codes included (otherwise the pause would not slow a
-guesser). Functions flush, never commit.
+of receipts from that address. The pause holds back the short receipts of earlier ballots
+(40 bits), right ones included, since otherwise it would not slow a guesser; a right
+full-length receipt (80 bits, beyond any guessing) is answered even then, so one guesser
+behind a shared address does not shut out the households behind it. Functions flush, never
+commit.
 """
 
 from __future__ import annotations
@@ -257,11 +260,18 @@ def check_receipt(address: str | None, consultation: Consultation, text: str,
     key = client_key(address)
     until = db.session.scalar(select(ClientLock.locked_until).where(
         ClientLock.client_key == key))
-    if until is not None and until > now:
+    paused = until is not None and until > now
+    characters = records.receipt_characters(text)
+    if paused and (characters is None or len(characters) != records.RECEIPT_LENGTH):
         raise _paused(until, now)
     proof = find_proof(consultation, text)
     if proof is not None:
+        # A full-length receipt (80 bits) cannot be guessed in any number of tries the flood
+        # guard allows, so a right one is answered even from a paused address: a household
+        # behind a carrier's NAT is not shut out by a neighbour's typos.
         return proof
+    if paused:
+        raise _paused(until, now)
     started = _note_wrong(consultation, key, now)
     if started is not None:
         raise _paused(started, now)
