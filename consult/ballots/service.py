@@ -10,7 +10,7 @@ import json
 import secrets
 import unicodedata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -834,6 +834,9 @@ class BallotFile:
     errors: list[CellError]
     vote_open: bool
     table: Table  # the file as read: its columns name the problems found later
+    # Each household's ballot as it would be written (receipt, audit payload), made ready
+    # before the write lock is taken.
+    prepared: dict[int, _Entry] = field(default_factory=dict)
 
     def errors_of(self, sheet: _Sheet) -> list[CellError]:
         lines = set(sheet.lines)
@@ -887,9 +890,11 @@ def check_ballot_file(actor: Any, consultation: Consultation, data: bytes, filen
         outcomes, problems = _plan(actor, consultation, sheets, table, vote_open)
         errors += problems
         errors += _ballots_in_the_way(consultation, _writing(sheets, outcomes), table)
+        prepared = {} if errors else {
+            sheet.household_id: _prepare_sheet(actor, consultation, sheet) for sheet in sheets}
     errors.sort(key=lambda e: e.line)
     return BallotFile(filename, hashlib.sha256(data).hexdigest(), len(table.rows), items,
-                      sheets, outcomes, errors, vote_open, table)
+                      sheets, outcomes, errors, vote_open, table, prepared)
 
 
 def _writing(sheets: list[_Sheet], outcomes: Mapping[int, FileOutcome]) -> list[_Sheet]:
@@ -946,7 +951,7 @@ def import_ballots(actor: Any, consultation: Consultation, data: bytes, filename
         raise ImportRejected(_nothing_recorded(len(errors)), errors)
     try:
         with db.session.begin_nested():
-            summary = _write_file(actor, consultation, sheets, outcomes, now)
+            summary = _write_file(actor, consultation, checked, outcomes, now)
     except IntegrityError:
         # PostgreSQL only: a household of the file cast its first ballot online, or another
         # member started its entry, at this very moment (SQLite's write lock keeps that out).
@@ -1049,11 +1054,13 @@ def _recorded(consultation: Consultation, households: list[int]
             Ballot.proxy_identity, Ballot.cast_at).where(*where, Ballot.household_id.in_(chunk)))
         for household, *values in rows:
             current[household] = _Current(*values, choices=answers.setdefault(household, {}))
+    voted = list(current)  # the answers only of those that have a ballot
+    for start in range(0, len(voted), 500):
         for household, item_id, choice in db.session.execute(
                 select(Ballot.household_id, BallotChoice.item_id, BallotChoice.choice)
                 .join(BallotChoice, BallotChoice.ballot_id == Ballot.id)
-                .where(*where, Ballot.household_id.in_(chunk))):
-            answers.setdefault(household, {})[item_id] = choice
+                .where(*where, Ballot.household_id.in_(voted[start:start + 500]))):
+            answers[household][item_id] = choice
     wanted = set(households)
     cases = {}
     for lead in db.session.scalars(select(BallotEntry).where(
@@ -1188,20 +1195,20 @@ class _Entry:
     values: dict[str, Any]  # the ballot's columns, but for its version and time
     choices: list[tuple[int, str]]  # (item id, choice)
     payload: dict[str, Any]  # its audit event's, but for the version and time
-    cast_at: datetime  # when the paper was (first) entered
+    choices_json: str  # the answers as its entry keeps them
+    cast_at: datetime | None = None  # when the paper was (first) entered
 
 
-def _prepare_sheet(actor: Any, consultation: Consultation, sheet: _Sheet, cast_at: datetime,
-                   document_id: int | None) -> _Entry:
+def _prepare_sheet(actor: Any, consultation: Consultation, sheet: _Sheet) -> _Entry:
     """A sheet as the rows and the audit payload ``cast`` would write for it (receipt, owner
-    token, answers by item number)."""
+    token, answers by item number), so that the write itself has little left to do."""
     numbers = {item.id: item.number for item in consultation.items}
     open_ballot = consultation.secrecy == Secrecy.OPEN
     identity = sheet.proxy_identity
     values = {
         "channel": sheet.channel.value, "entered_by_id": getattr(actor, "id", None),
         "serial": sheet.serial, "proxy_name": sheet.proxy if identity else None,
-        "proxy_identity": identity, "proxy_document_id": document_id if identity else None,
+        "proxy_identity": identity, "proxy_document_id": None,
         "receipt": new_receipt(), "submission": None}
     payload = {
         "consultation_id": consultation.id, "round": consultation.round,
@@ -1210,13 +1217,23 @@ def _prepare_sheet(actor: Any, consultation: Consultation, sheet: _Sheet, cast_a
         "area_dm2": sheet.entry.area_dm2, "channel": values["channel"],
         "serial": values["serial"], "proxy": identity is not None, "receipt": values["receipt"],
         "choices": {str(numbers[item_id]): choice for item_id, choice in sheet.choices.items()}}
-    return _Entry(sheet.household_id, values, list(sheet.choices.items()), payload, cast_at)
+    return _Entry(sheet.household_id, values, list(sheet.choices.items()), payload,
+                  json.dumps({str(k): v for k, v in sorted(sheet.choices.items())},
+                             sort_keys=True))
 
 
-def _write_file(actor: Any, consultation: Consultation, sheets: list[_Sheet],
+_ENTRY_COLUMNS = ("consultation_id", "round", "household_id", "first_id", "state", "source",
+                  "channel", "serial", "proxy_name", "proxy_identity", "proxy_document_id",
+                  "choices_json", "correction_reason", "evidence_id", "entered_by_id",
+                  "entered_at", "settled_at", "settled_by_id", "counted_id", "ballot_version",
+                  "replaced_json", "note")
+
+
+def _write_file(actor: Any, consultation: Consultation, checked: BallotFile,
                 outcomes: Mapping[int, FileOutcome], now: datetime) -> BallotImportSummary:
     """Write a checked file: the ballots that count now, every entry as typed, and the waiting
     entries its second entries settle, with their audit events at the very end."""
+    sheets = checked.sheets
     _current, cases = _recorded(consultation, [s.household_id for s in sheets
                                                if outcomes[s.household_id]
                                                is FileOutcome.SECOND])
@@ -1229,19 +1246,15 @@ def _write_file(actor: Any, consultation: Consultation, sheets: list[_Sheet],
         outcome = outcomes[sheet.household_id]
         if outcome is FileOutcome.UNCHANGED:
             continue
-        row = {"consultation_id": consultation.id, "round": consultation.round,
-               "household_id": sheet.household_id, "first_id": None, "source": "import",
-               "channel": sheet.channel.value, "serial": sheet.serial,
+        prepared = checked.prepared[sheet.household_id]
+        row = {"household_id": sheet.household_id, "first_id": None, "channel":
+               sheet.channel.value, "serial": sheet.serial,
                "proxy_name": sheet.proxy if sheet.proxy_identity else None,
-               "proxy_identity": sheet.proxy_identity, "proxy_document_id": None,
-               "choices_json": json.dumps({str(k): v for k, v in sorted(sheet.choices.items())},
-                                          sort_keys=True),
-               "correction_reason": None, "evidence_id": None, "entered_by_id": actor_id,
-               "entered_at": now, "settled_at": None, "settled_by_id": None,
-               "counted_id": None, "ballot_version": None, "replaced_json": None, "note": ""}
+               "proxy_identity": sheet.proxy_identity, "choices_json": prepared.choices_json,
+               "settled_at": None, "settled_by_id": None, "ballot_version": None}
         if outcome is FileOutcome.COUNT:
             row.update(state=EntryState.COUNTED.value, settled_at=now, settled_by_id=actor_id)
-            to_cast.append(_prepare_sheet(actor, consultation, sheet, now, None))
+            to_cast.append(replace(prepared, cast_at=now))
         elif outcome is FileOutcome.FIRST:
             row["state"] = EntryState.AWAITING_SECOND.value
             summary.awaiting_second += 1
@@ -1265,16 +1278,16 @@ def _write_file(actor: Any, consultation: Consultation, sheets: list[_Sheet],
             else:
                 lead.update(state=EntryState.COUNTED.value, settled_at=now,
                             settled_by_id=actor_id)
-                to_cast.append(_prepare_sheet(actor, consultation, sheet, case.entered_at,
-                                              case.proxy_document_id))
+                values = {**prepared.values, "proxy_document_id": case.proxy_document_id
+                          if sheet.proxy_identity else None}
+                to_cast.append(replace(prepared, values=values, cast_at=case.entered_at))
             leads.append(lead)
         rows.append(row)
     versions = _write_sheets(actor, consultation, to_cast, summary)
     for row in rows:
         if row["state"] == EntryState.COUNTED.value:
             row["ballot_version"] = versions[row["household_id"]]
-    if rows:
-        db.session.execute(insert(BallotEntry.__table__), rows)
+    _insert_entries(actor_id, consultation, rows, now)
     if leads:
         by_id = {lead["lead_id"]: lead for lead in leads}
         for case_household, case in cases.items():
@@ -1287,12 +1300,33 @@ def _write_file(actor: Any, consultation: Consultation, sheets: list[_Sheet],
     db.session.expire_all()  # bulk statements bypass the identity map
     if rows:
         _record_entries(actor, consultation, [r for r in rows
-                                              if r["state"] != EntryState.COUNTED.value])
+                                              if r["state"] != EntryState.COUNTED.value], now)
     summary.households = len(rows)
     return summary
 
 
-def _record_entries(actor: Any, consultation: Consultation, rows: list[dict[str, Any]]) -> None:
+def _insert_entries(actor_id: int | None, consultation: Consultation,
+                    rows: list[dict[str, Any]], now: datetime) -> None:
+    """A file's entries, as typed, with one statement straight through the driver (the
+    times they share converted once)."""
+    if not rows:
+        return
+    dialect = db.session.get_bind().dialect
+    column = BallotEntry.__table__.c.entered_at
+    process = column.type.bind_processor(dialect) or (lambda value: value)
+    at = process(now)
+    fixed = {"consultation_id": consultation.id, "round": consultation.round,
+             "source": "import", "proxy_document_id": None, "correction_reason": None,
+             "evidence_id": None, "entered_by_id": actor_id, "entered_at": at,
+             "counted_id": None, "replaced_json": None, "note": ""}
+    _insert_rows(BallotEntry.__table__, _ENTRY_COLUMNS, [
+        tuple(at if name == "settled_at" and row[name] is not None
+              else fixed[name] if name in fixed else row[name] for name in _ENTRY_COLUMNS)
+        for row in rows])
+
+
+def _record_entries(actor: Any, consultation: Consultation, rows: list[dict[str, Any]],
+                    now: datetime) -> None:
     """The audit events of a file's entries that did not count at once (one statement), as
     ``entries`` records them: without their answers."""
     if not rows:
@@ -1301,8 +1335,7 @@ def _record_entries(actor: Any, consultation: Consultation, rows: list[dict[str,
     ids = dict(db.session.execute(select(BallotEntry.household_id, BallotEntry.id).where(
         BallotEntry.consultation_id == consultation.id, BallotEntry.round == consultation.round,
         BallotEntry.household_id.in_([r["household_id"] for r in rows]),
-        BallotEntry.source == "import", BallotEntry.entered_at == rows[0]["entered_at"]))
-        .all())
+        BallotEntry.source == "import", BallotEntry.entered_at == now)).all())
     events = []
     for row in rows:
         entry_id = ids[row["household_id"]]
