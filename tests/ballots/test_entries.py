@@ -441,3 +441,16 @@ def test_settings_for_entering_are_fixed_once_the_vote_opens(voting, compound):
         publicity_days=7, proxy_cap=None, double_entry=True, proxy_document_required=True))
     assert draft.double_entry is True and draft.proxy_document_required is True
     assert db.session.scalar(select(func.count(Ballot.id))) == 0
+
+
+def test_two_first_entries_at_once_give_one_case(doubled, compound, members, monkeypatch):
+    """On PostgreSQL two members can start the same household's entry at the same moment, each
+    seeing none; the unique index on a household's waiting entry keeps the second one out."""
+    h = household(compound)
+    entries.enter(members[0], doubled, h, paper(doubled, "agree", "agree"))
+    monkeypatch.setattr(entries, "open_case", lambda consultation, household_id: None)
+    with pytest.raises(Conflict, match="at the same moment"):
+        entries.enter(members[1], doubled, h, paper(doubled, "disagree", "agree"))
+    monkeypatch.undo()
+    assert db.session.scalar(select(func.count(BallotEntry.id))) == 1
+    assert entries.open_case(doubled, h.id).entered_by_id == members[0].id

@@ -52,7 +52,7 @@ BUDGET = {
     "opinions list": 10,
     "vote form": 7,
     "vote review": 6,
-    "vote confirm": 13,
+    "vote confirm": 14,
     "receipt": 8,
 }
 
