@@ -314,8 +314,10 @@ def _first_entry(actor: Any, consultation: Consultation, household: Household, p
     # The files last, once everything else is known to be right.
     evidence_file = _store(actor, consultation, evidence, "evidence") if correcting else None
     document = _store(actor, consultation, proxy_document, "proxy_document")
-    if document is None and correcting and paper.channel is BallotChannel.PROXY:
-        document = evidence_file  # the 委托书 is the evidence of a proxy's correction
+    if correcting and paper.channel is BallotChannel.PROXY:
+        # The 委托书 is the evidence of a proxy's correction, whichever field brought it.
+        document = document or evidence_file
+        evidence_file = evidence_file or document
     lead = BallotEntry(
         consultation_id=consultation.id, round=consultation.round, household_id=household.id,
         state=EntryState.AWAITING_SECOND.value, source="form", channel=paper.channel.value,

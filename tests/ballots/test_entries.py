@@ -454,3 +454,13 @@ def test_two_first_entries_at_once_give_one_case(doubled, compound, members, mon
     monkeypatch.undo()
     assert db.session.scalar(select(func.count(BallotEntry.id))) == 1
     assert entries.open_case(doubled, h.id).entered_by_id == members[0].id
+
+
+def test_a_proxys_correction_takes_its_authorisation_as_evidence(voting, compound, members):
+    h = household(compound)
+    ballots.cast(None, voting, h, answers(voting, "agree", "agree"), BallotChannel.ONLINE)
+    lead = entries.enter(members[0], voting, h, paper(
+        voting, "disagree", "agree", channel=BallotChannel.PROXY, proxy_name="李四"),
+        reason="住户委托李四投票", proxy_document=png_upload("委托书.png"))
+    assert lead.state == EntryState.COUNTED and lead.evidence_id == lead.proxy_document_id
+    assert ballots.ballot_of(voting, h.id).proxy_document_id == lead.evidence_id
