@@ -54,7 +54,8 @@ def tasks_for(household: Household, now: datetime | None = None) -> list[Task]:
         if task is not None:
             tasks.append(task)
     far = datetime.max.replace(tzinfo=now.tzinfo)
-    return sorted(tasks, key=lambda t: (t.done, t.deadline or far))
+    # A ballot the committee corrected stays among the things to look at.
+    return sorted(tasks, key=lambda t: (t.done and t.corrected is None, t.deadline or far))
 
 
 def _task(consultation: Consultation, household: Household, now: datetime) -> Task | None:
