@@ -8,8 +8,9 @@ longest a vote can wait behind them), and how long each of their steps takes.
 - for comparison, the former write phase: the same 100,000 rows written from Python in one
   transaction (``INSERT`` through the ORM, 1,000 rows a statement);
 - reading the largest file the upload page accepts (10 MB of CSV) and 100,000 rows as XLSX;
-- paper ballots of 5,000 households × 10 items, entered and then changed, against entering
-  ballots one by one through ``cast``.
+- paper ballots of 5,000 households × 10 items: door-to-door "not reached" entered, then
+  replaced by paper ballots, then every household's paper ballot, against entering ballots
+  one by one through ``cast``.
 
 On PostgreSQL nothing locks the whole database: the figures are the transactions' lengths, and
 how long the import holds the audit chain head (which every ballot appends to).
@@ -348,17 +349,20 @@ def ballot_imports(report: Report, clock: LockClock, households: int, items: int
     entries = [(e.building_name, e.unit, e.room, e.household_id)
                for e in db.session.scalars(ballots.roll_entries(consultation))]
 
-    def ballots_file(households: int, choice: str) -> bytes:
-        rows = [[building, unit, room, n, choice, "书面", f"P-{household}"]
+    def ballots_file(households: int, choice: str, channel: str = "书面") -> bytes:
+        rows = [[building, unit, room, n, choice, channel,
+                 f"P-{household}" if channel == "书面" else ""]
                 for building, unit, room, household in entries[:households]
                 for n in range(1, items + 1)]
         return write_csv(["楼栋", "单元", "房号", "议项", "表决意见", "方式", "编号"], rows)
 
-    # A big compound's paper ballots (2 of every 5 households), then every household's.
+    # A big compound's door-to-door visits that found nobody (2 of every 5 households), then
+    # those households' paper ballots (which replace a "not reached", never a ballot of the
+    # household's own), then every household's paper ballot (the same again for those).
     some = len(entries) * 2 // 5
-    files = {"entered": (some, ballots_file(some, "同意"), True),
-             "changed": (some, ballots_file(some, "反对"), True),
-             "every household": (len(entries), ballots_file(len(entries), "弃权"), False)}
+    files = {"entered": (some, ballots_file(some, "未见到", "入户"), True),
+             "changed": (some, ballots_file(some, "同意"), True),
+             "every household": (len(entries), ballots_file(len(entries), "同意"), False)}
     figures: dict[str, Any] = {"roll": len(entries), "items": items}
     for label, (count, data, gate) in files.items():
         db.session.commit()  # nothing of the set-up is held while measuring

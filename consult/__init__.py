@@ -166,7 +166,12 @@ def _jinja(app: Flask) -> None:
 
     from consult.audit.actions import action_label, actor_label, object_label
     from consult.ballots.explain import CHOICE_LABELS
-    from consult.ballots.models import BALLOT_CHANNEL_LABELS, BallotChannel
+    from consult.ballots.models import (
+        BALLOT_CHANNEL_LABELS,
+        ENTRY_STATE_LABELS,
+        BallotChannel,
+        EntryState,
+    )
     from consult.consultations.models import SECRECY_LABELS, Secrecy
     from consult.consultations.service import format_money
     from consult.core.display import area, area_m2, choice_order, large_text, text_width
@@ -195,6 +200,7 @@ def _jinja(app: Flask) -> None:
         relation_label=lambda value: RELATION_LABELS.get(Relation(value), value),
         choice_label=lambda value: CHOICE_LABELS.get(value, value),
         channel_label=lambda value: BALLOT_CHANNEL_LABELS.get(BallotChannel(value), value),
+        entry_state_label=lambda value: ENTRY_STATE_LABELS.get(EntryState(value), value),
         secrecy_label=lambda value: SECRECY_LABELS.get(Secrecy(value), value),
         rating_label=rating_label,
         print_kind_label=lambda value: PRINT_KIND_LABELS.get(PrintKind(value), value),

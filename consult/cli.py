@@ -242,6 +242,14 @@ def register(app: Flask) -> None:
         click.echo(_("Recorded the ballots of %(n)s households (%(new)s new, %(changed)s "
                      "changed) from %(rows)s rows.", n=summary.households, new=summary.new,
                      changed=summary.changed, rows=summary.rows))
+        waiting = summary.awaiting_second + summary.differs + summary.awaiting_authorisation
+        if waiting or summary.unchanged:
+            click.echo(_("Not counted yet: %(second)s await their second entry, %(differs)s "
+                         "differ from their first entry, %(authorisation)s await a written "
+                         "authorisation. Already recorded exactly so: %(unchanged)s.",
+                         second=summary.awaiting_second, differs=summary.differs,
+                         authorisation=summary.awaiting_authorisation,
+                         unchanged=summary.unchanged))
 
     @app.cli.command("export-roll")
     @click.argument("consultation_id", type=int)

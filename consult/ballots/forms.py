@@ -1,28 +1,75 @@
-"""Forms for entering ballots on behalf of households, and for downloading the roll."""
+"""Forms for entering ballots on behalf of households, settling entries, importing paper ballots
+and downloading the roll."""
 
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf.file import FileField
-from wtforms import HiddenField, SelectField, StringField
+from flask_wtf.file import FileField, FileRequired
+from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
 
+from consult.ballots.entries import CORRECTION_CHANNELS, MAX_REASON
 from consult.ballots.models import BALLOT_CHANNEL_LABELS, BallotChannel
 from consult.core.forms import FlaskForm, max_length, options
 
+_STAFF_CHANNELS = tuple(c for c in BallotChannel if c != BallotChannel.ONLINE)
+
 
 class EntryForm(FlaskForm):
-    """A paper, door-to-door or proxy ballot typed in by a committee member."""
+    """A paper, door-to-door or proxy ballot typed in by a committee member; over a ballot the
+    household already has, a correction with its reason and evidence."""
 
     channel = SelectField(_l("How the ballot came in"), choices=[])
     serial = StringField(_l("Paper ballot number (编号)"), validators=[max_length(40)])
     proxy_name = StringField(_l("Proxy: name of the person holding the written authorisation"),
                              validators=[max_length(100)])
     proxy_document = FileField(_l("Proxy: the written authorisation (委托书), photo or PDF"))
+    reason = TextAreaField(_l("Why the household's ballot is corrected"),
+                           validators=[max_length(MAX_REASON)],
+                           render_kw={"rows": 3, "maxlength": MAX_REASON})
+    evidence = FileField(_l("Evidence: scan of the paper ballot the household signed, or the "
+                            "proxy's written authorisation (photo or PDF)"))
+
+    def __init__(self, *args: object, correcting: bool = False, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        channels = CORRECTION_CHANNELS if correcting else _STAFF_CHANNELS
+        self.channel.choices = options((c.value, BALLOT_CHANNEL_LABELS[c]) for c in channels)
+
+
+class DecisionForm(FlaskForm):
+    """A member who made neither entry settles a paper whose entries differ."""
+
+    pick = RadioField(_l("Which reading of the paper ballot is right?"), choices=[],
+                      validate_choice=False)
+    note = TextAreaField(_l("Note for the record (optional)"),
+                         validators=[max_length(MAX_REASON)],
+                         render_kw={"rows": 2, "maxlength": MAX_REASON})
+    # When the paper says something else than both entries: the paper as the member reads it.
+    channel = SelectField(_l("How the ballot came in"), choices=[])
+    serial = StringField(_l("Paper ballot number (编号)"), validators=[max_length(40)])
+    proxy_name = StringField(_l("Proxy: name of the person holding the written authorisation"),
+                             validators=[max_length(100)])
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.channel.choices = options(
-            (c.value, BALLOT_CHANNEL_LABELS[c]) for c in BallotChannel if c != BallotChannel.ONLINE)
+        self.channel.choices = options((c.value, BALLOT_CHANNEL_LABELS[c])
+                                       for c in _STAFF_CHANNELS)
+
+
+class AuthorisationForm(FlaskForm):
+    document = FileField(_l("The written authorisation (委托书), photo or PDF"),
+                         validators=[FileRequired(message=_l("Choose a file."))])
+
+
+class BallotImportForm(FlaskForm):
+    file = FileField(_l("Paper ballots file (CSV or XLSX)"),
+                     validators=[FileRequired(message=_l("Choose a file."))])
+
+
+class ImportConfirmForm(FlaskForm):
+    """Enter the file just previewed: named by its SHA-256, kept for its uploader only."""
+
+    sha256 = HiddenField()
+    filename = HiddenField()
 
 
 class ConfirmVoteForm(FlaskForm):

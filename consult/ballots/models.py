@@ -1,5 +1,5 @@
-"""Ballot models: the frozen roll of a voting round, one current ballot per household, and the
-frozen result of each closed round."""
+"""Ballot models: the frozen roll of a voting round, one current ballot per household, the
+committee's entries of paper ballots, and the frozen result of each closed round."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from consult.core.models import UTCDateTime, utcnow
@@ -111,6 +111,113 @@ class BallotChoice(db.Model):
     choice: Mapped[str] = mapped_column(String(15))
 
     ballot: Mapped[Ballot] = relationship(back_populates="choices")
+
+
+class EntryState(StrEnum):
+    """Where a committee member's entry of a ballot stands.
+
+    The first entry of a paper (the *lead*, ``first_id`` None) carries the state of the whole
+    case; later entries of the same paper point at it and say how they compared.
+    """
+
+    # Of a lead entry:
+    AWAITING_SECOND = "awaiting_second"  # double entry: a second, independent entry is due
+    DIFFERS = "differs"                  # the entries disagree: a third member decides
+    AWAITING_AUTHORISATION = "awaiting_authorisation"  # a proxy ballot without its 委托书
+    COUNTED = "counted"                  # it became the household's ballot
+    SET_ASIDE = "set_aside"              # it never counted (the household voted itself, …)
+    # Of a later entry of the same paper:
+    MATCHED = "matched"                  # agreed with the first entry
+    DECISION = "decision"                # the paper as read by the member who decided
+
+
+ENTRY_STATE_LABELS = {
+    EntryState.AWAITING_SECOND: _l("awaits its second entry"),
+    EntryState.DIFFERS: _l("entries differ: awaits a decision"),
+    EntryState.AWAITING_AUTHORISATION: _l("awaits the written authorisation"),
+    EntryState.COUNTED: _l("counted"),
+    EntryState.SET_ASIDE: _l("set aside, never counted"),
+    EntryState.MATCHED: _l("agreed with the first entry"),
+    EntryState.DECISION: _l("the paper as read by the deciding member"),
+}
+
+# A lead entry in one of these states stands in the way of any other entry for its household.
+OPEN_ENTRY_STATES = (EntryState.AWAITING_SECOND, EntryState.DIFFERS,
+                     EntryState.AWAITING_AUTHORISATION)
+# These keep the vote from being counted.
+UNSETTLED_ENTRY_STATES = (EntryState.AWAITING_SECOND, EntryState.DIFFERS)
+_ENTRY_STATES = ", ".join(f"'{s.value}'" for s in EntryState)
+_OPEN_STATES = ", ".join(f"'{s.value}'" for s in OPEN_ENTRY_STATES)
+
+
+class BallotEntry(db.Model):
+    """A paper, door-to-door or proxy ballot as one committee member typed it in (by hand or
+    from a file).
+
+    Entries are kept as typed and never changed but for their state: a ballot is recorded
+    from an entry once the consultation's rules allow (a second, matching entry by another
+    member under double entry; the written authorisation of a proxy where it is required;
+    the reason and evidence of a correction over a ballot the household already has).
+    """
+
+    __tablename__ = "ballot_entry"
+    __table_args__ = (
+        CheckConstraint(f"state IN ({_ENTRY_STATES})", name="state"),
+        CheckConstraint("channel IN ('paper', 'door_to_door', 'proxy')", name="channel"),
+        CheckConstraint("source IN ('form', 'import', 'decision')", name="source"),
+        Index("ix_ballot_entry_household", "consultation_id", "round", "household_id"),
+        Index("ix_ballot_entry_state", "consultation_id", "round", "state"),
+        # One open case per household: two members entering a first entry at once cannot
+        # both start one (the second gets an error and enters again as the second entry).
+        Index("uq_ballot_entry_open_case", "consultation_id", "round", "household_id",
+              unique=True,
+              sqlite_where=text(f"first_id IS NULL AND state IN ({_OPEN_STATES})"),
+              postgresql_where=text(f"first_id IS NULL AND state IN ({_OPEN_STATES})")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultation.id"))
+    round: Mapped[int]
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"))
+    # The first entry of the same paper, for every later one (None: this is the first).
+    first_id: Mapped[int | None] = mapped_column(ForeignKey("ballot_entry.id"), default=None)
+    state: Mapped[str] = mapped_column(String(25))
+    source: Mapped[str] = mapped_column(String(10), default="form")
+    channel: Mapped[str] = mapped_column(String(15))
+    serial: Mapped[str | None] = mapped_column(String(40), default=None)
+    proxy_name: Mapped[str | None] = mapped_column(String(100), default=None)
+    proxy_identity: Mapped[str | None] = mapped_column(String(140), default=None)
+    proxy_document_id: Mapped[int | None] = mapped_column(ForeignKey("attachment.id"),
+                                                          default=None)
+    # Item id → choice, canonical JSON.
+    choices_json: Mapped[str] = mapped_column(Text)
+    # A correction of a ballot the household already had: why, and the scan that shows it.
+    correction_reason: Mapped[str | None] = mapped_column(String(500), default=None)
+    evidence_id: Mapped[int | None] = mapped_column(ForeignKey("attachment.id"), default=None)
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"),
+                                                      default=None)
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Of a lead entry: who settled the case and when (counted, decided, set aside), which
+    # entry's answers counted, the ballot version they became, and for a correction the
+    # ballot as it stood before (canonical JSON).
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    settled_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"),
+                                                      default=None)
+    counted_id: Mapped[int | None] = mapped_column(ForeignKey("ballot_entry.id"), default=None)
+    ballot_version: Mapped[int | None] = mapped_column(default=None)
+    replaced_json: Mapped[str | None] = mapped_column(Text, default=None)
+    note: Mapped[str] = mapped_column(String(500), default="")
+
+    proxy_document: Mapped[Attachment | None] = relationship(foreign_keys=[proxy_document_id])
+    evidence: Mapped[Attachment | None] = relationship(foreign_keys=[evidence_id])
+
+    @property
+    def is_correction(self) -> bool:
+        return self.correction_reason is not None
+
+    @property
+    def scope_household_id(self) -> int:
+        return self.household_id
 
 
 class VoteResult(db.Model):

@@ -10,13 +10,14 @@ import json
 import secrets
 import unicodedata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
+from flask_babel import format_datetime, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from sqlalchemy import String, and_, bindparam, case, func, insert, literal, or_, select, update
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.exc import IntegrityError
@@ -26,7 +27,17 @@ from consult.audit import service as audit
 from consult.audit.actions import describe, describe_objects
 from consult.ballots import records
 from consult.ballots import tally as t
-from consult.ballots.models import Ballot, BallotChannel, BallotChoice, RollEntry, VoteResult
+from consult.ballots.models import (
+    BALLOT_CHANNEL_LABELS,
+    OPEN_ENTRY_STATES,
+    Ballot,
+    BallotChannel,
+    BallotChoice,
+    BallotEntry,
+    EntryState,
+    RollEntry,
+    VoteResult,
+)
 from consult.consultations.models import Consultation, Item, Secrecy
 from consult.consultations.states import Stage
 from consult.core import sorting
@@ -36,7 +47,7 @@ from consult.core.models import utcnow
 from consult.core.sorting import Sort
 from consult.core.tabular import Column, Table, read_table, write_csv, write_xlsx
 from consult.extensions import db
-from consult.registry.models import Building, Household
+from consult.registry.models import Building, Household, household_label
 from consult.uploads.models import Attachment
 
 describe({
@@ -46,12 +57,35 @@ describe({
     "ballot.result_frozen": _l("Vote counted"),
     "ballot.imported": _l("Ballots imported"),
     "ballot.roll_exported": _l("Electoral roll downloaded"),
+    "ballot.entry_set_aside": _l("Ballot entry set aside"),
 })
 describe_objects({"ballot": _l("Ballot"), "consultation": _l("Consultation")})
 
 
 def rule_of(consultation: Consultation) -> t.Rule:
     return t.Rule.from_json(consultation.rule_json)
+
+
+# Paper ballots of a consultation decided by one of the Civil Code's rules are entered twice,
+# unless its settings say otherwise.
+DOUBLE_ENTRY_RULES = frozenset({"civil_code_278_general", "civil_code_278_major"})
+
+
+def double_entry_default(rule_code: str) -> bool:
+    return rule_code in DOUBLE_ENTRY_RULES
+
+
+def double_entry_on(consultation: Consultation) -> bool:
+    """Whether a ballot the committee enters counts only once two members entered it alike."""
+    if consultation.double_entry is not None:
+        return consultation.double_entry
+    return double_entry_default(consultation.rule_code)
+
+
+def is_households_own(ballot: Ballot | None) -> bool:
+    """Whether a ballot is the household's own answer: anything but a door-to-door visit that
+    found nobody ("not reached" on every item), which is the committee's note, not a vote."""
+    return ballot is not None and any(c.choice != t.Choice.NOT_REACHED for c in ballot.choices)
 
 
 def allowed_choices(consultation: Consultation, channel: BallotChannel) -> tuple[t.Choice, ...]:
@@ -276,16 +310,37 @@ def new_submission_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+def check_can_settle(consultation: Consultation, entered_at: datetime) -> None:
+    """Refuse unless a ballot entered by the committee at ``entered_at`` may still be recorded:
+    entered while the vote was open, and the vote not counted yet (its second entry or a
+    decision may come after the close, before the count)."""
+    if (consultation.stage != Stage.VOTING or consultation.vote_opened_at is None
+            or consultation.vote_counted_at is not None):
+        raise Conflict(_("The vote of this round has been counted; no ballot can be recorded "
+                         "any more."))
+    if entered_at < consultation.vote_opened_at or any(
+            end is not None and entered_at >= end
+            for end in (consultation.vote_closed_at, consultation.vote_deadline)):
+        raise Conflict(_("Voting has closed; no more ballots can be accepted."))
+
+
 def cast(actor: Any, consultation: Consultation, household: Household,
          raw_choices: Mapping[int, str], channel: BallotChannel, *, now: datetime | None = None,
          serial: str | None = None, proxy: Proxy | None = None,
-         submission: str | None = None) -> Ballot:
+         submission: str | None = None, entered_at: datetime | None = None) -> Ballot:
     """Record a household's answers on every item; a later ballot replaces the earlier one.
 
     ``raw_choices`` maps item ids to choice values as submitted; ``submission`` is the one-time
     token of the form that sent them. Raises Conflict when the vote is not open or the
     household is not on the roll, AlreadyRecorded for a repeated submission, ValidationFailed
     for bad answers.
+
+    This records what it is given. Ballots the committee enters reach it through
+    ``ballots.entries``, which keeps a household's own ballot from being replaced without a
+    correction, and applies double entry: ``entered_at`` is then the time the paper was first
+    entered, which becomes the ballot's time, so that a paper entered before the close may
+    still be recorded after it, until the vote is counted. A household's own online ballot
+    sets aside every entry of the committee still waiting for it: its own last ballot counts.
     """
     now = now or utcnow()
     # Read before the lock: the roll is frozen while the vote is open.
@@ -294,7 +349,11 @@ def cast(actor: Any, consultation: Consultation, household: Household,
     # other) until this ballot commits: closing the vote waits for it, so the frozen tally
     # counts every ballot acknowledged, and a ballot arriving after the close sees it closed.
     lock_row(consultation, shared=True)
-    check_vote_open(consultation, now)
+    if entered_at is None:
+        check_vote_open(consultation, now)
+    else:
+        check_can_settle(consultation, entered_at)
+        now = entered_at
     if entry is None:
         raise Conflict(_("This household is not on the electoral roll of this vote."))
     chosen = _parse_choices(consultation, raw_choices, channel)
@@ -349,7 +408,32 @@ def cast(actor: Any, consultation: Consultation, household: Household,
     audit.record(None if online else actor, "ballot.cast" if created else "ballot.changed",
                  ballot, payload, compound_id=consultation.compound_id,
                  actor_label=audit.HOUSEHOLD_ACTOR if online else None)
+    if online:
+        _set_aside_entries(consultation, household.id, now)
     return ballot
+
+
+def _set_aside_entries(consultation: Consultation, household_id: int, now: datetime) -> None:
+    """The household voted online itself: whatever the committee entered for it and still
+    waits (a second entry, a decision, an authorisation) will never count."""
+    ids = list(db.session.scalars(
+        update(BallotEntry).where(
+            BallotEntry.consultation_id == consultation.id,
+            BallotEntry.round == consultation.round, BallotEntry.household_id == household_id,
+            BallotEntry.first_id.is_(None),
+            BallotEntry.state.in_([s.value for s in OPEN_ENTRY_STATES]))
+        .values(state=EntryState.SET_ASIDE.value, settled_at=now, note=SET_ASIDE_OWN_VOTE)
+        .returning(BallotEntry.id).execution_options(synchronize_session=False)))
+    for entry_id in ids:
+        audit.record(None, "ballot.entry_set_aside", ("ballot_entry", entry_id),
+                     {"consultation_id": consultation.id, "round": consultation.round,
+                      "entry": entry_id, "reason": SET_ASIDE_OWN_VOTE},
+                     compound_id=consultation.compound_id, actor_label=audit.HOUSEHOLD_ACTOR)
+
+
+# Why an entry was set aside (``BallotEntry.note``), as stored.
+SET_ASIDE_OWN_VOTE = "household_voted"
+SET_ASIDE_NOT_COUNTED = "not_authorised_at_count"
 
 
 def _check_serial_free(consultation: Consultation, household: Household, serial: str) -> None:
@@ -401,15 +485,22 @@ BALLOT_LIST_SORTS: dict[str, tuple[Any, ...]] = {
 
 def ballots_page_query(consultation: Consultation, *, status: str | None = None,
                        building: str | None = None, sort: Sort | None = None) -> Any:
-    """Roll entries with their ballots (if any), for the committee's entry list, in address
-    order (or ``sort``).
+    """Roll entries with their ballots and their entries still waiting (if any), for the
+    committee's entry list, in address order (or ``sort``).
 
-    ``status`` "voted" or "missing" filters by whether a ballot exists.
+    ``status`` "voted" or "missing" filters by whether a ballot exists, "waiting" keeps the
+    households with an entry that does not count yet.
     """
-    stmt = (select(RollEntry, Ballot)
+    stmt = (select(RollEntry, Ballot, BallotEntry)
             .outerjoin(Ballot, and_(Ballot.consultation_id == RollEntry.consultation_id,
                                     Ballot.round == RollEntry.round,
                                     Ballot.household_id == RollEntry.household_id))
+            .outerjoin(BallotEntry, and_(
+                BallotEntry.consultation_id == RollEntry.consultation_id,
+                BallotEntry.round == RollEntry.round,
+                BallotEntry.household_id == RollEntry.household_id,
+                BallotEntry.first_id.is_(None),
+                BallotEntry.state.in_([s.value for s in OPEN_ENTRY_STATES])))
             .options(selectinload(Ballot.choices))
             .where(RollEntry.consultation_id == consultation.id,
                    RollEntry.round == consultation.round))
@@ -418,6 +509,8 @@ def ballots_page_query(consultation: Consultation, *, status: str | None = None,
         stmt = stmt.where(Ballot.id.isnot(None))
     elif status == "missing":
         stmt = stmt.where(Ballot.id.is_(None))
+    elif status == "waiting":
+        stmt = stmt.where(BallotEntry.id.isnot(None))
     if building:
         stmt = stmt.where(RollEntry.building_name == building)
     return stmt
@@ -660,6 +753,23 @@ class BallotImportSummary:
     households: int = 0
     new: int = 0
     changed: int = 0
+    # Households whose ballot the file gives exactly as it is recorded: nothing written.
+    unchanged: int = 0
+    # Entries that do not count yet: first entries under double entry, second entries that
+    # differ from the first, proxy ballots without a required written authorisation.
+    awaiting_second: int = 0
+    differs: int = 0
+    awaiting_authorisation: int = 0
+
+
+class FileOutcome(StrEnum):
+    """What entering a file does for one of its households."""
+
+    COUNT = "count"                  # recorded as the household's ballot now
+    FIRST = "first"                  # a first entry: counts once another member enters it
+    SECOND = "second"                # the second entry of a paper: compared when written
+    AUTHORISATION = "authorisation"  # a proxy ballot: counts once its 委托书 is attached
+    UNCHANGED = "unchanged"          # already recorded exactly so: nothing written
 
 
 @dataclass
@@ -674,17 +784,137 @@ class _Sheet:
     choices: dict[int, str]
     lines: list[int]
 
+    @property
+    def household_id(self) -> int:
+        return self.entry.household_id
+
+    @property
+    def proxy_identity(self) -> str | None:
+        if self.channel is BallotChannel.PROXY and self.proxy:
+            return proxy_identity(self.proxy)
+        return None
+
 
 @dataclass(frozen=True)
 class _RollRef:
     household_id: int
     owner_identity: str
     area_dm2: int
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class _Case:
+    """A household's entry still waiting, as the file is checked against it."""
+
+    id: int
+    state: str
+    entered_by_id: int | None
+    entered_at: datetime
+    channel: str
+    serial: str | None
+    proxy_identity: str | None
+    proxy_document_id: int | None
+    choices: dict[int, str]
+
+
+@dataclass(frozen=True)
+class _Current:
+    """A household's ballot as the file is checked against it."""
+
+    id: int
+    version: int
+    channel: str
+    serial: str | None
+    proxy_identity: str | None
+    cast_at: datetime
+    choices: dict[int, str]
+
+    @property
+    def own(self) -> bool:
+        return any(choice != t.Choice.NOT_REACHED for choice in self.choices.values())
+
+
+@dataclass
+class BallotFile:
+    """A ballot file as checked: each household's ballot as the file gives it, what entering
+    the file would do for it, and every problem. Checking writes nothing."""
+
+    filename: str
+    sha256: str
+    rows: int
+    items: list[Item]
+    sheets: list[_Sheet]
+    outcomes: dict[int, FileOutcome]  # household id → outcome
+    errors: list[CellError]
+    vote_open: bool
+    table: Table  # the file as read: its columns name the problems found later
+    # Each household's ballot as it would be written (receipt, audit payload), made ready
+    # before the write lock is taken.
+    prepared: dict[int, _Entry] = field(default_factory=dict)
+
+    def errors_of(self, sheet: _Sheet) -> list[CellError]:
+        lines = set(sheet.lines)
+        return [error for error in self.errors if error.line in lines]
+
+    def count(self, outcome: FileOutcome) -> int:
+        return sum(1 for value in self.outcomes.values() if value is outcome)
 
 
 def _nothing_recorded(problems: int) -> str:
     return ngettext("%(num)s problem found; no ballot was recorded.",
                     "%(num)s problems found; no ballot was recorded.", problems)
+
+
+def _import_window(consultation: Consultation, now: datetime) -> bool:
+    """True while the vote is open; False once it closed but is not counted yet, when only the
+    second entries of papers entered before the close may still come. Raises Conflict when no
+    ballot can be entered at all."""
+    try:
+        check_vote_open(consultation, now)
+    except Conflict:
+        if (consultation.stage == Stage.VOTING and consultation.vote_opened_at is not None
+                and consultation.vote_counted_at is None):
+            return False
+        raise
+    return True
+
+
+def check_ballot_file(actor: Any, consultation: Consultation, data: bytes, filename: str, *,
+                      now: datetime | None = None,
+                      progress: Callable[[int, int], None] | None = None) -> BallotFile:
+    """Read and check a paper-ballot file without writing anything and without the write lock
+    (a read transaction, ``reading``): every row against the roll and the items, and every
+    household against what is recorded for it (its ballot, its entries waiting, serial
+    numbers and proxies in use). Raises ImportRejected only for a file that is no ballot
+    table at all; every other problem is in the result, with its line and column."""
+    with reading():
+        vote_open = _import_window(consultation, now or utcnow())
+        table = read_table(data, filename, BALLOT_COLUMNS)
+        items = list(consultation.items)
+        roll = {(building, unit, room): _RollRef(household_id, owner, area,
+                                                 household_label(building, unit, room))
+                for household_id, building, unit, room, owner, area in db.session.execute(
+                    select(RollEntry.household_id, RollEntry.building_name, RollEntry.unit,
+                           RollEntry.room, RollEntry.owner_identity, RollEntry.area_dm2)
+                    .where(RollEntry.consultation_id == consultation.id,
+                           RollEntry.round == consultation.round))}
+        allowed = {channel: allowed_choices(consultation, channel) for channel in BallotChannel}
+        total = 2 * len(table.rows)
+        sheets, errors = _read_sheets(table, items, roll, allowed, progress, total)
+        outcomes, problems = _plan(actor, consultation, sheets, table, vote_open)
+        errors += problems
+        errors += _ballots_in_the_way(consultation, _writing(sheets, outcomes), table)
+        prepared = {} if errors else {
+            sheet.household_id: _prepare_sheet(actor, consultation, sheet) for sheet in sheets}
+    errors.sort(key=lambda e: e.line)
+    return BallotFile(filename, hashlib.sha256(data).hexdigest(), len(table.rows), items,
+                      sheets, outcomes, errors, vote_open, table, prepared)
+
+
+def _writing(sheets: list[_Sheet], outcomes: Mapping[int, FileOutcome]) -> list[_Sheet]:
+    return [s for s in sheets if outcomes.get(s.household_id, FileOutcome.UNCHANGED)
+            is not FileOutcome.UNCHANGED]
 
 
 def import_ballots(actor: Any, consultation: Consultation, data: bytes, filename: str, *,
@@ -696,64 +926,62 @@ def import_ballots(actor: Any, consultation: Consultation, data: bytes, filename
     column, and then nothing is recorded. ``progress(advance, total)`` is told how many steps
     were done since its last call: one per row checked, then one per row written.
 
-    The file is checked without holding up voting: it is parsed, and checked against the roll,
-    the items and the ballots already entered in a read transaction (``reading``: no write
-    lock on SQLite). Only then does one transaction take the write lock (shared lock on the
-    consultation on PostgreSQL, and the rows of the file's households' ballots), read again
-    what the ballots depend on (the vote still open, the serial numbers and proxies now in
-    use, each household's current ballot, whose version the new one follows), and write every
-    ballot, its answers and its audit event with a few multi-row statements; the audit events
-    come last, so the chain head is locked only at the very end. A ballot changed online
-    meanwhile is simply followed by the paper one, as the later ballot. Measured on the
-    development machine (bench/results/imports.md): paper ballots of 2,000 households with 10
-    items each hold SQLite's write lock for 0.2 s (PostgreSQL: the audit chain head for 0.09 s);
-    entered one by one through ``cast``, as before, they held it for 6 s (PostgreSQL: 16 s).
+    Each household's rows are one member's entry of its paper, with the rules of
+    ``ballots.entries``: a file never replaces a ballot the household already has (a
+    correction needs its reason and evidence, on the household's page); under double entry
+    it is a first entry, or the second entry of a paper another member entered first; a
+    proxy ballot waits for its written authorisation where the consultation requires one.
+
+    The file is checked without holding up voting (``check_ballot_file``). Only then does one
+    transaction take the write lock (shared lock on the consultation on PostgreSQL, and the
+    rows of the file's households' ballots), read again what the ballots depend on (the vote
+    still open, each household's ballot and waiting entry, the serial numbers and proxies now
+    in use), and write every ballot, its answers, the entries and the audit events with a few
+    multi-row statements; the audit events come last, so the chain head is locked only at the
+    very end. Measured on the development machine (bench/results/imports.md): paper ballots
+    of 2,000 households with 10 items each hold SQLite's write lock for 0.2 s (PostgreSQL: the
+    audit chain head for 0.09 s); entered one by one through ``cast``, they held it for 6 s
+    (PostgreSQL: 16 s).
     """
-    with reading():
-        check_vote_open(consultation, now or utcnow())
-        table = read_table(data, filename, BALLOT_COLUMNS)
-        items = list(consultation.items)
-        roll = {(building, unit, room): _RollRef(household_id, owner, area)
-                for household_id, building, unit, room, owner, area in db.session.execute(
-                    select(RollEntry.household_id, RollEntry.building_name, RollEntry.unit,
-                           RollEntry.room, RollEntry.owner_identity, RollEntry.area_dm2)
-                    .where(RollEntry.consultation_id == consultation.id,
-                           RollEntry.round == consultation.round))}
-        allowed = {channel: allowed_choices(consultation, channel) for channel in BallotChannel}
-        total = 2 * len(table.rows)
-        sheets, errors = _read_sheets(table, items, roll, allowed, progress, total)
-        if not errors:
-            errors = _ballots_in_the_way(consultation, sheets, table)
-        if not errors:
-            entries = _prepare_sheets(actor, consultation, sheets)
+    checked = check_ballot_file(actor, consultation, data, filename, now=now,
+                                progress=progress)
+    if checked.errors:
+        raise ImportRejected(_nothing_recorded(len(checked.errors)), checked.errors)
+    table_rows = checked.rows
+    total = 2 * table_rows
+
+    # The write: the consultation is read again under the lock, and so is everything the
+    # entries depend on.
+    lock_row(consultation, shared=True)
+    now = now or utcnow()
+    vote_open = _import_window(consultation, now)
+    sheets = checked.sheets
+    outcomes, errors = _plan(actor, consultation, sheets, checked.table, vote_open)
+    if not vote_open and any(outcomes.get(sheet.household_id) not in (
+            FileOutcome.SECOND, FileOutcome.UNCHANGED) for sheet in sheets):
+        raise Conflict(_("Voting has closed; no more ballots can be accepted."))
+    errors += _ballots_in_the_way(consultation, _writing(sheets, outcomes), checked.table)
     if errors:
         errors.sort(key=lambda e: e.line)
         raise ImportRejected(_nothing_recorded(len(errors)), errors)
-
-    # The write: the consultation is read again under the lock, and so is everything the
-    # ballots depend on.
-    lock_row(consultation, shared=True)
-    now = now or utcnow()
-    check_vote_open(consultation, now)
-    errors = _ballots_in_the_way(consultation, sheets, table)
-    if errors:
-        raise ImportRejected(_nothing_recorded(len(errors)), errors)
     try:
         with db.session.begin_nested():
-            summary = _write_sheets(actor, consultation, entries, now)
+            summary = _write_file(actor, consultation, checked, outcomes, now)
     except IntegrityError:
-        # PostgreSQL only: a household of the file cast its first ballot online at this very
-        # moment (SQLite's write lock keeps that out). Entered again, the paper ballot follows.
-        raise ImportRejected(_("A household of this file voted while the file was being "
-                               "entered; no ballot was recorded. Please import the file "
-                               "again."), []) from None
-    summary.rows = len(table.rows)
+        # PostgreSQL only: a household of the file cast its first ballot online, or another
+        # member started its entry, at this very moment (SQLite's write lock keeps that out).
+        raise ImportRejected(_("A household of this file voted or was entered while the file "
+                               "was being entered; no ballot was recorded. Please import the "
+                               "file again."), []) from None
+    summary.rows = table_rows
+    summary.unchanged = sum(1 for o in outcomes.values() if o is FileOutcome.UNCHANGED)
     audit.record(actor, "ballot.imported", consultation, {
-        "round": consultation.round, "file": filename[:200],
-        "sha256": hashlib.sha256(data).hexdigest(), "households": summary.households,
-        "new": summary.new, "changed": summary.changed})
+        "round": consultation.round, "file": filename[:200], "sha256": checked.sha256,
+        "households": summary.households, "new": summary.new, "changed": summary.changed,
+        "unchanged": summary.unchanged, "awaiting_second": summary.awaiting_second,
+        "differs": summary.differs, "awaiting_authorisation": summary.awaiting_authorisation})
     if progress:
-        progress(total - len(table.rows), total)
+        progress(total - table_rows, total)
     return summary
 
 
@@ -828,33 +1056,134 @@ def _read_sheets(table: Table, items: list[Item], roll: dict[tuple[str, str, str
     return list(sheets.values()), errors
 
 
-def _ballots_in_the_way(consultation: Consultation, sheets: list[_Sheet],
-                        table: Table) -> list[CellError]:
-    """Problems the ballots already entered make for the file's: a serial number another
-    household's ballot carries (or two of the file's households), and proxies holding more
-    households than the consultation allows, once the file is entered."""
+def _recorded(consultation: Consultation, households: list[int]
+              ) -> tuple[dict[int, _Current], dict[int, _Case]]:
+    """The ballots of ``households`` and the round's entries still waiting, a few queries."""
+    where = (Ballot.consultation_id == consultation.id, Ballot.round == consultation.round)
+    current: dict[int, _Current] = {}
+    answers: dict[int, dict[int, str]] = {}
+    for start in range(0, len(households), 500):
+        chunk = households[start:start + 500]
+        rows = db.session.execute(select(
+            Ballot.household_id, Ballot.id, Ballot.version, Ballot.channel, Ballot.serial,
+            Ballot.proxy_identity, Ballot.cast_at).where(*where, Ballot.household_id.in_(chunk)))
+        for household, *values in rows:
+            current[household] = _Current(*values, choices=answers.setdefault(household, {}))
+    voted = list(current)  # the answers only of those that have a ballot
+    for start in range(0, len(voted), 500):
+        for household, item_id, choice in db.session.execute(
+                select(Ballot.household_id, BallotChoice.item_id, BallotChoice.choice)
+                .join(BallotChoice, BallotChoice.ballot_id == Ballot.id)
+                .where(*where, Ballot.household_id.in_(voted[start:start + 500]))):
+            answers[household][item_id] = choice
+    wanted = set(households)
+    cases = {}
+    for lead in db.session.scalars(select(BallotEntry).where(
+            BallotEntry.consultation_id == consultation.id,
+            BallotEntry.round == consultation.round, BallotEntry.first_id.is_(None),
+            BallotEntry.state.in_([s.value for s in OPEN_ENTRY_STATES]))):
+        if lead.household_id in wanted:
+            cases[lead.household_id] = _Case(
+                lead.id, lead.state, lead.entered_by_id, lead.entered_at, lead.channel,
+                lead.serial, lead.proxy_identity, lead.proxy_document_id,
+                {int(k): v for k, v in json.loads(lead.choices_json).items()})
+    return current, cases
+
+
+def _plan(actor: Any, consultation: Consultation, sheets: list[_Sheet], table: Any,
+          vote_open: bool) -> tuple[dict[int, FileOutcome], list[CellError]]:
+    """What entering each sheet would do, and the sheets it must not be entered for: a file
+    never replaces a ballot the household has, nor stands in for a correction; under double
+    entry one member's file is never both entries of a paper."""
+    from consult.ballots.entries import NEVER_REPLACE
+
+    double = double_entry_on(consultation)
+    current, cases = _recorded(consultation, [s.household_id for s in sheets])
+    actor_id = getattr(actor, "id", None)
+    room, choice_column = table.where("room"), table.where("choice")
+    outcomes: dict[int, FileOutcome] = {}
     errors: list[CellError] = []
-    mine = {sheet.entry.household_id for sheet in sheets}
+    for sheet in sheets:
+        household = sheet.household_id
+        case, ballot = cases.get(household), current.get(household)
+        mine = (sheet.channel.value, sheet.serial, sheet.proxy_identity, sheet.choices)
+        if case is not None:
+            if case.state == EntryState.DIFFERS:
+                message = _("The two entries of this household's paper ballot differ and "
+                            "await a decision; the file cannot add another.")
+            elif case.state == EntryState.AWAITING_AUTHORISATION:
+                message = _("This household's proxy ballot is entered and waits for its "
+                            "written authorisation (委托书).")
+            elif case.entered_by_id == actor_id:
+                message = _("You made the first entry of this household's paper ballot; its "
+                            "second entry must be made by another member.")
+            else:
+                outcomes[household] = FileOutcome.SECOND
+                continue
+            errors.append(CellError(sheet.first_line, room, message))
+        elif ballot is not None and (ballot.channel, ballot.serial, ballot.proxy_identity,
+                                     ballot.choices) == mine:
+            outcomes[household] = FileOutcome.UNCHANGED
+        elif not vote_open:
+            errors.append(CellError(sheet.first_line, room, _(
+                "Voting has closed: only the second entry of a paper ballot entered before "
+                "the close can still be made.")))
+        elif ballot is not None and ballot.own:
+            if any(choice in NEVER_REPLACE for choice in sheet.choices.values()):
+                errors.append(CellError(sheet.first_line, choice_column, _(
+                    "“Not reached” and “undecided” never replace a ballot the household "
+                    "already has.")))
+            else:
+                errors.append(CellError(sheet.first_line, room, _(
+                    "This household already has a ballot (%(channel)s, %(when)s). A file "
+                    "cannot replace it: enter a correction on the household's ballot page, "
+                    "with its reason and evidence.",
+                    channel=BALLOT_CHANNEL_LABELS[BallotChannel(ballot.channel)],
+                    when=format_datetime(ballot.cast_at, "short"))))
+        elif double:
+            outcomes[household] = FileOutcome.FIRST
+        elif sheet.proxy_identity and consultation.proxy_document_required:
+            outcomes[household] = FileOutcome.AUTHORISATION
+        else:
+            outcomes[household] = FileOutcome.COUNT
+    return outcomes, errors
+
+
+def _ballots_in_the_way(consultation: Consultation, sheets: list[_Sheet],
+                        table: Any) -> list[CellError]:
+    """Problems the ballots and entries already recorded make for the file's: a serial
+    number another household's ballot or waiting entry carries (or two of the file's
+    households), and proxies holding more households than the consultation allows, once the
+    file is entered."""
+    errors: list[CellError] = []
+    mine = {sheet.household_id for sheet in sheets}
     where = (Ballot.consultation_id == consultation.id, Ballot.round == consultation.round)
     column = table.where("serial") if "serial" in table.headers else "serial"
     serials = {sheet.serial for sheet in sheets if sheet.serial}
     taken: dict[str, int] = {}
-    if serials:  # one pass over the round's paper ballots
+    if serials:  # one pass over the round's paper ballots, and one over its waiting entries
         taken.update({serial: household for serial, household in db.session.execute(
             select(Ballot.serial, Ballot.household_id).where(*where, Ballot.serial.isnot(None)))
+            if serial in serials and household not in mine})
+        taken.update({serial: household for serial, household in db.session.execute(
+            select(BallotEntry.serial, BallotEntry.household_id).where(
+                BallotEntry.consultation_id == consultation.id,
+                BallotEntry.round == consultation.round, BallotEntry.first_id.is_(None),
+                BallotEntry.serial.isnot(None),
+                BallotEntry.state.in_([s.value for s in OPEN_ENTRY_STATES])))
             if serial in serials and household not in mine})
     for sheet in sheets:
         if sheet.serial is None:
             continue
-        if taken.setdefault(sheet.serial, sheet.entry.household_id) != sheet.entry.household_id:
+        if taken.setdefault(sheet.serial, sheet.household_id) != sheet.household_id:
             errors.append(CellError(sheet.first_line, column, _(
                 "Paper ballot %(serial)s has already been entered for another household.",
                 serial=sheet.serial)))
     if consultation.proxy_cap:
         held: dict[str, int] = {}
         for sheet in sheets:
-            if sheet.channel is BallotChannel.PROXY and sheet.proxy:
-                held.setdefault(proxy_identity(sheet.proxy), 0)
+            if sheet.proxy_identity:
+                held.setdefault(sheet.proxy_identity, 0)
         if held:  # the households each proxy holds now, but for the file's own
             for identity, household in db.session.execute(
                     select(Ballot.proxy_identity, Ballot.household_id).where(
@@ -863,61 +1192,191 @@ def _ballots_in_the_way(consultation: Consultation, sheets: list[_Sheet],
                     held[identity] += 1
         proxy_column = table.where("proxy") if "proxy" in table.headers else "proxy"
         for sheet in sheets:
-            if sheet.channel is not BallotChannel.PROXY or not sheet.proxy:
+            if not sheet.proxy_identity:
                 continue
-            identity = proxy_identity(sheet.proxy)
-            if held[identity] >= consultation.proxy_cap:
+            if held[sheet.proxy_identity] >= consultation.proxy_cap:
                 errors.append(CellError(sheet.first_line, proxy_column, _(
                     "%(name)s already represents %(n)s households, the most this "
-                    "consultation allows.", name=sheet.proxy, n=held[identity])))
-            held[identity] += 1
+                    "consultation allows.", name=sheet.proxy, n=held[sheet.proxy_identity])))
+            held[sheet.proxy_identity] += 1
     return errors
 
 
 @dataclass
 class _Entry:
-    """What a sheet writes, made ready before the write lock is taken."""
+    """What a sheet writes as a ballot."""
 
     household_id: int
     values: dict[str, Any]  # the ballot's columns, but for its version and time
     choices: list[tuple[int, str]]  # (item id, choice)
     payload: dict[str, Any]  # its audit event's, but for the version and time
+    choices_json: str  # the answers as its entry keeps them
+    cast_at: datetime | None = None  # when the paper was (first) entered
 
 
-def _prepare_sheets(actor: Any, consultation: Consultation,
-                    sheets: list[_Sheet]) -> list[_Entry]:
-    """Every sheet as the rows and the audit payload ``cast`` would write for it (receipts,
-    owner tokens, answers by item number), so that the write itself has little left to do."""
+def _prepare_sheet(actor: Any, consultation: Consultation, sheet: _Sheet) -> _Entry:
+    """A sheet as the rows and the audit payload ``cast`` would write for it (receipt, owner
+    token, answers by item number), so that the write itself has little left to do."""
     numbers = {item.id: item.number for item in consultation.items}
     open_ballot = consultation.secrecy == Secrecy.OPEN
-    entered_by = getattr(actor, "id", None)
-    entries = []
+    identity = sheet.proxy_identity
+    values = {
+        "channel": sheet.channel.value, "entered_by_id": getattr(actor, "id", None),
+        "serial": sheet.serial, "proxy_name": sheet.proxy if identity else None,
+        "proxy_identity": identity, "proxy_document_id": None,
+        "receipt": new_receipt(), "submission": None}
+    payload = {
+        "consultation_id": consultation.id, "round": consultation.round,
+        "household_id": sheet.household_id if open_ballot else None,
+        "owner": owner_token(consultation, sheet.entry.owner_identity),
+        "area_dm2": sheet.entry.area_dm2, "channel": values["channel"],
+        "serial": values["serial"], "proxy": identity is not None,
+        "receipt_hash": receipt_hash(consultation, values["receipt"]),
+        "choices": {str(numbers[item_id]): choice for item_id, choice in sheet.choices.items()}}
+    return _Entry(sheet.household_id, values, list(sheet.choices.items()), payload,
+                  json.dumps({str(k): v for k, v in sorted(sheet.choices.items())},
+                             sort_keys=True))
+
+
+_ENTRY_COLUMNS = ("consultation_id", "round", "household_id", "first_id", "state", "source",
+                  "channel", "serial", "proxy_name", "proxy_identity", "proxy_document_id",
+                  "choices_json", "correction_reason", "evidence_id", "entered_by_id",
+                  "entered_at", "settled_at", "settled_by_id", "counted_id", "ballot_version",
+                  "replaced_json", "note")
+
+
+def _write_file(actor: Any, consultation: Consultation, checked: BallotFile,
+                outcomes: Mapping[int, FileOutcome], now: datetime) -> BallotImportSummary:
+    """Write a checked file: the ballots that count now, every entry as typed, and the waiting
+    entries its second entries settle, with their audit events at the very end."""
+    sheets = checked.sheets
+    _current, cases = _recorded(consultation, [s.household_id for s in sheets
+                                               if outcomes[s.household_id]
+                                               is FileOutcome.SECOND])
+    actor_id = getattr(actor, "id", None)
+    summary = BallotImportSummary()
+    to_cast: list[_Entry] = []
+    rows: list[dict[str, Any]] = []
+    leads: list[dict[str, Any]] = []  # waiting entries settled by the file's second entries
     for sheet in sheets:
-        household = sheet.entry.household_id
-        is_proxy = sheet.channel is BallotChannel.PROXY and bool(sheet.proxy)
-        values = {
-            "channel": sheet.channel.value, "entered_by_id": entered_by, "serial": sheet.serial,
-            "proxy_name": sheet.proxy if is_proxy else None,
-            "proxy_identity": proxy_identity(sheet.proxy) if is_proxy and sheet.proxy else None,
-            "proxy_document_id": None, "receipt": new_receipt(), "submission": None}
-        payload = {
-            "consultation_id": consultation.id, "round": consultation.round,
-            "household_id": household if open_ballot else None,
-            "owner": owner_token(consultation, sheet.entry.owner_identity),
-            "area_dm2": sheet.entry.area_dm2, "channel": values["channel"],
-            "serial": values["serial"], "proxy": is_proxy,
-            "receipt_hash": receipt_hash(consultation, values["receipt"]),
-            "choices": {str(numbers[item_id]): choice
-                        for item_id, choice in sheet.choices.items()}}
-        entries.append(_Entry(household, values, list(sheet.choices.items()), payload))
-    return entries
+        outcome = outcomes[sheet.household_id]
+        if outcome is FileOutcome.UNCHANGED:
+            continue
+        prepared = checked.prepared[sheet.household_id]
+        row = {"household_id": sheet.household_id, "first_id": None, "channel":
+               sheet.channel.value, "serial": sheet.serial,
+               "proxy_name": sheet.proxy if sheet.proxy_identity else None,
+               "proxy_identity": sheet.proxy_identity, "choices_json": prepared.choices_json,
+               "settled_at": None, "settled_by_id": None, "ballot_version": None}
+        if outcome is FileOutcome.COUNT:
+            row.update(state=EntryState.COUNTED.value, settled_at=now, settled_by_id=actor_id)
+            to_cast.append(replace(prepared, cast_at=now))
+        elif outcome is FileOutcome.FIRST:
+            row["state"] = EntryState.AWAITING_SECOND.value
+            summary.awaiting_second += 1
+        elif outcome is FileOutcome.AUTHORISATION:
+            row["state"] = EntryState.AWAITING_AUTHORISATION.value
+            summary.awaiting_authorisation += 1
+        else:
+            case = cases[sheet.household_id]
+            matches = (case.channel, case.serial, case.proxy_identity, case.choices) == (
+                sheet.channel.value, sheet.serial, sheet.proxy_identity, sheet.choices)
+            row.update(first_id=case.id, state=(EntryState.MATCHED if matches
+                                                else EntryState.DIFFERS).value)
+            lead = {"lead_id": case.id, "state": EntryState.DIFFERS.value,
+                    "settled_at": None, "settled_by_id": None}
+            if not matches:
+                summary.differs += 1
+            elif (sheet.proxy_identity and consultation.proxy_document_required
+                  and case.proxy_document_id is None):
+                lead["state"] = EntryState.AWAITING_AUTHORISATION.value
+                summary.awaiting_authorisation += 1
+            else:
+                lead.update(state=EntryState.COUNTED.value, settled_at=now,
+                            settled_by_id=actor_id)
+                values = {**prepared.values, "proxy_document_id": case.proxy_document_id
+                          if sheet.proxy_identity else None}
+                to_cast.append(replace(prepared, values=values, cast_at=case.entered_at))
+            leads.append(lead)
+        rows.append(row)
+    versions = _write_sheets(actor, consultation, to_cast, summary)
+    for row in rows:
+        if row["state"] == EntryState.COUNTED.value:
+            row["ballot_version"] = versions[row["household_id"]]
+    _insert_entries(actor_id, consultation, rows, now)
+    if leads:
+        by_id = {lead["lead_id"]: lead for lead in leads}
+        for case_household, case in cases.items():
+            if case.id in by_id and by_id[case.id]["state"] == EntryState.COUNTED.value:
+                by_id[case.id]["ballot_version"] = versions[case_household]
+        table = BallotEntry.__table__
+        db.session.execute(
+            update(table).where(table.c.id == bindparam("lead_id")),
+            [{"ballot_version": None, **lead} for lead in leads])
+    db.session.expire_all()  # bulk statements bypass the identity map
+    if rows:
+        _record_entries(actor, consultation, [r for r in rows
+                                              if r["state"] != EntryState.COUNTED.value], now)
+    summary.households = len(rows)
+    return summary
+
+
+def _insert_entries(actor_id: int | None, consultation: Consultation,
+                    rows: list[dict[str, Any]], now: datetime) -> None:
+    """A file's entries, as typed, with one statement straight through the driver (the
+    times they share converted once)."""
+    if not rows:
+        return
+    dialect = db.session.get_bind().dialect
+    column = BallotEntry.__table__.c.entered_at
+    process = column.type.bind_processor(dialect) or (lambda value: value)
+    at = process(now)
+    fixed = {"consultation_id": consultation.id, "round": consultation.round,
+             "source": "import", "proxy_document_id": None, "correction_reason": None,
+             "evidence_id": None, "entered_by_id": actor_id, "entered_at": at,
+             "counted_id": None, "replaced_json": None, "note": ""}
+    _insert_rows(BallotEntry.__table__, _ENTRY_COLUMNS, [
+        tuple(at if name == "settled_at" and row[name] is not None
+              else fixed[name] if name in fixed else row[name] for name in _ENTRY_COLUMNS)
+        for row in rows])
+
+
+def _record_entries(actor: Any, consultation: Consultation, rows: list[dict[str, Any]],
+                    now: datetime) -> None:
+    """The audit events of a file's entries that did not count at once (one statement), as
+    ``entries`` records them: without their answers."""
+    if not rows:
+        return
+    open_ballot = consultation.secrecy == Secrecy.OPEN
+    ids = dict(db.session.execute(select(BallotEntry.household_id, BallotEntry.id).where(
+        BallotEntry.consultation_id == consultation.id, BallotEntry.round == consultation.round,
+        BallotEntry.household_id.in_([r["household_id"] for r in rows]),
+        BallotEntry.source == "import", BallotEntry.entered_at == now)).all())
+    events = []
+    for row in rows:
+        entry_id = ids[row["household_id"]]
+        payload: dict[str, Any] = {
+            "consultation_id": consultation.id, "round": consultation.round, "entry": entry_id,
+            "first": row["first_id"],
+            "household_id": row["household_id"] if open_ballot else None,
+            "channel": row["channel"], "proxy": row["proxy_identity"] is not None,
+            "source": "import", "correction": False,
+            "double_entry": double_entry_on(consultation)}
+        if row["first_id"] is not None:
+            payload["matches"] = row["state"] == EntryState.MATCHED.value
+        events.append(("ballot.entry_recorded", ("ballot_entry", entry_id), payload,
+                       consultation.compound_id))
+    audit.record_many(actor, events)
 
 
 def _write_sheets(actor: Any, consultation: Consultation, entries: list[_Entry],
-                  now: datetime) -> BallotImportSummary:
+                  summary: BallotImportSummary) -> dict[int, int]:
     """Record every prepared sheet as its household's current ballot, as ``cast`` would one
     by one: a new ballot at version 1, or the next version of the one there now, each with
-    its answers and its ``ballot.cast``/``ballot.changed`` event (at the very end)."""
+    its answers and its ``ballot.cast``/``ballot.changed`` event (at the very end). Returns
+    each household's new ballot version."""
+    if not entries:
+        return {}
     where = (Ballot.consultation_id == consultation.id, Ballot.round == consultation.round)
     ballots = Ballot.__table__
     households = [entry.household_id for entry in entries]
@@ -932,8 +1391,8 @@ def _write_sheets(actor: Any, consultation: Consultation, entries: list[_Entry],
     if new:
         db.session.execute(ballots.insert(), [
             {**entry.values, "consultation_id": consultation.id, "round": consultation.round,
-             "household_id": entry.household_id, "version": 1, "cast_at": now,
-             "created_at": now} for entry in new])
+             "household_id": entry.household_id, "version": 1, "cast_at": entry.cast_at,
+             "created_at": entry.cast_at} for entry in new])
         ids = [entry.household_id for entry in new]
         for start in range(0, len(ids), 500):
             current.update({h: (b, 0) for h, b in db.session.execute(
@@ -943,7 +1402,7 @@ def _write_sheets(actor: Any, consultation: Consultation, entries: list[_Entry],
         db.session.execute(
             update(ballots).where(ballots.c.id == bindparam("ballot_id")), [
                 {**entry.values, "ballot_id": current[entry.household_id][0],
-                 "version": current[entry.household_id][1] + 1, "cast_at": now}
+                 "version": current[entry.household_id][1] + 1, "cast_at": entry.cast_at}
                 for entry in changed])
         changed_ids = [current[entry.household_id][0] for entry in changed]
         for start in range(0, len(changed_ids), 500):
@@ -956,9 +1415,11 @@ def _write_sheets(actor: Any, consultation: Consultation, entries: list[_Entry],
     audit.record_many(actor, [
         ("ballot.changed" if current[entry.household_id][1] else "ballot.cast",
          ("ballot", current[entry.household_id][0]),
-         {**entry.payload, "version": current[entry.household_id][1] + 1, "cast_at": now},
-         consultation.compound_id) for entry in entries])
-    return BallotImportSummary(households=len(entries), new=len(new), changed=len(changed))
+         {**entry.payload, "version": current[entry.household_id][1] + 1,
+          "cast_at": entry.cast_at}, consultation.compound_id) for entry in entries])
+    summary.new += len(new)
+    summary.changed += len(changed)
+    return {entry.household_id: current[entry.household_id][1] + 1 for entry in entries}
 
 
 def _insert_rows(table: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:

@@ -9,24 +9,21 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from consult.ballots import explain
+from consult.ballots import entries, explain
 from consult.ballots import service as ballots
 from consult.ballots.explain import CHOICE_LABELS
-from consult.ballots.forms import ConfirmVoteForm, EntryForm, RollExportForm
+from consult.ballots.forms import ConfirmVoteForm, RollExportForm
 from consult.ballots.models import BallotChannel
-from consult.consultations import loading
+from consult.consultations import loading, workflow
 from consult.consultations.models import Consultation, Secrecy
 from consult.core import sorting
 from consult.core.database import starts_reading
 from consult.core.errors import NotFound, PermissionDenied, ValidationFailed
-from consult.core.forms import apply_errors, page_number, page_size, text_arg
+from consult.core.forms import page_number, page_size, text_arg
 from consult.core.models import utcnow
 from consult.core.pagination import paginate_rows
 from consult.core.policy import authorize, can, require
 from consult.extensions import db
-from consult.registry.models import Household
-from consult.uploads import service as uploads
-from consult.uploads.models import Visibility
 
 bp = Blueprint("ballots", __name__, url_prefix="/consultations")
 
@@ -114,9 +111,11 @@ def receipt(consultation_id: int) -> str:
     consultation = loading.load(consultation_id)
     household = loading.acting_household(consultation)
     ballot = ballots.ballot_of(consultation, household.id)
+    # What the committee corrected (when and why; not who: residents see "the committee").
+    corrections = entries.corrections_of(consultation, household.id) if ballot else []
     return render_template("ballots/receipt.html", c=consultation, ballot=ballot,
                            household=household, answers=ballots.answers_of(consultation, ballot),
-                           vote_open=ballots.is_open(consultation))
+                           vote_open=ballots.is_open(consultation), corrections=corrections)
 
 
 # --- committee ------------------------------------------------------------------------------
@@ -137,58 +136,11 @@ def index(consultation_id: int) -> str:
         "ballots/index.html", c=consultation, page=page, status=status, building=building,
         buildings=ballots.roll_buildings(consultation), totals=ballots.roll_totals(consultation),
         channels=ballots.counts_by_channel(consultation), export_form=RollExportForm(),
-        show_choices=consultation.secrecy == Secrecy.OPEN,
-        can_enter=can(current_user, "ballot.enter", consultation), sort=sort)
-
-
-@bp.route("/<int:consultation_id>/ballots/<int:household_id>/enter", methods=["GET", "POST"])
-@require("ballot.enter")
-def enter(consultation_id: int, household_id: int) -> Response | str:
-    consultation = loading.load(consultation_id)
-    authorize(current_user, "ballot.enter", consultation)
-    entry = ballots.roll_entry_for(consultation, household_id)
-    if entry is None:
-        raise NotFound(_("This household is not on the electoral roll."))
-    household = db.session.get(Household, household_id)
-    form = EntryForm()
-    errors: dict[str, list[str]] = {}
-    chosen = _submitted_choices(consultation, request.form) if form.is_submitted() else {}
-    if form.validate_on_submit():
-        try:
-            channel = BallotChannel(form.channel.data)
-            proxy = None
-            if channel is BallotChannel.PROXY:
-                document = None
-                if form.proxy_document.data:
-                    document = uploads.store(current_user, form.proxy_document.data,
-                                             consultation=consultation,
-                                             visibility=Visibility.STAFF)
-                proxy = ballots.Proxy(form.proxy_name.data or "",
-                                      ballots.proxy_identity(form.proxy_name.data or ""),
-                                      document)
-            ballot = ballots.cast(current_user, consultation, household, chosen, channel,
-                                  serial=form.serial.data, proxy=proxy)
-        except ValidationFailed as exc:
-            db.session.rollback()
-            errors = exc.errors
-            apply_errors(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Ballot of %(household)s recorded (receipt %(receipt)s).",
-                    household=household.label, receipt=ballot.receipt), "success")
-            return redirect(url_for("ballots.index", consultation_id=consultation.id,
-                                    building=entry.building_name))
-    else:
-        current = ballots.ballot_of(consultation, household_id)
-        if current and not form.is_submitted():
-            chosen = {c.item_id: c.choice for c in current.choices}
-            form.serial.data = current.serial
-        if not form.is_submitted() and request.args.get("serial"):
-            form.serial.data = request.args["serial"][:40]  # scanned from the paper ballot
-    return render_template("ballots/enter.html", c=consultation, entry=entry, form=form,
-                           chosen=chosen, errors=errors,
-                           choices=_choice_options(consultation, BallotChannel.DOOR_TO_DOOR)), (
-        400 if errors else 200)
+        show_choices=consultation.secrecy == Secrecy.OPEN, pending=entries.pending(consultation),
+        double_entry=ballots.double_entry_on(consultation),
+        can_enter=can(current_user, "ballot.enter", consultation),
+        entering=ballots.is_open(consultation) or workflow.awaits_count(consultation),
+        sort=sort)
 
 
 @bp.post("/<int:consultation_id>/roll/export")
@@ -217,4 +169,11 @@ def tally(consultation_id: int) -> str:
     data = ballots.current_tally(consultation)
     if data is None:
         raise NotFound(_("Voting has not started yet."))
-    return render_template("ballots/tally.html", c=consultation, tally=explain.reword(data))
+    waiting = entries.pending(consultation) if data.get("provisional") else None
+    return render_template("ballots/tally.html", c=consultation, tally=explain.reword(data),
+                           pending=waiting,
+                           awaits_count=workflow.awaits_count(consultation))
+
+
+# The committee's entry of ballots, settling entries, corrections and imports.
+from consult.ballots import entry_views  # noqa: E402, F401

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from consult.ballots import entries
 from consult.ballots import service as ballots
 from consult.consultations import service
 from consult.consultations.models import Consultation
@@ -34,6 +35,8 @@ class Task:
     done: bool = False
     receipt: str | None = None
     notice: Notice | None = None
+    # The committee corrected the household's ballot, and the correction is what counts now.
+    corrected: entries.Correction | None = None
 
 
 def tasks_for(household: Household, now: datetime | None = None) -> list[Task]:
@@ -51,7 +54,8 @@ def tasks_for(household: Household, now: datetime | None = None) -> list[Task]:
         if task is not None:
             tasks.append(task)
     far = datetime.max.replace(tzinfo=now.tzinfo)
-    return sorted(tasks, key=lambda t: (t.done, t.deadline or far))
+    # A ballot the committee corrected stays among the things to look at.
+    return sorted(tasks, key=lambda t: (t.done and t.corrected is None, t.deadline or far))
 
 
 def _task(consultation: Consultation, household: Household, now: datetime) -> Task | None:
@@ -64,8 +68,13 @@ def _task(consultation: Consultation, household: Household, now: datetime) -> Ta
         if ballots.roll_entry_for(consultation, household.id) is None:
             return None
         ballot = ballots.ballot_of(consultation, household.id)
+        corrected = None
+        if ballot is not None and ballot.channel != "online":
+            latest = next(iter(entries.corrections_of(consultation, household.id)), None)
+            if latest is not None and latest.version == ballot.version:
+                corrected = latest
         return Task("vote", consultation, consultation.vote_deadline, done=ballot is not None,
-                    receipt=ballot.receipt if ballot else None)
+                    receipt=ballot.receipt if ballot else None, corrected=corrected)
     if stage is Stage.RESOLUTION_PUBLIC:
         notice = notices.current_notice(consultation, NoticeKind.RESOLUTION)
         if notice and notices.in_period(notice, now):

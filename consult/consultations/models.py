@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from consult.consultations.states import Stage
@@ -71,6 +72,15 @@ class Consultation(TimestampMixin, db.Model):
     publicity_days: Mapped[int] = mapped_column(default=7)
     # A local rule may cap how many households one person may represent by proxy.
     proxy_cap: Mapped[int | None] = mapped_column(default=None)
+    # Paper ballots count only once two members entered them alike: None follows the rule
+    # (on for the Civil Code's rules), True/False as chosen. Fixed once the vote opens.
+    double_entry: Mapped[bool | None] = mapped_column(default=None)
+    # A proxy ballot counts only with its written authorisation (委托书) attached.
+    proxy_document_required: Mapped[bool] = mapped_column(default=False,
+                                                          server_default=sa_false())
+    # When the closed vote was counted: a vote closed at its deadline while paper ballots
+    # still awaited their second entry or a decision is counted once they are settled.
+    vote_counted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"),
                                                       default=None)
     # The secret that keys the owner tokens of this consultation's ballot records

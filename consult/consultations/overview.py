@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from consult.audit.models import AuditEvent
+from consult.ballots import entries
 from consult.ballots import service as ballots
 from consult.ballots.explain import rule_label, rule_sentences
 from consult.ballots.models import Ballot
@@ -68,6 +69,9 @@ class Overview:
     household: Household | None = None
     my_ballot: Ballot | None = None
     in_scope: bool = False
+    double_entry: bool = False
+    # Paper ballots awaiting their second entry or a decision (staff, during the vote).
+    unsettled: int = 0
 
 
 def _steps(consultation: Consultation) -> list[StageStep]:
@@ -122,10 +126,13 @@ def build(consultation: Consultation, user: Any, now: datetime | None = None) ->
     if can_manage:
         view.options = workflow.options(consultation, now)
         view.print_kinds = printing.available_batches(consultation)
+    view.double_entry = ballots.double_entry_on(consultation)
     if consultation.vote_opened_at is not None and can(user, "ballot.inspect", consultation):
         view.roll = ballots.roll_totals(consultation)
         view.channels = ballots.counts_by_channel(consultation)
         view.voted = sum(view.channels.values())
+        if consultation.stage == Stage.VOTING and consultation.vote_counted_at is None:
+            view.unsettled = entries.unsettled(consultation)
     household = getattr(user, "household", None)
     if household is not None and getattr(user, "is_authenticated", False):
         view.household = household

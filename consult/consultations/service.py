@@ -96,13 +96,19 @@ class Settings:
     vote_deadline: datetime | None
     publicity_days: int
     proxy_cap: int | None
+    # Paper ballots entered twice: None follows the rule (on for the Civil Code's rules).
+    double_entry: bool | None = None
+    proxy_document_required: bool = False
 
 
 def settings(*, title: str | None, summary: str | None, rule_code: str | None,
              rule_json: str | None = None, secrecy: str | None, locale: str | None,
              solicitation_deadline: datetime | None, vote_deadline: datetime | None,
-             publicity_days: int | None, proxy_cap: int | None) -> Settings:
+             publicity_days: int | None, proxy_cap: int | None,
+             double_entry: bool | None = None,
+             proxy_document_required: bool = False) -> Settings:
     """Validate raw settings. A ``rule_code`` of "custom" takes the conditions of ``rule_json``.
+    ``double_entry`` None means as the rule says (on for the Civil Code's rules).
 
     Raises ValidationFailed with messages per field.
     """
@@ -142,6 +148,8 @@ def settings(*, title: str | None, summary: str | None, rule_code: str | None,
     if proxy_cap is not None and not 1 <= proxy_cap <= 100:
         errors["proxy_cap"] = [_("Leave empty for no limit, or give 1 to 100 households.")]
     values["proxy_cap"] = proxy_cap
+    values["double_entry"] = double_entry
+    values["proxy_document_required"] = bool(proxy_document_required)
     if errors:
         raise ValidationFailed(_("Please correct the marked fields."), errors)
     return Settings(**values)
@@ -260,6 +268,8 @@ def create(actor: Any, compound: Compound, values: Settings, now: datetime | Non
         rule_json=values.rule.to_json(), secrecy=values.secrecy.value, locale=values.locale,
         solicitation_deadline=values.solicitation_deadline, vote_deadline=values.vote_deadline,
         publicity_days=values.publicity_days, proxy_cap=values.proxy_cap,
+        double_entry=values.double_entry,
+        proxy_document_required=values.proxy_document_required,
         created_by_id=getattr(actor, "id", None), round=1)  # starts as a draft
     db.session.add(consultation)
     db.session.flush()
@@ -298,6 +308,12 @@ def update(actor: Any, consultation: Consultation, values: Settings,
     if voting_started and rule_changed:
         raise Conflict(_("The decision rule and the ballot secrecy are fixed once voting has "
                          "started."))
+    entering_changed = ((values.double_entry, values.proxy_document_required)
+                        != (consultation.double_entry, consultation.proxy_document_required))
+    if voting_started and entering_changed:
+        raise Conflict(_("How paper ballots are entered is fixed once voting has started."))
+    change("double_entry", values.double_entry)
+    change("proxy_document_required", values.proxy_document_required)
     change("rule_code", values.rule.code)
     change("rule_json", values.rule.to_json())
     change("secrecy", values.secrecy.value)

@@ -36,6 +36,7 @@ class Action(StrEnum):
     START_DISCUSSION = "start_discussion"
     OPEN_VOTE = "open_vote"
     CLOSE_VOTE = "close_vote"
+    COUNT_VOTE = "count_vote"
     NEW_ROUND = "new_round"
     PUBLISH_RESOLUTION = "publish_resolution"
     START_IMPLEMENTATION = "start_implementation"
@@ -60,6 +61,10 @@ class Guard(StrEnum):
     FINAL_REPORT = "final_report"
     ALL_ITEMS_SETTLED = "all_items_settled"
     REASON_GIVEN = "reason_given"
+    # No paper ballot awaits its second entry or a decision (double entry).
+    ENTRIES_SETTLED = "entries_settled"
+    ENTRIES_SETTLED_OR_DEADLINE_REACHED = "entries_settled_or_deadline_reached"
+    VOTE_AWAITS_COUNT = "vote_awaits_count"
 
 
 @dataclass(frozen=True)
@@ -85,9 +90,16 @@ TRANSITIONS: dict[Action, Transition] = {t.action: t for t in (
     _t(Action.OPEN_VOTE, {Stage.DISCUSSING}, Stage.VOTING,
        Guard.HAS_ITEMS, Guard.VOTE_DEADLINE_AHEAD, Guard.ROLL_NOT_EMPTY),
     # Closing the vote keeps the stage and freezes the tally; the deadline does it by itself.
-    # Before the announced deadline, only when every household on the roll has voted.
+    # Before the announced deadline, only when every household on the roll has voted and no
+    # paper ballot awaits its second entry or a decision. At the deadline the vote closes
+    # whatever waits, and is counted only once the papers entered before it are settled.
     _t(Action.CLOSE_VOTE, {Stage.VOTING}, Stage.VOTING, Guard.VOTE_OPEN,
-       Guard.DEADLINE_REACHED_OR_ALL_VOTED, on_deadline=True),
+       Guard.DEADLINE_REACHED_OR_ALL_VOTED, Guard.ENTRIES_SETTLED_OR_DEADLINE_REACHED,
+       on_deadline=True),
+    # A vote closed with papers still unsettled is counted when they are: the system takes
+    # this step by itself as soon as the last one is settled.
+    _t(Action.COUNT_VOTE, {Stage.VOTING}, Stage.VOTING, Guard.VOTE_AWAITS_COUNT,
+       Guard.ENTRIES_SETTLED, on_deadline=True),
     _t(Action.PUBLISH_RESOLUTION, {Stage.VOTING}, Stage.RESOLUTION_PUBLIC, Guard.VOTE_CLOSED),
     # A failed vote goes back to discussion as a new, numbered round.
     _t(Action.NEW_ROUND, {Stage.VOTING, Stage.RESOLUTION_PUBLIC}, Stage.DISCUSSING,

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask_babel import force_locale
+from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from consult.audit import service as audit
+from consult.ballots import entries
 from consult.ballots import service as ballots
 from consult.consultations.models import Consultation
 from consult.consultations.states import TRANSITIONS, Action, Guard, Stage, Transition
@@ -46,6 +47,11 @@ GUARD_MESSAGES = {
     Guard.FINAL_REPORT: _l("Record a final progress report first."),
     Guard.ALL_ITEMS_SETTLED: _l("Tick off every item that passed, with its final cost."),
     Guard.REASON_GIVEN: _l("Give a reason."),
+    Guard.ENTRIES_SETTLED: _l("Paper ballots await their second entry or a decision."),
+    Guard.ENTRIES_SETTLED_OR_DEADLINE_REACHED: _l(
+        "Paper ballots await their second entry or a decision."),
+    Guard.VOTE_AWAITS_COUNT: _l("Only a vote that closed before it could be counted waits "
+                                "for its count."),
 }
 
 ACTION_LABELS = {
@@ -54,6 +60,7 @@ ACTION_LABELS = {
     Action.START_DISCUSSION: _l("Put the proposal up for discussion"),
     Action.OPEN_VOTE: _l("Open the vote"),
     Action.CLOSE_VOTE: _l("Close the vote and count"),
+    Action.COUNT_VOTE: _l("Count the closed vote"),
     Action.NEW_ROUND: _l("Return to discussion for a new round"),
     Action.PUBLISH_RESOLUTION: _l("Publish the resolution notice"),
     Action.START_IMPLEMENTATION: _l("Start the works"),
@@ -72,6 +79,8 @@ ACTION_EFFECTS = {
                          "proposal can no longer change, and households can vote until the "
                          "deadline."),
     Action.CLOSE_VOTE: _l("No more ballots are accepted; the result is counted and frozen."),
+    Action.COUNT_VOTE: _l("Every paper ballot entered before the close is settled: the result "
+                          "is counted and frozen."),
     Action.NEW_ROUND: _l("The proposal can be revised and voted on again; this round's result "
                          "stays on record."),
     Action.PUBLISH_RESOLUTION: _l("The result becomes a public notice; households may object "
@@ -129,8 +138,23 @@ def _guard(guard: Guard, consultation: Consultation, now: datetime, reason: str)
         Guard.ALL_ITEMS_SETTLED: lambda: all(
             item.completed_at is not None for item in items_to_implement(consultation)),
         Guard.REASON_GIVEN: lambda: bool(reason.strip()),
+        Guard.ENTRIES_SETTLED: lambda: entries.unsettled(consultation) == 0,
+        Guard.ENTRIES_SETTLED_OR_DEADLINE_REACHED: lambda: bool(
+            (consultation.vote_deadline and consultation.vote_deadline <= now)
+            or entries.unsettled(consultation) == 0),
+        Guard.VOTE_AWAITS_COUNT: lambda: bool(consultation.vote_closed_at is not None
+                                              and consultation.vote_counted_at is None),
     }
     return checks[guard]()
+
+
+def guard_message(guard: Guard, consultation: Consultation) -> str:
+    """What a failing guard means, in words; unsettled papers are counted."""
+    if guard in (Guard.ENTRIES_SETTLED, Guard.ENTRIES_SETTLED_OR_DEADLINE_REACHED):
+        n = entries.unsettled(consultation)
+        return ngettext("%(num)s paper ballot awaits its second entry or a decision.",
+                        "%(num)s paper ballots await their second entry or a decision.", n)
+    return str(GUARD_MESSAGES[guard])
 
 
 def _result_passed(consultation: Consultation) -> bool | None:
@@ -172,7 +196,9 @@ def options(consultation: Consultation, now: datetime | None = None) -> list[Opt
     for transition in TRANSITIONS.values():
         if stage not in transition.sources:
             continue
-        missing = [str(GUARD_MESSAGES[g]) for g in transition.guards
+        if transition.action is Action.COUNT_VOTE and not awaits_count(consultation):
+            continue  # a step of its own only for a vote closed before it could be counted
+        missing = [guard_message(g, consultation) for g in transition.guards
                    if g is not Guard.REASON_GIVEN and not _guard(g, consultation, now, "")]
         result.append(Option(transition, missing))
     return result
@@ -199,7 +225,7 @@ def apply(consultation: Consultation, action: Action, actor: Any, reason: str = 
                          stage=stage_label(source)))
     if by_deadline and not transition.on_deadline:
         raise Conflict(_("This step is not taken by a deadline."))
-    missing = [str(GUARD_MESSAGES[g]) for g in transition.guards
+    missing = [guard_message(g, consultation) for g in transition.guards
                if not _guard(g, consultation, now, reason)]
     if missing:
         raise Conflict(" ".join(missing))
@@ -225,7 +251,16 @@ def _effects(consultation: Consultation, action: Action, actor: Any, now: dateti
         # A deadline closes the vote at the deadline, even if nobody looked until later.
         deadline = consultation.vote_deadline
         consultation.vote_closed_at = min(now, deadline) if deadline else now
-        ballots.freeze_result(actor, consultation, consultation.vote_closed_at)
+        waiting = entries.unsettled(consultation)
+        if waiting:
+            # Only at the deadline (the guards saw to that): no more ballots, but the papers
+            # entered before it are settled first, and COUNT_VOTE counts them all.
+            audit.record(actor, "ballot.count_waiting", consultation,
+                         {"round": consultation.round, "unsettled": waiting})
+        else:
+            _count(actor, consultation, now)
+    elif action is Action.COUNT_VOTE:
+        _count(actor, consultation, now)
     elif action is Action.PUBLISH_RESOLUTION:
         notices.publish(actor, consultation, NoticeKind.RESOLUTION, now)
     elif action is Action.PUBLISH_RESULT:
@@ -237,7 +272,24 @@ def _effects(consultation: Consultation, action: Action, actor: Any, now: dateti
         consultation.round += 1
         consultation.vote_opened_at = None
         consultation.vote_closed_at = None
+        consultation.vote_counted_at = None
         consultation.vote_deadline = None
+
+
+def _count(actor: Any, consultation: Consultation, now: datetime) -> None:
+    """Count the closed vote and freeze its result (the tally of the ballots as they stand at
+    the close; proxy ballots still lacking a required authorisation never counted)."""
+    entries.set_aside_at_count(consultation, now)
+    assert consultation.vote_closed_at is not None
+    ballots.freeze_result(actor, consultation, consultation.vote_closed_at)
+    consultation.vote_counted_at = now
+
+
+def awaits_count(consultation: Consultation) -> bool:
+    """Whether the vote closed (at its deadline) before the papers entered were settled, and
+    waits for them to be counted."""
+    return (consultation.stage == Stage.VOTING and consultation.vote_closed_at is not None
+            and consultation.vote_counted_at is None)
 
 
 # --- deadlines --------------------------------------------------------------------------------
@@ -253,6 +305,8 @@ def due_action(consultation: Consultation, now: datetime | None = None) -> Actio
             and consultation.vote_closed_at is None and consultation.vote_deadline
             and consultation.vote_deadline <= now):
         return Action.CLOSE_VOTE
+    if awaits_count(consultation) and entries.unsettled(consultation) == 0:
+        return Action.COUNT_VOTE
     return None
 
 
@@ -273,7 +327,9 @@ def close_expired(now: datetime | None = None) -> list[tuple[int, Action]]:
         ((Consultation.stage == Stage.SOLICITING.value)
          & (Consultation.solicitation_deadline <= now))
         | ((Consultation.stage == Stage.VOTING.value) & Consultation.vote_closed_at.is_(None)
-           & (Consultation.vote_deadline <= now)))
+           & (Consultation.vote_deadline <= now))
+        | ((Consultation.stage == Stage.VOTING.value) & Consultation.vote_closed_at.isnot(None)
+           & Consultation.vote_counted_at.is_(None)))
         # Every candidate is locked before the first step writes its audit event: a ballot
         # holding one of them must never wait for the audit chain this transaction holds.
         .order_by(Consultation.id).with_for_update()).all()

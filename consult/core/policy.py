@@ -71,6 +71,7 @@ POLICY: dict[str, dict[Role, Grant]] = {
     "consultation.manage": {_C: Grant.SCOPED, _D: Grant.ALL},
     "consultation.participate": {_R: Grant.OWN},
     "ballot.enter": {_C: Grant.SCOPED, _D: Grant.ALL},
+    "ballot.decide": {_C: Grant.SCOPED, _D: Grant.ALL},
     "ballot.inspect": {_C: Grant.SCOPED, _S: Grant.SCOPED, _D: Grant.ALL},
     # Whoever holds a receipt code may see what its ballot counted (and nothing else).
     "ballot.prove": _EVERYONE,
@@ -95,6 +96,7 @@ ACTION_LABELS: dict[str, Any] = {
     "consultation.manage": _l("run consultations"),
     "consultation.participate": _l("take part for a household"),
     "ballot.enter": _l("enter paper, proxy and door-to-door ballots"),
+    "ballot.decide": _l("decide between differing entries of a paper ballot"),
     "ballot.inspect": _l("see individual ballots and the electoral roll"),
     "ballot.prove": _l("check a ballot with its receipt code"),
     "implementation.log": _l("record the progress of the works"),
@@ -109,7 +111,8 @@ ACTION_LABELS: dict[str, Any] = {
 PRIVATE_ACTIONS = frozenset({
     "account.sign_in", "account.self", "accounts.manage", "registry.view", "registry.export",
     "registry.edit", "registry.import", "registry.access_codes", "registry.structure",
-    "audit.view", "consultation.participate", "ballot.enter", "ballot.inspect", "ballot.prove",
+    "audit.view", "consultation.participate", "ballot.enter", "ballot.decide", "ballot.inspect",
+    "ballot.prove",
 })
 
 

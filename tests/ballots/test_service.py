@@ -7,6 +7,7 @@ from consult.audit.models import AuditEvent
 from consult.ballots import service as ballots
 from consult.ballots.models import Ballot, BallotChannel
 from consult.core.errors import Conflict, ImportRejected, ValidationFailed
+from consult.core.models import utcnow
 from consult.extensions import db
 from tests import factories
 from tests.conftest import audit_actions
@@ -157,28 +158,114 @@ def test_imported_ballots_are_what_cast_records_and_the_audit_check_agrees(votin
     from consult.audit import service as audit
 
     first = (BALLOT_HEADER + "1号楼,1,101,1,同意,书面,P-1,\n1号楼,1,101,2,反对,书面,P-1,\n"
-             "1号楼,1,102,1,agree,proxy,,张 三\n1号楼,1,102,2,abstain,proxy,,张 三\n").encode()
-    assert (ballots.import_ballots(None, voting, first, "a.csv").new) == 2
-    # One of them votes online meanwhile; a second file changes both paper ballots.
-    ballots.cast(None, voting, household(compound, 0, 1), answers(voting, "disagree", "agree"),
-                 BallotChannel.ONLINE)
-    second = (BALLOT_HEADER + "1号楼,1,101,1,反对,书面,P-1,\n1号楼,1,101,2,反对,书面,P-1,\n"
-              "1号楼,1,102,1,同意,入户,,\n1号楼,1,102,2,未见到,入户,,\n").encode()
+             "1号楼,1,102,1,agree,proxy,,张 三\n1号楼,1,102,2,abstain,proxy,,张 三\n"
+             "1号楼,1,201,1,未见到,入户,,\n1号楼,1,201,2,未见到,入户,,\n").encode()
+    assert (ballots.import_ballots(None, voting, first, "a.csv").new) == 3
+    # Nobody was home at 201: a second file brings its paper ballot, which replaces that
+    # note; 101's paper ballot is given again exactly as it is recorded.
+    second = (BALLOT_HEADER + "1号楼,1,101,1,同意,书面,P-1,\n1号楼,1,101,2,反对,书面,P-1,\n"
+              "1号楼,1,201,1,同意,书面,P-2,\n1号楼,1,201,2,反对,书面,P-2,\n").encode()
     summary = ballots.import_ballots(None, voting, second, "b.csv")
-    assert (summary.households, summary.new, summary.changed, summary.rows) == (2, 0, 2, 4)
+    assert (summary.households, summary.new, summary.changed, summary.unchanged,
+            summary.rows) == (1, 0, 1, 1, 4)
     stored = {b.household_id: b for b in db.session.scalars(select(Ballot))}
     a, b = stored[household(compound, 0, 0).id], stored[household(compound, 0, 1).id]
-    assert (a.version, a.channel, a.serial, {c.choice for c in a.choices}) == (
-        2, "paper", "P-1", {"disagree"})
+    c = stored[household(compound, 0, 2).id]
+    assert (a.version, a.channel, a.serial, {ch.choice for ch in a.choices}) == (
+        1, "paper", "P-1", {"agree", "disagree"})
     assert (b.version, b.channel, b.proxy_name, b.proxy_identity) == (
-        3, "door_to_door", None, None)
-    assert {c.item_id: c.choice for c in b.choices} == answers(voting, "agree", "not_reached")
+        1, "proxy", "张 三", "张 三")
+    assert (c.version, c.channel, c.serial) == (2, "paper", "P-2")
+    assert {ch.item_id: ch.choice for ch in c.choices} == answers(voting, "agree", "disagree")
     assert audit_actions().count("ballot.imported") == 2
     assert [e for e in audit_actions() if e.startswith("ballot.c")] == [
-        "ballot.cast", "ballot.cast", "ballot.changed", "ballot.changed", "ballot.changed"]
+        "ballot.cast", "ballot.cast", "ballot.cast", "ballot.changed"]
     # The chain holds, and every stored ballot is what its latest event says.
     result = audit.verify()
-    assert result.ok and result.ballots_checked == 2, result
+    assert result.ok and result.ballots_checked == 3, result
+
+
+def test_a_file_never_replaces_a_ballot_the_household_has(voting, compound):
+    ballots.cast(None, voting, household(compound, 0, 0), answers(voting, "agree", "agree"),
+                 BallotChannel.ONLINE)
+    ballots.cast(None, voting, household(compound, 0, 1), answers(voting, "agree", "agree"),
+                 BallotChannel.PAPER, serial="P-5")
+    before = audit_actions()
+    bad = (BALLOT_HEADER + "1号楼,1,101,1,未见到,入户,,\n1号楼,1,101,2,未见到,入户,,\n"
+           "1号楼,1,102,1,反对,书面,P-5,\n1号楼,1,102,2,反对,书面,P-5,\n").encode()
+    with pytest.raises(ImportRejected) as e:
+        ballots.import_ballots(None, voting, bad, "bad.csv")
+    assert [(err.line, err.column) for err in e.value.errors] == [(2, "E (表决意见)"),
+                                                                 (4, "C (房号)")]
+    assert "never replace" in e.value.errors[0].message
+    assert "already has a ballot (Paper ballot" in e.value.errors[1].message
+    assert "correction" in e.value.errors[1].message
+    assert audit_actions() == before
+    assert {ch.choice for ch in ballots.ballot_of(voting, household(compound).id).choices} == {
+        "agree"}
+
+
+def test_files_under_double_entry_are_one_members_entries(voting, compound):
+    from consult.ballots.models import BallotEntry, EntryState
+
+    voting.double_entry = True
+    a, b = (factories.make_user("committee", compound=compound) for _ in range(2))
+    file = (BALLOT_HEADER + "1号楼,1,101,1,同意,书面,P-1,\n1号楼,1,101,2,反对,书面,P-1,\n"
+            "1号楼,1,102,1,同意,书面,P-2,\n1号楼,1,102,2,同意,书面,P-2,\n").encode()
+    summary = ballots.import_ballots(a, voting, file, "a.csv")
+    assert (summary.new, summary.awaiting_second) == (0, 2)
+    assert db.session.scalar(select(func.count(Ballot.id))) == 0
+    # The same member cannot give the second entries, by file or by hand.
+    with pytest.raises(ImportRejected) as e:
+        ballots.import_ballots(a, voting, file, "a.csv")
+    assert {err.line for err in e.value.errors} == {2, 4}
+    assert "second entry must be made by another member" in e.value.errors[0].message
+    # Another member's file: 101 agrees with the first entry, 102 does not.
+    other = file.replace("1号楼,1,102,2,同意".encode(), "1号楼,1,102,2,反对".encode())
+    summary = ballots.import_ballots(b, voting, other, "b.csv")
+    assert (summary.new, summary.differs) == (1, 1)
+    assert ballots.ballot_of(voting, household(compound, 0, 0).id).cast_at < utcnow()
+    assert ballots.ballot_of(voting, household(compound, 0, 1).id) is None
+    states = {(e.household_id, e.first_id is None): e.state
+              for e in db.session.scalars(select(BallotEntry))}
+    assert states == {
+        (household(compound, 0, 0).id, True): EntryState.COUNTED,
+        (household(compound, 0, 0).id, False): EntryState.MATCHED,
+        (household(compound, 0, 1).id, True): EntryState.DIFFERS,
+        (household(compound, 0, 1).id, False): EntryState.DIFFERS}
+    from consult.audit import service as audit
+
+    assert audit.verify().ok
+
+
+def test_proxy_ballots_from_a_file_wait_for_a_required_authorisation(voting, compound):
+    voting.proxy_document_required = True
+    file = (BALLOT_HEADER + "1号楼,1,102,1,agree,proxy,,张三\n1号楼,1,102,2,agree,proxy,,张三\n"
+            ).encode()
+    summary = ballots.import_ballots(None, voting, file, "a.csv")
+    assert (summary.new, summary.awaiting_authorisation) == (0, 1)
+    assert ballots.ballot_of(voting, household(compound, 0, 1).id) is None
+
+
+def test_checking_a_file_writes_nothing_and_does_not_tell_a_second_entry_how_it_compares(
+        voting, compound):
+    from consult.ballots.entries import Paper, enter
+    from consult.ballots.models import BallotEntry
+
+    voting.double_entry = True
+    first = factories.make_user("committee", compound=compound)
+    enter(first, voting, household(compound, 0, 0),
+          Paper(BallotChannel.PAPER, answers(voting, "agree", "agree")))
+    before = (audit_actions(), db.session.scalar(select(func.count(BallotEntry.id))))
+    file = (BALLOT_HEADER + "1号楼,1,101,1,反对,书面,,\n1号楼,1,101,2,反对,书面,,\n"
+            "1号楼,1,102,1,同意,书面,,\n1号楼,1,102,2,同意,书面,,\n"
+            "9号楼,1,101,1,同意,书面,,\n").encode()
+    checked = ballots.check_ballot_file(None, voting, file, "a.csv")
+    assert [e.line for e in checked.errors] == [6]
+    assert {s.household_id: checked.outcomes[s.household_id] for s in checked.sheets} == {
+        household(compound, 0, 0).id: ballots.FileOutcome.SECOND,
+        household(compound, 0, 1).id: ballots.FileOutcome.FIRST}
+    assert (audit_actions(), db.session.scalar(select(func.count(BallotEntry.id)))) == before
 
 
 def test_serials_and_proxies_already_in_use_refuse_the_file(voting, compound):

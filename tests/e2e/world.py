@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any, TypedDict
 
 # Each flow gets its own households, so the flows and the accessibility pages can run in any
-# order: the resident of the access-code flow is a household of the demo's lift vote that has
-# neither an account nor a ballot; the committee's vote happens in a small compound of its own,
-# where every household can be entered by hand and the vote closed before its deadline.
+# order: the residents of the access-code flows (and the households whose ballots the
+# committee corrects or enters from files) are households of the demo's lift vote that have
+# neither an account nor a ballot; the committee's vote happens in a small compound of its
+# own, where every household can be entered by hand and the vote closed before its deadline.
 WORLD = """
 from flask_babel import force_locale
 from sqlalchemy import select
@@ -45,7 +46,13 @@ voted = set(db.session.scalars(select(Ballot.household_id).where(
 with_account = set(db.session.scalars(select(User.household_id).where(
     User.household_id.is_not(None))))
 newcomers = [h for h in db.session.scalars(ballots.households_in_scope(voting))
-             if h.id not in voted | with_account][:2]
+             if h.id not in voted | with_account][:5]
+# The last two get paper ballots entered from files, twice (the lift vote is decided by a
+# Civil Code rule); a second committee member decides where the two entries differ.
+newcomers, paper_homes = newcomers[:3], newcomers[3:]
+decider = accounts.create_user(admin, username="committee2", display_name="居委会 周敏",
+                               role="committee", password="demo-committee2-2026")
+accounts.add_scope(admin, decider, compound=demo)
 codes = [accounts.format_code(accounts.issue_access_code(admin, h)) for h in newcomers]
 with force_locale("zh_Hans"):  # as the resident's phone shows it
     labels = [str(h.label) for h in newcomers]
@@ -89,9 +96,11 @@ result = {
     "resolution_code": resolution.verify_code,
     "result_notice": result_notice.id,
     "audit_event": committee_step.seq,
-    # The second one votes with JavaScript switched off.
+    # The second one votes with JavaScript switched off; the committee corrects the third's.
     **{key: {"code": code, "household": h.id, "label": label} for key, code, h, label in zip(
-        ("newcomer", "no_script"), codes, newcomers, labels, strict=True)},
+        ("newcomer", "no_script", "corrected"), codes, newcomers, labels, strict=True)},
+    "paper": [{"household": h.id, "building": h.building.name, "unit": h.unit, "room": h.room}
+              for h in paper_homes],
     "small": {"compound": small.id, "consultation": gate.id, "title": gate.title,
               "households": [h.id for h in homes], "items": [i.title for i in gate.items]},
 }
@@ -112,6 +121,13 @@ class Small(TypedDict):
     items: list[str]
 
 
+class PaperHome(TypedDict):
+    household: int
+    building: str
+    unit: str
+    room: str
+
+
 class World(TypedDict):
     """What ``WORLD`` returns."""
 
@@ -126,6 +142,8 @@ class World(TypedDict):
     audit_event: int
     newcomer: Newcomer
     no_script: Newcomer
+    corrected: Newcomer
+    paper: list[PaperHome]
     small: Small
 
 

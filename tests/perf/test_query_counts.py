@@ -38,12 +38,12 @@ BUDGET = {
     "consultation soliciting": 14,
     "consultation proposing": 14,
     "consultation discussing": 15,
-    "consultation voting": 21,
+    "consultation voting": 23,
     "consultation resolution_public": 25,
     "consultation implementing": 18,
     "consultation voting (resident)": 14,
-    "ballots list": 11,
-    "tally (live)": 12,
+    "ballots list": 12,
+    "tally (live)": 13,
     "tally (frozen)": 6,
     "notice": 8,
     "households list": 11,
@@ -52,8 +52,8 @@ BUDGET = {
     "opinions list": 10,
     "vote form": 7,
     "vote review": 6,
-    "vote confirm": 13,
-    "receipt": 7,
+    "vote confirm": 14,
+    "receipt": 8,
 }
 
 

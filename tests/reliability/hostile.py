@@ -69,7 +69,9 @@ STAGE_OF = {
     "notices.print_batch": "soliciting",
     "ballots.vote": "voting", "ballots.confirm": "voting", "ballots.enter": "voting",
     "ballots.export_roll": "voting", "ballots.index": "voting", "ballots.receipt": "voting",
-    "ballots.tally": "voting",
+    "ballots.tally": "voting", "ballots.household": "voting", "ballots.authorise": "voting",
+    "ballots.waiting": "voting", "ballots.decide": "voting", "ballots.corrections": "voting",
+    "ballots.import_file": "voting", "ballots.import_confirm": "voting",
     "notices.show": "resolution_public", "notices.object_": "resolution_public",
     "notices.answer": "resolution_public", "notices.pdf": "resolution_public",
     "notices.verify": "resolution_public", "proofs.check": "resolution_public",
@@ -101,6 +103,8 @@ HOSTS: dict[str, tuple[str, str]] = {
     "consultations.comment_post_committee": ("consultations.item", "GET"),
     "ballots.confirm": ("ballots.vote", "POST"),  # the review screen
     "ballots.export_roll": ("ballots.index", "GET"),
+    "ballots.authorise": ("ballots.household", "GET"),
+    "ballots.import_confirm": ("ballots.import_file", "POST"),  # the preview
     "notices.object_": ("notices.show", "GET"),
     "notices.answer": ("notices.show", "GET"),
     "notices.issue_vote_notice": ("consultations.show", "GET"),
@@ -177,9 +181,10 @@ def _consultation_in(compound: Any, stage: str) -> Any:
         if stage == "discussing":
             c.vote_deadline = utcnow() + timedelta(days=10)  # a vote notice can be issued
         return c
-    if stage == "voting":  # open, nobody has voted yet
+    if stage == "voting":  # open, nobody has voted yet; paper ballots are entered twice
         factories.walk_to(c, "discussing")
         c.vote_deadline = utcnow() + timedelta(days=10)
+        c.double_entry = True
         workflow.apply(c, Action.OPEN_VOTE, None)
         return c
     if stage == "resolution_public":
@@ -274,6 +279,19 @@ def build_world() -> World:
             shared["job_id"] = job.id
         if stage == "discussing":
             shared["attachment_id"] = uploads.store(None, png_upload(), consultation=c).id
+        if stage == "voting":
+            # The neighbour's proxy ballot awaits its second entry and its written
+            # authorisation; the other household's two entries differ and await a decision.
+            from consult.ballots import entries
+            from consult.ballots.models import BallotChannel
+
+            both = {i.id: "agree" for i in c.items}
+            entries.enter(target, c, neighbour, entries.Paper(
+                BallotChannel.PROXY, both, proxy_name=NAME))
+            lead = entries.enter(target, c, other, entries.Paper(BallotChannel.PAPER, both))
+            entries.enter(users["admin"], c, other, entries.Paper(
+                BallotChannel.PAPER, {i.id: "disagree" for i in c.items}))
+            stages[stage]["entry_id"] = lead.id
     db.session.flush()
     shared["seq"] = latest_seq()
     return World(users={role: user.id for role, user in users.items()}, shared=shared,
@@ -718,8 +736,12 @@ _BY_KIND = {"datetime-local": "2026-03-01T10:00", "date": "2026-03-01", "number"
 
 # Where the heuristics below would fill in a form wrongly: an opinion recorded without a
 # household names no unit or room.
-BASELINE: dict[str, dict[str, list[str]]] = {
+BASELINE: dict[str, dict[str, list[Any]]] = {
     "consultations.opinion_record": {"unit": [""], "room": [""]},
+    # A paper-ballot file for the one household of the world nobody entered anything for.
+    "ballots.import_file": {"file": [Upload(
+        "楼栋,单元,房号,议项,表决意见,方式\n2号楼,1,102,1,同意,书面\n2号楼,1,102,2,反对,书面\n"
+        .encode(), "ballots.csv", "text/csv")]},
 }
 
 

@@ -6,6 +6,7 @@ import json
 
 from flask_babel import lazy_gettext as _l
 from wtforms import (
+    BooleanField,
     Form,
     FormField,
     HiddenField,
@@ -36,6 +37,11 @@ BASE_LABELS = {Base.PARTICIPATING: _l("of those taking part"), Base.ROLL: _l("of
 COMPARISON_LABELS = {Comparison.MORE_THAN: _l("more than"), Comparison.AT_LEAST: _l("at least"),
                      Comparison.AT_MOST: _l("at most"), Comparison.LESS_THAN: _l("less than")}
 LOCALE_CHOICES = (("zh_Hans", "简体中文"), ("zh_Hant", "繁體中文"), ("en", "English"))
+DOUBLE_ENTRY_CHOICES = (
+    ("", _l("As the decision rule says: on for the Civil Code's rules (art. 278)")),
+    ("on", _l("On: each paper ballot counts once two members entered it alike")),
+    ("off", _l("Off: one member's entry counts")),
+)
 
 
 class ConditionForm(Form):
@@ -74,12 +80,25 @@ class ConsultationForm(FlaskForm):
                                   validators=[required()])
     proxy_cap = IntegerField(_l("Most households one proxy may represent (empty: no limit)"),
                              validators=[Optional()])
+    # Anything but "on" or "off" (a field left out too) follows the rule.
+    double_entry = SelectField(_l("Double entry of paper ballots"), choices=[],
+                               validate_choice=False)
+    proxy_document_required = BooleanField(_l("A proxy ballot counts only with its written "
+                                              "authorisation (委托书) attached"))
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.rule_code.choices = options(
             [(code, RULE_LABELS[code]) for code in PRESETS] + [("custom", RULE_LABELS["custom"])])
         self.secrecy.choices = options((k.value, v) for k, v in SECRECY_LABELS.items())
+        self.double_entry.choices = options(DOUBLE_ENTRY_CHOICES)
+
+    def double_entry_value(self) -> bool | None:
+        """The choice as the service takes it: None follows the decision rule."""
+        return {"on": True, "off": False}.get(self.double_entry.data or "")
+
+    def show_double_entry(self, value: bool | None) -> None:
+        self.double_entry.data = {True: "on", False: "off"}.get(value, "")  # type: ignore[arg-type]
 
     def rule_json(self) -> str:
         """The local rule's conditions as the JSON the service reads."""

@@ -42,7 +42,9 @@ def _settings(form: ConsultationForm) -> service.Settings:
         rule_json=form.rule_json(), secrecy=form.secrecy.data, locale=form.locale.data,
         solicitation_deadline=local_to_utc(form.solicitation_deadline.data),
         vote_deadline=local_to_utc(form.vote_deadline.data),
-        publicity_days=form.publicity_days.data, proxy_cap=form.proxy_cap.data)
+        publicity_days=form.publicity_days.data, proxy_cap=form.proxy_cap.data,
+        double_entry=form.double_entry_value(),
+        proxy_document_required=bool(form.proxy_document_required.data))
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -86,6 +88,7 @@ def edit(consultation_id: int) -> Response | str:
     if request.method == "GET":
         form.solicitation_deadline.data = utc_to_local(consultation.solicitation_deadline)
         form.vote_deadline.data = utc_to_local(consultation.vote_deadline)
+        form.show_double_entry(consultation.double_entry)
         rule = Rule.from_json(consultation.rule_json)
         if consultation.rule_code == "custom":
             for row, condition in zip(form.conditions, rule.conditions, strict=False):
