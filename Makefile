@@ -35,6 +35,7 @@ audit:            ## known vulnerabilities of the locked versions
 
 lint:
 	.venv/bin/ruff check .
+	.venv/bin/mypy
 
 check: lint translate-check
 	python3 scripts/lock.py --check

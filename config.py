@@ -22,7 +22,7 @@ SECRET_KEY_FILE = "secret_key"  # noqa: S105 - the file name, in the instance fo
 
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+    return int(value) if value else default
 
 
 class Config:
@@ -110,8 +110,10 @@ class Config:
     # Uploaded files live here (not in the database); a shared path when running several hosts.
     UPLOAD_PATH = os.environ.get("UPLOAD_PATH", str(INSTANCE_DIR / "uploads"))
     PUBLICITY_DAYS = _env_int("PUBLICITY_DAYS", 7)
-    # The address printed in QR codes and letters when printing happens outside a request.
-    PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000")
+    # The address residents open, printed in QR codes and letters and shown on pages. Unset:
+    # the address of the request being answered (a print job keeps the one it was asked
+    # from), and http://127.0.0.1:5000 for commands.
+    PUBLIC_URL = os.environ.get("PUBLIC_URL", "")
     # Print jobs run after the request: "rq" on RQ workers (``flask jobs worker``) through
     # REDIS_URL, "thread" on a thread pool in the app process (the embedded demo). JOBS_INLINE
     # runs them within the request instead (tests).

@@ -170,8 +170,9 @@ def password_hash() -> str:
 
 def _consultation(compound: Any, title: str, now: datetime) -> Any:
     """A consultation of 12 items through the services, taken to the discussion stage."""
-    from consult.consultations import service, workflow
+    from consult.consultations import service
     from consult.consultations.states import Action
+    from consult.process import workflow
 
     consultation = service.create(None, compound, service.settings(
         title=title, summary="小区综合改造：管网、屋面、道路、照明等十二项。",

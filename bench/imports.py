@@ -320,11 +320,12 @@ def file_reading(report: Report, households: int) -> None:
 def ballot_imports(report: Report, clock: LockClock, households: int, items: int) -> None:
     from consult.ballots import service as ballots
     from consult.ballots.models import BallotChannel
-    from consult.consultations import service, workflow
+    from consult.consultations import service
     from consult.consultations.states import Action
     from consult.core.models import utcnow
     from consult.core.tabular import write_csv
     from consult.extensions import db
+    from consult.process import workflow
     from consult.registry import service as registry
     from consult.registry.models import Household
 

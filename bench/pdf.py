@@ -43,9 +43,9 @@ def _consultation(compound: Any, title: str, items: int, secrecy: str) -> Any:
 
 
 def _open_vote(consultation: Any) -> Any:
-    from consult.consultations import workflow
     from consult.consultations.states import Action
     from consult.core.models import utcnow
+    from consult.process import workflow
 
     now = utcnow()
     for action in (Action.START_SOLICITING, Action.START_PROPOSING, Action.START_DISCUSSION):
@@ -60,11 +60,11 @@ def resolution_notice(compound: Any) -> Any:
     and published: a one-page notice."""
     from consult.ballots import service as ballots
     from consult.ballots.models import BallotChannel
-    from consult.consultations import workflow
     from consult.consultations.states import Action
     from consult.extensions import db
     from consult.notices import service as notices
     from consult.notices.models import NoticeKind
+    from consult.process import workflow
     from consult.registry.models import Household
 
     consultation = _consultation(compound, "屋面防水维修", items=1, secrecy="confidential")
@@ -90,9 +90,10 @@ def pages(data: bytes) -> int:
 def main(quick: bool = False) -> bool:
     """Run the PDF benchmark and write ``bench/results/pdf.{json,md}``; True if every target
     was met."""
-    from consult.cli import ProgressBar
+    from consult.core.commands import ProgressBar
     from consult.extensions import db
-    from consult.notices import pdf_cache, printing
+    from consult.notices import pdf_cache
+    from consult.process import printing
 
     report = Report("pdf", "PDF rendering")
     households = 100 if quick else 1000

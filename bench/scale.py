@@ -133,12 +133,12 @@ def tally_dataset(report: Report, households: int, kind: str, workdir: Path, siz
     audit chain padded to ``sizes.audit_events`` for ``flask audit verify``."""
     from consult.accounts.models import User, UserScope
     from consult.ballots import service as ballots
-    from consult.consultations import workflow
     from consult.consultations.models import Consultation
     from consult.consultations.states import Action
     from consult.extensions import db
     from consult.notices import service as notices
     from consult.notices.models import NoticeKind
+    from consult.process import workflow
 
     key = f"tally_{households}"
     with fresh_database(kind, workdir) as url, app_on(url, workdir) as app:
@@ -306,7 +306,7 @@ def district(report: Report, kind: str, workdir: Path, sizes: Sizes, workers: in
             report.measurements["after_load"] = {
                 "ballots_before": ballots_before, "ballots_after": ballots_after,
                 "votes": votes, "audit_ok": result.ok, "audit_events": result.checked,
-                "ballots_checked": result.ballots_checked}
+                "ballots_checked": (result.checks["ballots"].checked if result.checks else 0)}
             report.target("Audit chain and ballots verify after the load", int(result.ok), 1,
                           "", exact=True)
             report.target("New ballots = households voting for the first time",
@@ -319,17 +319,17 @@ def district(report: Report, kind: str, workdir: Path, sizes: Sizes, workers: in
         path.write_bytes(_households_file(sizes.import_households))
         env = _cli_env(url, workdir)
         import_s, out = timed(lambda: subprocess.run(  # noqa: S603 - our own flask, fixed args
-            [str(VENV_BIN / "flask"), "--app", "wsgi", "import-households", str(path),
+            [str(VENV_BIN / "flask"), "--app", "wsgi", "registry", "import-households", str(path),
              "--compound", "导入社区/导入小区", "--create-buildings"], env=env, cwd=ROOT,
             capture_output=True, text=True, timeout=3600, check=False))
         report.measurements["import"] = {
             "households": sizes.import_households, "bytes": path.stat().st_size,
             "seconds": round(import_s, 2), "exit_code": out.returncode,
             "output": (out.stdout or out.stderr).strip().splitlines()[-2:]}
-        report.target(f"flask import-households, {sizes.import_households:,} households "
+        report.target(f"flask registry import-households, {sizes.import_households:,} households "
                       "(whole command)", round(import_s, 2), IMPORT_TARGET_S, "s",
                       gate=not quick)
-        report.target("flask import-households succeeds", out.returncode, 0, "exit code",
+        report.target("flask registry import-households succeeds", out.returncode, 0, "exit code",
                       exact=True)
         print(f"[import] {import_s:.1f} s: {out.stdout.strip()[-120:]}", flush=True)
 

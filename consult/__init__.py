@@ -9,13 +9,14 @@ import subprocess
 from datetime import datetime
 
 from flask import Flask
-from flask_babel import format_date, format_datetime, format_decimal, get_locale
+from flask_babel import format_decimal, get_locale
 
 from config import BASE_DIR, CONFIGS, Config, ProductionConfig
 from consult.accounts import sessions
-from consult.core import catalogs, logs
+from consult.core import catalogs, jobs, logs
 from consult.core import secrets as secret_keys
 from consult.core.database import configure_engine
+from consult.core.forms import refused_status
 from consult.core.handlers import (
     add_cache_headers,
     add_security_headers,
@@ -28,6 +29,7 @@ from consult.core.i18n import (
     select_locale,
 )
 from consult.core.proxies import TrustedProxyFix
+from consult.core.times import format_date, format_datetime
 from consult.core.urls import BoundedIntConverter
 from consult.extensions import babel, bootstrap, csrf, db, limiter, login_manager, migrate
 
@@ -62,6 +64,7 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
             app.wsgi_app, proxies, app.config["TRUSTED_PROXY_ADDRESSES"])
 
     _load_models()
+    _load_audit_readers()
     db.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
     csrf.init_app(app)
@@ -74,12 +77,16 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     limiter.init_app(app)
     _init_login(app)
     sessions.init_app(app)
+    from consult.ballots import crosscheck
+
+    crosscheck.init_app(app)  # flask audit verify checks the stored ballots too
     with app.app_context():
         configure_engine(app, db.engine)
 
     app.url_map.converters["int"] = BoundedIntConverter  # before the routes are added
     _register_blueprints(app)
     register_error_handlers(app)
+    app.after_request(refused_status)
     app.after_request(add_security_headers)
     app.after_request(add_cache_headers)
     app.after_request(remember_requested_locale)
@@ -90,6 +97,11 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     cli.register(app)
     _warn_without_cjk_font(app)
     return app
+
+
+# A bare ``rq worker`` imports consult.core.jobs, so this package first: its jobs build the
+# app with this factory.
+jobs.set_app_factory(create_app)
 
 
 def _secret_key(app: Flask, *, production: bool) -> None:
@@ -125,6 +137,17 @@ def _load_models() -> None:
     import consult.notices.models
     import consult.registry.models
     import consult.uploads.models  # noqa: F401
+
+
+def _load_audit_readers() -> None:
+    """Import how every domain has its audit events read (names of its objects, its fields,
+    answers side by side), which the audit pages show (``consult.audit.presenting``)."""
+    import consult.accounts.auditing
+    import consult.ballots.auditing
+    import consult.consultations.auditing
+    import consult.implementation.auditing
+    import consult.notices.auditing
+    import consult.registry.auditing  # noqa: F401
 
 
 def _init_login(app: Flask) -> None:
@@ -164,7 +187,7 @@ def from_iso(value: str | None) -> datetime | None:
 def _jinja(app: Flask) -> None:
     from flask_login import current_user
 
-    from consult.audit.actions import action_label, actor_label, object_label
+    from consult.audit.actions import action_label, actor_label, kind_label, object_label
     from consult.ballots.explain import CHOICE_LABELS
     from consult.ballots.models import (
         BALLOT_CHANNEL_LABELS,
@@ -181,9 +204,9 @@ def _jinja(app: Flask) -> None:
     from consult.core.text import mask_phone
     from consult.core.urls import url_for_page, url_with
     from consult.implementation.service import rating_label
-    from consult.notices.models import PrintKind
-    from consult.notices.printing import PRINT_KIND_LABELS
-    from consult.registry.models import RELATION_LABELS, Relation
+    from consult.notices.models import NOTICE_KIND_LABELS, NoticeKind, PrintKind
+    from consult.process.printing import PRINT_KIND_LABELS, link
+    from consult.registry.models import RELATION_LABELS, Relation, household_label
     from consult.registry.service import address_for
 
     app.jinja_env.globals.update(
@@ -193,7 +216,7 @@ def _jinja(app: Flask) -> None:
         address_for=lambda household: address_for(current_user, household),
         cjk_font=lambda: ("Noto Sans CJK TC" if str(get_locale()) == "zh_Hant"
                           else "Noto Sans CJK SC"),
-        supported_locales=SUPPORTED_LOCALES, action_label=action_label,
+        supported_locales=SUPPORTED_LOCALES, action_label=action_label, kind_label=kind_label,
         object_label=object_label, actor_label=actor_label,
         role_label=lambda role: ROLE_LABELS[Role(role)], url_for_page=url_for_page,
         url_with=url_with,
@@ -202,8 +225,9 @@ def _jinja(app: Flask) -> None:
         channel_label=lambda value: BALLOT_CHANNEL_LABELS.get(BallotChannel(value), value),
         entry_state_label=lambda value: ENTRY_STATE_LABELS.get(EntryState(value), value),
         secrecy_label=lambda value: SECRECY_LABELS.get(Secrecy(value), value),
-        rating_label=rating_label,
+        rating_label=rating_label, household_label=household_label, public_link=link,
         print_kind_label=lambda value: PRINT_KIND_LABELS.get(PrintKind(value), value),
+        notice_kind_label=lambda value: NOTICE_KIND_LABELS.get(NoticeKind(value), value),
     )
     app.jinja_env.filters.update(mask_phone=mask_phone, area=area, money=format_money,
                                  markdown=render_markdown, fromiso=from_iso, m2=area_m2,

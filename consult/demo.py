@@ -10,6 +10,7 @@ import hashlib
 import random
 from dataclasses import dataclass, field
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from consult.accounts import service as accounts
@@ -133,9 +134,11 @@ def seed_demo() -> DemoResult:
     _other, other_count = _compound(FANGZHI)
     result.households = count + other_count
 
-    admin = _account("admin", "街道管理员 张伟", Role.ADMIN)
-    committee = _account("committee", "居委会 李红梅", Role.COMMITTEE)
-    supervisor = _account("supervisor", "群众监督员 王建国", Role.SUPERVISOR)
+    # Named in the demo's language, as everything else it freezes.
+    admin = _account("admin", _("Street office administrator Zhang Wei"), Role.ADMIN)
+    committee = _account("committee", _("Residents' committee Li Hongmei"), Role.COMMITTEE)
+    supervisor = _account("supervisor", _("Residents' supervisor Wang Jianguo"),
+                          Role.SUPERVISOR)
     for user in (committee, supervisor):
         if main.id not in user.scoped_compound_ids():
             accounts.add_scope(admin, user, compound=main)
@@ -160,3 +163,17 @@ def seed_demo() -> DemoResult:
                            (Role.SUPERVISOR, "supervisor"), (Role.RESIDENT, "resident")):
         result.accounts.append((role.value, username, DEMO_PASSWORDS[username], ""))
     return result
+
+
+def report(result: DemoResult) -> list[str]:
+    """What ``seed_demo`` made, in lines for the reader (``flask demo seed``): the counts, every
+    demo account with its password, and the printed access code if one was issued."""
+    lines = [_("Demo data ready: %(n)s households and %(c)s consultations, one in every stage.",
+               n=result.households, c=result.consultations),
+             _("Demo accounts (username / password):")]
+    lines += [f"  {role:<11} {username:<11} {password}"
+              for role, username, password, _note in result.accounts]
+    if result.access_code:
+        lines.append(_("Household access code for %(household)s: %(code)s",
+                       household=result.access_code_household, code=result.access_code))
+    return lines

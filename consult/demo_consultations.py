@@ -8,23 +8,25 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
+from consult.ballots import entries
 from consult.ballots import service as ballots
 from consult.ballots.models import BallotChannel
-from consult.consultations import discussion, meetings, opinions, service, workflow
+from consult.consultations import discussion, meetings, opinions, service
 from consult.consultations.models import Consultation
 from consult.consultations.states import Action
 from consult.core.models import utcnow
 from consult.core.times import utc_to_local
 from consult.extensions import db
 from consult.implementation import service as works
-from consult.notices import printing
 from consult.notices import service as notices
 from consult.notices.models import NoticeKind
+from consult.process import printing, workflow
 from consult.registry.models import Building, Compound, Household
 
 DAY = timedelta(days=1)
@@ -88,7 +90,8 @@ def _to_discussion(consultation: Consultation, actor: Any, now: datetime) -> Non
 
 
 def _vote(consultation: Consultation, actor: Any, opened: datetime, days: int,
-          rng: random.Random, share: float, agree: float, skip: set[int] = frozenset()) -> None:
+          rng: random.Random, share: float, agree: float,
+          skip: AbstractSet[int] = frozenset()) -> None:
     """Open the vote at ``opened`` and let a ``share`` of households vote, mostly agreeing."""
     consultation.vote_opens_at = opened
     consultation.vote_deadline = opened + days * DAY
@@ -109,6 +112,8 @@ def _vote(consultation: Consultation, actor: Any, opened: datetime, days: int,
 
 def _close_and_publish(consultation: Consultation, actor: Any) -> datetime:
     closed = consultation.vote_deadline
+    if closed is None:
+        raise RuntimeError("a demo vote is closed only after _vote opened it")
     workflow.apply(consultation, Action.CLOSE_VOTE, actor, now=closed + timedelta(minutes=5))
     workflow.apply(consultation, Action.PUBLISH_RESOLUTION, actor, now=closed + DAY)
     return closed + DAY
@@ -209,12 +214,42 @@ def seed_consultations(compound: Compound, committee: Any, supervisor: Any,
         _vote(c, committee, now - 15 * DAY, 12, rng, 0.86, 0.8, skip=mine)
         _close_and_publish(c, committee)  # published two days ago
         notice = notices.current_notice(c, NoticeKind.RESOLUTION)
+        if notice is None:
+            raise RuntimeError("publishing the resolution issues its notice")
         objector = _household(compound, "2号楼", "1", "601")
         objection = notices.file_objection(None, notice, objector,
                                            "我家是顶楼，希望施工时注意保护太阳能热水器。",
                                            now=now - DAY)
         notices.answer_objection(committee, objection,
                                  "已要求施工单位施工前逐户确认，损坏照价赔偿。")
+
+    def vote_counted() -> None:
+        c = _new(committee, compound, "门卫室翻新和门禁系统", "翻新门卫室，加装门禁和监控。",
+                 items=[RENOVATION_TASKS[6]], now=now - 26 * DAY)
+        _to_discussion(c, committee, now - 21 * DAY)
+        _vote(c, committee, now - 12 * DAY, 10, rng, 0.78, 0.82, skip=mine)
+        # Closed and counted two days ago; the resolution notice is not published yet.
+        assert c.vote_deadline is not None
+        workflow.apply(c, Action.CLOSE_VOTE, committee, now=c.vote_deadline + timedelta(
+            minutes=5))
+
+    def vote_closed() -> None:
+        c = _new(committee, compound, "单元入口公示栏更新", "每个单元入口设置不锈钢公示栏。",
+                 rule="civil_code_278_general", items=[RENOVATION_TASKS[5]],
+                 now=now - 22 * DAY)
+        _to_discussion(c, committee, now - 18 * DAY)
+        _vote(c, committee, now - 11 * DAY, 10, rng, 0.7, 0.85, skip=mine)
+        assert c.vote_deadline is not None
+        # Two paper ballots came in on the last day; each was entered once, and the second
+        # entry (by another member) is still to come: the vote closed at its deadline
+        # yesterday and is counted once both are settled.
+        late = [h for h in _households(c)
+                if h.id not in mine and ballots.ballot_of(c, h.id) is None][:2]
+        for n, household in enumerate(late, start=1):
+            entries.enter(committee, c, household, entries.Paper(
+                BallotChannel.PAPER, {item.id: "agree" for item in c.items},
+                serial=f"LDJ-{c.id:02d}-9{n:02d}"), now=c.vote_deadline - timedelta(hours=3))
+        workflow.catch_up(c, now)
 
     def voting() -> None:
         c = _new(committee, compound, "1号楼1单元加装电梯",
@@ -243,7 +278,7 @@ def seed_consultations(compound: Compound, committee: Any, supervisor: Any,
                 if supporter.id != opinion.household_id:
                     opinions.support(None, opinion, supporter)
         workflow.apply(c, Action.START_PROPOSING, committee, now=now - 25 * DAY)
-        by_category = {}
+        by_category: dict[str, list[int]] = {}
         for opinion in made:
             by_category.setdefault(opinion.category, []).append(opinion.id)
         links = {0: "pipes", 1: "pipes", 2: "roads", 3: "cables", 4: "charging", 5: "facilities",
@@ -306,6 +341,8 @@ def seed_consultations(compound: Compound, committee: Any, supervisor: Any,
 
     for title, build in (("小区路灯安装", closed), ("主干道路面硬化", result_public),
                          ("雨污分流管网改造", implementing), ("屋面防水维修", resolution_public),
+                         ("门卫室翻新和门禁系统", vote_counted),
+                         ("单元入口公示栏更新", vote_closed),
                          ("1号楼1单元加装电梯", voting),
                          ("劳动局家属院综合改造方案（2027）", discussing),
                          ("非机动车充电设施建设", proposing),

@@ -1,5 +1,7 @@
 """Flask extensions, created unbound and initialised in ``create_app``."""
 
+from typing import TYPE_CHECKING
+
 from flask_babel import Babel
 from flask_bootstrap import Bootstrap5
 from flask_limiter import Limiter
@@ -26,6 +28,16 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+# Every model subclasses ``Model``. At run time it is Flask-SQLAlchemy's ``db.Model`` (built
+# from ``Base``); ``db.Model`` is an attribute, which a type checker cannot use as a base class,
+# so the checker sees ``Base`` itself. Every model names its ``__tablename__`` explicitly and
+# no code uses ``Model.query``, so the two agree on everything the checker looks at.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
+
 migrate = Migrate(render_as_batch=True, compare_type=True)
 login_manager = LoginManager()
 csrf = CSRFProtect()

@@ -107,14 +107,29 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=get_metadata(),
-            **conf_args
-        )
+        # A batch migration on SQLite copies a table and drops the old one, which fails while
+        # other tables' rows refer to it and foreign keys are enforced; the pragma cannot change
+        # inside a transaction, so it is off before the migrations begin, every reference is
+        # checked before they commit, and it is back on for whoever uses the connection next.
+        sqlite = connection.dialect.name == 'sqlite'
+        if sqlite:
+            connection.connection.dbapi_connection.execute('PRAGMA foreign_keys=OFF')
+        try:
+            context.configure(
+                connection=connection,
+                target_metadata=get_metadata(),
+                **conf_args
+            )
 
-        with context.begin_transaction():
-            context.run_migrations()
+            with context.begin_transaction():
+                context.run_migrations()
+                if sqlite:
+                    broken = connection.exec_driver_sql('PRAGMA foreign_key_check').all()
+                    if broken:
+                        raise RuntimeError(f'foreign keys broken by the migration: {broken[:5]}')
+        finally:
+            if sqlite:
+                connection.connection.dbapi_connection.execute('PRAGMA foreign_keys=ON')
 
 
 if context.is_offline_mode():

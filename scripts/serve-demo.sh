@@ -8,6 +8,6 @@ scripts/setup.sh
 # makes with a random key; the server and every later command read the same file.
 export CONSULT_CONFIG="${CONSULT_CONFIG:-development}"
 .venv/bin/flask --app wsgi db upgrade
-.venv/bin/flask --app wsgi seed-demo
+.venv/bin/flask --app wsgi demo seed
 echo "Serving on http://127.0.0.1:5000"
 exec .venv/bin/gunicorn --workers 2 --bind 127.0.0.1:5000 --access-logfile - wsgi:app

@@ -5,4 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
-exec .venv/bin/python -m pytest "$@"
+# In parallel, one worker per core (TEST_WORKERS=0 runs everything in this process); tests that
+# share a live server or Redis stay together on one worker (tests/conftest.py).
+exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-auto}" --dist loadgroup "$@"

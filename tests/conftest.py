@@ -32,7 +32,44 @@ from tests import factories
 
 def _database_url(tmp: Path) -> str:
     url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    return url or f"sqlite:///{tmp / 'test.sqlite'}"
+    if not url:
+        return f"sqlite:///{tmp / 'test.sqlite'}"
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and url.startswith("postgresql"):
+        return _worker_database(url, worker)
+    return url
+
+
+def _worker_database(url: str, worker: str) -> str:
+    """Each parallel worker (pytest-xdist) gets a database of its own on the same server, named
+    after the suite's: ``test`` → ``test_gw0``, ``test_gw1``…; created the first time."""
+    base = sa.make_url(url)
+    name = f"{base.database}_{worker}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                  {"name": name}).first()
+            if not exists:
+                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    finally:
+        admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+# Tests that share something outside their own database run on one worker, one after another:
+# the browser tests share a live server and a chromium, the Redis tests share Redis's queues.
+_SERIAL_GROUPS = {"e2e": "browser", "multi": "redis"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(root).parts
+        group = _SERIAL_GROUPS.get(parts[0]) if len(parts) > 1 else None
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 def _empty_database(url: str) -> None:

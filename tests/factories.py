@@ -138,18 +138,22 @@ def make_consultation(compound: Compound, *, stage: str = "draft", items: int = 
 def walk_to(consultation: Any, stage: str, *, choices: str = "agree") -> Any:
     """Take a draft consultation through the real workflow up to ``stage``.
 
-    Every household on the roll votes ``choices`` on every item (so the vote closes early and
-    passes with "agree"). Deadlines and publicity periods are passed by moving ``now`` forward;
-    returns the ``now`` reached, so callers can keep going from there.
+    Every household on the roll votes ``choices`` on every item (so the vote closes early, is
+    counted at once, and passes with "agree"). Deadlines and publicity periods are passed by
+    moving ``now`` forward; returns the ``now`` reached, so callers can keep going from there.
+    A vote waits in ``vote_closed`` only when papers are unsettled at its deadline: not a
+    stage this walk reaches.
     """
     from datetime import timedelta
 
     from consult.ballots import service as ballots
     from consult.ballots.models import BallotChannel
-    from consult.consultations import workflow
     from consult.consultations.states import STAGE_ORDER, Action, Stage
     from consult.core.models import utcnow
+    from consult.process import workflow
 
+    if Stage(stage) is Stage.VOTE_CLOSED:
+        raise ValueError("walk_to does not leave papers unsettled at the deadline")
     target = STAGE_ORDER.index(Stage(stage))
     now = utcnow()
 
@@ -171,9 +175,10 @@ def walk_to(consultation: Any, stage: str, *, choices: str = "agree") -> Any:
             ballots.cast(None, consultation, household,
                          {item.id: choices for item in consultation.items},
                          BallotChannel.PAPER, now=now)
+    if target >= STAGE_ORDER.index(Stage.VOTE_COUNTED) and not at(Stage.VOTE_COUNTED):
+        workflow.apply(consultation, Action.CLOSE_VOTE, None, now=now)
     if target >= STAGE_ORDER.index(Stage.RESOLUTION_PUBLIC) and not at(
             Stage.RESOLUTION_PUBLIC):
-        workflow.apply(consultation, Action.CLOSE_VOTE, None, now=now)
         workflow.apply(consultation, Action.PUBLISH_RESOLUTION, None, now=now)
     if target >= STAGE_ORDER.index(Stage.IMPLEMENTING) and not at(Stage.IMPLEMENTING):
         now += timedelta(days=consultation.publicity_days, minutes=1)

@@ -80,8 +80,11 @@ class LiveServer:
         line = next(line for line in out.stdout.splitlines() if line.startswith("RESULT="))
         return json.loads(line[len("RESULT="):])
 
-    def flask(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(VENV_BIN / "flask"), "--app", "wsgi", *args], env=self.env,
+    def flask(self, *args: str, lang: str | None = None) -> subprocess.CompletedProcess[str]:
+        """A ``flask`` command in the server's environment (its messages in English, or in
+        ``lang``)."""
+        env = self.env if lang is None else {**self.env, "CONSULT_LANG": lang}
+        return subprocess.run([str(VENV_BIN / "flask"), "--app", "wsgi", *args], env=env,
                               cwd=ROOT, capture_output=True, text=True, timeout=300)
 
     def stop(self) -> None:
@@ -250,7 +253,8 @@ from werkzeug.security import generate_password_hash
 from consult.accounts.models import User, UserScope
 from consult.ballots import service as ballots
 from consult.ballots.models import BallotChannel
-from consult.consultations import service, workflow
+from consult.consultations import service
+from consult.process import workflow
 from consult.consultations.states import Action
 from consult.core.models import utcnow
 from consult.registry import service as registry

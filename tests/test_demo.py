@@ -1,6 +1,7 @@
 import json
 import re
 
+import pytest
 from sqlalchemy import func, select
 
 from consult.accounts.models import AccessCode, User
@@ -9,7 +10,7 @@ from consult.registry.models import Building, Compound, Household
 
 
 def test_seed_demo_builds_the_compound_and_accounts_and_is_idempotent(runner):
-    first = runner.invoke(args=["seed-demo"], env={"CONSULT_LANG": "en"})
+    first = runner.invoke(args=["demo", "seed"], env={"CONSULT_LANG": "en"})
     assert first.exit_code == 0, first.output
     assert "admin" in first.output and "demo-admin-2026" in first.output
     assert "Household access code" in first.output
@@ -33,18 +34,18 @@ def test_seed_demo_builds_the_compound_and_accounts_and_is_idempotent(runner):
     assert stages == {s.value for s in Stage}  # one consultation in every stage
     assert audit.verify().ok
 
-    second = runner.invoke(args=["seed-demo"], env={"CONSULT_LANG": "en"})
+    second = runner.invoke(args=["demo", "seed"], env={"CONSULT_LANG": "en"})
     assert second.exit_code == 0
     assert db.session.scalar(select(func.count(Household.id))) == 236
     assert db.session.scalar(select(func.count(User.id))) == 4
-    assert db.session.scalar(select(func.count(Consultation.id))) == 10
+    assert db.session.scalar(select(func.count(Consultation.id))) == 12
     open_codes = db.session.scalar(select(func.count(AccessCode.id)).where(
         AccessCode.used_at.is_(None), AccessCode.revoked_at.is_(None)))
     assert open_codes == 1
 
 
 def test_demo_committee_member_works_in_the_demo_compound(runner, client):
-    runner.invoke(args=["seed-demo"])
+    runner.invoke(args=["demo", "seed"])
     r = client.post("/login", data={"username": "committee", "password": "demo-committee-2026"})
     assert r.status_code == 302
     assert "劳动局家属院" in client.get("/registry/").text
@@ -55,10 +56,35 @@ def test_seed_demo_under_the_c_locale_speaks_and_freezes_chinese(runner):
     """Debian's default LANG=C.UTF-8 names no language: the demo is Simplified Chinese."""
     from consult.notices.models import Notice
 
-    result = runner.invoke(args=["seed-demo"], env={
+    result = runner.invoke(args=["demo", "seed"], env={
         "CONSULT_LANG": "", "LC_ALL": "", "LC_MESSAGES": "", "LANG": "C.UTF-8"})
     assert result.exit_code == 0, result.output
     assert "演示数据已就绪" in result.output and "Demo data" not in result.output
     labels = [json.loads(text)["rule"]["label"] for text in db.session.scalars(
         select(Notice.content_json).where(Notice.kind == "vote"))]
     assert labels and all(re.search("[\u4e00-\u9fff]", label) for label in labels)
+
+
+def test_the_demo_report_names_every_account_and_the_code():
+    from consult.demo import DemoResult, report
+
+    result = DemoResult(accounts=[("admin", "admin", "demo-admin-2026", "")], households=236,
+                        consultations=10, access_code="1234 5678 9012",
+                        access_code_household="1号楼 1单元 102")
+    assert report(result) == [
+        "Demo data ready: 236 households and 10 consultations, one in every stage.",
+        "Demo accounts (username / password):",
+        "  admin       admin       demo-admin-2026",
+        "Household access code for 1号楼 1单元 102: 1234 5678 9012"]
+    assert len(report(DemoResult())) == 2  # no accounts listed, no code issued
+
+
+@pytest.mark.parametrize(("lang", "committee_name"), [
+    ("zh_Hans", "居委会 李红梅"), ("zh_Hant", "居委會 李紅梅"),
+    ("en", "Residents' committee Li Hongmei")])
+def test_demo_accounts_are_named_in_the_demo_language(runner, lang, committee_name):
+    assert runner.invoke(args=["demo", "seed"], env={"CONSULT_LANG": lang}).exit_code == 0
+    names = dict(db.session.execute(select(User.username, User.display_name)).all())
+    assert names["committee"] == committee_name
+    scripts = {"zh_Hans": "[\u4e00-\u9fff]", "zh_Hant": "[\u4e00-\u9fff]", "en": "^[A-Za-z' ]+$"}
+    assert all(re.search(scripts[lang], names[u]) for u in ("admin", "committee", "supervisor"))

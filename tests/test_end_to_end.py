@@ -41,7 +41,7 @@ def ok(response: Any, *texts: str) -> str:
 
 def step(committee: Any, consultation_id: int, action: str, reason: str = "") -> None:
     r = committee.post(f"/consultations/{consultation_id}/stage",
-                       data={"action": action, "reason": reason}, headers=EN,
+                       data={"action": action, "reason": reason, "confirmed": "1"}, headers=EN,
                        follow_redirects=True)
     page = ok(r)
     assert "Done:" in page, (action, re.findall(r'role="alert">(.*?)<', page))

@@ -2,13 +2,19 @@
 ``flask db upgrade``); these tests fail when models and migrations drift apart."""
 
 import re
+from datetime import datetime
 from pathlib import Path
 
+import flask_migrate
+import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import current_app
 
+from config import TestingConfig
+from consult import create_app
 from consult.extensions import db
 
 VERSIONS = Path(__file__).resolve().parent.parent / "migrations" / "versions"
@@ -38,3 +44,79 @@ def test_audit_chain_starts_at_genesis():
     from consult.audit.service import chain_head
 
     assert chain_head() == (0, "0" * 64)
+
+
+def _row(table, **values):
+    """A row of ``table`` with ``values``, every other required column given a plain value."""
+    for column in table.columns:
+        if column.name in values or column.nullable or column.primary_key:
+            continue
+        if isinstance(column.type, sa.Boolean):
+            values[column.name] = False
+        elif isinstance(column.type, sa.Integer):
+            values[column.name] = 1
+        elif isinstance(column.type, sa.DateTime):
+            values[column.name] = datetime(2026, 12, 1)
+        else:
+            values[column.name] = "x"
+    return values
+
+
+def test_the_vote_stages_migration_moves_rows_both_ways(tmp_path):
+    """A vote closed under the old stages moves to the stage its timestamps say, and back;
+    the consultation table is copied on SQLite with rows of other tables referring to it."""
+    class Config(TestingConfig):
+        SQLALCHEMY_DATABASE_URI = f"sqlite:///{tmp_path / 'migrated.sqlite'}"
+        INSTANCE_DIR = str(tmp_path)
+        UPLOAD_PATH = str(tmp_path / "uploads")
+        PDF_RENDER_LOCK_DIR = str(tmp_path / "render-locks")
+
+    before, after = "aad6046ec30e", "cfda44e217df"
+    opened, closed, counted = (datetime(2026, 12, 1, 8), datetime(2026, 12, 2, 8),
+                               datetime(2026, 12, 2, 9))
+    rows = {  # title: (stage, vote_closed_at, vote_counted_at)
+        "open": ("voting", None, None),
+        "waiting": ("voting", closed, None),
+        "counted": ("voting", closed, counted),
+        "published": ("resolution_public", closed, counted),
+        "discussed": ("discussing", None, None),
+    }
+    app = create_app(Config)
+    with app.app_context():
+        try:
+            flask_migrate.upgrade(revision=before)
+            tables = sa.MetaData()
+            tables.reflect(db.engine)
+            consultation, item = tables.tables["consultation"], tables.tables["item"]
+            with db.engine.begin() as conn:
+                conn.execute(tables.tables["community"].insert().values(
+                    _row(tables.tables["community"], id=1)))
+                conn.execute(tables.tables["compound"].insert().values(
+                    _row(tables.tables["compound"], id=1, community_id=1)))
+                for n, (title, (stage, closed_at, counted_at)) in enumerate(rows.items(), 1):
+                    conn.execute(consultation.insert().values(_row(
+                        consultation, id=n, compound_id=1, title=title, stage=stage,
+                        secrecy="open", created_by_id=None, vote_opened_at=opened,
+                        vote_closed_at=closed_at, vote_counted_at=counted_at)))
+                    conn.execute(item.insert().values(_row(
+                        item, consultation_id=n, number=1, completed_by_id=None)))
+
+            def stages():
+                with db.engine.connect() as conn:
+                    return dict(conn.execute(sa.select(consultation.c.title,
+                                                       consultation.c.stage)).all())
+
+            flask_migrate.upgrade(revision=after)
+            assert stages() == {"open": "voting", "waiting": "vote_closed",
+                                "counted": "vote_counted", "published": "resolution_public",
+                                "discussed": "discussing"}
+            flask_migrate.downgrade(revision=before)
+            assert stages() == {title: stage for title, (stage, _, _) in rows.items()}
+            with db.engine.connect() as conn:
+                assert conn.execute(sa.select(sa.func.count()).select_from(item)).scalar() == 5
+                assert conn.execute(sa.select(consultation.c.vote_counted_at).where(
+                    consultation.c.title == "counted")).scalar() == counted
+            with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as conn:
+                conn.execute(consultation.update().values(stage="vote_closed"))
+        finally:
+            db.engine.dispose()

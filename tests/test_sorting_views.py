@@ -39,8 +39,8 @@ def test_ballot_list_sorts_by_when_ballots_were_recorded(client, login_as, compo
     c = factories.make_consultation(compound, items=1)
     factories.walk_to(c, "discussing")
     c.vote_deadline = utcnow() + timedelta(days=5)
-    from consult.consultations import workflow
     from consult.consultations.states import Action
+    from consult.process import workflow
 
     now = utcnow()
     workflow.apply(c, Action.OPEN_VOTE, None, now=now)
@@ -83,3 +83,18 @@ def test_opinions_can_be_read_newest_first(client, login_as, compound):
     assert texts(client.get(url).text)[0] == "意见0"  # the most supported first
     assert texts(client.get(f"{url}?order=newest").text) == ["意见2", "意见1", "意见0"]
     assert texts(client.get(f"{url}?order=nonsense").text)[0] == "意见0"
+
+
+def test_query_arguments_named_like_path_arguments_or_url_options_leave_the_links(
+        client, login_as, compound):
+    login_as("committee", compound=compound)
+    url = f"/registry/compounds/{compound.id}"
+    response = client.get(f"{url}?compound_id=999&q=10")
+    assert response.status_code == 200  # was a 500: url_for got compound_id twice
+    links = re.findall(r'href="([^"]*sort=[^"]*)"', response.text)
+    assert links and all(link.startswith(f"{url}?") and "q=10" in link for link in links)
+    assert not any("compound_id" in link for link in links)
+    # nor does one named like url_for's own options change the links
+    response = client.get(f"{url}?_external=1&_anchor=x&q=10")
+    links = re.findall(r'href="([^"]*sort=[^"]*)"', response.text)
+    assert links and all(link.startswith(f"{url}?") and "#" not in link for link in links)

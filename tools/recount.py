@@ -359,7 +359,7 @@ def _differences(mine: Any, theirs: Any, path: str) -> list[str]:
 
 
 def _numbers_of(tally: dict[str, Any]) -> dict[str, Any]:
-    """The numbers of a frozen tally (``flask tally --json`` shape) that a recount gives."""
+    """The numbers of a frozen tally (``flask ballots tally --json`` shape) that a recount gives."""
     return {
         "consultation_id": tally["consultation_id"], "round": tally["round"],
         "rule": {"code": tally["rule"]["code"], "conditions": [

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from flask_babel import format_datetime, format_time, ngettext
+from flask_babel import format_time, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, or_, select
@@ -40,6 +40,7 @@ from consult.audit.actions import describe, describe_objects
 from consult.core.database import insert_or_lock
 from consult.core.errors import DomainError
 from consult.core.models import utcnow
+from consult.core.times import format_datetime
 from consult.extensions import db
 
 describe({
@@ -49,7 +50,7 @@ describe({
     "accounts.access_code.paused": _l("Access code paused after wrong tries"),
     "accounts.access_code.resumed": _l("Access code pause lifted"),
     "accounts.access_code.alarm": _l("Many wrong access codes from all devices"),
-})
+}, kind="accounts")
 describe_objects({"client": _l("Device")})
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,34 @@ def client_locked(until: datetime, now: datetime) -> SignInLocked:
         "committee for a new letter.", wait=wait_text(until, now)), until)
 
 
+def count_client_failure(key: str, now: datetime, *, threshold: int, window: timedelta,
+                         pause: timedelta) -> tuple[datetime | None, int]:
+    """Count one failure of client ``key`` (a keyed hash) within its ``window``; at
+    ``threshold`` pause the client until ``now + pause``. Flushes.
+
+    Returns the end of the pause this failure started (or None) and the failures counted: at a
+    pause, all of them; otherwise those in the window so far. Rows that neither hold a pause
+    nor failed recently are deleted on the way. Simultaneous failures of one client queue on
+    its row instead of losing a count.
+    """
+    db.session.execute(delete(ClientLock).where(
+        ClientLock.client_key != GLOBAL_KEY,
+        ClientLock.window_started_at < now - _FORGET_AFTER,
+        or_(ClientLock.locked_until.is_(None), ClientLock.locked_until < now)))
+    row, _created = insert_or_lock(ClientLock, {"client_key": key},
+                                   {"failures": 0, "window_started_at": now})
+    if row.window_started_at <= now - window:
+        row.failures, row.window_started_at = 0, now
+    row.failures += 1
+    if threshold <= 0 or row.failures < threshold:
+        db.session.flush()
+        return None, row.failures
+    until = now + pause
+    failures, row.failures, row.window_started_at, row.locked_until = row.failures, 0, now, until
+    db.session.flush()
+    return until, failures
+
+
 def note_wrong_code(key: str, now: datetime | None = None) -> tuple[datetime | None, int]:
     """Count a wrong code from this client; at the threshold pause its code sign-in (audited).
 
@@ -165,23 +194,12 @@ def note_wrong_code(key: str, now: datetime | None = None) -> tuple[datetime | N
     now = now or utcnow()
     config = current_app.config
     threshold = int(config["ACCESS_CODE_LOCKOUT_THRESHOLD"])
-    window = timedelta(minutes=int(config["ACCESS_CODE_LOCKOUT_WINDOW_MINUTES"]))
-    db.session.execute(delete(ClientLock).where(
-        ClientLock.client_key != GLOBAL_KEY,
-        ClientLock.window_started_at < now - _FORGET_AFTER,
-        or_(ClientLock.locked_until.is_(None), ClientLock.locked_until < now)))
-    # Simultaneous wrong codes from one client queue on its row instead of losing a count.
-    row, _created = insert_or_lock(ClientLock, {"client_key": key},
-                                   {"failures": 0, "window_started_at": now})
-    if row.window_started_at <= now - window:
-        row.failures, row.window_started_at = 0, now
-    row.failures += 1
-    if threshold <= 0 or row.failures < threshold:
-        db.session.flush()
-        return None, max(threshold - row.failures, 0)
-    until = now + timedelta(minutes=int(config["ACCESS_CODE_LOCKOUT_MINUTES"]))
-    failures, row.failures, row.window_started_at, row.locked_until = row.failures, 0, now, until
-    db.session.flush()
+    until, failures = count_client_failure(
+        key, now, threshold=threshold,
+        window=timedelta(minutes=int(config["ACCESS_CODE_LOCKOUT_WINDOW_MINUTES"])),
+        pause=timedelta(minutes=int(config["ACCESS_CODE_LOCKOUT_MINUTES"])))
+    if until is None:
+        return None, max(threshold - failures, 0)
     audit.record(None, "accounts.client.locked", ("client", None),
                  {"client": key[:12], "failures": failures, "until": audit.format_time(until)})
     return until, 0
@@ -239,9 +257,9 @@ def resume_code(actor: Any, access: AccessCode, now: datetime | None = None) -> 
     """Lift a code's pause (the household's count starts again; the next pause is still as
     long as it would have been). False if it was not paused."""
     now = now or utcnow()
-    if not access.is_usable or not access.paused_at(now):
-        return False
     until = access.paused_until
+    if not access.is_usable or until is None or not access.paused_at(now):
+        return False
     access.paused_until, access.failures = None, 0
     db.session.flush()
     household = access.household

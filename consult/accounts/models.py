@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import force_locale
 from flask_login import UserMixin
 from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash
 
+from consult.core.i18n import SUPPORTED_LOCALES
 from consult.core.models import TimestampMixin, UTCDateTime, utcnow
 from consult.core.policy import STORED_ROLES, Role
-from consult.extensions import db
+from consult.extensions import Model, db
 from consult.registry.models import Community, Compound, Household
 
 _ROLE_VALUES = ", ".join(f"'{r.value}'" for r in STORED_ROLES)
 
 
-class User(UserMixin, TimestampMixin, db.Model):
+class User(UserMixin, TimestampMixin, Model):
     """A person who signs in. Residents act for exactly one household."""
 
     __tablename__ = "user_account"
@@ -61,8 +63,28 @@ class User(UserMixin, TimestampMixin, db.Model):
     def role_enum(self) -> Role:
         return Role(self.role)
 
+    @property
+    def shown_name(self) -> str:
+        """The name to show. A household's account is named after its address when it is
+        made, in the language of whoever made it; shown again, that address is written in the
+        reader's language, like every other address on the page. A name someone typed in
+        for the account is shown as it was typed."""
+        household = self.household
+        if household is None:
+            return self.display_name
+        label = household.label
+        if self.display_name != label:
+            for locale in SUPPORTED_LOCALES:
+                with force_locale(locale):
+                    if self.display_name == household.label:
+                        return label
+            return self.display_name
+        return label
+
     def check_password(self, password: str) -> bool:
-        return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+        if not self.password_hash:
+            return False
+        return check_password_hash(self.password_hash, password)
 
     def scoped_compound_ids(self) -> frozenset[int]:
         """Compounds this user is scoped to, directly or through a whole community."""
@@ -85,7 +107,7 @@ class User(UserMixin, TimestampMixin, db.Model):
         self.__dict__.pop("_scope_cache", None)
 
 
-class UserScope(db.Model):
+class UserScope(Model):
     """A compound, or a whole community, that a committee member or supervisor works in."""
 
     __tablename__ = "user_scope"
@@ -113,7 +135,7 @@ class UserScope(db.Model):
         return self.community.name
 
 
-class AccessCode(db.Model):
+class AccessCode(Model):
     """A household access code, printed on a letter. Only keyed hashes of it are stored.
 
     A code works once: redeeming it signs the household's account in and marks it used.
@@ -158,7 +180,7 @@ class AccessCode(db.Model):
         return self.household.scope_compound_id
 
 
-class ClientLock(db.Model):
+class ClientLock(Model):
     """Wrong access codes from one client address (kept as a keyed hash), and the pause of
     code sign-in they earned. The row keyed ``GLOBAL_KEY`` counts wrong codes from every
     address for the alarm; its ``locked_until`` is the end of the alarm's window."""
@@ -175,7 +197,7 @@ class ClientLock(db.Model):
 GLOBAL_KEY = "*"  # ClientLock.client_key of the all-clients counter (a hash never is "*")
 
 
-class UserSession(db.Model):
+class UserSession(Model):
     """One sign-in: the browser's signed cookie carries a random token whose hash names this
     row, so a session can be ended for every copy of its cookie.
 

@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,17 +26,18 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from consult.accounts import lockout, sessions
 from consult.accounts.models import AccessCode, User, UserScope, UserSession
 from consult.audit import service as audit
-from consult.audit.actions import describe, describe_objects
+from consult.audit.actions import describe, describe_kinds, describe_objects
 from consult.core import secrets as secret_keys
 from consult.core import sorting
-from consult.core.database import lock_row
+from consult.core.database import affected_rows, lock_row
 from consult.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from consult.core.i18n import SUPPORTED_LOCALES
 from consult.core.models import utcnow
 from consult.core.policy import SCOPED_ROLES, STORED_ROLES, Role
 from consult.core.sorting import Sort
+from consult.core.tabular import write_csv
 from consult.extensions import db
-from consult.registry.models import Community, Compound, Household
+from consult.registry.models import Building, Community, Compound, Household
 
 describe({
     "accounts.user.created": _l("Account created"),
@@ -52,7 +53,8 @@ describe({
     "accounts.access_code.redeemed": _l("Access code used to sign in"),
     "accounts.access_code.redeemed_again": _l(
         "Access code used again on the same device, within the grace period"),
-})
+}, kind="accounts")
+describe_kinds({"accounts": _l("Accounts and sign-in")})
 
 describe_objects({"user_account": _l("Account")})
 
@@ -398,13 +400,12 @@ def revoke_access_codes(actor: Any, household: Household) -> int:
 
 
 def _revoke_open_codes(household: Household, now: Any) -> int:
-    result = db.session.execute(
+    return affected_rows(db.session.execute(
         update(AccessCode)
         .where(AccessCode.household_id == household.id, AccessCode.used_at.is_(None),
                AccessCode.revoked_at.is_(None))
         .values(revoked_at=now, selector_hash=None)
-        .execution_options(synchronize_session=False))
-    return result.rowcount or 0
+        .execution_options(synchronize_session=False)))
 
 
 def open_access_code(household: Household) -> AccessCode | None:
@@ -414,8 +415,51 @@ def open_access_code(household: Household) -> AccessCode | None:
         AccessCode.revoked_at.is_(None)).order_by(AccessCode.id.desc()))
 
 
+def households_with_open_codes(household_ids: Sequence[int]) -> int:
+    """How many of these households hold an unused, unrevoked access code (one that a new
+    letter would make stop working)."""
+    if not household_ids:
+        return 0
+    return db.session.scalar(select(func.count(func.distinct(AccessCode.household_id))).where(
+        AccessCode.household_id.in_(list(household_ids)), AccessCode.used_at.is_(None),
+        AccessCode.revoked_at.is_(None))) or 0
+
+
 def resident_account_for(household: Household) -> User | None:
     return db.session.scalar(select(User).where(User.household_id == household.id))
+
+
+# The columns of the list of codes a command writes for the committee's letters.
+CODE_LIST_HEADER = ("楼栋", "单元", "房号", "访问码")
+
+
+def issue_compound_codes(actor: Any, compound: Compound, *, only_new: bool = False,
+                         progress: Callable[[int, int], None] | None = None
+                         ) -> list[list[str]]:
+    """Issue a fresh code to every household of ``compound`` (earlier unused codes stop
+    working), in address order; ``only_new`` skips households that already have an account.
+
+    Returns a row per code for ``code_list``: building, unit, room and the code as printed.
+    The codes are stored only as hashes, so these rows are the one place they can be read.
+    ``progress(advance, total)`` is told of each household done.
+    """
+    households = list(db.session.scalars(
+        select(Household).join(Household.building).where(Building.compound_id == compound.id)
+        .order_by(Building.sort_key, Household.sort_key)))
+    rows = []
+    for household in households:
+        if not (only_new and resident_account_for(household) is not None):
+            code = issue_access_code(actor, household)
+            rows.append([household.building.name, household.unit, household.room,
+                         format_code(code)])
+        if progress is not None:
+            progress(1, len(households))
+    return rows
+
+
+def code_list(rows: Sequence[Sequence[str]]) -> bytes:
+    """The CSV file of ``issue_compound_codes``' rows, with its Chinese header."""
+    return write_csv(CODE_LIST_HEADER, rows)
 
 
 # A resident who mistypes is warned this many tries before code sign-in pauses.
@@ -612,6 +656,14 @@ def get_user_or_404(user_id: int) -> User:
     return user
 
 
+def get_scope_or_404(user: User, scope_id: int) -> UserScope:
+    """One of the user's scopes."""
+    scope = db.session.get(UserScope, scope_id)
+    if scope is None or scope.user_id != user.id:
+        raise NotFound(_("No such scope."))
+    return scope
+
+
 # How the accounts list can be sorted; each key ends with the username as tie-breaker.
 USER_SORTS: dict[str, tuple[Any, ...]] = {
     "role": (User.role, User.username),
@@ -643,3 +695,51 @@ def household_ids_with_codes(households: Sequence[Household]) -> set[int]:
     return set(db.session.scalars(select(AccessCode.household_id).where(
         AccessCode.household_id.in_(ids), AccessCode.used_at.is_(None),
         AccessCode.revoked_at.is_(None))))
+
+
+# --- this browser -------------------------------------------------------------------------------
+# What the pages call: the change above, and this browser's session (``sessions``, which keeps
+# the request's cookie) started or kept, in the same transaction.
+
+
+def sign_in(username: str, password: str, remember: bool) -> User | None:
+    """Sign this browser in with a password (``authenticate``): the account, or None. The
+    attempt is recorded either way; raises ``lockout.SignInLocked`` while the account is
+    locked."""
+    user = authenticate(username, password)
+    if user is not None:
+        sessions.start(user, remember, "password")
+    return user
+
+
+def sign_in_with_code(address: str | None, device: str | None, text: str) -> CodeSignIn:
+    """Sign this browser in, remembered, with a household's access code (``code_sign_in``,
+    whose refusals it raises)."""
+    signed_in = code_sign_in(address, device, text)
+    sessions.start(signed_in.user, remember=True, method="access_code",
+                   welcome=signed_in.welcome, access_code_id=signed_in.access.id)
+    return signed_in
+
+
+def set_password_here(actor: Any, user: User, password: str) -> None:
+    """``set_password`` from this browser (an administrator's): every session of the account
+    ends, except this browser's when the account is the administrator's own."""
+    set_password(actor, user, password)
+    if user.id == getattr(actor, "id", None):
+        sessions.renew(user)
+
+
+def change_own_password_here(user: User, current: str | None, password: str) -> None:
+    """``change_own_password`` on this browser, which stays signed in; every other session
+    of the account ends."""
+    change_own_password(user, current, password)
+    sessions.renew(user)
+
+
+def choose_first_password_here(user: User, record: UserSession | None, username: str,
+                               password: str) -> None:
+    """``choose_first_password`` just after an access-code sign-in; this phone stays signed
+    in, every other session of the account ends."""
+    choose_first_password(user, record, username, password)
+    sessions.renew(user)
+

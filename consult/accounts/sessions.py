@@ -56,7 +56,7 @@ from consult.registry.models import Household
 
 describe({
     "accounts.sessions.ended": _l("Signed out everywhere"),
-})
+}, kind="accounts")
 
 SEEN = "seen"  # the session key: epoch seconds of the last request
 SID = "sid"  # the session key: the random token naming the session's row
@@ -196,42 +196,47 @@ def load_user(user_id: str) -> User | None:
     """
     if not user_id.isdigit():
         return None
+    found = _signed_in(int(user_id))
+    if isinstance(found, str):
+        g.session_refused = found
+        return None
+    user, record = found
+    g.session_record = record
+    return user
+
+
+def _signed_in(user_id: int) -> tuple[User, UserSession | None] | str:
+    """The account ``user_id`` and the session row this request's cookie names (None for a
+    resident's cookie signed before session rows existed), or why the session is refused."""
     options = [joinedload(User.household).joinedload(Household.building)]
     token = session.get(SID)
     now = utcnow()
     if isinstance(token, str):
         row = db.session.execute(
             select(User, UserSession).join(UserSession, UserSession.user_id == User.id)
-            .where(User.id == int(user_id), UserSession.token_hash == token_hash(token))
+            .where(User.id == user_id, UserSession.token_hash == token_hash(token))
             .options(*options)).first()
         if row is None:
-            return _refuse(EXPIRED)
+            return EXPIRED
         user, record = row
         if not user.active:
-            return _refuse(SWITCHED_OFF)
+            return SWITCHED_OFF
         if record.ended_at is not None:
-            return _refuse(SIGNED_OUT)
+            return SIGNED_OUT
         if record.epoch != user.session_epoch:
-            return _refuse(ENDED)
+            return ENDED
         if user.role != Role.RESIDENT and (
                 record.created_at <= now - _staff_limit(current_app)):
-            return _refuse(STAFF_LIMIT)
-    else:
-        user = db.session.get(User, int(user_id), options=options)
-        record = None
-        if user is not None and not user.active:
-            return _refuse(SWITCHED_OFF)
-        if user is None or user.role != Role.RESIDENT:
-            return _refuse(EXPIRED)
-        if user.session_epoch != 0:
-            return _refuse(ENDED)
-    g.session_record = record
-    return user
-
-
-def _refuse(reason: str) -> None:
-    g.session_refused = reason
-    return None
+            return STAFF_LIMIT
+        return user, record
+    account = db.session.get(User, user_id, options=options)
+    if account is not None and not account.active:
+        return SWITCHED_OFF
+    if account is None or account.role != Role.RESIDENT:
+        return EXPIRED
+    if account.session_epoch != 0:
+        return ENDED
+    return account, None
 
 
 def _refusal_message(app: Flask, reason: str | None) -> str:

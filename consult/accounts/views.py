@@ -34,11 +34,18 @@ from consult.accounts.forms import (
     UserCreateForm,
     UserEditForm,
 )
-from consult.accounts.models import UserScope
 from consult.core import sorting
-from consult.core.errors import NotFound
 from consult.core.forms import options, page_number, page_size, save_form, text_arg
-from consult.core.policy import ROLE_LABELS, STORED_ROLES, Role, authorize, can, require
+from consult.core.policy import (
+    ROLE_LABELS,
+    STORED_ROLES,
+    Role,
+    authorize,
+    authorized,
+    can,
+    load,
+    require,
+)
 from consult.core.urls import safe_next
 from consult.extensions import db, limiter
 from consult.registry import service as registry
@@ -62,13 +69,12 @@ def login() -> Response | str:
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
         try:
-            user = accounts.authenticate(form.username.data, form.password.data)
+            user = accounts.sign_in(form.username.data, form.password.data,
+                                    bool(form.remember.data))
         except lockout.SignInLocked as exc:
             db.session.commit()  # the attempt, and the lock it may have started, are recorded
             form.form_errors.append(exc.message)
             return render_template("accounts/login.html", form=form)
-        if user is not None:
-            sessions.start(user, bool(form.remember.data), "password")
         db.session.commit()  # the attempt is recorded either way
         if user is not None:
             return redirect(safe_next(form.next.data) or url_for("main.index"))
@@ -118,7 +124,7 @@ def code_login() -> Response | str:
         form.code.data = request.args.get("code", "")[:40]  # the letter's QR code fills it in
     if form.validate_on_submit():
         try:
-            signed_in = accounts.code_sign_in(get_remote_address(), device, form.code.data)
+            accounts.sign_in_with_code(get_remote_address(), device, form.code.data)
         except lockout.SignInLocked as exc:
             db.session.commit()  # the wrong code that started the pause is kept
             form.code.errors = [exc.message]
@@ -126,8 +132,6 @@ def code_login() -> Response | str:
             db.session.commit()  # the wrong code counts towards a pause
             form.code.errors = exc.messages
         else:
-            sessions.start(signed_in.user, remember=True, method="access_code",
-                           welcome=signed_in.welcome, access_code_id=signed_in.access.id)
             db.session.commit()
             return _with_device(redirect(url_for("accounts.activate")), device)
     return _with_device(make_response(render_template("accounts/code_login.html", form=form)),
@@ -139,20 +143,16 @@ def code_login() -> Response | str:
 def activate() -> Response | str:
     """Just after an access-code sign-in: choose a username and password (optional, once)."""
     record = sessions.current_record()
-    if current_user.role != Role.RESIDENT or not sessions.welcome_open(record):
+    if (record is None or current_user.role != Role.RESIDENT
+            or not sessions.welcome_open(record)):
         flash(_("Passwords are changed here, with the current password if the account has "
                 "one."), "info")
         return redirect(url_for("accounts.profile"))
     form = ActivateForm()
     if request.method == "GET":
         form.username.data = current_user.username
-
-    def choose() -> None:
-        accounts.choose_first_password(current_user, record, form.username.data,
-                                       form.password.data)
-        sessions.renew(current_user)  # this phone stays signed in; every other session ends
-
-    if save_form(form, choose):
+    if save_form(form, lambda: accounts.choose_first_password_here(
+            current_user, record, form.username.data, form.password.data)):
         flash(_("Your password is set. Sign in with the username %(name)s next time.",
                 name=current_user.username), "success")
         return redirect(url_for("main.index"))
@@ -166,13 +166,10 @@ def profile() -> Response | str:
     if not current_user.password_hash:
         del form.current  # an account made from an access code has no password to confirm
     current = form.current.data if "current" in form else None
-
-    def change() -> None:
-        accounts.change_own_password(current_user, current, form.password.data)
-        sessions.renew(current_user)  # this browser stays signed in; every other session ends
-
-    if save_form(form, change, _("Your password has been changed. Every other device signed "
-                                 "in to this account has been signed out.")):
+    if save_form(form, lambda: accounts.change_own_password_here(
+            current_user, current, form.password.data),
+                 _("Your password has been changed. Every other device signed in to this "
+                   "account has been signed out.")):
         return redirect(url_for("accounts.profile"))
     return render_template("accounts/profile.html", form=form)
 
@@ -220,7 +217,7 @@ def user_new() -> Response | str:
 
 def _scope_choices() -> list[SelectChoice]:
     choices: list[SelectChoice] = []
-    for community in db.session.scalars(db.select(Community).order_by(Community.name)):
+    for community in registry.communities():
         pairs = [(f"community:{community.id}", _("%(name)s (whole community)",
                                                  name=community.name))]
         pairs += [(f"compound:{c.id}", c.name) for c in community.compounds]
@@ -248,14 +245,10 @@ def user_edit(user_id: int) -> Response | str:
 def user_password(user_id: int) -> Response | str:
     user = accounts.get_user_or_404(user_id)
     form = ResetPasswordForm()
-
-    def reset() -> None:
-        accounts.set_password(current_user, user, form.password.data)
-        if user.id == current_user.id:
-            sessions.renew(user)  # as on /account: the administrator's own browser goes on
-
-    if not save_form(form, reset, _("The password of %(name)s has been reset. Its earlier "
-                                    "sign-ins have ended.", name=user.username)):
+    if not save_form(form, lambda: accounts.set_password_here(
+            current_user, user, form.password.data),
+                     _("The password of %(name)s has been reset. Its earlier sign-ins have "
+                       "ended.", name=user.username)):
         flash(" ".join(map(str, form.password.errors)) or _("Give a new password."), "danger")
     return redirect(url_for("accounts.user_edit", user_id=user.id))
 
@@ -273,10 +266,9 @@ def unlock(user_id: int) -> Response:
     scope), any account from the accounts page (administrators)."""
     user = accounts.get_user_or_404(user_id)
     if user.household is not None:
-        authorize(current_user, "registry.access_codes", user.household)
-        back = url_for("registry.household", household_id=user.household.id)
+        back = url_for("registry.household", household_id=authorized(user.household).id)
     else:
-        authorize(current_user, "accounts.manage")
+        authorize(current_user, "accounts.manage")  # a staff account: administrators only
         back = url_for("accounts.user_edit", user_id=user.id)
     if lockout.unlock_account(current_user, user):
         db.session.commit()
@@ -292,8 +284,7 @@ def unlock(user_id: int) -> Response:
 @require("registry.access_codes")
 def code_resume(household_id: int) -> Response:
     """Lift the pause of a household's access code (committee, in scope; administrators)."""
-    household = registry.get_or_404(Household, household_id)
-    authorize(current_user, "registry.access_codes", household)
+    household = load(Household, household_id)
     access = accounts.open_access_code(household)
     if access is not None and lockout.resume_code(current_user, access):
         db.session.commit()
@@ -325,10 +316,7 @@ def scope_add(user_id: int) -> Response:
 @require("accounts.manage")
 def scope_remove(user_id: int, scope_id: int) -> Response:
     user = accounts.get_user_or_404(user_id)
-    scope = db.session.get(UserScope, scope_id)
-    if scope is None or scope.user_id != user.id:
-        raise NotFound(_("No such scope."))
-    accounts.remove_scope(current_user, scope)
+    accounts.remove_scope(current_user, accounts.get_scope_or_404(user, scope_id))
     db.session.commit()
     flash(_("Scope removed."), "success")
     return redirect(url_for("accounts.user_edit", user_id=user.id))

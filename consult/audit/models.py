@@ -8,12 +8,12 @@ from sqlalchemy import BigInteger, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from consult.core.models import UTCDateTime
-from consult.extensions import db
+from consult.extensions import Model
 
 GENESIS_HASH = "0" * 64
 
 
-class AuditEvent(db.Model):
+class AuditEvent(Model):
     """One recorded change. ``hash`` covers every other column and the previous event's hash."""
 
     __tablename__ = "audit_event"
@@ -40,7 +40,7 @@ class AuditEvent(db.Model):
         return self.compound_id
 
 
-class AuditHead(db.Model):
+class AuditHead(Model):
     """The single row holding the chain's last seq and hash; appenders lock it."""
 
     __tablename__ = "audit_head"

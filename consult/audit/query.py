@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select
 
+from consult.audit.actions import actions_of_kind
 from consult.audit.models import AuditEvent
+from consult.audit.presenting import keys_referring_to
 from consult.core import sorting
 from consult.core.errors import NotFound
 from consult.core.sorting import Sort
@@ -19,9 +22,11 @@ EVENT_SORTS: dict[str, tuple[Any, ...]] = {"seq": (AuditEvent.seq,)}
 
 def event_page_query(scope: frozenset[int] | None, *, object_type: str = "",
                      object_id: str = "", action: str = "", actor: str = "",
-                     sort: Sort | None = None) -> Select[tuple[AuditEvent]]:
+                     kind: str = "", households: Sequence[int] | None = None,
+                     sort: Sort | None = None) -> Select[AuditEvent]:
     """Events newest first (or ``sort``), limited to ``scope`` compounds (None = all),
-    filtered."""
+    filtered: ``kind`` is a kind of change (``actions.describe``), ``households`` the
+    ids of households of which any is concerned (``concerning``; none found: no event)."""
     stmt = sorting.order(select(AuditEvent), sort or Sort("seq", descending=True), EVENT_SORTS)
     if scope is not None:
         stmt = stmt.where(AuditEvent.compound_id.in_(scope))
@@ -33,7 +38,27 @@ def event_page_query(scope: frozenset[int] | None, *, object_type: str = "",
         stmt = stmt.where(AuditEvent.action == action)
     if actor:
         stmt = stmt.where(AuditEvent.actor_label == actor)
+    if kind:
+        stmt = stmt.where(AuditEvent.action.in_(actions_of_kind(kind)))
+    if households is not None:
+        stmt = stmt.where(or_(false(), *(concerning("household", one) for one in households)))
     return stmt
+
+
+def concerning(object_type: str, object_id: int) -> ColumnElement[bool]:
+    """Events about an object: on it, or naming it in their payload under a key the domains
+    registered as referring to its type (``presenting.describe_fields``).
+
+    Payloads are canonical JSON (sorted keys, no spaces), so ``"key":id`` followed by a comma
+    or the closing brace is exactly that key with that value. A confidential ballot's events
+    carry no household, so they are not found by it, as intended."""
+    clauses: list[ColumnElement[bool]] = [
+        and_(AuditEvent.object_type == object_type, AuditEvent.object_id == str(object_id))]
+    for key in keys_referring_to(object_type):
+        for end in (",", "}"):
+            clauses.append(AuditEvent.payload.contains(f'"{key}":{object_id}{end}',
+                                                      autoescape=True))
+    return or_(*clauses)
 
 
 def get_event(seq: int) -> AuditEvent:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -20,7 +20,9 @@ from typing import Any
 from sqlalchemy import DateTime, insert, select, type_coerce, update
 from sqlalchemy.orm import Session
 
+from consult.audit import checks as chain_checks
 from consult.audit.models import GENESIS_HASH, AuditEvent, AuditHead
+from consult.core.database import table_of
 from consult.core.models import utcnow
 from consult.extensions import db
 
@@ -90,6 +92,11 @@ def event_hash(fields: EventFields) -> str:
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
+def _current(session: Session | None) -> Session:
+    """``session``, else the app's current session (the caller's transaction)."""
+    return session if session is not None else db.session()
+
+
 def _target_ref(target: Any) -> tuple[str, str | None, int | None]:
     """(object type, object id, compound id) for a model instance or an explicit tuple."""
     if target is None:
@@ -120,7 +127,7 @@ def record(
     compound taken from the target; ``actor_label`` names an actor that is no user (e.g.
     ``HOUSEHOLD_ACTOR``). The event is flushed; it commits with the caller's change.
     """
-    session = session or db.session
+    session = _current(session)
     object_type, object_id, target_compound = _target_ref(target)
     # Plain statements rather than the unit of work: an append is on every ballot's path.
     head_seq, head_hash = session.execute(
@@ -172,7 +179,7 @@ def record_many(
     thousands of ballots) holds the chain head for milliseconds, not for thousands of round
     trips. Returns how many were appended.
     """
-    session = session or db.session
+    session = _current(session)
     head_seq, head_hash = session.execute(
         select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == HEAD_ID).with_for_update()
     ).one()
@@ -195,7 +202,7 @@ def record_many(
                      "payload": fields.payload, "prev_hash": fields.prev_hash,
                      "hash": head_hash})
     if rows:
-        session.execute(insert(AuditEvent.__table__), rows)
+        session.execute(insert(table_of(AuditEvent)), rows)
         session.execute(update(AuditHead).where(AuditHead.id == HEAD_ID)
                         .values(seq=head_seq, hash=head_hash))
     return len(rows)
@@ -233,13 +240,14 @@ class VerifyResult:
     head_seq: int
     head_hash: str
     problem: ChainProblem | None
-    # Stored ballots that disagree with the chain (see ``consult.audit.crosscheck``).
-    ballot_problems: tuple[Any, ...] = ()
-    ballots_checked: int = 0
+    # What each check the domains registered (``checks``) found, by its name; empty when
+    # the chain itself is broken.
+    checks: Mapping[str, chain_checks.CheckOutcome] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return self.problem is None and not self.ballot_problems
+        return self.problem is None and not any(
+            outcome.problems for outcome in self.checks.values())
 
 
 def verify_chain(
@@ -270,13 +278,14 @@ def verify_chain(
     return VerifyResult(checked, last_seq, prev_hash, None)
 
 
-def _stream_fields(session: Session, batch: int = 5000,
-                   ballot_events: dict[str, tuple[int, str]] | None = None
-                   ) -> Iterator[tuple[EventFields, str]]:
-    """Every stored event in seq order; ``ballot_events`` (if given) is filled with each
-    ballot's latest ``ballot.cast``/``ballot.changed`` event: ballot id → (seq, payload)."""
-    from consult.audit.crosscheck import BALLOT_ACTIONS
-
+def _stream_fields(session: Session, checks: Iterable[chain_checks.ChainCheck] = (),
+                   batch: int = 5000) -> Iterator[tuple[EventFields, str]]:
+    """Every stored event in seq order; each of ``checks`` is shown the events of its
+    actions."""
+    watching: dict[str, list[chain_checks.ChainCheck]] = {}
+    for check in checks:
+        for action in check.actions:
+            watching.setdefault(action, []).append(check)
     # Keyset pagination keeps memory flat for millions of events on every backend. Plain Core
     # rows, and the stored time (naive UTC) formatted directly: the same text as
     # ``format_time``, at a fraction of the cost per event.
@@ -289,44 +298,47 @@ def _stream_fields(session: Session, batch: int = 5000,
     connection = session.connection()
     last = 0
     while True:
-        rows = connection.execute(
+        # More columns than ``select``'s typed forms take: the rows are plain tuples.
+        rows: Sequence[Any] = connection.execute(
             select(*columns).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
         ).all()
         if not rows:
             return
         for row in rows:
-            if ballot_events is not None and row[4] in BALLOT_ACTIONS and row[6] is not None:
-                ballot_events[row[6]] = (row[0], row[8])
-            yield EventFields(
+            fields = EventFields(
                 seq=row[0], created_at=row[1].isoformat(timespec="microseconds") + "Z",
                 actor_id=row[2], actor_label=row[3], action=row[4], object_type=row[5],
                 object_id=row[6], compound_id=row[7], payload=row[8], prev_hash=row[9],
-            ), row[10]
+            )
+            for check in watching.get(row[4], ()):
+                check.event(fields)
+            yield fields, row[10]
         last = rows[-1][0]
 
 
-def verify(session: Session | None = None) -> VerifyResult:
-    """Verify the whole stored chain against its head row, then the stored ballots against
-    the chain.
+def verify(session: Session | None = None,
+           checks: Mapping[str, chain_checks.CheckFactory] | None = None) -> VerifyResult:
+    """Verify the whole stored chain against its head row, then the stored rows of the
+    domains against the chain: ``checks`` by name, those registered with the current app
+    by default (``consult.audit.checks``).
 
-    One pass over the events keeps the latest ``ballot.cast``/``ballot.changed`` payload of
-    each ballot; if the chain holds, one pass over the ballots and their choices compares
-    them with it. A broken chain is reported alone: its ballot events cannot be trusted.
+    One pass over the events shows each check the events it asks for; if the chain holds,
+    each check then compares its rows with what it was shown. A broken chain is reported
+    alone: its events cannot be trusted.
     """
-    from consult.audit import crosscheck
-
-    session = session or db.session
+    session = _current(session)
+    running = {name: factory() for name, factory in (
+        chain_checks.registered() if checks is None else checks).items()}
     head = session.get(AuditHead, HEAD_ID)
     head_pair = (head.seq, head.hash) if head is not None else (0, GENESIS_HASH)
-    latest: dict[str, tuple[int, str]] = {}
-    result = verify_chain(_stream_fields(session, ballot_events=latest), head_pair)
+    result = verify_chain(_stream_fields(session, running.values()), head_pair)
     if not result.ok:
         return result
-    problems, checked = crosscheck.check_ballots(session, latest)
-    return replace(result, ballot_problems=tuple(problems), ballots_checked=checked)
+    return replace(result, checks={name: check.finish(session)
+                                   for name, check in running.items()})
 
 
 def chain_head(session: Session | None = None) -> tuple[int, str]:
     """The current (seq, hash) of the chain, e.g. to print on a notice."""
-    head = (session or db.session).get(AuditHead, HEAD_ID)
+    head = _current(session).get(AuditHead, HEAD_ID)
     return (head.seq, head.hash) if head is not None else (0, GENESIS_HASH)

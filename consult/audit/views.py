@@ -8,14 +8,15 @@ import json
 from flask import Blueprint, Response, render_template, request
 from flask_login import current_user
 
-from consult.audit import export as audit_export
-from consult.audit.actions import known_actions, known_objects
+from consult.audit.actions import known_actions, known_kinds, known_objects
+from consult.audit.presenting import present
 from consult.audit.query import EVENT_SORTS, event_page_query, get_event
-from consult.consultations import loading
 from consult.core import sorting
-from consult.core.forms import page_number, page_size, text_arg
+from consult.core.forms import id_arg, page_number, page_size, text_arg
 from consult.core.pagination import window
-from consult.core.policy import authorize, compound_scope, require
+from consult.core.policy import compound_scope, load, require
+from consult.process import audit_export, loading
+from consult.registry.auditing import household_in_scope, households_by_room
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -23,26 +24,43 @@ bp = Blueprint("audit", __name__, url_prefix="/audit")
 @bp.get("/")
 @require("audit.view")
 def index() -> str:
+    scope = compound_scope(current_user, "audit.view")
     filters = {
         "object_type": text_arg("object_type", 40),
         "object_id": text_arg("object_id", 64),
         "action": text_arg("action", 64),
         "actor": text_arg("actor", 100),
+        "kind": text_arg("kind", 40),
     }
+    if filters["kind"] not in known_kinds():
+        filters["kind"] = ""
+    # A household by its id (a link on an event), or by its room (the search field): the
+    # events of every household found, several offered to choose one from.
+    room = text_arg("room", 60)
+    household = None if room else id_arg("household")
+    matches = households_by_room(scope, room) if room else []
+    if len(matches) == 1:
+        household, matches = matches[0][0], []
+    household_name = household_in_scope(scope, household) if household is not None else None
     sort = sorting.parse(request.args.get("sort"), list(EVENT_SORTS), "-seq")
-    stmt = event_page_query(compound_scope(current_user, "audit.view"), **filters, sort=sort)
+    found = ([household] if household is not None
+             else [one for one, _name in matches] if room else None)
+    stmt = event_page_query(scope, **filters, households=found, sort=sort)
     page = window(stmt, page_number(), page_size())
-    return render_template("audit/index.html", page=page, filters=filters,
-                           actions=known_actions(), objects=known_objects(), sort=sort)
+    return render_template("audit/index.html", page=page, events=present(page.items),
+                           filters=filters, room=room, household=household,
+                           household_name=household_name, matches=matches,
+                           actions=known_actions(), kinds=known_kinds(),
+                           objects=known_objects(), sort=sort)
 
 
 @bp.get("/<int(max=9223372036854775807):seq>")  # a BIGINT column, unlike the ids
 @require("audit.view")
 def event(seq: int) -> str:
-    event = get_event(seq)
-    authorize(current_user, "audit.view", event)
+    event = load(get_event, seq)
     payload = json.dumps(json.loads(event.payload), ensure_ascii=False, indent=2, sort_keys=True)
-    return render_template("audit/event.html", event=event, payload=payload)
+    return render_template("audit/event.html", event=event, view=present([event])[0],
+                           payload=payload)
 
 
 @bp.get("/consultations/<int:consultation_id>/export.json")

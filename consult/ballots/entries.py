@@ -29,7 +29,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import FileStorage
 
@@ -61,8 +61,10 @@ describe({
     "ballot.entries_decided": _l("Differing ballot entries decided"),
     "ballot.corrected": _l("Ballot corrected by the committee"),
     "ballot.authorisation_attached": _l("Written authorisation attached"),
+}, kind="ballots")
+describe({
     "ballot.count_waiting": _l("Vote closed; its count waits for paper ballots to be settled"),
-})
+}, kind="stages")
 describe_objects({"ballot_entry": _l("Ballot entry")})
 
 MAX_REASON = 500
@@ -192,11 +194,49 @@ def entry_page(consultation: Consultation, household_id: int, user: Any) -> Entr
             except Conflict:
                 page.mode = "closed"
         return page
-    if not ballots.is_open(consultation):
+    if not consultation.vote_is_open():
         page.mode = "closed"
     elif own:
         page.mode = "correct"
     return page
+
+
+def next_to_enter(consultation: Consultation, after: RollEntry, user: Any) -> RollEntry | None:
+    """The next household on the roll after ``after`` (building, unit, room) that has no
+    ballot and whose paper ``user`` can enter now: no entry waits for it, or only a first
+    entry by another member that awaits its second (once the vote is closed, only such a
+    one). None at the end of the roll."""
+    ballot = select(Ballot.id).where(
+        Ballot.consultation_id == consultation.id, Ballot.round == consultation.round,
+        Ballot.household_id == RollEntry.household_id)
+    # Waiting entries this member cannot add to: their own first entry, a paper whose entries
+    # differ, a proxy's awaiting its written authorisation.
+    blocked = select(BallotEntry.id).where(
+        BallotEntry.consultation_id == consultation.id,
+        BallotEntry.round == consultation.round,
+        BallotEntry.household_id == RollEntry.household_id, BallotEntry.first_id.is_(None),
+        BallotEntry.state.in_([s.value for s in OPEN_ENTRY_STATES]),
+        or_(BallotEntry.state != EntryState.AWAITING_SECOND.value,
+            BallotEntry.entered_by_id == getattr(user, "id", None)
+            if getattr(user, "id", None) is not None else BallotEntry.entered_by_id.is_(None)))
+    conditions = [~ballot.exists(), ~blocked.exists()]
+    if not consultation.vote_is_open():
+        # Closed, the count waiting: only second entries are still made.
+        conditions.append(select(BallotEntry.id).where(
+            BallotEntry.consultation_id == consultation.id,
+            BallotEntry.round == consultation.round,
+            BallotEntry.household_id == RollEntry.household_id, BallotEntry.first_id.is_(None),
+            BallotEntry.state == EntryState.AWAITING_SECOND.value).exists())
+    later = or_(RollEntry.building_sort > after.building_sort,
+                and_(RollEntry.building_sort == after.building_sort,
+                     or_(RollEntry.household_sort > after.household_sort,
+                         and_(RollEntry.household_sort == after.household_sort,
+                              RollEntry.household_id > after.household_id))))
+    return db.session.scalars(
+        select(RollEntry).where(RollEntry.consultation_id == consultation.id,
+                                RollEntry.round == consultation.round, later, *conditions)
+        .order_by(RollEntry.building_sort, RollEntry.household_sort, RollEntry.household_id)
+        .limit(1)).first()
 
 
 # --- entering -----------------------------------------------------------------------------
@@ -725,7 +765,8 @@ def corrections_of(consultation: Consultation, household_id: int) -> list[Correc
                 BallotEntry.household_id == household_id, BallotEntry.first_id.is_(None),
                 BallotEntry.correction_reason.isnot(None),
                 BallotEntry.state == EntryState.COUNTED.value)
-                .order_by(BallotEntry.settled_at.desc()))]
+                .order_by(BallotEntry.settled_at.desc()))
+            if at is not None]  # always: a counted entry was settled
 
 
 def users(ids: set[int | None]) -> dict[int, User]:

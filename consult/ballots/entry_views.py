@@ -7,40 +7,32 @@ Routes of the ``ballots`` blueprint (imported at the end of ``ballots.views``).
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from consult.ballots import entries, staging
 from consult.ballots import service as ballots
+from consult.ballots.entries import CORRECTION_CHANNELS
 from consult.ballots.forms import (
+    STAFF_CHANNELS,
     AuthorisationForm,
     BallotImportForm,
     DecisionForm,
     EntryForm,
     ImportConfirmForm,
 )
-from consult.ballots.models import BallotChannel, EntryState, RollEntry
+from consult.ballots.models import BALLOT_CHANNEL_LABELS, BallotChannel, EntryState, RollEntry
 from consult.ballots.views import _choice_options, _submitted_choices, bp
-from consult.consultations import loading, workflow
 from consult.consultations.models import Consultation, Secrecy
 from consult.core.database import starts_reading
-from consult.core.errors import ImportRejected, NotFound, ValidationFailed
-from consult.core.forms import apply_errors, save_form
-from consult.core.policy import authorize, can, require
-from consult.core.tabular import XLSX_MAGIC
+from consult.core.errors import ImportRejected, ValidationFailed
+from consult.core.forms import apply_errors, save_form, uploaded_table
+from consult.core.policy import can, require
 from consult.extensions import db
+from consult.process import loading, workflow
 from consult.registry.models import Household
-
-
-def _household(consultation: Consultation, household_id: int) -> tuple[RollEntry, Household]:
-    """A household on the consultation's roll (the roll says it is the consultation's)."""
-    roll = ballots.roll_entry_for(consultation, household_id)
-    household = db.session.get(Household, household_id) if roll is not None else None
-    if roll is None or household is None:
-        raise NotFound(_("This household is not on the electoral roll."))
-    return roll, household
 
 
 def _entered_message(consultation: Consultation, lead: entries.BallotEntry,
@@ -73,16 +65,26 @@ def _paper(form: EntryForm | DecisionForm, chosen: dict[int, str]) -> entries.Pa
                          form.proxy_name.data)
 
 
+def _entry_channel(offered: tuple[BallotChannel, ...], value: str | None) -> BallotChannel:
+    """The channel the form is for: the one asked for when it is offered, else paper (the
+    first offered); the posted value itself is checked by the form's field."""
+    return next((c for c in offered if c.value == value), offered[0])
+
+
 @bp.route("/<int:consultation_id>/ballots/<int:household_id>/enter", methods=["GET", "POST"])
 @require("ballot.enter")
 def enter(consultation_id: int, household_id: int) -> Response | str | tuple[str, int]:
     """A household's paper ballot: its first or second entry, or a correction of the ballot
-    it already has."""
+    it already has. The channel is chosen first (``?channel=``, no script needed): the form
+    then offers that channel's answers only, and the proxy's fields only for a proxy."""
     consultation = loading.load(consultation_id)
-    authorize(current_user, "ballot.enter", consultation)
-    roll, household = _household(consultation, household_id)
+    roll, household = ballots.roll_household_or_404(consultation, household_id)
     page = entries.entry_page(consultation, household_id, current_user)
-    form = EntryForm(correcting=page.mode == "correct")
+    correcting = page.mode == "correct"
+    form = EntryForm(correcting=correcting)
+    offered = CORRECTION_CHANNELS if correcting else STAFF_CHANNELS
+    channel = _entry_channel(offered, request.form.get("channel") if form.is_submitted()
+                             else request.args.get("channel"))
     errors: dict[str, list[str]] = {}
     chosen = _submitted_choices(consultation, request.form) if form.is_submitted() else {}
     if form.validate_on_submit():
@@ -90,7 +92,9 @@ def enter(consultation_id: int, household_id: int) -> Response | str | tuple[str
             lead = entries.enter(current_user, consultation, household, _paper(form, chosen),
                                  reason=form.reason.data or "",
                                  evidence=form.evidence.data or None,
-                                 proxy_document=form.proxy_document.data or None)
+                                 # Only a proxy ballot comes with a written authorisation.
+                                 proxy_document=(form.proxy_document.data or None)
+                                 if channel is BallotChannel.PROXY else None)
         except ValidationFailed as exc:
             db.session.rollback()
             errors = exc.errors
@@ -98,20 +102,42 @@ def enter(consultation_id: int, household_id: int) -> Response | str | tuple[str
             page = entries.entry_page(consultation, household_id, current_user)
         else:
             message, level = _entered_message(consultation, lead, household)
+            going_on = request.form.get("then") == "next"
+            following = (entries.next_to_enter(consultation, roll, current_user)
+                         if going_on else None)
+            target = (url_for("ballots.enter", consultation_id=consultation_id,
+                              household_id=following.household_id, channel=channel.value)
+                      if following is not None else
+                      url_for("ballots.index", consultation_id=consultation_id,
+                              status="missing") if going_on else
+                      url_for("ballots.index", consultation_id=consultation_id,
+                              building=roll.building_name))
+            end_of_roll = going_on and following is None
+            label = household.label
             db.session.commit()
             flash(message, level)
-            return redirect(url_for("ballots.index", consultation_id=consultation_id,
-                                    building=roll.building_name))
-    elif not form.is_submitted() and request.args.get("serial"):
-        form.serial.data = request.args["serial"][:40]  # scanned from the paper ballot
+            if end_of_roll:
+                flash(_("No household after %(household)s on the roll is still without a "
+                        "ballot.", household=label), "info")
+            return redirect(target)
+    elif not form.is_submitted():
+        form.channel.data = channel.value
+        if request.args.get("serial"):
+            form.serial.data = request.args["serial"][:40]  # scanned from the paper ballot
     staff = entries.users({page.ballot.entered_by_id if page.ballot else None,
                            page.case.entered_by_id if page.case else None})
     return render_template(
         "ballots/enter.html", c=consultation, entry=roll, form=form, chosen=chosen,
-        errors=errors, page=page, staff=staff,
+        errors=errors, page=page, staff=staff, channel=channel,
+        channels=[(c, BALLOT_CHANNEL_LABELS[c]) for c in offered],
+        serial_arg=request.args.get("serial", "")[:40] or None,
         current_answers=ballots.answers_of(consultation, page.ballot)
         if consultation.secrecy == Secrecy.OPEN else [],
-        choices=_choice_options(consultation, BallotChannel.DOOR_TO_DOOR),
+        # Only the chosen channel's answers ("not reached" is for door-to-door); a correction
+        # never offers the answers that cannot replace a ballot (the rule is
+        # entries.NEVER_REPLACE; the service refuses them too).
+        choices=[(value, label) for value, label in _choice_options(consultation, channel)
+                 if not correcting or value not in entries.NEVER_REPLACE],
         can_decide=can(current_user, "ballot.decide", consultation)), (
         400 if errors or form.errors else 200)
 
@@ -122,13 +148,12 @@ def household(consultation_id: int, household_id: int) -> str:
     """A household's ballot for the committee and supervisors: who entered it and how, its
     written authorisation, every entry and correction of this round."""
     consultation = loading.load(consultation_id)
-    authorize(current_user, "ballot.inspect", consultation)
     return _household_page(consultation, household_id, AuthorisationForm())
 
 
 def _household_page(consultation: Consultation, household_id: int,
                     authorisation_form: AuthorisationForm) -> str:
-    roll, _household_row = _household(consultation, household_id)
+    roll, _household_row = ballots.roll_household_or_404(consultation, household_id)
     ballot = ballots.ballot_of(consultation, household_id)
     cases = entries.household_entries(consultation, household_id)
     staff = entries.users({ballot.entered_by_id if ballot else None} | {
@@ -160,8 +185,7 @@ def authorise(consultation_id: int, household_id: int) -> Response | tuple[str, 
     """Attach a proxy's written authorisation (委托书) later; a file that is refused brings
     the household's page back with the reason at the field."""
     consultation = loading.load(consultation_id)
-    authorize(current_user, "ballot.enter", consultation)
-    _roll, household_row = _household(consultation, household_id)
+    _roll, household_row = ballots.roll_household_or_404(consultation, household_id)
     form = AuthorisationForm()
     saved = save_form(form, lambda: entries.attach_authorisation(
         current_user, consultation, household_row, form.document.data))
@@ -180,7 +204,6 @@ def waiting(consultation_id: int) -> str:
     """Paper ballots that do not count yet: awaiting their second entry, a decision between
     entries that differ, or a proxy's written authorisation. No answers are shown."""
     consultation = loading.load(consultation_id)
-    authorize(current_user, "ballot.inspect", consultation)
     rows = entries.waiting(consultation)
     staff = entries.users({e.entered_by_id for row in rows for e in row.entries})
     return render_template("ballots/waiting.html", c=consultation, rows=rows, staff=staff,
@@ -197,9 +220,8 @@ def decide(consultation_id: int, entry_id: int) -> Response | str | tuple[str, i
     """A member who made neither entry decides against the paper: one of the entries, or the
     answers as the paper gives them."""
     consultation = loading.load(consultation_id)
-    authorize(current_user, "ballot.decide", consultation)
     lead = entries.get_case_or_404(consultation, entry_id)
-    roll, _household_row = _household(consultation, lead.household_id)
+    roll, _household_row = ballots.roll_household_or_404(consultation, lead.household_id)
     if lead.state != EntryState.DIFFERS:
         flash(_("This paper ballot does not wait for a decision."), "info")
         return redirect(url_for("ballots.household", consultation_id=consultation_id,
@@ -247,7 +269,6 @@ def corrections(consultation_id: int) -> str:
     """Every correction of the consultation's ballots: who, when, why, the evidence, and for an
     open ballot the answers before and after."""
     consultation = loading.load(consultation_id)
-    authorize(current_user, "ballot.inspect", consultation)
     rows = entries.corrections(consultation)
     staff = entries.users({e.entered_by_id for row in rows for e in row.entries}
                           | {row.lead.settled_by_id for row in rows})
@@ -257,15 +278,6 @@ def corrections(consultation_id: int) -> str:
 
 # --- importing a file -----------------------------------------------------------------------
 
-
-def _looks_like_table(filename: str, data: bytes) -> bool:
-    """Sniff the content: an XLSX is a zip, a CSV is text without NUL bytes."""
-    name = filename.lower()
-    if name.endswith(".xlsx"):
-        return data.startswith(XLSX_MAGIC)
-    if name.endswith((".csv", ".txt")):
-        return b"\x00" not in data[:4096] or data.startswith((b"\xff\xfe", b"\xfe\xff"))
-    return False
 
 
 def _preview(consultation: Consultation, checked: ballots.BallotFile,
@@ -282,26 +294,17 @@ def _preview(consultation: Consultation, checked: ballots.BallotFile,
 def import_file(consultation_id: int) -> Response | str | tuple[str, int]:
     """Upload a paper-ballot file: every row is checked and shown, nothing is written."""
     consultation = loading.load(consultation_id)
-    authorize(current_user, "ballot.enter", consultation)
     form = BallotImportForm()
     problems = None
     if form.validate_on_submit():
-        upload = form.file.data
-        limit = current_app.config["IMPORT_MAX_BYTES"]
-        data = upload.read(limit + 1)
-        name = (upload.filename or "ballots.csv")[:200]
-        if len(data) > limit:
-            form.file.errors = [_("The file is larger than %(mb)s MB.",
-                                  mb=limit // (1024 * 1024))]
-        elif not _looks_like_table(name, data):
-            form.file.errors = [_("Upload a CSV or XLSX file.")]
-        else:
+        name = (form.file.data.filename or "ballots.csv")[:200]
+        data = uploaded_table(form.file, name)
+        if data is not None:
             try:
-                checked = ballots.check_ballot_file(current_user, consultation, data, name)
+                checked = staging.preview(current_user, consultation, data, name)
             except ImportRejected as exc:  # not a ballot table at all
                 problems = exc
             else:
-                staging.keep(consultation.id, current_user, data)
                 return _preview(consultation, checked, 400 if checked.errors else 200)
     return render_template("ballots/import.html", c=consultation, form=form,
                            problems=problems,
@@ -315,7 +318,6 @@ def import_file(consultation_id: int) -> Response | str | tuple[str, int]:
 def import_confirm(consultation_id: int) -> Response | str | tuple[str, int]:
     """Enter the file just previewed, checked once more against what is recorded now."""
     consultation = loading.load(consultation_id)
-    authorize(current_user, "ballot.enter", consultation)
     form = ImportConfirmForm()
     sha256 = (form.sha256.data or "") if form.validate_on_submit() else ""
     data = staging.kept(consultation.id, current_user, sha256)

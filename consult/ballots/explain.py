@@ -1,8 +1,9 @@
-"""Putting a tally into words and into the stable JSON shape of ``flask tally --json``."""
+"""Putting a tally into words and into the stable JSON shape of ``flask ballots tally --json``."""
 
 from __future__ import annotations
 
 import math
+import unicodedata
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -24,6 +25,7 @@ from consult.ballots.tally import (
     TallyResult,
 )
 from consult.consultations.models import Consultation
+from consult.core.display import area_m2, choice_order
 
 CHOICE_LABELS = {
     Choice.AGREE.value: _l("Agree"),
@@ -200,7 +202,7 @@ def _area(value: int) -> str:
 
 def tally_json(consultation: Consultation, result: TallyResult, *, provisional: bool
                ) -> dict[str, Any]:
-    """The tally in the stable shape other tools read (``flask tally ID --json``)."""
+    """The tally in the stable shape other tools read (``flask ballots tally ID --json``)."""
     return {
         "consultation_id": consultation.id,
         "round": consultation.round,
@@ -241,3 +243,34 @@ def tally_json(consultation: Consultation, result: TallyResult, *, provisional: 
                             for name, counts in item.by_building],
         } for item in result.items],
     }
+
+
+def _columns(text: str) -> int:
+    """How many terminal columns ``text`` takes: a Chinese character takes two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def tally_lines(tally: dict[str, Any]) -> list[str]:
+    """A tally in the JSON shape as lines of plain text for a terminal (``flask ballots
+    tally``), in the reader's language (``reword``): whether it is provisional, the rule, the
+    roll and the participation, then per item its verdict, every answer with its count and
+    percentage in aligned columns, and its conditions."""
+    data = reword(tally)
+    lines = [_("Provisional: voting is still open.")] if data["provisional"] else []
+    lines.append(data["rule"]["label"])
+    for label, totals in ((_("On the electoral roll"), data["roll"]),
+                          (_("Returned a ballot"), data["participation"])):
+        lines.append(_("%(label)s: %(h)s households, %(o)s owners, %(a)s m²", label=label,
+                       h=totals["households"], o=totals["owners"],
+                       a=area_m2(totals["area_m2"])))
+    verdicts = {True: _("passed"), False: _("not passed"), None: _("survey")}
+    for item in data["items"]:
+        lines.append(_("%(number)s. %(title)s: %(verdict)s", number=item["number"],
+                       title=item["title"], verdict=verdicts[item["passed"]]))
+        for key in choice_order(list(item["counts"])):
+            label = str(CHOICE_LABELS.get(key, key))
+            pad = " " * max(12 - _columns(label), 1)
+            lines.append(f"   {label}{pad}{item['counts'][key]:>6}  "
+                         f"{item['percentages'][key]:>5}%")
+        lines.extend(f"   {condition['text']}" for condition in item["conditions"])
+    return lines

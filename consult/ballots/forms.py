@@ -1,5 +1,5 @@
-"""Forms for entering ballots on behalf of households, settling entries, importing paper ballots
-and downloading the roll."""
+"""Forms for entering ballots on behalf of households, settling entries, importing paper ballots,
+downloading the roll and checking a receipt code."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaF
 
 from consult.ballots.entries import CORRECTION_CHANNELS, MAX_REASON
 from consult.ballots.models import BALLOT_CHANNEL_LABELS, BallotChannel
-from consult.core.forms import FlaskForm, max_length, options
+from consult.core.forms import FlaskForm, max_length, options, required
 
-_STAFF_CHANNELS = tuple(c for c in BallotChannel if c != BallotChannel.ONLINE)
+# The channels a committee member enters, paper first: the form is for paper unless asked.
+STAFF_CHANNELS = tuple(c for c in BallotChannel if c != BallotChannel.ONLINE)
 
 
 class EntryForm(FlaskForm):
@@ -31,7 +32,7 @@ class EntryForm(FlaskForm):
 
     def __init__(self, *args: object, correcting: bool = False, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        channels = CORRECTION_CHANNELS if correcting else _STAFF_CHANNELS
+        channels = CORRECTION_CHANNELS if correcting else STAFF_CHANNELS
         self.channel.choices = options((c.value, BALLOT_CHANNEL_LABELS[c]) for c in channels)
 
 
@@ -52,7 +53,7 @@ class DecisionForm(FlaskForm):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.channel.choices = options((c.value, BALLOT_CHANNEL_LABELS[c])
-                                       for c in _STAFF_CHANNELS)
+                                       for c in STAFF_CHANNELS)
 
 
 class AuthorisationForm(FlaskForm):
@@ -78,3 +79,13 @@ class ConfirmVoteForm(FlaskForm):
 
 class RollExportForm(FlaskForm):
     fmt = SelectField(_l("Format"), choices=options([("xlsx", "Excel (XLSX)"), ("csv", "CSV")]))
+
+
+class ReceiptForm(FlaskForm):
+    """The receipt code whose ballot the public proof page looks up."""
+
+    receipt = StringField(
+        _l("Receipt code (letters and digits, dashes do not matter)"),
+        validators=[required(), max_length(40)],
+        render_kw={"autocomplete": "off", "autocapitalize": "characters",
+                   "spellcheck": "false"})

@@ -11,7 +11,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueC
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from consult.core.models import UTCDateTime, utcnow
-from consult.extensions import db
+from consult.extensions import Model
 from consult.uploads.models import Attachment
 
 
@@ -30,7 +30,7 @@ BALLOT_CHANNEL_LABELS = {
 }
 
 
-class RollEntry(db.Model):
+class RollEntry(Model):
     """表决名册: a household as it stood when the vote opened. Later registry edits do not
     reach a running vote."""
 
@@ -58,7 +58,7 @@ class RollEntry(db.Model):
     owner_name: Mapped[str] = mapped_column(String(100))  # never shown on public pages
 
 
-class Ballot(db.Model):
+class Ballot(Model):
     """表决票: the current ballot of a household in a round. Changing it updates this row;
     every version is in the audit trail. The unique constraint is what guarantees one ballot
     per household, also under concurrent submissions."""
@@ -98,7 +98,7 @@ class Ballot(db.Model):
     proxy_document: Mapped[Attachment | None] = relationship()
 
 
-class BallotChoice(db.Model):
+class BallotChoice(Model):
     __tablename__ = "ballot_choice"
     __table_args__ = (
         CheckConstraint(
@@ -150,7 +150,7 @@ _ENTRY_STATES = ", ".join(f"'{s.value}'" for s in EntryState)
 _OPEN_STATES = ", ".join(f"'{s.value}'" for s in OPEN_ENTRY_STATES)
 
 
-class BallotEntry(db.Model):
+class BallotEntry(Model):
     """A paper, door-to-door or proxy ballot as one committee member typed it in (by hand or
     from a file).
 
@@ -220,7 +220,7 @@ class BallotEntry(db.Model):
         return self.household_id
 
 
-class VoteResult(db.Model):
+class VoteResult(Model):
     """The tally of a closed round, frozen when the vote closed."""
 
     __tablename__ = "vote_result"
@@ -239,7 +239,7 @@ class VoteResult(db.Model):
     tree_size: Mapped[int | None] = mapped_column(default=None)
 
 
-class BallotLeaf(db.Model):
+class BallotLeaf(Model):
     """One counted ballot as a leaf of its round's tree, frozen with the tally: its position
     (leaves sorted by their hash), its receipt's hash (to find it) and the leaf's data, from
     which the leaf's hash is computed. Nothing here names the household."""

@@ -4,29 +4,19 @@ with what answers, and the audit path to the root printed on the resolution noti
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
-from flask_babel import lazy_gettext as _l
 from flask_limiter.util import get_remote_address
-from wtforms import StringField
 
-from consult.audit.export import counted_rounds
 from consult.ballots import proofs
 from consult.ballots.explain import CHOICE_LABELS
-from consult.consultations import loading
-from consult.core.forms import FlaskForm, max_length, required
+from consult.ballots.forms import ReceiptForm
+from consult.ballots.service import counted_rounds
 from consult.core.policy import require
 from consult.extensions import db, limiter
 from consult.notices import service as notices
 from consult.notices.models import NoticeKind
+from consult.process import loading
 
 bp = Blueprint("proofs", __name__)
-
-
-class ReceiptForm(FlaskForm):
-    receipt = StringField(
-        _l("Receipt code (letters and digits, dashes do not matter)"),
-        validators=[required(), max_length(40)],
-        render_kw={"autocomplete": "off", "autocapitalize": "characters",
-                   "spellcheck": "false"})
 
 
 def _receipt_limit() -> str:

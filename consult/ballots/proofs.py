@@ -31,22 +31,19 @@ from datetime import datetime, timedelta
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, delete, insert, or_, select
+from sqlalchemy import and_, insert, select
 
 from consult.audit import service as audit
 from consult.audit.actions import describe
 from consult.ballots import merkle, records
 from consult.ballots.models import Ballot, BallotChoice, BallotLeaf, RollEntry, VoteResult
 from consult.consultations.models import Consultation
-from consult.core.database import insert_or_lock
 from consult.core.errors import DomainError
 from consult.core.models import utcnow
 from consult.extensions import db
 
-describe({"ballot.receipts_paused": _l("Receipt checks paused after wrong receipt codes")})
-
-# Rows of clients that neither hold a pause nor failed recently are deleted after this long.
-_FORGET_AFTER = timedelta(days=1)
+describe({"ballot.receipts_paused": _l("Receipt checks paused after wrong receipt codes")},
+         kind="ballots")
 
 
 @dataclass(frozen=True)
@@ -140,7 +137,8 @@ def tree_heads(consultation: Consultation) -> dict[int, TreeHead]:
     return {round_: TreeHead(root, size) for round_, root, size in db.session.execute(
         select(VoteResult.round, VoteResult.tree_root, VoteResult.tree_size)
         .where(VoteResult.consultation_id == consultation.id,
-               VoteResult.tree_root.isnot(None)).order_by(VoteResult.round))}
+               VoteResult.tree_root.isnot(None)).order_by(VoteResult.round))
+        if root is not None and size is not None}
 
 
 def prove(consultation: Consultation, round_: int, head: TreeHead, leaf: BallotLeaf) -> Proof:
@@ -219,27 +217,15 @@ def _paused(until: datetime, now: datetime) -> ReceiptChecksPaused:
 def _note_wrong(consultation: Consultation, key: str, now: datetime) -> datetime | None:
     """Count a wrong receipt code from this client; at the threshold pause receipt checks
     from it (audited). Returns the end of the pause this one started, if any."""
-    from consult.accounts.models import GLOBAL_KEY, ClientLock
+    from consult.accounts.lockout import count_client_failure
 
     config = current_app.config
-    threshold = int(config["RECEIPT_LOCKOUT_THRESHOLD"])
-    window = timedelta(minutes=int(config["RECEIPT_LOCKOUT_WINDOW_MINUTES"]))
-    db.session.execute(delete(ClientLock).where(
-        ClientLock.client_key != GLOBAL_KEY,
-        ClientLock.window_started_at < now - _FORGET_AFTER,
-        or_(ClientLock.locked_until.is_(None), ClientLock.locked_until < now)))
-    # Simultaneous wrong codes from one client queue on its row instead of losing a count.
-    row, _created = insert_or_lock(ClientLock, {"client_key": key},
-                                   {"failures": 0, "window_started_at": now})
-    if row.window_started_at <= now - window:
-        row.failures, row.window_started_at = 0, now
-    row.failures += 1
-    if threshold <= 0 or row.failures < threshold:
-        db.session.flush()
+    until, failures = count_client_failure(
+        key, now, threshold=int(config["RECEIPT_LOCKOUT_THRESHOLD"]),
+        window=timedelta(minutes=int(config["RECEIPT_LOCKOUT_WINDOW_MINUTES"])),
+        pause=timedelta(minutes=int(config["RECEIPT_LOCKOUT_MINUTES"])))
+    if until is None:
         return None
-    until = now + timedelta(minutes=int(config["RECEIPT_LOCKOUT_MINUTES"]))
-    failures, row.failures, row.window_started_at, row.locked_until = row.failures, 0, now, until
-    db.session.flush()
     audit.record(None, "ballot.receipts_paused", ("client", None, consultation.compound_id),
                  {"client": key[:12], "failures": failures, "until": audit.format_time(until),
                   "consultation_id": consultation.id})
@@ -260,9 +246,10 @@ def check_receipt(address: str | None, consultation: Consultation, text: str,
     key = client_key(address)
     until = db.session.scalar(select(ClientLock.locked_until).where(
         ClientLock.client_key == key))
-    paused = until is not None and until > now
+    if until is not None and until <= now:
+        until = None  # the pause is over
     characters = records.receipt_characters(text)
-    if paused and (characters is None or len(characters) != records.RECEIPT_LENGTH):
+    if until is not None and (characters is None or len(characters) != records.RECEIPT_LENGTH):
         raise _paused(until, now)
     proof = find_proof(consultation, text)
     if proof is not None:
@@ -270,7 +257,7 @@ def check_receipt(address: str | None, consultation: Consultation, text: str,
         # guard allows, so a right one is answered even from a paused address: a household
         # behind a carrier's NAT is not shut out by a neighbour's typos.
         return proof
-    if paused:
+    if until is not None:
         raise _paused(until, now)
     started = _note_wrong(consultation, key, now)
     if started is not None:

@@ -15,16 +15,29 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from flask_babel import format_datetime, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import String, and_, bindparam, case, func, insert, literal, or_, select, update
+from flask_babel import ngettext
+from sqlalchemy import (
+    String,
+    and_,
+    bindparam,
+    case,
+    false,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
+from sqlalchemy.sql import Select
 
 from consult.audit import service as audit
-from consult.audit.actions import describe, describe_objects
+from consult.audit.actions import describe, describe_kinds, describe_objects
 from consult.ballots import records
 from consult.ballots import tally as t
 from consult.ballots.models import (
@@ -39,13 +52,14 @@ from consult.ballots.models import (
     VoteResult,
 )
 from consult.consultations.models import Consultation, Item, Secrecy
-from consult.consultations.states import Stage
+from consult.consultations.states import UNCOUNTED_VOTE_STAGES, VOTE_STAGES
 from consult.core import sorting
-from consult.core.database import insert_or_lock, lock_row, reading
+from consult.core.database import insert_or_lock, lock_row, reading, table_of
 from consult.core.errors import CellError, Conflict, ImportRejected, NotFound, ValidationFailed
 from consult.core.models import utcnow
 from consult.core.sorting import Sort
 from consult.core.tabular import Column, Table, read_table, write_csv, write_xlsx
+from consult.core.times import format_datetime
 from consult.extensions import db
 from consult.registry.models import Building, Household, household_label
 from consult.uploads.models import Attachment
@@ -58,7 +72,8 @@ describe({
     "ballot.imported": _l("Ballots imported"),
     "ballot.roll_exported": _l("Electoral roll downloaded"),
     "ballot.entry_set_aside": _l("Ballot entry set aside"),
-})
+}, kind="ballots")
+describe_kinds({"ballots": _l("Ballots")})
 describe_objects({"ballot": _l("Ballot"), "consultation": _l("Consultation")})
 
 
@@ -137,7 +152,7 @@ def freeze_roll(actor: Any, consultation: Consultation) -> int:
         "owner_identity": r[7] or f"household:{r[0]}", "owner_name": r[8],
     } for r in rows]
     for start in range(0, len(entries), 1000):
-        db.session.execute(RollEntry.__table__.insert(), entries[start:start + 1000])
+        db.session.execute(table_of(RollEntry).insert(), entries[start:start + 1000])
     totals = roll_totals(consultation)
     audit.record(actor, "ballot.roll_frozen", consultation, {
         "round": consultation.round, "households": totals.households, "owners": totals.owners,
@@ -175,6 +190,17 @@ def roll_entry_for(consultation: Consultation, household_id: int) -> RollEntry |
     return db.session.scalar(select(RollEntry).where(
         RollEntry.consultation_id == consultation.id, RollEntry.round == consultation.round,
         RollEntry.household_id == household_id))
+
+
+def roll_household_or_404(consultation: Consultation,
+                          household_id: int) -> tuple[RollEntry, Household]:
+    """A household on the consultation's roll, with its roll entry (the roll says it is the
+    consultation's)."""
+    roll = roll_entry_for(consultation, household_id)
+    household = db.session.get(Household, household_id) if roll is not None else None
+    if roll is None or household is None:
+        raise NotFound(_("This household is not on the electoral roll."))
+    return roll, household
 
 
 ROLL_HEADERS = {
@@ -238,11 +264,11 @@ def receipt_hash(consultation: Consultation, receipt: str) -> str:
 
 def check_vote_open(consultation: Consultation, now: datetime) -> None:
     """Refuse unless the vote of the current round is open at ``now``."""
-    if consultation.stage != Stage.VOTING or consultation.vote_opened_at is None:
-        raise Conflict(_("Voting is not open for this consultation."))
-    if consultation.vote_closed_at is not None or (
-            consultation.vote_deadline is not None and now >= consultation.vote_deadline):
+    if consultation.vote_is_open(now):
+        return
+    if consultation.stage_enum in VOTE_STAGES:
         raise Conflict(_("Voting has closed; no more ballots can be accepted."))
+    raise Conflict(_("Voting is not open for this consultation."))
 
 
 def _parse_choices(consultation: Consultation, raw: Mapping[int, str],
@@ -284,14 +310,6 @@ def answers_of(consultation: Consultation, ballot: Ballot | None) -> list[tuple[
     return [(item, by_item[item.id]) for item in consultation.items if item.id in by_item]
 
 
-def is_open(consultation: Consultation, now: datetime | None = None) -> bool:
-    try:
-        check_vote_open(consultation, now or utcnow())
-    except Conflict:
-        return False
-    return True
-
-
 def proxy_identity(name: str) -> str:
     """One person's proxies are counted together however their name was typed."""
     return " ".join(unicodedata.normalize("NFKC", name).split()).lower()[:140]
@@ -314,8 +332,8 @@ def check_can_settle(consultation: Consultation, entered_at: datetime) -> None:
     """Refuse unless a ballot entered by the committee at ``entered_at`` may still be recorded:
     entered while the vote was open, and the vote not counted yet (its second entry or a
     decision may come after the close, before the count)."""
-    if (consultation.stage != Stage.VOTING or consultation.vote_opened_at is None
-            or consultation.vote_counted_at is not None):
+    if (consultation.stage_enum not in UNCOUNTED_VOTE_STAGES
+            or consultation.vote_opened_at is None):
         raise Conflict(_("The vote of this round has been counted; no ballot can be recorded "
                          "any more."))
     if entered_at < consultation.vote_opened_at or any(
@@ -483,13 +501,43 @@ BALLOT_LIST_SORTS: dict[str, tuple[Any, ...]] = {
 }
 
 
+# How building names end in the registry ("1号楼", "3栋"): "1-101" finds 1号楼 room 101.
+_BUILDING_SUFFIXES = ("", "号楼", "号", "栋", "幢", "座")
+
+
+def room_search(query: str) -> tuple[Any, Any]:
+    """The roll entries a room search finds, as two conditions: the exact match ("101",
+    "1-101" for unit or building 1, "1-1-101" for building, unit and room) and the wider
+    list (rooms that start with a lone number typed). Text that names no room finds none."""
+    text = unicodedata.normalize("NFKC", query)
+    for dash in "—–－/ ":
+        text = text.replace(dash, "-")
+    parts = [part for part in text.split("-") if part]
+    if not parts or len(parts) > 3:
+        return false(), false()
+    *place, room = parts
+
+    def building_is(name: str) -> Any:
+        return RollEntry.building_name.in_([name + suffix for suffix in _BUILDING_SUFFIXES])
+
+    exact = RollEntry.room == room
+    if len(place) == 1:
+        exact = and_(exact, or_(RollEntry.unit == place[0], building_is(place[0])))
+    elif len(place) == 2:
+        exact = and_(exact, building_is(place[0]), RollEntry.unit == place[1])
+    wider = or_(exact, RollEntry.room.startswith(room, autoescape=True)) if not place else exact
+    return exact, wider
+
+
 def ballots_page_query(consultation: Consultation, *, status: str | None = None,
-                       building: str | None = None, sort: Sort | None = None) -> Any:
+                       building: str | None = None, sort: Sort | None = None,
+                       room: Any = None) -> Any:
     """Roll entries with their ballots and their entries still waiting (if any), for the
     committee's entry list, in address order (or ``sort``).
 
     ``status`` "voted" or "missing" filters by whether a ballot exists, "waiting" keeps the
-    households with an entry that does not count yet.
+    households with an entry that does not count yet; ``room`` is a condition of
+    ``room_search``.
     """
     stmt = (select(RollEntry, Ballot, BallotEntry)
             .outerjoin(Ballot, and_(Ballot.consultation_id == RollEntry.consultation_id,
@@ -513,6 +561,8 @@ def ballots_page_query(consultation: Consultation, *, status: str | None = None,
         stmt = stmt.where(BallotEntry.id.isnot(None))
     if building:
         stmt = stmt.where(RollEntry.building_name == building)
+    if room is not None:
+        stmt = stmt.where(room)
     return stmt
 
 
@@ -539,8 +589,39 @@ def compute(consultation: Consultation, round_: int | None = None) -> t.TallyRes
     return t.tally_aggregates(aggregates(consultation, round_, items), rule_of(consultation))
 
 
+def compute_reference(consultation: Consultation, round_: int | None = None) -> t.TallyResult:
+    """The tally as the rule states it: every roll entry and every answer of the round loaded
+    and counted by ``tally.tally``, the one statement of the counting rule.
+
+    ``compute`` must always give the same result (``flask ballots tally --check`` and the
+    random-round tests compare them); this is slower and loads the whole round into memory.
+    """
+    round_ = round_ or consultation.round
+    voters = [t.Voter(e.household_id, e.owner_identity, e.area_dm2, e.building_name,
+                      e.building_sort)
+              for e in db.session.scalars(roll_entries(consultation, round_))]
+    numbers = {item.id: item.number for item in consultation.items}
+    choices: dict[int, dict[int, t.Choice]] = {}
+    order: dict[int, int] = {}  # household → rank of its ballot (one per round) in casting order
+    rows = db.session.execute(
+        select(Ballot.household_id, BallotChoice.item_id, BallotChoice.choice)
+        .join(BallotChoice, BallotChoice.ballot_id == Ballot.id)
+        .where(Ballot.consultation_id == consultation.id, Ballot.round == round_)
+        .order_by(Ballot.cast_at, Ballot.id))
+    for household_id, item_id, choice in rows:
+        if item_id in numbers:
+            choices.setdefault(household_id, {})[numbers[item_id]] = t.Choice(choice)
+            order.setdefault(household_id, len(order))
+    votes = [t.Vote(household, answers, order[household])
+             for household, answers in choices.items()]
+    questions = [t.Question(item.number, item.title) for item in consultation.items]
+    return t.tally(voters, votes, questions, rule_of(consultation))
+
+
 def aggregates(consultation: Consultation, round_: int, items: list[Item]) -> t.Aggregates:
-    """The counts of a round, in a fixed number of aggregate queries whatever its size.
+    """The counts of a round, in a fixed number of aggregate queries whatever its size: an
+    implementation of ``tally.tally``'s counting rule in SQL, for speed, held to it by
+    ``compute_reference``.
 
     Only ballots of households on the roll, and only answers on the consultation's items,
     count; an owner's head goes by their most recent ballot (``cast_at``, then id) that took
@@ -585,11 +666,13 @@ def aggregates(consultation: Consultation, round_: int, items: list[Item]) -> t.
 
     households: dict[int, dict[tuple[str, str], dict[str, int]]] = {i: {} for i in item_ids}
     area: dict[int, dict[str, int]] = {i: {} for i in item_ids}
-    for item_id, choice, sort, name, n, dm2 in db.session.execute(
-            select(answered.c.item_id, answered.c.choice, answered.c.building_sort,
-                   answered.c.building_name, func.count(), func.sum(answered.c.area_dm2))
-            .group_by(answered.c.item_id, answered.c.choice, answered.c.building_sort,
-                      answered.c.building_name)):
+    # item, choice, building (sort key and name), households, their area in dm²
+    per_building: Select[int, str, str, str, int, int] = (
+        select(answered.c.item_id, answered.c.choice, answered.c.building_sort,
+               answered.c.building_name, func.count(), func.sum(answered.c.area_dm2))
+        .group_by(answered.c.item_id, answered.c.choice, answered.c.building_sort,
+                  answered.c.building_name))
+    for item_id, choice, sort, name, n, dm2 in db.session.execute(per_building):
         households[item_id].setdefault((sort, name), {})[choice] = n
         area[item_id][choice] = area[item_id].get(choice, 0) + int(dm2)
 
@@ -620,11 +703,13 @@ def aggregates(consultation: Consultation, round_: int, items: list[Item]) -> t.
         owners[item_id][choice] = sum(per.get(choice, 0)
                                       for per in households[item_id].values())
     conflicts: dict[int, int] = {}
-    for item_id, choice, n, heads, conflicting in db.session.execute(
-            select(ranked.c.item_id, ranked.c.choice, func.count(),
-                   func.sum(case((deciding, 1), else_=0)),
-                   func.sum(case((and_(deciding, ranked.c.low != ranked.c.high), 1), else_=0)))
-            .group_by(ranked.c.item_id, ranked.c.choice)):
+    # item, choice, answers of owners of several households, deciding ones, conflicting ones
+    of_several: Select[int, str, int, int, int] = (
+        select(ranked.c.item_id, ranked.c.choice, func.count(),
+               func.sum(case((deciding, 1), else_=0)),
+               func.sum(case((and_(deciding, ranked.c.low != ranked.c.high), 1), else_=0)))
+        .group_by(ranked.c.item_id, ranked.c.choice))
+    for item_id, choice, n, heads, conflicting in db.session.execute(of_several):
         owners[item_id][choice] += int(heads) - n
         conflicts[item_id] = conflicts.get(item_id, 0) + int(conflicting)
 
@@ -664,6 +749,12 @@ def vote_result(consultation: Consultation, round_: int | None = None) -> VoteRe
     return db.session.scalar(select(VoteResult).where(
         VoteResult.consultation_id == consultation.id,
         VoteResult.round == (round_ or consultation.round)))
+
+
+def counted_rounds(consultation: Consultation) -> list[int]:
+    """The rounds of the consultation whose result is frozen."""
+    return sorted(db.session.scalars(select(VoteResult.round).where(
+        VoteResult.consultation_id == consultation.id)))
 
 
 def frozen_tally(consultation: Consultation, round_: int | None = None) -> dict[str, Any] | None:
@@ -760,6 +851,23 @@ class BallotImportSummary:
     awaiting_second: int = 0
     differs: int = 0
     awaiting_authorisation: int = 0
+
+
+def import_report(summary: BallotImportSummary) -> list[str]:
+    """What a ballot import did, in lines for the reader (``flask ballots import``): what was
+    recorded, then, if any, what does not count yet and what was already recorded so."""
+    lines = [_("Recorded the ballots of %(n)s households (%(new)s new, %(changed)s changed) "
+               "from %(rows)s rows.", n=summary.households, new=summary.new,
+               changed=summary.changed, rows=summary.rows)]
+    waiting = summary.awaiting_second + summary.differs + summary.awaiting_authorisation
+    if waiting or summary.unchanged:
+        lines.append(_("Not counted yet: %(second)s await their second entry, %(differs)s "
+                       "differ from their first entry, %(authorisation)s await a written "
+                       "authorisation. Already recorded exactly so: %(unchanged)s.",
+                       second=summary.awaiting_second, differs=summary.differs,
+                       authorisation=summary.awaiting_authorisation,
+                       unchanged=summary.unchanged))
+    return lines
 
 
 class FileOutcome(StrEnum):
@@ -873,8 +981,7 @@ def _import_window(consultation: Consultation, now: datetime) -> bool:
     try:
         check_vote_open(consultation, now)
     except Conflict:
-        if (consultation.stage == Stage.VOTING and consultation.vote_opened_at is not None
-                and consultation.vote_counted_at is None):
+        if consultation.stage_enum in UNCOUNTED_VOTE_STAGES:
             return False
         raise
     return True
@@ -1067,8 +1174,9 @@ def _recorded(consultation: Consultation, households: list[int]
         rows = db.session.execute(select(
             Ballot.household_id, Ballot.id, Ballot.version, Ballot.channel, Ballot.serial,
             Ballot.proxy_identity, Ballot.cast_at).where(*where, Ballot.household_id.in_(chunk)))
-        for household, *values in rows:
-            current[household] = _Current(*values, choices=answers.setdefault(household, {}))
+        for household, id_, version, channel, serial, proxy_identity, cast_at in rows:
+            current[household] = _Current(id_, version, channel, serial, proxy_identity, cast_at,
+                                          choices=answers.setdefault(household, {}))
     voted = list(current)  # the answers only of those that have a ballot
     for start in range(0, len(voted), 500):
         for household, item_id, choice in db.session.execute(
@@ -1220,7 +1328,7 @@ def _prepare_sheet(actor: Any, consultation: Consultation, sheet: _Sheet) -> _En
     numbers = {item.id: item.number for item in consultation.items}
     open_ballot = consultation.secrecy == Secrecy.OPEN
     identity = sheet.proxy_identity
-    values = {
+    values: dict[str, Any] = {
         "channel": sheet.channel.value, "entered_by_id": getattr(actor, "id", None),
         "serial": sheet.serial, "proxy_name": sheet.proxy if identity else None,
         "proxy_identity": identity, "proxy_document_id": None,
@@ -1263,11 +1371,11 @@ def _write_file(actor: Any, consultation: Consultation, checked: BallotFile,
         if outcome is FileOutcome.UNCHANGED:
             continue
         prepared = checked.prepared[sheet.household_id]
-        row = {"household_id": sheet.household_id, "first_id": None, "channel":
-               sheet.channel.value, "serial": sheet.serial,
-               "proxy_name": sheet.proxy if sheet.proxy_identity else None,
-               "proxy_identity": sheet.proxy_identity, "choices_json": prepared.choices_json,
-               "settled_at": None, "settled_by_id": None, "ballot_version": None}
+        row: dict[str, Any] = {
+            "household_id": sheet.household_id, "first_id": None, "channel": sheet.channel.value,
+            "serial": sheet.serial, "proxy_name": sheet.proxy if sheet.proxy_identity else None,
+            "proxy_identity": sheet.proxy_identity, "choices_json": prepared.choices_json,
+            "settled_at": None, "settled_by_id": None, "ballot_version": None}
         if outcome is FileOutcome.COUNT:
             row.update(state=EntryState.COUNTED.value, settled_at=now, settled_by_id=actor_id)
             to_cast.append(replace(prepared, cast_at=now))
@@ -1283,8 +1391,8 @@ def _write_file(actor: Any, consultation: Consultation, checked: BallotFile,
                 sheet.channel.value, sheet.serial, sheet.proxy_identity, sheet.choices)
             row.update(first_id=case.id, state=(EntryState.MATCHED if matches
                                                 else EntryState.DIFFERS).value)
-            lead = {"lead_id": case.id, "state": EntryState.DIFFERS.value,
-                    "settled_at": None, "settled_by_id": None}
+            lead: dict[str, Any] = {"lead_id": case.id, "state": EntryState.DIFFERS.value,
+                                    "settled_at": None, "settled_by_id": None}
             if not matches:
                 summary.differs += 1
             elif (sheet.proxy_identity and consultation.proxy_document_required
@@ -1309,7 +1417,7 @@ def _write_file(actor: Any, consultation: Consultation, checked: BallotFile,
         for case_household, case in cases.items():
             if case.id in by_id and by_id[case.id]["state"] == EntryState.COUNTED.value:
                 by_id[case.id]["ballot_version"] = versions[case_household]
-        table = BallotEntry.__table__
+        table = table_of(BallotEntry)
         db.session.execute(
             update(table).where(table.c.id == bindparam("lead_id")),
             [{"ballot_version": None, **lead} for lead in leads])
@@ -1328,14 +1436,14 @@ def _insert_entries(actor_id: int | None, consultation: Consultation,
     if not rows:
         return
     dialect = db.session.get_bind().dialect
-    column = BallotEntry.__table__.c.entered_at
+    column = table_of(BallotEntry).c.entered_at
     process = column.type.bind_processor(dialect) or (lambda value: value)
     at = process(now)
     fixed = {"consultation_id": consultation.id, "round": consultation.round,
              "source": "import", "proxy_document_id": None, "correction_reason": None,
              "evidence_id": None, "entered_by_id": actor_id, "entered_at": at,
              "counted_id": None, "replaced_json": None, "note": ""}
-    _insert_rows(BallotEntry.__table__, _ENTRY_COLUMNS, [
+    _insert_rows(table_of(BallotEntry), _ENTRY_COLUMNS, [
         tuple(at if name == "settled_at" and row[name] is not None
               else fixed[name] if name in fixed else row[name] for name in _ENTRY_COLUMNS)
         for row in rows])
@@ -1378,7 +1486,7 @@ def _write_sheets(actor: Any, consultation: Consultation, entries: list[_Entry],
     if not entries:
         return {}
     where = (Ballot.consultation_id == consultation.id, Ballot.round == consultation.round)
-    ballots = Ballot.__table__
+    ballots = table_of(Ballot)
     households = [entry.household_id for entry in entries]
     current: dict[int, tuple[int, int]] = {}  # household → (ballot id, version)
     for start in range(0, len(households), 500):
@@ -1406,9 +1514,9 @@ def _write_sheets(actor: Any, consultation: Consultation, entries: list[_Entry],
                 for entry in changed])
         changed_ids = [current[entry.household_id][0] for entry in changed]
         for start in range(0, len(changed_ids), 500):
-            db.session.execute(BallotChoice.__table__.delete().where(
+            db.session.execute(table_of(BallotChoice).delete().where(
                 BallotChoice.ballot_id.in_(changed_ids[start:start + 500])))
-    _insert_rows(BallotChoice.__table__, ("ballot_id", "item_id", "choice"), [
+    _insert_rows(table_of(BallotChoice), ("ballot_id", "item_id", "choice"), [
         (current[entry.household_id][0], item_id, choice)
         for entry in entries for item_id, choice in entry.choices])
     db.session.expire_all()  # bulk statements bypass the identity map

@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from consult.ballots import service as ballots
+from consult.consultations.models import Consultation
 from consult.uploads.service import upload_root
 
 KEEP_SECONDS = 24 * 3600
@@ -27,6 +29,16 @@ def _folder() -> Path:
 
 def _path(consultation_id: int, actor: Any, sha256: str) -> Path:
     return _folder() / f"{consultation_id}-{getattr(actor, 'id', 0)}-{sha256}"
+
+
+def preview(actor: Any, consultation: Consultation, data: bytes,
+            filename: str) -> ballots.BallotFile:
+    """Check an uploaded ballot file row by row (``check_ballot_file``: nothing is written)
+    and keep it for its uploader to confirm. Raises ImportRejected for a file that is no
+    ballot table at all."""
+    checked = ballots.check_ballot_file(actor, consultation, data, filename)
+    keep(consultation.id, actor, data)
+    return checked
 
 
 def keep(consultation_id: int, actor: Any, data: bytes) -> str:

@@ -17,14 +17,18 @@ Counting (Civil Code art. 278 and the Supreme People's Court interpretation, art
 - a household returned a ballot when it took part on at least one item: a door-to-door record
   that says "not reached" on every item is no returned ballot.
 
-Two ways in: ``tally`` counts plain roll entries and ballots; ``tally_aggregates`` starts from
-counts already made (the application's database counts with GROUP BY queries, so a district's
-roll never has to be loaded into memory). Both end in the same rule checks.
+Two ways in, one rule. ``tally`` counts plain roll entries and ballots: it is the statement of
+the counting rule above. ``tally_aggregates`` starts from counts already made: the application
+counts with GROUP BY queries (``ballots.service.aggregates``) so that a district's roll never has
+to be loaded into memory; those queries are an implementation of ``tally``'s counting for speed,
+held to it by ``ballots.service.compute_reference``, the random-round tests and
+``flask ballots tally --check``. Both end in the same rule checks.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -70,6 +74,31 @@ class Comparison(StrEnum):
     AT_LEAST = "ge"    # 以上, 不少于
     AT_MOST = "le"     # 不超过
     LESS_THAN = "lt"
+
+
+_FRACTION = re.compile(r" *(\d{1,12} */ *\d{1,12}|\d{0,12}\.?\d{1,12}) *")
+
+
+class BadFraction(ValueError):
+    """A threshold that is not a fraction from 0 to 1 (unreadable, a zero denominator, …)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(f"a threshold is a fraction between 0 and 1, not {text!r}")
+        self.text = text
+
+
+def parse_fraction(text: str) -> Fraction:
+    """A threshold such as "2/3" or "0.5"; raises BadFraction unless it lies in [0, 1]."""
+    # Digits only: Fraction() alone would also take "1e999999999" and work that number out.
+    if not _FRACTION.fullmatch(text):
+        raise BadFraction(text)
+    try:
+        fraction = Fraction(text.replace(" ", ""))
+    except (ValueError, ZeroDivisionError) as exc:
+        raise BadFraction(text) from exc
+    if not 0 <= fraction <= 1:
+        raise BadFraction(text)
+    return fraction
 
 
 @dataclass(frozen=True)
@@ -126,15 +155,14 @@ class Condition:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Condition:
-        """Build a condition from plain data; raises ValueError on anything unknown."""
+        """Build a condition from plain data; raises ValueError on anything unknown, and
+        BadFraction (a ValueError) when the threshold is not a fraction from 0 to 1."""
         try:
-            fraction = Fraction(str(data["fraction"]))
+            text = str(data["fraction"])
             condition = cls(Measure(data["measure"]), Count(data["count"]), Base(data["base"]),
-                            Comparison(data["comparison"]), fraction)
-        except (KeyError, TypeError, ZeroDivisionError) as exc:
+                            Comparison(data["comparison"]), parse_fraction(text))
+        except (KeyError, TypeError) as exc:
             raise ValueError(f"not a condition: {data!r}") from exc
-        if not 0 <= fraction <= 1:
-            raise ValueError("a threshold is a fraction between 0 and 1")
         if condition.base is Base.PARTICIPATING and condition.count is Count.PARTICIPATING:
             raise ValueError("participation is measured against the roll")
         return condition

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from werkzeug.wrappers import Response
 
-from consult.ballots import entries, explain
+from consult.ballots import entries, explain, shares
 from consult.ballots import service as ballots
 from consult.ballots.explain import CHOICE_LABELS
 from consult.ballots.forms import ConfirmVoteForm, RollExportForm
 from consult.ballots.models import BallotChannel
-from consult.consultations import loading, workflow
 from consult.consultations.models import Consultation, Secrecy
 from consult.core import sorting
 from consult.core.database import starts_reading
@@ -24,6 +24,7 @@ from consult.core.models import utcnow
 from consult.core.pagination import paginate_rows
 from consult.core.policy import authorize, can, require
 from consult.extensions import db
+from consult.process import loading, workflow
 
 bp = Blueprint("ballots", __name__, url_prefix="/consultations")
 
@@ -45,13 +46,36 @@ def _choice_options(consultation: Consultation, channel: BallotChannel) -> list[
             for c in ballots.allowed_choices(consultation, channel)]
 
 
+# The session key of the answers chosen but not sent while the resident reads an item's page.
+DRAFT_KEY = "vote_draft"
+
+
+def _keep_draft(consultation: Consultation, household_id: int, chosen: dict[int, str]) -> None:
+    """Remember unsent answers (only valid ones, one ballot at a time) in the signed session
+    cookie, so that reading an item's details does not lose them."""
+    allowed = {value for value, _label in _choice_options(consultation, BallotChannel.ONLINE)}
+    session[DRAFT_KEY] = {"consultation": consultation.id, "household": household_id,
+                          "choices": {str(k): v for k, v in chosen.items() if v in allowed}}
+
+
+def _draft(consultation: Consultation, household_id: int) -> dict[int, str]:
+    """The unsent answers kept for this ballot, if any."""
+    draft = session.get(DRAFT_KEY)
+    if not isinstance(draft, dict) or draft.get("consultation") != consultation.id \
+            or draft.get("household") != household_id:
+        return {}
+    items = {item.id for item in consultation.items}
+    return {int(k): str(v) for k, v in (draft.get("choices") or {}).items()
+            if str(k).isdecimal() and int(k) in items}
+
+
 @bp.route("/<int:consultation_id>/vote", methods=["GET", "POST"])
 @starts_reading  # the POST only checks the answers and shows them for review
 @require("consultation.participate")
-def vote(consultation_id: int) -> Response | str:
-    """Screen 1: choose an answer for each item (POST goes on to the review screen)."""
-    consultation = loading.load(consultation_id)
-    household = loading.acting_household(consultation)
+def vote(consultation_id: int) -> Response | tuple[str, int] | str:
+    """Screen 1: choose an answer for each item (POST goes on to the review screen, or, from
+    an item's "Read the details" button, keeps the answers and shows that item)."""
+    consultation, household = loading.load_participating(consultation_id)
     ballots.check_vote_open(consultation, utcnow())
     if ballots.roll_entry_for(consultation, household.id) is None:
         raise PermissionDenied(_("Your household is not on the electoral roll of this vote."))
@@ -59,6 +83,14 @@ def vote(consultation_id: int) -> Response | str:
     if request.method == "POST":
         form = ConfirmVoteForm()
         chosen = _submitted_choices(consultation, request.form)
+        details = request.form.get("details", "")
+        if form.validate_on_submit() and details:
+            item_ids = {item.id for item in consultation.items}
+            if not details.isdecimal() or int(details) not in item_ids:
+                raise NotFound(_("No such item."))
+            _keep_draft(consultation, household.id, chosen)
+            return redirect(url_for("consultations.item", consultation_id=consultation_id,
+                                    item_id=int(details), ballot=1))
         if form.validate_on_submit():
             try:
                 answers = ballots.review(consultation, chosen, BallotChannel.ONLINE)
@@ -72,10 +104,12 @@ def vote(consultation_id: int) -> Response | str:
     else:
         current = ballots.ballot_of(consultation, household.id)
         chosen = {c.item_id: c.choice for c in current.choices} if current else {}
+        chosen.update(_draft(consultation, household.id))
         chosen.update({item.id: request.args[f"item_{item.id}"] for item in consultation.items
                        if request.args.get(f"item_{item.id}")})
     return render_template("ballots/vote.html", c=consultation, household=household,
                            chosen=chosen, errors=errors, form=ConfirmVoteForm(),
+                           shares=shares.household_shares(consultation, household),
                            choices=_choice_options(consultation, BallotChannel.ONLINE)), (
         400 if errors else 200)
 
@@ -85,8 +119,7 @@ def vote(consultation_id: int) -> Response | str:
 @require("consultation.participate")
 def confirm(consultation_id: int) -> Response:
     """Screen 2 → 3: the reviewed answers are recorded and the receipt is shown."""
-    consultation = loading.load(consultation_id)
-    household = loading.acting_household(consultation)
+    consultation, household = loading.load_participating(consultation_id)
     form = ConfirmVoteForm()
     if not form.validate_on_submit():
         raise ValidationFailed(_("The form could not be read; please vote again."))
@@ -99,6 +132,7 @@ def confirm(consultation_id: int) -> Response:
         flash(exc.message, "info")
         return redirect(url_for("ballots.receipt", consultation_id=consultation.id))
     db.session.commit()
+    session.pop(DRAFT_KEY, None)
     flash(_("Your vote has been recorded."), "success")
     # The id from the address: ``consultation.id`` is expired by the commit and would be
     # read again in a new transaction.
@@ -108,14 +142,13 @@ def confirm(consultation_id: int) -> Response:
 @bp.get("/<int:consultation_id>/ballot")
 @require("consultation.participate")
 def receipt(consultation_id: int) -> str:
-    consultation = loading.load(consultation_id)
-    household = loading.acting_household(consultation)
+    consultation, household = loading.load_participating(consultation_id)
     ballot = ballots.ballot_of(consultation, household.id)
     # What the committee corrected (when and why; not who: residents see "the committee").
     corrections = entries.corrections_of(consultation, household.id) if ballot else []
     return render_template("ballots/receipt.html", c=consultation, ballot=ballot,
                            household=household, answers=ballots.answers_of(consultation, ballot),
-                           vote_open=ballots.is_open(consultation), corrections=corrections)
+                           vote_open=consultation.vote_is_open(), corrections=corrections)
 
 
 # --- committee ------------------------------------------------------------------------------
@@ -123,31 +156,40 @@ def receipt(consultation_id: int) -> str:
 
 @bp.get("/<int:consultation_id>/ballots")
 @require("ballot.inspect")
-def index(consultation_id: int) -> str:
+def index(consultation_id: int) -> Response | str:
     consultation = loading.load(consultation_id)
-    authorize(current_user, "ballot.inspect", consultation)
     status = text_arg("status", 20)
     building = text_arg("building", 50)
+    room = text_arg("room", 40)
     sort = sorting.parse(request.args.get("sort"), list(ballots.BALLOT_LIST_SORTS), "address")
+    entering = consultation.vote_is_open() or workflow.awaits_count(consultation)
+    can_enter = can(current_user, "ballot.enter", consultation)
+    search = ballots.room_search(room) if room else None
+    if search and can_enter and entering:
+        # One household with exactly that room: the member holds its paper, open its form.
+        found = db.session.scalars(ballots.ballots_page_query(
+            consultation, building=building or None, room=search[0]).limit(2)).all()
+        if len(found) == 1:
+            return redirect(url_for("ballots.enter", consultation_id=consultation_id,
+                                    household_id=found[0].household_id))
     page = paginate_rows(ballots.ballots_page_query(consultation, status=status or None,
-                                                    building=building or None, sort=sort),
+                                                    building=building or None, sort=sort,
+                                                    room=search[1] if search else None),
                          page_number(), page_size())
     return render_template(
         "ballots/index.html", c=consultation, page=page, status=status, building=building,
+        room=room,
         buildings=ballots.roll_buildings(consultation), totals=ballots.roll_totals(consultation),
         channels=ballots.counts_by_channel(consultation), export_form=RollExportForm(),
         show_choices=consultation.secrecy == Secrecy.OPEN, pending=entries.pending(consultation),
         double_entry=ballots.double_entry_on(consultation),
-        can_enter=can(current_user, "ballot.enter", consultation),
-        entering=ballots.is_open(consultation) or workflow.awaits_count(consultation),
-        sort=sort)
+        can_enter=can_enter, entering=entering, sort=sort)
 
 
 @bp.post("/<int:consultation_id>/roll/export")
 @require("ballot.inspect")
 def export_roll(consultation_id: int) -> Response:
     consultation = loading.load(consultation_id)
-    authorize(current_user, "ballot.inspect", consultation)
     form = RollExportForm()
     fmt = form.fmt.data if form.validate_on_submit() else ""
     data = ballots.export_roll(current_user, consultation, fmt)

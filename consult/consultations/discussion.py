@@ -12,8 +12,8 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy.orm import aliased, selectinload
 
 from consult.audit import service as audit
 from consult.audit.actions import describe, describe_objects
@@ -30,7 +30,8 @@ from consult.registry.models import Household
 describe({
     "comment.posted": _l("Comment posted"),
     "comment.moderated": _l("Comment hidden by the committee"),
-})
+    "comment.withdrawn": _l("Comment withdrawn by its household"),
+}, kind="opinions")
 describe_objects({"comment": _l("Comment")})
 
 MAX_TEXT = 2000
@@ -57,6 +58,9 @@ def _thread(item: Item, parent_id: int | None) -> Comment | None:
         raise NotFound(_("No such comment."))
     if parent.parent_id is not None:
         parent = db.session.get(Comment, parent.parent_id)
+    if parent is not None and parent.withdrawn_at is not None:
+        raise Conflict(_("This comment was withdrawn by its household; it takes no more "
+                         "replies."))
     return parent
 
 
@@ -117,7 +121,40 @@ def moderate(actor: Any, comment: Comment, reason: str | None) -> Comment:
     return comment
 
 
+def withdraw(actor: Any, comment: Comment, household: Household) -> Comment:
+    """A household takes back its own comment while the proposal is discussed: it leaves the
+    lists and counts (a thread with replies keeps its place, marked as withdrawn); the row and
+    the audit trail keep it."""
+    if comment.household_id != household.id:
+        raise PermissionDenied(_("Only the household that wrote a comment can withdraw it."))
+    check_withdrawable(comment)
+    comment.withdrawn_at = utcnow()
+    db.session.flush()
+    audit.record(actor, "comment.withdrawn", comment, {
+        "item": comment.item.number, "item_id": comment.item_id,
+        "household_id": household.id, "text_sha256": text_digest(comment.text)})
+    return comment
+
+
+def check_withdrawable(comment: Comment) -> None:
+    """Raise Conflict unless the comment may still be withdrawn (discussion open, not yet
+    withdrawn)."""
+    if comment.item.consultation.stage_enum is not Stage.DISCUSSING:
+        raise Conflict(_("Comments can be withdrawn only while the proposal is being "
+                         "discussed."))
+    if comment.withdrawn_at is not None:
+        raise Conflict(_("This comment was already withdrawn."))
+
+
 # --- reading ----------------------------------------------------------------------------------
+
+_Reply = aliased(Comment)
+
+
+def _shown() -> Any:
+    """Comments still shown: not withdrawn, or withdrawn with replies that are not."""
+    return or_(Comment.withdrawn_at.is_(None), exists().where(
+        _Reply.parent_id == Comment.id, _Reply.withdrawn_at.is_(None)))
 
 
 def get_comment_or_404(item: Item, comment_id: int) -> Comment:
@@ -128,20 +165,22 @@ def get_comment_or_404(item: Item, comment_id: int) -> Comment:
 
 
 def threads(item: Item) -> Select[Any]:
-    """The item's top-level comments, oldest first (the unit of pagination)."""
-    return (select(Comment).where(Comment.item_id == item.id, Comment.parent_id.is_(None))
+    """The item's top-level comments, oldest first (the unit of pagination); a withdrawn one
+    only while replies to it are shown."""
+    return (select(Comment).where(Comment.item_id == item.id, Comment.parent_id.is_(None),
+                                  _shown())
             .options(selectinload(Comment.household).selectinload(Household.building))
             .order_by(Comment.id))
 
 
 def replies(top_ids: Iterable[int]) -> dict[int, list[Comment]]:
-    """The replies of these top-level comments, oldest first, by thread."""
+    """The replies of these top-level comments, oldest first, by thread (not withdrawn ones)."""
     ids = list(top_ids)
     result: dict[int, list[Comment]] = {i: [] for i in ids}
     if not ids:
         return result
     for reply in db.session.scalars(
-            select(Comment).where(Comment.parent_id.in_(ids))
+            select(Comment).where(Comment.parent_id.in_(ids), Comment.withdrawn_at.is_(None))
             .options(selectinload(Comment.household).selectinload(Household.building))
             .order_by(Comment.id)):
         result[reply.parent_id].append(reply)  # type: ignore[index]
@@ -149,7 +188,20 @@ def replies(top_ids: Iterable[int]) -> dict[int, list[Comment]]:
 
 
 def count(item: Item) -> int:
-    return db.session.scalar(select(func.count(Comment.id)).where(Comment.item_id == item.id)) or 0
+    """The item's comments and replies, withdrawn ones left out."""
+    return db.session.scalar(select(func.count(Comment.id)).where(
+        Comment.item_id == item.id, Comment.withdrawn_at.is_(None))) or 0
+
+
+def own_comments(items: Iterable[Item], household: Household) -> list[Comment]:
+    """The household's comments (not withdrawn) on these items, oldest first."""
+    ids = [item.id for item in items]
+    if not ids:
+        return []
+    return list(db.session.scalars(select(Comment).where(
+        Comment.item_id.in_(ids), Comment.household_id == household.id,
+        Comment.withdrawn_at.is_(None)).options(selectinload(Comment.item))
+        .order_by(Comment.id)))
 
 
 def page_of(comment: Comment, per_page: int) -> int:
@@ -157,5 +209,5 @@ def page_of(comment: Comment, per_page: int) -> int:
     top_id = comment.parent_id or comment.id
     before = db.session.scalar(select(func.count(Comment.id)).where(
         Comment.item_id == comment.item_id, Comment.parent_id.is_(None),
-        Comment.id < top_id)) or 0
+        Comment.id < top_id, _shown())) or 0
     return before // per_page + 1

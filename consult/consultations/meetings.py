@@ -26,12 +26,11 @@ from consult.core.errors import Conflict, NotFound, ValidationFailed
 from consult.core.times import local_to_utc, out_of_range_message
 from consult.extensions import db
 from consult.uploads import service as uploads
-from consult.uploads.models import Attachment, Visibility
 
 describe({
     "meeting.recorded": _l("Meeting recorded"),
     "meeting.updated": _l("Meeting record changed"),
-})
+}, kind="opinions")
 describe_objects({"meeting": _l("Meeting")})
 
 # Who sits at a joint meeting (联席会议), in the order minutes list them.
@@ -46,7 +45,6 @@ ATTENDEE_LABELS = {
 MAX_ATTENDEES = 1000
 MAX_PLACE = 200
 MAX_MARKDOWN = 20000
-MAX_FILES = 10
 
 
 @dataclass(frozen=True)
@@ -128,33 +126,11 @@ def check_recordable(consultation: Consultation) -> None:
         raise Conflict(_("A closed or withdrawn consultation can no longer change."))
 
 
-def _uploads(files: Sequence[FileStorage] | None) -> list[FileStorage]:
-    chosen = [f for f in files or () if f is not None and getattr(f, "filename", "")]
-    if len(chosen) > MAX_FILES:
-        message = _("Attach at most %(n)s files at a time.", n=MAX_FILES)
-        raise ValidationFailed(message, {"files": [message]})
-    return chosen
-
-
-def _store(actor: Any, consultation: Consultation, files: list[FileStorage]
-           ) -> list[Attachment]:
-    checked = []
-    for upload in files:  # every file is checked before any is written
-        try:
-            checked.append(uploads.check(upload))
-        except ValidationFailed as exc:
-            message = f"{upload.filename}: {exc.message}"
-            raise ValidationFailed(message, {"files": [message]}) from exc
-    return [uploads.save(actor, c, consultation=consultation, visibility=Visibility.PUBLIC)
-            for c in checked]
-
-
 def record(actor: Any, consultation: Consultation, data: MeetingData,
            files: Sequence[FileStorage] | None = None) -> Meeting:
     """Record a meeting with its attachments (photos or PDFs, public)."""
     check_recordable(consultation)
-    chosen = _uploads(files)
-    attachments = _store(actor, consultation, chosen)
+    attachments = uploads.store_all(actor, uploads.chosen(files), consultation=consultation)
     meeting = Meeting(consultation_id=consultation.id, held_at=data.held_at, place=data.place,
                       attendees_json=data.attendees_json(), minutes=data.minutes,
                       decisions=data.decisions, author_id=getattr(actor, "id", None))
@@ -172,7 +148,7 @@ def update(actor: Any, meeting: Meeting, data: MeetingData,
            remove_ids: Sequence[int] = ()) -> Meeting:
     """Correct a meeting record, add attachments or take some off."""
     check_recordable(meeting.consultation)
-    chosen = _uploads(files)
+    chosen = uploads.chosen(files)
     current = {a.id: a for a in meeting.attachments}
     unknown = set(remove_ids) - set(current)
     if unknown:
@@ -187,7 +163,7 @@ def update(actor: Any, meeting: Meeting, data: MeetingData,
             changes[name] = ("changed" if name in ("minutes", "decisions", "attendees_json")
                              else {"from": old, "to": new})
             setattr(meeting, name, new)
-    added = _store(actor, meeting.consultation, chosen)
+    added = uploads.store_all(actor, chosen, consultation=meeting.consultation)
     for attachment_id in remove_ids:
         meeting.attachments.remove(current[attachment_id])
     meeting.attachments.extend(added)

@@ -21,9 +21,10 @@ from sqlalchemy import (
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from consult.consultations import states
 from consult.consultations.states import Stage
 from consult.core.models import TimestampMixin, UTCDateTime, utcnow
-from consult.extensions import db
+from consult.extensions import Model, db
 from consult.registry.models import Building, Compound, Household
 from consult.uploads.models import Attachment
 
@@ -41,7 +42,7 @@ SECRECY_LABELS = {
 }
 
 
-class Consultation(TimestampMixin, db.Model):
+class Consultation(TimestampMixin, Model):
     """议题: one question put to the households of a compound (or of some of its buildings)."""
 
     __tablename__ = "consultation"
@@ -94,6 +95,8 @@ class Consultation(TimestampMixin, db.Model):
                                              order_by="Item.number")
     scopes: Mapped[list[ConsultationScope]] = relationship(
         back_populates="consultation", cascade="all, delete-orphan")
+    attachments: Mapped[list[Attachment]] = relationship(secondary="consultation_attachment",
+                                                         order_by="Attachment.id")
 
     @property
     def scope_compound_id(self) -> int:
@@ -103,8 +106,17 @@ class Consultation(TimestampMixin, db.Model):
     def stage_enum(self) -> Stage:
         return Stage(self.stage)
 
+    def vote_is_open(self, now: datetime | None = None) -> bool:
+        """Whether a ballot may be cast now (``states.vote_is_open``: the stage and deadline)."""
+        return states.vote_is_open(self.stage, self.vote_deadline, now or utcnow())
 
-class ConsultationScope(db.Model):
+    @property
+    def vote_counted(self) -> bool:
+        """Whether the current round's vote has been counted (its result frozen)."""
+        return self.stage_enum in states.COUNTED_STAGES
+
+
+class ConsultationScope(Model):
     """Part of a compound a consultation concerns: a building, or one unit (stairwell) of it.
 
     A consultation without scope rows concerns the whole compound.
@@ -122,6 +134,21 @@ class ConsultationScope(db.Model):
     building: Mapped[Building] = relationship()
 
 
+# Papers of the proposal (plans, drawings, quotes), for the whole of it or for one item.
+consultation_attachment = Table(
+    "consultation_attachment",
+    db.metadata,
+    Column("consultation_id", ForeignKey("consultation.id"), primary_key=True),
+    Column("attachment_id", ForeignKey("attachment.id"), primary_key=True),
+)
+item_attachment = Table(
+    "item_attachment",
+    db.metadata,
+    Column("item_id", ForeignKey("item.id"), primary_key=True),
+    Column("attachment_id", ForeignKey("attachment.id"), primary_key=True),
+)
+
+
 item_opinion = Table(
     "item_opinion",
     db.metadata,
@@ -130,7 +157,7 @@ item_opinion = Table(
 )
 
 
-class Item(TimestampMixin, db.Model):
+class Item(TimestampMixin, Model):
     """议项: one piece of the proposal, voted on separately."""
 
     __tablename__ = "item"
@@ -145,6 +172,8 @@ class Item(TimestampMixin, db.Model):
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")  # Markdown
     estimated_cost_fen: Mapped[int] = mapped_column(default=0)
+    # The cost is paid by the households in scope in proportion to their floor area.
+    cost_split_by_area: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     # 清单销号: ticked off when the work is done, with its final cost.
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"),
@@ -155,13 +184,17 @@ class Item(TimestampMixin, db.Model):
     consultation: Mapped[Consultation] = relationship(back_populates="items")
     opinions: Mapped[list[Opinion]] = relationship(secondary=item_opinion,
                                                    back_populates="items")
+    # Loaded with the items in one statement: pages list each item's attachments.
+    attachments: Mapped[list[Attachment]] = relationship(secondary=item_attachment,
+                                                         order_by="Attachment.id",
+                                                         lazy="selectin")
 
     @property
     def scope_compound_id(self) -> int:
         return self.consultation.compound_id
 
 
-class Revision(db.Model):
+class Revision(Model):
     """A numbered version of the proposal: its title, summary and items at one moment."""
 
     __tablename__ = "revision"
@@ -230,7 +263,7 @@ _CATEGORIES = ", ".join(f"'{c.value}'" for c in Category)
 _CHANNELS = ", ".join(f"'{c.value}'" for c in Channel)
 
 
-class Opinion(TimestampMixin, db.Model):
+class Opinion(TimestampMixin, Model):
     """征集意见: a need or suggestion, from a household online or entered by the committee."""
 
     __tablename__ = "opinion"
@@ -251,6 +284,9 @@ class Opinion(TimestampMixin, db.Model):
     photo_id: Mapped[int | None] = mapped_column(ForeignKey("attachment.id"), default=None)
     # A duplicate points at the opinion it was merged into; its supports moved there.
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("opinion.id"), default=None)
+    # Withdrawn by its household while opinions were collected: out of every list and count,
+    # the row kept for the audit trail.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     consultation: Mapped[Consultation] = relationship()
     household: Mapped[Household | None] = relationship()
@@ -261,8 +297,13 @@ class Opinion(TimestampMixin, db.Model):
     def scope_compound_id(self) -> int:
         return self.consultation.compound_id
 
+    @property
+    def scope_household_id(self) -> int | None:
+        """The household whose own opinion this is (None: anonymous or the committee's)."""
+        return self.household_id
 
-class OpinionSupport(db.Model):
+
+class OpinionSupport(Model):
     """A household's +1 on an opinion; one per household and opinion."""
 
     __tablename__ = "opinion_support"
@@ -274,7 +315,7 @@ class OpinionSupport(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class Comment(TimestampMixin, db.Model):
+class Comment(TimestampMixin, Model):
     """A comment on an item during discussion; replies go one level deep."""
 
     __tablename__ = "comment"
@@ -291,6 +332,9 @@ class Comment(TimestampMixin, db.Model):
     moderated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"),
                                                         default=None)
     moderation_reason: Mapped[str] = mapped_column(String(300), default="")
+    # Withdrawn by its household while the proposal was discussed: out of lists and counts
+    # (a thread keeps its place, marked, while it has replies), the row kept for the audit.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     item: Mapped[Item] = relationship()
     household: Mapped[Household | None] = relationship()
@@ -299,6 +343,11 @@ class Comment(TimestampMixin, db.Model):
     @property
     def scope_compound_id(self) -> int:
         return self.item.scope_compound_id
+
+    @property
+    def scope_household_id(self) -> int | None:
+        """The household that wrote this comment (None: the committee's)."""
+        return self.household_id
 
 
 meeting_attachment = Table(
@@ -309,7 +358,7 @@ meeting_attachment = Table(
 )
 
 
-class Meeting(TimestampMixin, db.Model):
+class Meeting(TimestampMixin, Model):
     """议事会 / 联席会议 / 恳谈会: when, where, who, what was said and decided."""
 
     __tablename__ = "meeting"

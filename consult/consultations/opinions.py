@@ -15,14 +15,14 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import ScalarSelect, Select, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import FileStorage
 
 from consult.accounts.models import User
 from consult.audit import service as audit
-from consult.audit.actions import describe, describe_objects
+from consult.audit.actions import describe, describe_kinds, describe_objects
 from consult.consultations import service
 from consult.consultations.models import (
     CATEGORY_LABELS,
@@ -36,8 +36,9 @@ from consult.consultations.models import (
 )
 from consult.consultations.states import EDITABLE_PROPOSAL_STAGES, Stage
 from consult.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from consult.core.models import utcnow
 from consult.core.text import strip_suffix
-from consult.core.validation import clean_text
+from consult.core.validation import clean_text, enum_member
 from consult.extensions import db
 from consult.registry.models import Building, Household
 from consult.uploads import service as uploads
@@ -50,7 +51,10 @@ describe({
     "opinion.categorised": _l("Opinion categorised"),
     "opinion.merged": _l("Duplicate opinion merged"),
     "consultation.item_opinions_set": _l("Opinions linked to an item"),
-})
+    "opinion.withdrawn": _l("Opinion withdrawn by its household"),
+    "opinion.support_withdrawn": _l("Support withdrawn"),
+}, kind="opinions")
+describe_kinds({"opinions": _l("Opinions and discussion")})
 describe_objects({"opinion": _l("Opinion")})
 
 MAX_TEXT = 2000
@@ -82,7 +86,7 @@ class OpinionData:
 
 def _category(value: str | None, errors: dict[str, list[str]]) -> Category | None:
     try:
-        return Category(value)
+        return enum_member(Category, value)
     except ValueError:
         errors["category"] = [_("Choose what the opinion is about.")]
         return None
@@ -150,7 +154,7 @@ def offline_data(consultation: Consultation, *, category: str | None, text: str 
     except ValidationFailed as exc:
         errors.update(exc.errors)
     try:
-        chosen = Channel(channel)
+        chosen = enum_member(Channel, channel)
         if chosen not in OFFLINE_CHANNELS:
             raise ValueError
     except ValueError:
@@ -235,6 +239,8 @@ def support(actor: Any, opinion: Opinion, household: Household) -> bool:
     if not service.household_in_scope(consultation, household):
         raise PermissionDenied(_("Your household is not among those this consultation "
                                  "concerns."))
+    if opinion.withdrawn_at is not None:
+        raise Conflict(_("This opinion was withdrawn by its household."))
     if opinion.merged_into_id is not None:
         raise Conflict(_("This opinion was merged into opinion #%(n)s; support that one.",
                          n=opinion.merged_into_id))
@@ -251,6 +257,56 @@ def support(actor: Any, opinion: Opinion, household: Household) -> bool:
     return True
 
 
+def check_withdrawable(opinion: Opinion) -> None:
+    """Raise Conflict unless the household may still take its opinion back: while opinions
+    are collected, and before the committee merged it or drew an item from it."""
+    _check_stage(opinion.consultation, {Stage.SOLICITING},
+                 _("Opinions can be withdrawn only while they are being collected."))
+    if opinion.withdrawn_at is not None:
+        raise Conflict(_("This opinion was already withdrawn."))
+    if opinion.merged_into_id is not None or opinion.items or merged_here(opinion):
+        raise Conflict(_("The committee has already used this opinion for the proposal; ask "
+                         "the committee if it should be set aside."))
+
+
+def withdraw(actor: Any, opinion: Opinion, household: Household) -> Opinion:
+    """A household takes back its own opinion: it leaves every list and count (its supports
+    with it); the row and the audit trail keep it."""
+    if opinion.household_id != household.id:
+        raise PermissionDenied(_("Only the household that gave an opinion can withdraw it."))
+    check_withdrawable(opinion)
+    opinion.withdrawn_at = utcnow()
+    db.session.flush()
+    audit.record(actor, "opinion.withdrawn", opinion, {
+        "consultation_id": opinion.consultation_id, "household_id": household.id,
+        "supports": support_counts([opinion.id]).get(opinion.id, 0),
+        "text_sha256": text_digest(opinion.text)})
+    return opinion
+
+
+def check_support_withdrawable(opinion: Opinion, household: Household | None = None) -> None:
+    """Raise Conflict unless supports may still be taken back (while opinions are collected)
+    and, when ``household`` is given, unless it supports ``opinion``."""
+    _check_stage(opinion.consultation, {Stage.SOLICITING},
+                 _("Supports can be withdrawn only while opinions are being collected."))
+    if household is not None and not supported_by(household, [opinion.id]):
+        raise Conflict(_("Your household does not support opinion #%(n)s.", n=opinion.id))
+
+
+def withdraw_support(actor: Any, opinion: Opinion, household: Household) -> bool:
+    """A household takes back its +1. Returns False (and writes nothing) when it had none
+    on this opinion (one that came with a merged duplicate is the committee's to keep)."""
+    check_support_withdrawable(opinion)
+    row = db.session.scalar(select(OpinionSupport).where(
+        OpinionSupport.opinion_id == opinion.id, OpinionSupport.household_id == household.id))
+    if row is None:
+        return False
+    db.session.delete(row)
+    db.session.flush()
+    audit.record(actor, "opinion.support_withdrawn", opinion, {"household_id": household.id})
+    return True
+
+
 def _supports(opinion_id: int, household_id: int) -> bool:
     return db.session.scalar(select(OpinionSupport.id).where(
         OpinionSupport.opinion_id == opinion_id,
@@ -261,6 +317,8 @@ def categorise(actor: Any, opinion: Opinion, category: str | None) -> Opinion:
     """File an opinion under another category."""
     _check_stage(opinion.consultation, CURATION_STAGES,
                  _("Opinions can no longer be sorted at this stage."))
+    if opinion.withdrawn_at is not None:
+        raise Conflict(_("This opinion was withdrawn by its household."))
     errors: dict[str, list[str]] = {}
     chosen = _category(category, errors)
     if chosen is None:
@@ -285,11 +343,14 @@ def merge(actor: Any, duplicate: Opinion, target_id: int | None) -> Opinion:
     """
     _check_stage(duplicate.consultation, CURATION_STAGES,
                  _("Opinions can no longer be merged at this stage."))
+    if duplicate.withdrawn_at is not None:
+        raise Conflict(_("This opinion was withdrawn by its household."))
     if duplicate.merged_into_id is not None:
         raise Conflict(_("This opinion was already merged into opinion #%(n)s.",
                          n=duplicate.merged_into_id))
     target = db.session.get(Opinion, target_id) if target_id else None
-    if target is None or target.consultation_id != duplicate.consultation_id:
+    if (target is None or target.consultation_id != duplicate.consultation_id
+            or target.withdrawn_at is not None):
         message = _("There is no opinion #%(n)s in this consultation.", n=target_id or "?")
         raise ValidationFailed(message, {"target": [message]})
     if target.id == duplicate.id:
@@ -342,7 +403,7 @@ def set_item_opinions(actor: Any, item: Item, opinion_ids: Sequence[int]) -> Ite
     wanted = set(opinion_ids)
     found = {o.id: o for o in db.session.scalars(select(Opinion).where(
         Opinion.id.in_(wanted), Opinion.consultation_id == consultation.id,
-        Opinion.merged_into_id.is_(None)))} if wanted else {}
+        Opinion.merged_into_id.is_(None), Opinion.withdrawn_at.is_(None)))} if wanted else {}
     if set(found) != wanted:
         message = _("Choose among the opinions of this consultation.")
         raise ValidationFailed(message, {"opinion_ids": [message]})
@@ -371,7 +432,7 @@ def get_opinion_or_404(consultation: Consultation, opinion_id: int) -> Opinion:
     return opinion
 
 
-def _support_count() -> Any:
+def _support_count() -> ScalarSelect[int]:
     return (select(func.count(OpinionSupport.id))
             .where(OpinionSupport.opinion_id == Opinion.id).correlate(Opinion)
             .scalar_subquery())
@@ -392,8 +453,9 @@ OPINION_ORDER_LABELS = {
 def listing(consultation: Consultation, *, category: str | None = None,
             item: Item | None = None, order: str = "support") -> Select[Any]:
     """The consultation's opinions, most supported first (or newest or oldest first, by
-    ``order``); merged duplicates sink to the end."""
-    stmt = (select(Opinion).where(Opinion.consultation_id == consultation.id)
+    ``order``); merged duplicates sink to the end, withdrawn ones are left out."""
+    stmt = (select(Opinion).where(Opinion.consultation_id == consultation.id,
+                                  Opinion.withdrawn_at.is_(None))
             .options(selectinload(Opinion.household).selectinload(Household.building),
                      selectinload(Opinion.photo))
             .order_by(Opinion.merged_into_id.isnot(None),
@@ -425,12 +487,32 @@ def supported_by(household: Household | None, opinion_ids: Iterable[int]) -> set
         OpinionSupport.household_id == household.id, OpinionSupport.opinion_id.in_(ids))))
 
 
+def own_opinions(consultation: Consultation, household: Household) -> list[Opinion]:
+    """The household's own opinions in this consultation (not withdrawn), oldest first."""
+    return list(db.session.scalars(select(Opinion).where(
+        Opinion.consultation_id == consultation.id, Opinion.household_id == household.id,
+        Opinion.withdrawn_at.is_(None)).order_by(Opinion.id)))
+
+
+def own_supports(consultation: Consultation, household: Household) -> list[Opinion]:
+    """The opinions of this consultation the household supports (not withdrawn ones)."""
+    return list(db.session.scalars(
+        select(Opinion).join(OpinionSupport, OpinionSupport.opinion_id == Opinion.id)
+        .where(Opinion.consultation_id == consultation.id, Opinion.withdrawn_at.is_(None),
+               OpinionSupport.household_id == household.id).order_by(Opinion.id)))
+
+
 def authors(user_ids: Iterable[int | None]) -> dict[int, User]:
     """Who entered these records (for committee and supervisors), by user id."""
     ids = {i for i in user_ids if i is not None}
     if not ids:
         return {}
     return {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))}
+
+
+def author(user_id: int | None) -> User | None:
+    """Who entered one record (None: nobody recorded, e.g. a household's own)."""
+    return db.session.get(User, user_id) if user_id is not None else None
 
 
 def merged_here(opinion: Opinion) -> list[int]:
@@ -444,7 +526,8 @@ def item_choices(consultation: Consultation) -> list[tuple[Opinion, int]]:
     count = _support_count()
     rows = db.session.execute(
         select(Opinion, count).where(Opinion.consultation_id == consultation.id,
-                                     Opinion.merged_into_id.is_(None))
+                                     Opinion.merged_into_id.is_(None),
+                                     Opinion.withdrawn_at.is_(None))
         .options(selectinload(Opinion.household).selectinload(Household.building))
         .order_by(Opinion.category, count.desc(), Opinion.id)).all()
     return [(opinion, n) for opinion, n in rows]
@@ -477,12 +560,14 @@ class Summary:
 
 def summary(consultation: Consultation) -> Summary:
     """Counts by category (merged duplicates left out, their supports moved) and by building
-    (every opinion received, and how many households gave one)."""
+    (every opinion received, and how many households gave one); withdrawn opinions count
+    nowhere."""
     open_rows = db.session.execute(
         select(Opinion.category, func.count(func.distinct(Opinion.id)),
                func.count(OpinionSupport.id))
         .outerjoin(OpinionSupport, OpinionSupport.opinion_id == Opinion.id)
-        .where(Opinion.consultation_id == consultation.id, Opinion.merged_into_id.is_(None))
+        .where(Opinion.consultation_id == consultation.id, Opinion.merged_into_id.is_(None),
+               Opinion.withdrawn_at.is_(None))
         .group_by(Opinion.category)).all()
     counts = {category: (n, s) for category, n, s in open_rows}
     by_category = [CategoryRow(c.value, str(CATEGORY_LABELS[c]), *counts[c.value])
@@ -494,14 +579,15 @@ def summary(consultation: Consultation) -> Summary:
         .select_from(Opinion)
         .outerjoin(Household, Household.id == Opinion.household_id)
         .outerjoin(Building, Building.id == Household.building_id)
-        .where(Opinion.consultation_id == consultation.id)
+        .where(Opinion.consultation_id == consultation.id, Opinion.withdrawn_at.is_(None))
         .group_by(Building.id, Building.name, Building.sort_key)).all()
     by_building = [BuildingRow(name or "", n, households) for name, _key, n, households
                    in sorted(building_rows, key=lambda r: (r[0] is None, r[1] or ""))]
     totals = db.session.execute(
         select(func.count(Opinion.id), func.count(Opinion.merged_into_id),
                func.count(func.distinct(Opinion.household_id)))
-        .where(Opinion.consultation_id == consultation.id)).one()
+        .where(Opinion.consultation_id == consultation.id,
+               Opinion.withdrawn_at.is_(None))).one()
     supports = sum(r.supports for r in by_category)
     return Summary(by_category, by_building, received=totals[0], merged=totals[1],
                    supports=supports, households=totals[2])

@@ -17,12 +17,12 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, Select, false, func, or_, select
 from sqlalchemy.orm import joinedload
 
 from consult.audit import service as audit
-from consult.audit.actions import describe, describe_objects
-from consult.ballots.tally import PRESETS, Rule
+from consult.audit.actions import describe, describe_kinds, describe_objects
+from consult.ballots.tally import PRESETS, BadFraction, Rule
 from consult.consultations.models import (
     Comment,
     Consultation,
@@ -31,12 +31,18 @@ from consult.consultations.models import (
     Revision,
     Secrecy,
 )
-from consult.consultations.states import EDITABLE_PROPOSAL_STAGES, PUBLIC_STAGES, Stage
+from consult.consultations.states import (
+    EDITABLE_PROPOSAL_STAGES,
+    FINAL_STAGES,
+    PUBLIC_STAGES,
+    Stage,
+)
 from consult.core.errors import Conflict, NotFound, ValidationFailed
 from consult.core.i18n import SUPPORTED_LOCALES
+from consult.core.markup import markdown_lines
 from consult.core.models import utcnow
 from consult.core.times import out_of_range_message, plausible
-from consult.core.validation import field_text
+from consult.core.validation import enum_member, field_text
 from consult.extensions import db
 from consult.registry.models import Building, Compound, Household
 
@@ -44,11 +50,12 @@ describe({
     "consultation.created": _l("Consultation created"),
     "consultation.updated": _l("Consultation settings changed"),
     "consultation.scope_set": _l("Consultation scope set"),
-    "consultation.stage_changed": _l("Stage changed"),
     "consultation.item_added": _l("Item added"),
     "consultation.item_updated": _l("Item changed"),
     "consultation.item_removed": _l("Item removed"),
-})
+}, kind="settings")
+describe({"consultation.stage_changed": _l("Stage changed")}, kind="stages")
+describe_kinds({"settings": _l("Consultation settings"), "stages": _l("Stage steps")})
 describe_objects({"item": _l("Item")})
 
 MAX_COST_FEN = 100_000_000_000  # ¥1,000,000,000: far above any compound's works
@@ -126,6 +133,10 @@ def settings(*, title: str | None, summary: str | None, rule_code: str | None,
         try:
             values["rule"] = Rule.from_json(rule_json or "")
             values["rule"] = Rule("custom", values["rule"].conditions)
+        except BadFraction as exc:
+            errors["rule_json"] = [_("“%(fraction)s” is not a fraction from 0 to 1: write it "
+                                     "like 2/3 or 0.5, with a denominator that is not 0.",
+                                     fraction=exc.text.strip()[:20])]
         except (ValueError, KeyError, TypeError):
             errors["rule_json"] = [_("The local rule could not be read.")]
     elif rule_code in PRESETS:
@@ -133,7 +144,7 @@ def settings(*, title: str | None, summary: str | None, rule_code: str | None,
     else:
         errors["rule_code"] = [_("Choose a decision rule.")]
     try:
-        values["secrecy"] = Secrecy(secrecy)
+        values["secrecy"] = enum_member(Secrecy, secrecy)
     except ValueError:
         errors["secrecy"] = [_("Choose whether the ballot is open or confidential.")]
     values["locale"] = locale if locale in SUPPORTED_LOCALES else "zh_Hans"
@@ -163,9 +174,17 @@ def snapshot(consultation: Consultation) -> dict[str, Any]:
     return {
         "title": consultation.title,
         "summary": consultation.summary,
-        "items": [{"number": i.number, "title": i.title, "description": i.description,
-                   "estimated_cost_fen": i.estimated_cost_fen} for i in consultation.items],
+        "items": [_item_snapshot(i) for i in consultation.items],
     }
+
+
+def _item_snapshot(item: Item) -> dict[str, Any]:
+    entry: dict[str, Any] = {"number": item.number, "title": item.title,
+                             "description": item.description,
+                             "estimated_cost_fen": item.estimated_cost_fen}
+    if item.cost_split_by_area:  # only when set, so that earlier revisions still compare equal
+        entry["cost_split_by_area"] = True
+    return entry
 
 
 def _record_revision(actor: Any, consultation: Consultation, note: str) -> Revision | None:
@@ -195,15 +214,22 @@ def revisions(consultation: Consultation) -> list[Revision]:
 
 
 def revision_lines(revision: Revision | None) -> list[str]:
-    """A revision as plain lines, the form diffs are taken on."""
+    """A revision as plain lines, the form diffs are taken on.
+
+    Summary and descriptions are Markdown: they are compared as readers see them, so a diff
+    shows text, not emphasis marks or list dashes.
+    """
     if revision is None:
         return []
     data = json.loads(revision.snapshot)
-    lines = [f"# {data['title']}", *data["summary"].splitlines(), ""]
+    lines = [f"# {data['title']}", *markdown_lines(data["summary"]), ""]
     for item in data["items"]:
         cost = format_money(item["estimated_cost_fen"])
         lines.append(f"## {item['number']}. {item['title']}  (¥{cost})")
-        lines.extend(item["description"].splitlines())
+        if item.get("cost_split_by_area"):
+            lines.append(_("The cost is shared by the households in proportion to their "
+                           "floor area."))
+        lines.extend(markdown_lines(item["description"]))
         lines.append("")
     return lines
 
@@ -302,16 +328,21 @@ def update(actor: Any, consultation: Consultation, values: Settings,
         change("title", values.title)
         change("summary", values.summary)
     elif (values.title, values.summary) != (consultation.title, consultation.summary):
-        raise Conflict(_("The proposal cannot change once voting has started."))
+        raise Conflict(_("The proposal cannot change once voting has started."),
+                       field="title" if values.title != consultation.title else "summary")
     rule_changed = (values.rule.to_json() != consultation.rule_json
                     or values.secrecy.value != consultation.secrecy)
     if voting_started and rule_changed:
         raise Conflict(_("The decision rule and the ballot secrecy are fixed once voting has "
-                         "started."))
+                         "started."),
+                       field="secrecy" if values.secrecy.value != consultation.secrecy
+                       else "rule_code")
     entering_changed = ((values.double_entry, values.proxy_document_required)
                         != (consultation.double_entry, consultation.proxy_document_required))
     if voting_started and entering_changed:
-        raise Conflict(_("How paper ballots are entered is fixed once voting has started."))
+        raise Conflict(_("How paper ballots are entered is fixed once voting has started."),
+                       field="double_entry" if values.double_entry != consultation.double_entry
+                       else "proxy_document_required")
     change("double_entry", values.double_entry)
     change("proxy_document_required", values.proxy_document_required)
     change("rule_code", values.rule.code)
@@ -337,13 +368,40 @@ def update(actor: Any, consultation: Consultation, values: Settings,
     return consultation
 
 
+# The settings form's fields, as ``frozen_settings`` names them.
+SETTING_FIELDS = ("title", "summary", "rule_code", "conditions", "secrecy", "locale",
+                  "solicitation_deadline", "vote_deadline", "publicity_days", "proxy_cap",
+                  "double_entry", "proxy_document_required")
+
+
+def frozen_settings(consultation: Consultation, now: datetime | None = None) -> dict[str, str]:
+    """The settings that can no longer change, each with the reason (what ``update`` refuses
+    to change): the settings page shows them read-only with it."""
+    stage = consultation.stage_enum
+    if stage in FINAL_STAGES:
+        reason = _("A closed or withdrawn consultation can no longer change.")
+        return dict.fromkeys(SETTING_FIELDS, reason)
+    frozen: dict[str, str] = {}
+    if stage not in EDITABLE_PROPOSAL_STAGES:
+        frozen.update(dict.fromkeys(("title", "summary"),
+                                    _("The proposal cannot change once voting has started.")))
+    if consultation.vote_opened_at is not None:
+        frozen.update(dict.fromkeys(("rule_code", "conditions", "secrecy"), _(
+            "The decision rule and the ballot secrecy are fixed once voting has started.")))
+        frozen.update(dict.fromkeys(("double_entry", "proxy_document_required"), _(
+            "How paper ballots are entered is fixed once voting has started.")))
+        if not consultation.vote_is_open(now or utcnow()):
+            frozen["vote_deadline"] = _("The vote of this round is closed.")
+    return frozen
+
+
 def _check_vote_deadline(consultation: Consultation, deadline: datetime | None,
                          now: datetime) -> None:
     """Before the vote the deadline is free (it may stay empty for now); a running vote's
     deadline may only move later; a closed vote's not at all."""
     message = None
     running = consultation.vote_opened_at is not None
-    if consultation.vote_closed_at is not None:
+    if running and not consultation.vote_is_open(now):
         message = _("The vote of this round is closed.")
     elif deadline is None:
         message = _("A running vote needs a deadline.") if running else None
@@ -355,15 +413,23 @@ def _check_vote_deadline(consultation: Consultation, deadline: datetime | None,
         raise ValidationFailed(message, {"vote_deadline": [message]})
 
 
+def scope_frozen(consultation: Consultation) -> str | None:
+    """Why the scope can no longer change, or None while it can."""
+    if consultation.vote_opened_at is not None or consultation.stage_enum not in (
+            EDITABLE_PROPOSAL_STAGES):
+        return _("The scope is fixed once voting has started.")
+    return None
+
+
 def set_scope(actor: Any, consultation: Consultation,
               parts: Sequence[tuple[int, str | None]]) -> None:
     """Limit the consultation to some buildings or units (e.g. one stairwell for a lift).
 
     An empty list means the whole compound. Fixed once the vote has opened.
     """
-    if consultation.vote_opened_at is not None or consultation.stage_enum not in (
-            EDITABLE_PROPOSAL_STAGES):
-        raise Conflict(_("The scope is fixed once voting has started."))
+    frozen = scope_frozen(consultation)
+    if frozen:
+        raise Conflict(frozen, field="parts")
     buildings = {b.id: b for b in db.session.scalars(select(Building).where(
         Building.compound_id == consultation.compound_id))}
     wanted = []
@@ -421,9 +487,12 @@ class ItemData:
     title: str
     description: str
     estimated_cost_fen: int
+    # Paid by the households in scope in proportion to their floor area.
+    cost_split_by_area: bool = False
 
 
-def item_data(*, title: str | None, description: str | None, cost: str | None) -> ItemData:
+def item_data(*, title: str | None, description: str | None, cost: str | None,
+              split_by_area: bool = False) -> ItemData:
     """Validate an item's fields; raises ValidationFailed per field."""
     errors: dict[str, list[str]] = {}
     values: dict[str, Any] = {}
@@ -439,38 +508,44 @@ def item_data(*, title: str | None, description: str | None, cost: str | None) -
         values["estimated_cost_fen"] = parse_money(cost, _("The estimated cost"))
     except ValueError as exc:
         errors["cost"] = [str(exc)]
+    values["cost_split_by_area"] = bool(split_by_area)
     if errors:
         raise ValidationFailed(_("Please correct the marked fields."), errors)
     return ItemData(**values)
 
 
-def _check_proposal_editable(consultation: Consultation) -> None:
+def check_proposal_editable(consultation: Consultation) -> None:
+    """Raise Conflict once voting has started: the proposal put to the vote is fixed."""
     if consultation.stage_enum not in EDITABLE_PROPOSAL_STAGES:
         raise Conflict(_("The proposal cannot change once voting has started."))
 
 
 def add_item(actor: Any, consultation: Consultation, data: ItemData, note: str = "") -> Item:
     """Append an item to the proposal; a new revision records the change."""
-    _check_proposal_editable(consultation)
+    check_proposal_editable(consultation)
     number = (db.session.scalar(select(func.max(Item.number)).where(
         Item.consultation_id == consultation.id)) or 0) + 1
     item = Item(consultation_id=consultation.id, number=number, title=data.title,
-                description=data.description, estimated_cost_fen=data.estimated_cost_fen)
+                description=data.description, estimated_cost_fen=data.estimated_cost_fen,
+                cost_split_by_area=data.cost_split_by_area)
     db.session.add(item)
     db.session.flush()
     audit.record(actor, "consultation.item_added", item, {
-        "number": number, "title": data.title, "estimated_cost_fen": data.estimated_cost_fen})
+        "number": number, "title": data.title, "estimated_cost_fen": data.estimated_cost_fen,
+        "cost_split_by_area": data.cost_split_by_area})
     _record_revision(actor, consultation, note)
     return item
 
 
 def update_item(actor: Any, item: Item, data: ItemData, note: str = "") -> Item:
     """Change an item's text or cost; a new revision records the change."""
-    _check_proposal_editable(item.consultation)
+    check_proposal_editable(item.consultation)
     before = {"title": item.title, "description": item.description,
-              "estimated_cost_fen": item.estimated_cost_fen}
+              "estimated_cost_fen": item.estimated_cost_fen,
+              "cost_split_by_area": item.cost_split_by_area}
     after = {"title": data.title, "description": data.description,
-             "estimated_cost_fen": data.estimated_cost_fen}
+             "estimated_cost_fen": data.estimated_cost_fen,
+             "cost_split_by_area": data.cost_split_by_area}
     if before == after:
         return item
     for key, value in after.items():
@@ -488,7 +563,7 @@ def remove_item(actor: Any, item: Item, note: str = "") -> None:
     """Take an item out of the proposal and renumber the rest. Items that residents have
     commented on stay (edit them instead), so no discussion is lost."""
     consultation = item.consultation
-    _check_proposal_editable(consultation)
+    check_proposal_editable(consultation)
     if db.session.scalar(select(func.count(Comment.id)).where(Comment.item_id == item.id)):
         raise Conflict(_("Residents have commented on this item; change its text instead of "
                          "removing it."))
@@ -526,10 +601,13 @@ def get_item_or_404(consultation: Consultation, item_id: int) -> Item:
 
 
 def listing(manage_scope: frozenset[int] | None, *, stage: str | None = None,
-            compound_id: int | None = None) -> Any:
+            compound_id: int | None = None, search: str = "") -> Select[Consultation]:
     """Consultations a user may see, newest first: every published one, plus drafts in the
-    compounds they manage (``manage_scope`` None = everywhere)."""
+    compounds they manage (``manage_scope`` None = everywhere). ``compound_id`` narrows the
+    list to one of the compounds they manage (a compound outside ``manage_scope`` gives an
+    empty list); ``search`` to titles containing it, whatever the case."""
     public = Consultation.stage.in_([s.value for s in PUBLIC_STAGES])
+    visible: ColumnElement[bool]
     if manage_scope is None:
         visible = Consultation.id.isnot(None)
     elif manage_scope:
@@ -540,11 +618,19 @@ def listing(manage_scope: frozenset[int] | None, *, stage: str | None = None,
     if stage:
         stmt = stmt.where(Consultation.stage == stage)
     if compound_id:
+        if manage_scope is not None and compound_id not in manage_scope:
+            return stmt.where(false())
         stmt = stmt.where(Consultation.compound_id == compound_id)
+    if search:
+        # icontains: LOWER() on both sides; Chinese has no case and is matched as typed.
+        stmt = stmt.where(Consultation.title.icontains(search, autoescape=True))
     return stmt
 
 
-def stage_counts(manage_scope: frozenset[int] | None) -> dict[str, int]:
-    stmt = listing(manage_scope).order_by(None).with_only_columns(
+def stage_counts(manage_scope: frozenset[int] | None, *, compound_id: int | None = None,
+                 search: str = "") -> dict[str, int]:
+    """How many consultations of the list are in each stage (with the same filters)."""
+    stmt = listing(manage_scope, compound_id=compound_id, search=search).order_by(
+        None).with_only_columns(
         Consultation.stage, func.count(Consultation.id)).group_by(Consultation.stage)
     return {stage: n for stage, n in db.session.execute(stmt)}

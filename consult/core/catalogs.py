@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from config import BASE_DIR
 from consult.core.i18n import SUPPORTED_LOCALES
 
 TRANSLATIONS = BASE_DIR / "translations"
-KEYWORDS = ("-k", "_l", "-k", "_n:1,2", "-k", "lazy_gettext")
+KEYWORDS = ("-k", "_l", "-k", "_n:1,2", "-k", "lazy_gettext", "-k", "lazy_pgettext:1c,2")
 # The msgids are English, so the English catalog is the msgids themselves.
 SOURCE_LOCALE = "en"
 _PLACEHOLDER = re.compile(r"%\([a-z_]+\)[sd]")
@@ -86,8 +87,8 @@ class Problem:
     reason: str  # "missing", "fuzzy", "placeholders"
 
 
-def _complete(string: str | tuple[str, ...]) -> bool:
-    return all(string) if isinstance(string, tuple) else bool(string)
+def _complete(string: str | Sequence[str] | None) -> bool:
+    return bool(string) if string is None or isinstance(string, str) else all(string)
 
 
 def check() -> list[Problem]:
@@ -105,14 +106,15 @@ def check() -> list[Problem]:
         for wanted in template:
             if not wanted.id:
                 continue
-            found = catalog.get(wanted.id)
+            found = catalog.get(wanted.id, context=wanted.context)
             msgid = wanted.id if isinstance(wanted.id, str) else wanted.id[0]
             if found is None or not _complete(found.string):
                 problems.append(Problem(locale, msgid, "missing"))
             elif found.fuzzy:
                 problems.append(Problem(locale, msgid, "fuzzy"))
             else:
-                strings = found.string if isinstance(found.string, tuple) else (found.string,)
+                strings = ((found.string,) if isinstance(found.string, str)
+                           else tuple(found.string or ()))
                 expected = sorted(_PLACEHOLDER.findall(msgid))
                 if any(sorted(_PLACEHOLDER.findall(s)) != expected for s in strings):
                     problems.append(Problem(locale, msgid, "placeholders"))

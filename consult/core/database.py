@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,11 +12,14 @@ from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, has_request_context, request
-from sqlalchemy import event, inspect, select
+from sqlalchemy import Table, event, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, CursorResult, Engine, Result
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import ConnectionPoolEntry
 
 V = TypeVar("V")
+M = TypeVar("M", bound=DeclarativeBase)
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 # connection.info keys (SQLite): whether the transaction under way holds the write lock, the
@@ -71,11 +75,18 @@ def reading() -> Iterator[None]:
         connection = db.session.connection() if db.session().in_transaction() else None
         if (connection is not None and connection.dialect.name == "sqlite"
                 and _CHANGES in connection.info and not connection.info.get(_IMMEDIATE)
-                and connection.connection.dbapi_connection.total_changes
-                != connection.info[_CHANGES]):
+                and _total_changes(connection) != connection.info[_CHANGES]):
             db.session.rollback()
             raise RuntimeError("a transaction begun in reading() has written")
         db.session.commit()  # it wrote nothing: this only ends the snapshot
+
+
+def _total_changes(connection: Connection) -> int:
+    """How many rows the SQLite connection under ``connection`` has changed since it opened."""
+    dbapi_connection = connection.connection.dbapi_connection
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        raise TypeError("an SQLite connection of the standard library was expected")
+    return dbapi_connection.total_changes
 
 
 def _starts_read_only() -> bool:
@@ -158,7 +169,7 @@ def configure_engine(app: Flask, engine: Engine) -> None:
     queue = WriterQueue(f"{path}-writers.lock") if path and path != ":memory:" else None
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, record) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection: sqlite3.Connection, record: ConnectionPoolEntry) -> None:
         record.info[_QUEUE] = queue  # what ``connection.info`` holds for this connection
         # Take transaction control away from pysqlite so we can choose the BEGIN kind below
         # (and so SAVEPOINTs behave).
@@ -179,7 +190,7 @@ def configure_engine(app: Flask, engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
+    def _on_begin(connection: Connection) -> None:
         # A deferred transaction that reads and then writes cannot wait for the write lock
         # (SQLite answers SQLITE_BUSY at once instead of calling the busy handler), so every
         # transaction that may write takes the lock up front. Plain page views stay deferred
@@ -187,7 +198,7 @@ def configure_engine(app: Flask, engine: Engine) -> None:
         if _starts_read_only():
             connection.exec_driver_sql("BEGIN")
             connection.info[_IMMEDIATE] = False
-            connection.info[_CHANGES] = connection.connection.dbapi_connection.total_changes
+            connection.info[_CHANGES] = _total_changes(connection)
         else:
             _begin_immediate(connection)
 
@@ -197,7 +208,7 @@ def configure_engine(app: Flask, engine: Engine) -> None:
         _leave_after(engine.dialect, "do_close", queue)
 
 
-def _begin_immediate(connection: Any) -> None:
+def _begin_immediate(connection: Connection) -> None:
     """``BEGIN IMMEDIATE`` on an SQLite connection, after its turn in the writer queue."""
     queue: WriterQueue | None = connection.info.get(_QUEUE)
     dbapi_connection = connection.connection.dbapi_connection
@@ -212,11 +223,11 @@ def _begin_immediate(connection: Any) -> None:
     connection.info[_IMMEDIATE] = True
 
 
-def _write_from_here(connection: Any) -> None:
+def _write_from_here(connection: Connection) -> None:
     """Turn the SQLite read transaction under way into a writing one: end its snapshot (it
     wrote nothing) and begin again with the write lock. What it read may have changed since:
     the caller reads again what its writes depend on."""
-    if connection.connection.dbapi_connection.total_changes != connection.info.get(_CHANGES):
+    if _total_changes(connection) != connection.info.get(_CHANGES):
         raise RuntimeError("a transaction begun as a read has written; its view must not be "
                            "marked starts_reading")
     connection.exec_driver_sql("COMMIT")
@@ -237,7 +248,24 @@ def _leave_after(dialect: Any, method: str, queue: WriterQueue) -> None:
     setattr(dialect, method, wrapped)
 
 
-def insert_or_lock(model: Any, key: dict[str, Any], values: dict[str, Any]) -> tuple[Any, bool]:
+def table_of(model: type[DeclarativeBase]) -> Table:
+    """The table ``model`` is mapped to, for statements that bypass the ORM (bulk inserts)."""
+    table = model.__table__
+    if not isinstance(table, Table):  # a class mapped onto a join or a select has none
+        raise TypeError(f"{model.__name__} is not mapped to one table")
+    return table
+
+
+def affected_rows(result: Result[*tuple[Any, ...]]) -> int:
+    """How many rows the UPDATE or DELETE that gave ``result`` matched (0 if the driver does
+    not say). ``Session.execute`` is typed as returning a plain ``Result``; for these
+    statements without RETURNING it is the cursor's."""
+    if not isinstance(result, CursorResult):
+        raise TypeError("the result of an UPDATE or DELETE without RETURNING was expected")
+    return result.rowcount or 0
+
+
+def insert_or_lock(model: type[M], key: dict[str, Any], values: dict[str, Any]) -> tuple[M, bool]:
     """The row of ``model`` with ``key`` (its unique columns), created from ``values`` if absent,
     locked for update; returns it and whether this call created it.
 
@@ -285,5 +313,7 @@ def lock_row(obj: Any, *, shared: bool = False) -> None:
         # Everything read while holding the write lock is current: nothing to read again.
         return
     db.session.flush()  # the reload must not overwrite changes not yet sent
-    db.session.get(type(obj), inspect(obj).identity, with_for_update={"read": shared},
-                   populate_existing=True)
+    # Only the row's own columns: collections already loaded (a consultation's items) stay,
+    # rather than being thrown away and loaded a second time.
+    db.session.refresh(obj, [a.key for a in inspect(obj).mapper.column_attrs],
+                       with_for_update={"read": shared})

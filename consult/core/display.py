@@ -19,7 +19,7 @@ def area(area_dm2: int | None) -> str:
 
 def area_m2(value: str | None) -> str:
     """'17290.09' (m², as frozen in a tally) → '17,290.09' in the reader's locale."""
-    if value in (None, ""):
+    if not value:
         return ""
     return format_decimal(Decimal(value), format="#,##0.00")
 

@@ -34,9 +34,17 @@ class NotFound(DomainError):
 
 
 class Conflict(DomainError):
-    """The request clashes with the current state (e.g. a stage already moved on)."""
+    """The request clashes with the current state (e.g. a stage already moved on).
+
+    ``field`` names the form field the clash is about, if any: a form shown again puts the
+    message next to it.
+    """
 
     status_code = 409
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)

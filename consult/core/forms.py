@@ -10,8 +10,8 @@ from typing import Any, Generic, TypeVar
 
 import flask_wtf
 import wtforms
-from babel.support import Translations
-from flask import current_app, flash, request
+from babel.support import NullTranslations, Translations
+from flask import Response, current_app, flash, g, request
 from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from wtforms import DateTimeLocalField, Field
@@ -19,8 +19,9 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.i18n import messages_path
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
-from consult.core.errors import ValidationFailed
+from consult.core.errors import Conflict, ValidationFailed
 from consult.core.models import MAX_ID
+from consult.core.tabular import looks_like_table
 from consult.core.times import EARLIEST, LATEST, out_of_range_message, plausible
 from consult.extensions import db
 
@@ -28,7 +29,7 @@ T = TypeVar("T")
 
 
 @cache
-def _wtforms_translations(locale: str) -> Translations:
+def _wtforms_translations(locale: str) -> NullTranslations:
     """WTForms' own catalog for ``locale``, read once per process (Flask-WTF reads the file
     again on every request). WTForms names Traditional Chinese "zh_TW"."""
     return Translations.load(messages_path(), ["zh_TW" if locale == "zh_Hant" else locale],
@@ -173,6 +174,27 @@ def apply_errors(form: FlaskForm, exc: ValidationFailed) -> None:
         form.form_errors.append(exc.message)
 
 
+def apply_conflict(form: FlaskForm, exc: Conflict) -> None:
+    """Put a Conflict's message next to the field it names, or on top of the form; the
+    response to this request becomes a 409 (see ``refused_status``)."""
+    field = getattr(form, exc.field, None) if exc.field else None
+    if field is not None and hasattr(field, "errors"):
+        field.errors = [*field.errors, exc.message]
+    else:
+        form.form_errors.append(exc.message)
+    g.form_refused_status = exc.status_code
+
+
+def refused_status(response: Response) -> Response:
+    """A page showing a form again after a Conflict is answered with its status (409), not
+    the 200 or 400 the view gives a refused form, so that clients and tests see the clash;
+    redirects and other errors keep theirs."""
+    status = g.get("form_refused_status")
+    if status and response.status_code in (200, 400):
+        response.status_code = status
+    return response
+
+
 @dataclass(frozen=True)
 class Saved(Generic[T]):
     """What a successful ``save_form`` call returned."""
@@ -186,7 +208,9 @@ def save_form(form: FlaskForm, action: Callable[[], T], success: str | None = No
 
     Returns ``Saved(result)`` on success (after flashing ``success``). Returns None when the
     form was not submitted or not valid, or when the service refused the input: then the
-    transaction is rolled back and the service's messages sit next to the form's fields.
+    transaction is rolled back and the service's messages sit next to the form's fields. A
+    Conflict (the state moved on, e.g. the vote opened meanwhile) comes back the same way, on
+    the form with what was typed, and the page is answered with 409 (``refused_status``).
     """
     if not form.validate_on_submit():
         return None
@@ -196,10 +220,29 @@ def save_form(form: FlaskForm, action: Callable[[], T], success: str | None = No
         db.session.rollback()
         apply_errors(form, exc)
         return None
+    except Conflict as exc:
+        db.session.rollback()
+        apply_conflict(form, exc)
+        return None
     db.session.commit()
     if success:
         flash(success, "success")
     return Saved(value)
+
+
+def uploaded_table(field: Field, name: str) -> bytes | None:
+    """The content of the CSV or XLSX file sent in ``field`` under ``name``, read up to
+    IMPORT_MAX_BYTES; None, with the reason next to the field, for a larger file or one that
+    is not a table."""
+    limit = current_app.config["IMPORT_MAX_BYTES"]
+    data = field.data.read(limit + 1)
+    if len(data) > limit:
+        field.errors = [gettext("The file is larger than %(mb)s MB.", mb=limit // (1024 * 1024))]
+        return None
+    if not looks_like_table(name, data):
+        field.errors = [gettext("Upload a CSV or XLSX file.")]
+        return None
+    return data
 
 
 # No list is this long; a larger ?page= would overflow the query's OFFSET.

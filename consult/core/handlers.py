@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -12,8 +14,8 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from consult.core.errors import DomainError, PermissionDenied
-from consult.core.policy import never_stored
-from consult.extensions import db
+from consult.core.policy import declared_action, never_stored
+from consult.extensions import db, login_manager
 
 log = logging.getLogger(__name__)
 
@@ -49,36 +51,51 @@ def wants_json() -> bool:
         "text/html"]
 
 
+def page_came_from() -> str | None:
+    """The page of this site the request was sent from (a form's page), to offer a way back
+    to it instead of only the home page; None for another site's or no referrer."""
+    referrer = request.referrer
+    if not referrer:
+        return None
+    came, here = urlsplit(referrer), urlsplit(request.host_url)
+    if (came.scheme, came.netloc) != (here.scheme, here.netloc):
+        return None
+    if request.method == "GET" and referrer == request.url:
+        return None  # the page that failed itself
+    return urlunsplit(("", "", came.path or "/", came.query, ""))
+
+
 def error_response(status: int, message: str | None = None) -> tuple[Response | str, int]:
     title = str(TITLES.get(status, TITLES[500 if status >= 500 else 400]))
     text = message or str(DEFAULT_MESSAGES.get(status, DEFAULT_MESSAGES[400]))
     if wants_json():
         return jsonify({"error": {"status": status, "title": title, "message": text}}), status
-    return render_template("errors/error.html", status=status, title=title, message=text), status
+    return render_template("errors/error.html", status=status, title=title, message=text,
+                           back=page_came_from()), status
 
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
-    def _domain(exc: DomainError):  # type: ignore[no-untyped-def]
+    def _domain(exc: DomainError) -> ResponseReturnValue:
         db.session.rollback()
         if (isinstance(exc, PermissionDenied) and not current_user.is_authenticated
                 and not wants_json()):
-            return current_app.login_manager.unauthorized()  # sign in first, then we'll see
+            return login_manager.unauthorized()  # sign in first, then we'll see
         return error_response(exc.status_code, exc.message)
 
     @app.errorhandler(CSRFError)
-    def _csrf(exc: CSRFError):  # type: ignore[no-untyped-def]
+    def _csrf(exc: CSRFError) -> ResponseReturnValue:
         return error_response(400, _("The form has expired or was not sent from this site. "
                                      "Please reload the page and submit it again."))
 
     @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException):  # type: ignore[no-untyped-def]
+    def _http(exc: HTTPException) -> ResponseReturnValue:
         status = exc.code or 500
         # Werkzeug's own descriptions are English; ours are translated.
         return error_response(status)
 
     @app.errorhandler(Exception)
-    def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
+    def _unexpected(exc: Exception) -> ResponseReturnValue:
         log.exception("unhandled error on %s %s", request.method, request.path)
         db.session.rollback()
         return error_response(500)
@@ -107,7 +124,6 @@ def add_security_headers(response: Response) -> Response:
 def add_cache_headers(response: Response) -> Response:
     """``Cache-Control: no-store`` where the policy says a response is private (the view's
     action, or a household's own pages); this replaces whatever the view set."""
-    view = current_app.view_functions.get(request.endpoint or "")
-    if never_stored(current_user, getattr(view, "policy_action", None), response.mimetype):
+    if never_stored(current_user, declared_action(), response.mimetype):
         response.headers["Cache-Control"] = "no-store"
     return response

@@ -133,7 +133,9 @@ def _catalog() -> Any:
 
 def install_template_gettext(app: Flask) -> None:
     """Templates translate through ``_catalog`` (in place of Flask-Babel's callables)."""
-    app.jinja_env.install_gettext_callables(
+    # jinja2's i18n extension (which Flask-Babel loads) adds this method to the environment at
+    # run time; the Environment class does not declare it.
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
         gettext=lambda s: _catalog().ugettext(s),
         ngettext=lambda s, p, n: _catalog().ungettext(s, p, n),
         pgettext=lambda c, s: _catalog().upgettext(c, s),

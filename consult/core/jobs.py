@@ -31,6 +31,9 @@ _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="consult-job")
 # Only the project's own functions may be named in a queued job.
 _ALLOWED_PREFIX = "consult."
 _worker_app: Flask | None = None
+# What builds that app under a bare ``rq worker``: the ``consult`` package, which Python
+# imports before this module, sets it (``set_app_factory``), so the core names no app.
+_app_factory: Callable[[], Flask] | None = None
 # The process of ``flask jobs worker``, whose app (and its connection pool) work-horses inherit.
 _worker_pid: int | None = None
 
@@ -64,6 +67,12 @@ def resolve(name: str) -> Callable[..., Any]:
     return function
 
 
+def set_app_factory(factory: Callable[[], Flask]) -> None:
+    """The function that builds the app a bare ``rq worker`` runs jobs in."""
+    global _app_factory
+    _app_factory = factory
+
+
 def _app_for_worker() -> Flask:
     """The app a worker runs jobs in: the one whose context ``flask jobs worker`` pushed, or,
     under a bare ``rq worker``, one built from the environment (once per process)."""
@@ -71,9 +80,9 @@ def _app_for_worker() -> Flask:
     if has_app_context():
         return current_app._get_current_object()  # type: ignore[attr-defined]
     if _worker_app is None:
-        from consult import create_app
-
-        _worker_app = create_app()
+        if _app_factory is None:
+            raise RuntimeError("no app factory: set_app_factory was not called")
+        _worker_app = _app_factory()
     return _worker_app
 
 

@@ -18,7 +18,7 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 from flask import Flask, g, has_request_context, request, session
 from sqlalchemy import inspect as sa_inspect
@@ -99,18 +99,18 @@ def make_formatter(kind: str) -> logging.Formatter:
     return JsonFormatter() if kind == "json" else PlainFormatter()
 
 
-class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class StderrHandler(logging.StreamHandler[TextIO]):
     """Writes to whatever ``sys.stderr`` is at the time (test runners swap it)."""
 
     def __init__(self) -> None:
         super().__init__(sys.stderr)
 
-    @property  # type: ignore[override]
-    def stream(self) -> Any:
+    @property
+    def stream(self) -> TextIO:
         return sys.stderr
 
     @stream.setter
-    def stream(self, value: Any) -> None:
+    def stream(self, value: TextIO) -> None:
         pass
 
 

@@ -7,6 +7,9 @@ A grant says how far a role's permission reaches:
 
 Objects tell the policy where they belong through ``scope_compound_id`` and
 ``scope_household_id`` properties, so this module imports no domain model.
+
+A view names its action once, with ``@require``; ``load`` fetches the object the view works on
+and checks that action on it.
 """
 
 from __future__ import annotations
@@ -14,14 +17,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import StrEnum
 from functools import wraps
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, overload
 
-from flask import current_app
+from flask import current_app, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from consult.core.errors import PermissionDenied
+from consult.core.errors import NotFound, PermissionDenied
+from consult.extensions import db, login_manager
 
 
 class Role(StrEnum):
@@ -192,7 +196,7 @@ def require(action: str) -> Callable[[F], F]:
     """View decorator: the role must hold ``action``; anonymous users are sent to sign in.
 
     The action is kept on the view (``policy_action``) so the access-matrix test can check that
-    every route declares one. Object-level scope is checked in the view with ``authorize``.
+    every route declares one. The view checks it on the object it works on with ``load``.
     """
     if action not in POLICY:
         raise KeyError(f"unknown policy action {action!r}")
@@ -203,7 +207,7 @@ def require(action: str) -> Callable[[F], F]:
             user = current_user._get_current_object()
             if grant_for(user, action) is None:
                 if role_of(user) is Role.ANONYMOUS:
-                    return current_app.login_manager.unauthorized()
+                    return login_manager.unauthorized()
                 raise PermissionDenied(denial_message(user, action))
             return view(*args, **kwargs)
 
@@ -211,3 +215,49 @@ def require(action: str) -> Callable[[F], F]:
         return wrapped  # type: ignore[return-value]
 
     return decorator
+
+
+def declared_action() -> str | None:
+    """The action the view answering this request declared with ``@require`` (None: no view,
+    e.g. a 404 for an unknown address)."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    return getattr(view, "policy_action", None)
+
+
+T = TypeVar("T")
+
+
+def authorized(target: T) -> T:
+    """``target``, if the signed-in user may perform the view's action (the one it declared
+    with ``@require``) on it; else PermissionDenied, which sends an anonymous visitor to sign
+    in, as ``@require`` does. A second action on an object is checked with ``authorize``."""
+    action = declared_action()
+    if action is None:
+        raise LookupError(f"{request.endpoint!r} declares no policy action to check")
+    authorize(current_user, action, target)
+    return target
+
+
+@overload
+def load(source: type[T], object_id: int) -> T: ...
+
+
+@overload
+def load(source: Callable[[int], T], object_id: int) -> T: ...
+
+
+def load(source: Any, object_id: int) -> Any:
+    """The object a view works on, if the signed-in user may perform the view's action on it
+    (``authorized``): a view names its action once, in ``@require``.
+
+    ``source`` is a model, looked up by its primary key, or a domain's ``get_…_or_404``
+    function, which says in its own words what is missing. Raises NotFound or
+    PermissionDenied.
+    """
+    if isinstance(source, type):
+        found = db.session.get(source, object_id)
+        if found is None:
+            raise NotFound(_("No such record."))
+    else:
+        found = source(object_id)
+    return authorized(found)

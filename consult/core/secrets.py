@@ -1,7 +1,7 @@
 """The one secret key that the server and every command share.
 
 Sessions are signed with it and access codes are stored as hashes keyed by it, so a command
-(``flask issue-access-codes``) and the server must use the same key, or the codes a command
+(``flask accounts issue-access-codes``) and the server must use the same key, or the codes a command
 prints are refused by the server. The key comes from ``SECRET_KEY`` in the environment, else
 from the file ``secret_key`` in the instance folder; a development set-up without either gets
 that file made once, with a random key, and every later process reads it. Production never

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import Select
+
+Ts = TypeVarTuple("Ts")
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ def parse(value: str | None, keys: Sequence[str], default: str) -> Sort:
     raise ValueError(f"default sort {default!r} is not among {list(keys)}")
 
 
-def order(stmt: Select[Any], sort: Sort, columns: Mapping[str, Sequence[Any]]) -> Select[Any]:
+def order(stmt: Select[*Ts], sort: Sort, columns: Mapping[str, Sequence[Any]]) -> Select[*Ts]:
     """``stmt`` ordered by the columns of the chosen key, all in its direction; each key lists
     its tie-breakers after it, so equal rows keep a stable order across pages."""
     return stmt.order_by(None).order_by(

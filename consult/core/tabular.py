@@ -264,3 +264,14 @@ def write_xlsx(header: Sequence[str], rows: Iterable[Sequence[Any]], title: str)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
+
+
+def looks_like_table(filename: str, data: bytes) -> bool:
+    """Sniff an upload's content against its name: an XLSX is a zip, a CSV is text without
+    NUL bytes (unless it is UTF-16 with its byte-order mark)."""
+    name = filename.lower()
+    if name.endswith(".xlsx"):
+        return data.startswith(XLSX_MAGIC)
+    if name.endswith((".csv", ".txt")):
+        return b"\x00" not in data[:4096] or data.startswith((b"\xff\xfe", b"\xfe\xff"))
+    return False

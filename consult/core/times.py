@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from flask_babel import format_date as babel_format_date
+from flask_babel import format_datetime as babel_format_datetime
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 LOCAL = ZoneInfo("Asia/Shanghai")
@@ -15,6 +18,30 @@ LOCAL = ZoneInfo("Asia/Shanghai")
 FIRST_YEAR, LAST_YEAR = 2000, 2100
 EARLIEST = datetime(FIRST_YEAR, 1, 1, tzinfo=LOCAL)
 LATEST = datetime(LAST_YEAR, 12, 31, 23, 59, 59, tzinfo=LOCAL)
+
+
+# Babel's short English forms are American (12/4/26): read as 12 April elsewhere, and the
+# year in two digits. English pages name the month instead; Chinese short forms put the year
+# first (2026/12/4) and stay as Babel writes them.
+_ENGLISH_SHORT = {"date": "d MMM y", "datetime": "d MMM y, HH:mm"}
+
+
+def _pattern(kind: str, format: str | None) -> str | None:
+    if format == "short" and str(get_locale()) == "en":
+        return _ENGLISH_SHORT[kind]
+    return format
+
+
+def format_datetime(value: datetime | None, format: str | None = None) -> str:
+    """A moment for reading, in the reader's language and in Beijing time (Flask-Babel's
+    ``format_datetime``), with an unambiguous short form in English: 4 Dec 2026, 01:18."""
+    return babel_format_datetime(value, _pattern("datetime", format))
+
+
+def format_date(value: date | datetime | None, format: str | None = None) -> str:
+    """A day for reading, in the reader's language (Flask-Babel's ``format_date``), with an
+    unambiguous short form in English: 4 Dec 2026."""
+    return babel_format_date(value, _pattern("date", format))
 
 
 def plausible(value: datetime) -> bool:

@@ -34,6 +34,10 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
+# The keyword arguments url_for takes for itself rather than as values of the URL.
+_URL_FOR_OPTIONS = frozenset({"_anchor", "_method", "_scheme", "_external"})
+
+
 def url_with(**changes: str | int | None) -> str:
     """The current page's URL with some query arguments replaced (None removes one), keeping
     the others: filters survive paging and sorting."""
@@ -45,7 +49,12 @@ def url_with(**changes: str | int | None) -> str:
             args.pop(name, None)
         else:
             args[name] = str(value)
-    return url_for(request.endpoint or "main.index", **(request.view_args or {}), **args)
+    # The path's own arguments win over query arguments of the same name (which url_for could
+    # not put in the query string anyway), and a query argument never sets url_for's options.
+    values: dict[str, Any] = {name: value for name, value in args.items()
+                              if name not in _URL_FOR_OPTIONS}
+    values.update(request.view_args or {})
+    return url_for(request.endpoint or "main.index", **values)
 
 
 def url_for_page(page: int) -> str:

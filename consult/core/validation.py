@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+from enum import Enum
+from typing import TypeVar
 
 from flask_babel import gettext as _
 
 from consult.core.errors import ValidationFailed
+
+E = TypeVar("E", bound=Enum)
 
 _CONTROL_LINE = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # keeps tabs and line breaks
@@ -41,3 +45,11 @@ def field_text(value: str | None, *, field: str, what: str, max_length: int,
                           multiline=multiline)
     except ValueError as exc:
         raise ValidationFailed(str(exc), {field: [str(exc)]}) from None
+
+
+def enum_member(kind: type[E], value: str | None) -> E:
+    """The member of ``kind`` whose value is ``value`` (a form's choice); ValueError if there is
+    none, as when the field was not sent."""
+    if value is None:
+        raise ValueError(f"no {kind.__name__} was given")
+    return kind(value)

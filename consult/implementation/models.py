@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from consult.consultations.models import Consultation, Item
 from consult.core.models import TimestampMixin, UTCDateTime, utcnow
-from consult.extensions import db
+from consult.extensions import Model, db
 from consult.uploads.models import Attachment
 
 progress_photo = Table(
@@ -22,7 +22,7 @@ progress_photo = Table(
 )
 
 
-class ProgressEntry(db.Model):
+class ProgressEntry(Model):
     """实施进度: how far the works are, what has been spent, with photos."""
 
     __tablename__ = "progress_entry"
@@ -50,7 +50,7 @@ class ProgressEntry(db.Model):
         return self.consultation.compound_id
 
 
-class Inspection(db.Model):
+class Inspection(Model):
     """A supervisor's inspection note (监督检查)."""
 
     __tablename__ = "inspection"
@@ -85,7 +85,7 @@ RATING_LABELS = {
 }
 
 
-class Evaluation(TimestampMixin, db.Model):
+class Evaluation(TimestampMixin, Model):
     """群众评判: one per household, changeable while the result notice is up."""
 
     __tablename__ = "evaluation"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from flask import current_app
@@ -21,18 +22,17 @@ from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import FileStorage
 
 from consult.audit import service as audit
-from consult.audit.actions import describe, describe_objects
+from consult.audit.actions import describe, describe_kinds, describe_objects
 from consult.ballots import service as ballots
 from consult.ballots.models import RollEntry
 from consult.ballots.tally import largest_remainder
 from consult.consultations import service as consultations
-from consult.consultations import workflow
 from consult.consultations.models import Consultation, Item
-from consult.consultations.states import Stage
+from consult.consultations.states import Stage, stage_label
 from consult.core.database import insert_or_lock
 from consult.core.errors import Conflict, ValidationFailed
 from consult.core.models import utcnow
-from consult.core.validation import field_text
+from consult.core.validation import enum_member, field_text
 from consult.extensions import db
 from consult.implementation.models import (
     RATING_LABELS,
@@ -54,7 +54,8 @@ describe({
     "implementation.inspection_added": _l("Inspection note added"),
     "implementation.evaluated": _l("Works rated"),
     "implementation.evaluation_changed": _l("Rating of the works changed"),
-})
+}, kind="implementation")
+describe_kinds({"implementation": _l("Implementation")})
 describe_objects({
     "progress_entry": _l("Progress entry"),
     "inspection": _l("Inspection note"),
@@ -94,14 +95,14 @@ def check_logging_open(consultation: Consultation) -> None:
     if consultation.stage != Stage.IMPLEMENTING:
         raise Conflict(_("Progress and ticks can only be recorded while the works are under "
                          "way (now: %(stage)s).",
-                         stage=workflow.stage_label(consultation.stage)))
+                         stage=stage_label(consultation.stage)))
 
 
 def check_inspection_open(consultation: Consultation) -> None:
     if consultation.stage_enum not in _INSPECTION_STAGES:
         raise Conflict(_("Inspection notes can be added while the works are under way or their "
                          "result is published (now: %(stage)s).",
-                         stage=workflow.stage_label(consultation.stage)))
+                         stage=stage_label(consultation.stage)))
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -112,8 +113,12 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def implementable_items(consultation: Consultation) -> list[Item]:
-    """The items to be implemented (they passed the vote, or all of a survey)."""
-    return workflow.items_to_implement(consultation)
+    """The items to be implemented (they passed the vote, or all of a survey): the checklist."""
+    tally = ballots.frozen_tally(consultation)
+    if tally is None:
+        return []
+    passed = {item["number"] for item in tally["items"] if item["passed"] is not False}
+    return [item for item in consultation.items if item.number in passed]
 
 
 def _implementable_item(consultation: Consultation, item_id: int | None, field: str
@@ -263,8 +268,19 @@ def item_percents(consultation: Consultation) -> dict[int, int]:
                ProgressEntry.item_id.isnot(None))
         .order_by(ProgressEntry.created_at, ProgressEntry.id))
     for item_id, percent in rows:
-        latest[item_id] = percent
+        if item_id is not None:  # the query leaves out the entries of no item
+            latest[item_id] = percent
     return latest
+
+
+def item_spends(consultation: Consultation) -> dict[int, int]:
+    """What was spent per item (item id → 分), from the progress entries about one item."""
+    rows = db.session.execute(
+        select(ProgressEntry.item_id, func.sum(ProgressEntry.spend_fen))
+        .where(ProgressEntry.consultation_id == consultation.id,
+               ProgressEntry.item_id.isnot(None))
+        .group_by(ProgressEntry.item_id))
+    return {item_id: int(total or 0) for item_id, total in rows if item_id is not None}
 
 
 def total_spent(consultation: Consultation) -> int:
@@ -328,22 +344,96 @@ def complete_item(actor: Any, item: Item, final_cost_fen: int, note: str | None 
 
 
 @dataclass(frozen=True)
+class Difference:
+    """How far an amount is from its estimate: in 分 (positive: over) and in percent of the
+    estimate (one decimal; None when the estimate is 0)."""
+
+    fen: int
+    percent: Decimal | None
+
+    @property
+    def over(self) -> bool:
+        return self.fen > 0
+
+    @property
+    def amount_fen(self) -> int:
+        return abs(self.fen)
+
+    @property
+    def abs_percent(self) -> Decimal | None:
+        return None if self.percent is None else abs(self.percent)
+
+
+def difference(amount_fen: int, estimate_fen: int) -> Difference | None:
+    """``amount_fen`` against ``estimate_fen``; None when they are equal."""
+    if amount_fen == estimate_fen:
+        return None
+    diff = amount_fen - estimate_fen
+    percent = None
+    if estimate_fen:
+        percent = (Decimal(diff) * 100 / Decimal(estimate_fen)).quantize(
+            Decimal("0.1"), rounding=ROUND_HALF_UP)
+    return Difference(diff, percent)
+
+
+@dataclass(frozen=True)
 class ChecklistRow:
     item: Item
     implemented: bool
     percent: int | None  # the latest progress entry for this item, if any
+    spent_fen: int = 0   # the spends of the progress entries about this item
 
     @property
     def done(self) -> bool:
         return self.item.completed_at is not None
 
+    @property
+    def final_difference(self) -> Difference | None:
+        """How far the final cost of a ticked-off item is from its estimate (None: equal)."""
+        if not self.done or self.item.final_cost_fen is None:
+            return None
+        return difference(self.item.final_cost_fen, self.item.estimated_cost_fen)
+
+    @property
+    def overspent(self) -> Difference | None:
+        """What was spent on the item beyond its estimate, if more was spent."""
+        found = difference(self.spent_fen, self.item.estimated_cost_fen)
+        return found if found is not None and found.over else None
+
 
 def checklist(consultation: Consultation) -> list[ChecklistRow]:
-    """Every item, whether it is to be implemented, and its latest progress."""
+    """Every item, whether it is to be implemented, its latest progress and its spends."""
     planned = {item.id for item in implementable_items(consultation)}
     percents = item_percents(consultation)
-    return [ChecklistRow(item, item.id in planned, percents.get(item.id))
+    spends = item_spends(consultation)
+    return [ChecklistRow(item, item.id in planned, percents.get(item.id),
+                         spends.get(item.id, 0))
             for item in consultation.items]
+
+
+@dataclass(frozen=True)
+class ChecklistProgress:
+    """The progress the checklist shows: items ticked off of those to implement."""
+
+    done: int
+    total: int
+
+    @property
+    def percent(self) -> int:
+        return self.done * 100 // self.total if self.total else 0
+
+
+def checklist_progress(rows: Sequence[ChecklistRow]) -> ChecklistProgress:
+    """How many of the items to implement are ticked off."""
+    planned = [row for row in rows if row.implemented]
+    return ChecklistProgress(sum(1 for row in planned if row.done), len(planned))
+
+
+def has_final_report(consultation: Consultation) -> bool:
+    """Whether the final progress report (the completion report) was recorded."""
+    return db.session.scalar(select(ProgressEntry.id).where(
+        ProgressEntry.consultation_id == consultation.id,
+        ProgressEntry.is_final.is_(True)).limit(1)) is not None
 
 
 # --- inspections ------------------------------------------------------------------------------
@@ -400,6 +490,18 @@ class Totals:
     estimated_fen: int  # the items to implement
     final_fen: int      # the final costs of the items ticked off
     spent_fen: int      # the spends of every progress entry
+    done_estimated_fen: int = 0  # the estimates of the items ticked off
+
+    @property
+    def overspent(self) -> Difference | None:
+        """Spending beyond the estimate of the works, if more was spent."""
+        found = difference(self.spent_fen, self.estimated_fen)
+        return found if found is not None and found.over else None
+
+    @property
+    def final_difference(self) -> Difference | None:
+        """The final costs of the items ticked off against their estimates (None: equal)."""
+        return difference(self.final_fen, self.done_estimated_fen)
 
 
 def totals(consultation: Consultation) -> Totals:
@@ -408,7 +510,9 @@ def totals(consultation: Consultation) -> Totals:
         estimated_fen=sum(item.estimated_cost_fen for item in planned),
         final_fen=sum(item.final_cost_fen or 0 for item in planned
                       if item.completed_at is not None),
-        spent_fen=total_spent(consultation))
+        spent_fen=total_spent(consultation),
+        done_estimated_fen=sum(item.estimated_cost_fen for item in planned
+                               if item.completed_at is not None))
 
 
 def result_summary(consultation: Consultation) -> dict[str, Any]:
@@ -494,7 +598,7 @@ def evaluate(actor: Any, consultation: Consultation, household: Household, ratin
     if not consultations.household_in_scope(consultation, household):
         raise Conflict(_("This household is not among those this consultation concerns."))
     try:
-        chosen = Rating(rating)
+        chosen = enum_member(Rating, rating)
     except ValueError:
         message = _("Choose how satisfied you are.")
         raise ValidationFailed(message, {"rating": [message]}) from None
@@ -568,4 +672,3 @@ def rating_label(value: str) -> str:
     if value == NOT_RATED:
         return _("Not rated")
     return str(RATING_LABELS[Rating(value)])
-

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from werkzeug.wrappers import Response
 
-from consult.consultations import loading, workflow
 from consult.consultations import service as consultations
+from consult.consultations import states
 from consult.consultations.models import Consultation
 from consult.consultations.states import Stage
 from consult.core.forms import page_number, page_size, save_form
 from consult.core.markup import render_markdown
 from consult.core.models import utcnow
-from consult.core.policy import authorize, can, require
+from consult.core.policy import can, require
 from consult.extensions import db
 from consult.implementation import service
 from consult.implementation.forms import (
@@ -24,6 +25,7 @@ from consult.implementation.forms import (
     item_choices,
 )
 from consult.implementation.models import RATING_LABELS, Rating
+from consult.process import loading
 
 bp = Blueprint("implementation", __name__, url_prefix="/consultations")
 
@@ -41,10 +43,12 @@ def works(consultation_id: int) -> str:
                        per_page=page_size(), error_out=False)
     notice = service.result_notice(consultation)
     implementing = consultation.stage == Stage.IMPLEMENTING
+    checklist = service.checklist(consultation)
     return render_template(
         "implementation/works.html", consultation=consultation, page=page,
         overall=service.overall_percent(consultation), totals=service.totals(consultation),
-        checklist=service.checklist(consultation),
+        checklist=checklist, progress=service.checklist_progress(checklist),
+        final_report=service.has_final_report(consultation),
         inspections=service.inspections(consultation), notice=notice,
         tally=service.evaluation_tally(consultation) if notice else None,
         evaluation_open=service.evaluation_open(consultation),
@@ -54,7 +58,7 @@ def works(consultation_id: int) -> str:
         may_evaluate=can(current_user, "consultation.participate"),
         comments=(service.evaluation_comments(consultation)
                   if notice and can(current_user, "ballot.inspect", consultation) else None),
-        stage_label=workflow.stage_label(consultation.stage), markdown=render_markdown,
+        stage_label=states.stage_label(consultation.stage), markdown=render_markdown,
         money=consultations.format_money, rating_label=service.rating_label,
         ratings=[r.value for r in Rating] + [service.NOT_RATED])
 
@@ -63,11 +67,14 @@ def works(consultation_id: int) -> str:
 @require("implementation.log")
 def progress_new(consultation_id: int) -> Response | str:
     consultation = loading.load(consultation_id)
-    authorize(current_user, "implementation.log", consultation)
     service.check_logging_open(consultation)
     form = ProgressForm()
     form.item_id.choices = item_choices(service.implementable_items(consultation),
                                         _("The whole works"))
+    if request.method == "GET" and request.args.get("final") == "1":
+        # Linked as "Record the final report": the form starts as one.
+        form.percent.data = "100"
+        form.is_final.data = True
     if save_form(form, lambda: service.add_progress(
             current_user, consultation, service.progress_data(
                 item_id=form.item_id.data, percent=form.percent.data, spend=form.spend.data,
@@ -83,7 +90,6 @@ def progress_new(consultation_id: int) -> Response | str:
 def item_complete(consultation_id: int, item_id: int) -> Response | str:
     consultation = loading.load(consultation_id)
     item = consultations.get_item_or_404(consultation, item_id)
-    authorize(current_user, "implementation.log", item)
     service.check_item_can_be_ticked(consultation, item)
     form = CompleteItemForm()
     if request.method == "GET" and item.completed_at is not None:
@@ -102,7 +108,6 @@ def item_complete(consultation_id: int, item_id: int) -> Response | str:
 @require("implementation.inspect")
 def inspection_new(consultation_id: int) -> Response | str:
     consultation = loading.load(consultation_id)
-    authorize(current_user, "implementation.inspect", consultation)
     service.check_inspection_open(consultation)
     form = InspectionForm()
     form.item_id.choices = item_choices(service.implementable_items(consultation),
@@ -118,8 +123,7 @@ def inspection_new(consultation_id: int) -> Response | str:
 @bp.route("/<int:consultation_id>/evaluation", methods=["GET", "POST"])
 @require("consultation.participate")
 def evaluate(consultation_id: int) -> Response | str:
-    consultation = loading.load(consultation_id)
-    household = loading.acting_household(consultation)
+    consultation, household = loading.load_participating(consultation_id)
     existing = service.evaluation_of(consultation, household)
     form = EvaluationForm(obj=existing)
     if request.method == "POST":

@@ -8,12 +8,14 @@ from sqlalchemy import text
 from werkzeug.wrappers import Response
 
 from consult.accounts import service as accounts
-from consult.consultations import inbox, workflow
+from consult.consultations import states
 from consult.core.display import TEXT_COOKIE, TEXT_LARGE
 from consult.core.i18n import LANG_COOKIE_MAX_AGE, SUPPORTED_LOCALES, set_lang_cookie
-from consult.core.policy import require
+from consult.core.policy import can, require
 from consult.core.urls import safe_next
 from consult.extensions import db
+from consult.process import inbox, todo
+from consult.process.workflow import ACTION_LABELS
 
 bp = Blueprint("main", __name__)
 
@@ -23,8 +25,11 @@ bp = Blueprint("main", __name__)
 def index() -> str:
     household = getattr(current_user, "household", None)
     tasks = inbox.tasks_for(household) if household is not None else []
+    # The committee's to-do list, for those who run consultations (None: no such section).
+    todos = todo.todo_for(current_user) if can(current_user, "consultation.manage") else None
     return render_template("main/index.html", tasks=tasks, recent=inbox.recent_public(),
-                           stage_label=workflow.stage_label)
+                           todos=todos, action_labels=ACTION_LABELS,
+                           stage_label=states.stage_label)
 
 
 @bp.get("/healthz")

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from consult.consultations.models import Consultation
 from consult.core.models import UTCDateTime, utcnow
-from consult.extensions import db
+from consult.extensions import Model
 from consult.registry.models import Household
 
 
@@ -20,7 +21,15 @@ class NoticeKind(StrEnum):
     RESULT = "result"          # 实施结果公示
 
 
-class Notice(db.Model):
+# The one name of each kind, on the page, the PDF, its file name and the verify page.
+NOTICE_KIND_LABELS = {
+    NoticeKind.VOTE: _l("Vote notice"),
+    NoticeKind.RESOLUTION: _l("Resolution notice"),
+    NoticeKind.RESULT: _l("Notice of the works’ result"),
+}
+
+
+class Notice(Model):
     """A frozen public notice: its content never changes after publication.
 
     ``content_json`` holds everything the notice shows; ``content_sha256`` fingerprints it and,
@@ -53,7 +62,7 @@ class Notice(db.Model):
         return self.consultation.compound_id
 
 
-class Objection(db.Model):
+class Objection(Model):
     """异议: filed by a household during the publicity period, answered publicly."""
 
     __tablename__ = "objection"
@@ -88,7 +97,7 @@ class PrintKind(StrEnum):
 PRINT_JOB_STALLED_AFTER = timedelta(minutes=10)
 
 
-class PrintJob(db.Model):
+class PrintJob(Model):
     """A batch of printed pages being made after the request; its file is kept on disk."""
 
     __tablename__ = "print_job"

@@ -194,21 +194,25 @@ def _write(html: str) -> bytes:
         gc.collect()
 
 
+def page_html(template: str, locale: str, **context: Any) -> str:
+    """One print template → the HTML of a document, every word of the template in ``locale``
+    (the words in ``context`` are the caller's to make in it too)."""
+    with force_locale(locale):
+        return render_template(template, print_locale=locale, **context)
+
+
 def render(template: str, locale: str, **context: Any) -> bytes:
     """One print template → PDF bytes, in ``locale``."""
     check_fonts()
-    with force_locale(locale):
-        html = render_template(template, print_locale=locale, **context)
-    return _write_printable(html, strict=True)
+    return _write_printable(page_html(template, locale, **context), strict=True)
 
 
-def render_stored(name: str, template: str, locale: str, **context: Any) -> Stored:
-    """One print template → a stored PDF, laid out only if no copy of this very content is
-    kept yet (``pdf_cache``), and then within one of the host's layout slots
+def render_stored(name: str, html: str) -> Stored:
+    """A document's HTML (``page_html``) → a stored PDF, laid out only if no copy of this
+    very content is kept yet (``pdf_cache``), and then within one of the host's layout slots
     (``render_slots``). A layout refused (boxes that could not be spelled out) raises and
-    keeps nothing."""
-    with force_locale(locale):
-        html = render_template(template, print_locale=locale, **context)
+    keeps nothing; its reasons, and a wait for a slot, are told in the language of whoever
+    prints, so this is called outside the document's language."""
     content_key = pdf_cache.key(html)
     found = pdf_cache.find(name, content_key)
     if found is not None:
@@ -236,8 +240,8 @@ def render_batch(template: str, locale: str, rows: list[Any],
     parts: list[bytes] = []
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start:start + CHUNK]
-        with force_locale(locale):
-            html = render_template(template, print_locale=locale, **context(chunk))
+        with force_locale(locale):  # the chunk's words, those of ``context`` too
+            html = page_html(template, locale, **context(chunk))
         if release:
             release()
         parts.append(_write_printable(html, strict=False))

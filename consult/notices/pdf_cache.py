@@ -6,7 +6,8 @@ it is laid out once and afterwards served from a file. The file is named by the 
 that HTML (with the stylesheets and uploads it shows, and the WeasyPrint version), so
 whatever changes what is printed makes a new file by itself: a household's rating on a result
 notice, a meeting recorded or edited in the minutes, another ``PUBLIC_URL`` in the QR codes,
-a new print.css. Nothing is ever invalidated by hand.
+a new print.css. Nothing is ever invalidated by hand. The document's language is part of
+that HTML (its ``lang`` and every word) and never the reader's, so one file serves everyone.
 
 The files live under ``UPLOAD_PATH/print/cache/``, the storage every app host shares, so a
 notice laid out on one host is served by all. Each is written to a temporary file in the same

@@ -8,20 +8,20 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from consult.audit import service as audit
-from consult.audit.actions import describe, describe_objects
+from consult.audit.actions import describe, describe_kinds, describe_objects
 from consult.ballots import service as ballots
 from consult.ballots.explain import rule_label, rule_sentences
 from consult.ballots.models import Ballot, BallotChoice, RollEntry
 from consult.consultations.models import Consultation, Secrecy
 from consult.core.errors import Conflict, NotFound, ValidationFailed
 from consult.core.models import utcnow
+from consult.core.times import format_datetime
 from consult.extensions import db
 from consult.notices.models import Notice, NoticeKind, Objection
 from consult.registry.models import Household
@@ -30,7 +30,8 @@ describe({
     "notice.published": _l("Notice published"),
     "notice.objection_filed": _l("Objection filed"),
     "notice.objection_answered": _l("Objection answered"),
-})
+}, kind="notices")
+describe_kinds({"notices": _l("Notices")})
 describe_objects({"notice": _l("Notice"), "objection": _l("Objection")})
 
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"

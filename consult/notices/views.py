@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from flask import (
     Blueprint,
-    Response,
     flash,
     make_response,
     redirect,
@@ -17,28 +18,32 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
+from werkzeug.wrappers import Response
 
-from consult.consultations import loading
 from consult.consultations.models import Consultation
 from consult.core import jobs
-from consult.core.errors import NotFound, ValidationFailed
+from consult.core.errors import Conflict, NotFound, ValidationFailed
 from consult.core.forms import page_number, page_size, save_form
 from consult.core.handlers import error_response, wants_json
 from consult.core.models import utcnow
 from consult.core.pagination import window_of_list
-from consult.core.policy import authorize, can, require
+from consult.core.policy import authorize, can, load, require
 from consult.extensions import db
 from consult.notices import pdf as pdf_module
-from consult.notices import printing, render_slots
+from consult.notices import render_slots
 from consult.notices import service as notices
 from consult.notices.forms import AnswerForm, ObjectionForm
-from consult.notices.models import Notice, NoticeKind, PrintJob, PrintKind
+from consult.notices.models import Notice, NoticeKind, PrintKind
+from consult.process import loading, printing
 from consult.registry.forms import ConfirmForm
 
 bp = Blueprint("notices", __name__)
 
 
-def _page(notice: Notice, consultation: Consultation, objection_form: ObjectionForm) -> str:
+def _page(notice: Notice, consultation: Consultation, objection_form: ObjectionForm,
+          answering: tuple[int, AnswerForm] | None = None) -> str:
+    """The notice with its objections; ``answering``: the objection whose answer was refused,
+    and its form, to show again with what was typed."""
     evaluation = None
     if notice.kind == NoticeKind.RESULT:
         from consult.implementation.service import evaluation_tally
@@ -61,7 +66,9 @@ def _page(notice: Notice, consultation: Consultation, objection_form: ObjectionF
         "notices/show.html", notice=notice, c=consultation, content=content, article=article,
         appendix=appendix, objections=notices.objections_of(notice),
         evaluation=evaluation, may_object=may_object, objection_form=objection_form,
-        answer_form=AnswerForm(), in_period=notices.in_period(notice, utcnow()),
+        answer_form=answering[1] if answering else AnswerForm(),
+        answering=answering[0] if answering else None,
+        in_period=notices.in_period(notice, utcnow()),
         can_answer=can(current_user, "consultation.manage", consultation))
 
 
@@ -75,34 +82,36 @@ def show(notice_id: int) -> str:
 
 @bp.post("/notices/<int:notice_id>/objections")
 @require("consultation.participate")
-def object_(notice_id: int) -> Response | str:
+def object_(notice_id: int) -> Response | tuple[str, int]:
     notice = notices.get_notice_or_404(notice_id)
-    consultation = loading.load(notice.consultation_id)
-    household = loading.acting_household(consultation)
+    consultation, household = loading.load_participating(notice.consultation_id)
     form = ObjectionForm()
     if save_form(form, lambda: notices.file_objection(current_user, notice, household,
                                                       form.text.data),
                  _("Your objection has been filed; the committee will answer it publicly.")):
         return redirect(url_for("notices.show", notice_id=notice.id, _anchor="objections"))
-    return _page(notice, consultation, form)
+    # The page again, with what was typed and the reason beside it: the form's action ends
+    # in #objection-form, so the browser shows this answer at the form, not at the top.
+    return _page(notice, consultation, form), 400
 
 
 @bp.post("/objections/<int:objection_id>/answer")
 @require("consultation.manage")
-def answer(objection_id: int) -> Response:
-    objection = notices.get_objection_or_404(objection_id)
-    authorize(current_user, "consultation.manage", objection)
+def answer(objection_id: int) -> Response | tuple[str, int]:
+    objection = load(notices.get_objection_or_404, objection_id)
     form = AnswerForm()
-    if not save_form(form, lambda: notices.answer_objection(current_user, objection,
-                                                            form.text.data),
-                     _("The answer is published.")):
-        flash(" ".join(map(str, form.text.errors)) or _("Write an answer."), "danger")
-    return redirect(url_for("notices.show", notice_id=objection.notice_id, _anchor="objections"))
+    if save_form(form, lambda: notices.answer_objection(current_user, objection, form.text.data),
+                 _("The answer is published.")):
+        return redirect(url_for("notices.show", notice_id=objection.notice_id,
+                                _anchor="objections"))
+    notice = notices.get_notice_or_404(objection.notice_id)
+    return _page(notice, loading.load(notice.consultation_id), ObjectionForm(),
+                 (objection.id, form)), 400
 
 
 @bp.get("/verify/<code>")
 @require("public.view")
-def verify(code: str) -> str:
+def verify(code: str) -> tuple[str, int]:
     """Anyone holding a printed notice can check it is genuine and still in force."""
     notice = notices.by_verify_code(code)
     return render_template("notices/verify.html", notice=notice, code=code[:16],
@@ -129,15 +138,23 @@ def _notice_cache_control(notice: Notice) -> str:
     return f"{'public' if shared else 'private'}, max-age={max_age}"
 
 
-def _pdf_response(stored: pdf_module.Stored, filename: str, cache_control: str) -> Response:
+def _disposition(disposition: str, name: str, fallback: str) -> str:
+    """A file offered under its name in the document's language (RFC 6266), and under a plain
+    ASCII one for the rare client that cannot read that."""
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def _pdf_response(stored: pdf_module.Stored, name: str, fallback: str,
+                  cache_control: str) -> Response:
     """A stored PDF as a file, with its content's hash as a (weak) ETag, so a browser that has
     it already gets a 304; ranges are served for readers that fetch a PDF in pieces."""
+    response: Response
     if stored.path is not None:
         response = send_file(stored.path, mimetype="application/pdf", conditional=False,
                              etag=False, last_modified=None, max_age=None)
     else:  # could not be stored (logged): the bytes all the same
         response = Response(stored.data, mimetype="application/pdf")
-    response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
+    response.headers["Content-Disposition"] = _disposition("inline", name, fallback)
     response.headers["Cache-Control"] = cache_control
     response.set_etag(stored.key, weak=True)
     if stored.path is None:
@@ -168,14 +185,14 @@ def pdf(notice_id: int) -> Response:
     """A notice for the notice board, rendered from its frozen content (laid out once)."""
     notice = notices.get_notice_or_404(notice_id)
     loading.load(notice.consultation_id)
-    return _pdf_response(printing.notice_file(notice), f"notice-{notice.verify_code}.pdf",
-                         _notice_cache_control(notice))
+    return _pdf_response(printing.notice_file(notice), printing.notice_file_name(notice),
+                         f"notice-{notice.verify_code}.pdf", _notice_cache_control(notice))
 
 
 @bp.post("/consultations/<int:consultation_id>/vote-notice")
 @require("consultation.manage")
 def issue_vote_notice(consultation_id: int) -> Response:
-    consultation = loading.load_managed(consultation_id)
+    consultation = loading.load(consultation_id)
     if not ConfirmForm().validate_on_submit():
         raise ValidationFailed(_("The form could not be read."))
     notice = printing.issue_vote_notice(current_user, consultation)
@@ -188,49 +205,56 @@ def issue_vote_notice(consultation_id: int) -> Response:
 @require("consultation.view")
 def minutes(consultation_id: int) -> Response:
     consultation = loading.load(consultation_id)
-    return _pdf_response(printing.minutes_file(consultation), f"minutes-{consultation.id}.pdf",
-                         MINUTES_CACHE_CONTROL)
+    return _pdf_response(printing.minutes_file(consultation),
+                         printing.minutes_file_name(consultation),
+                         f"minutes-{consultation.id}.pdf", MINUTES_CACHE_CONTROL)
 
 
 @bp.post("/consultations/<int:consultation_id>/print/<kind>")
 @require("consultation.manage")
 def print_batch(consultation_id: int, kind: str) -> Response:
     """Start printing a page per household; the job runs after this request."""
-    consultation = loading.load_managed(consultation_id)
+    consultation = loading.load(consultation_id)
     try:
         batch = PrintKind(kind)
     except ValueError:
         raise NotFound(_("Unknown document: %(kind)s.", kind=kind)) from None
     if batch is PrintKind.ACCESS_LETTERS:
         authorize(current_user, "registry.access_codes", consultation)
-    if not ConfirmForm().validate_on_submit():
+    form = ConfirmForm()
+    if not form.validate_on_submit():
         raise ValidationFailed(_("The form could not be read."))
+    if printing.needs_confirmation(batch) and request.form.get("confirmed") != "1":
+        try:
+            printing.check_batch(consultation, batch)
+        except Conflict as exc:
+            flash(exc.message, "danger")
+            return redirect(url_for("consultations.show", consultation_id=consultation.id))
+        return make_response(render_template(
+            "notices/confirm_print.html", c=consultation, kind=batch, form=form,
+            label=printing.PRINT_KIND_LABELS[batch],
+            consequences=printing.letters_consequences(consultation)))
     job = printing.request_job(current_user, consultation, batch)
     db.session.commit()
-    jobs.submit(printing.run_job, job.id)
+    jobs.submit(printing.run_job, job.id, printing.public_base())
     return redirect(url_for("notices.print_job", job_id=job.id))
-
-
-def _job(job_id: int) -> PrintJob:
-    job = printing.get_job_or_404(job_id)
-    authorize(current_user, "consultation.manage", job)
-    return job
 
 
 @bp.get("/print-jobs/<int:job_id>")
 @require("consultation.manage")
 def print_job(job_id: int) -> str:
-    job = _job(job_id)
+    job = load(printing.get_job_or_404, job_id)
     return render_template("notices/print_job.html", job=job)
 
 
 @bp.get("/print-jobs/<int:job_id>/file")
 @require("consultation.manage")
 def print_file(job_id: int) -> Response:
-    job = _job(job_id)
+    job = load(printing.get_job_or_404, job_id)
     path = pdf_module.job_path(job.id)
     if job.status != "done" or not path.exists():
         raise NotFound(_("This print job has no file (yet)."))
     return Response(path.read_bytes(), mimetype="application/pdf", headers={
         "Cache-Control": "no-store",
-        "Content-Disposition": f'attachment; filename="{job.kind}-{job.consultation_id}.pdf"'})
+        "Content-Disposition": _disposition("attachment", printing.job_file_name(job),
+                                            f"{job.kind}-{job.consultation_id}.pdf")})

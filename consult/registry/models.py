@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -20,13 +21,16 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from consult.core.models import TimestampMixin, UTCDateTime, utcnow
 from consult.core.text import natural_key
-from consult.extensions import db
+from consult.extensions import Model
+
+if TYPE_CHECKING:
+    from consult.accounts.models import User
 
 # Natural sort keys compare byte-wise; PostgreSQL's default collation would ignore the padding.
 SortKey = String(120).with_variant(String(120, collation="C"), "postgresql")
 
 
-class Community(TimestampMixin, db.Model):
+class Community(TimestampMixin, Model):
     """社区: a neighbourhood committee's area."""
 
     __tablename__ = "community"
@@ -40,7 +44,7 @@ class Community(TimestampMixin, db.Model):
     )
 
 
-class Compound(TimestampMixin, db.Model):
+class Compound(TimestampMixin, Model):
     """小区 / 楼院: the unit a consultation is usually about."""
 
     __tablename__ = "compound"
@@ -65,7 +69,7 @@ class Compound(TimestampMixin, db.Model):
         return f"{self.community.name} / {self.name}"
 
 
-class Building(TimestampMixin, db.Model):
+class Building(TimestampMixin, Model):
     """楼栋."""
 
     __tablename__ = "building"
@@ -94,7 +98,7 @@ class Building(TimestampMixin, db.Model):
         return self.compound_id
 
 
-class Household(TimestampMixin, db.Model):
+class Household(TimestampMixin, Model):
     """户: one exclusive part (专有部分) of a building.
 
     ``area_dm2`` is the registered exclusive area in whole square decimetres, i.e. 0.01 m²,
@@ -179,7 +183,7 @@ RELATION_LABELS = {
 }
 
 
-class Resident(TimestampMixin, db.Model):
+class Resident(TimestampMixin, Model):
     """A person living in or owning a household; one of them may be its representative (户代表)."""
 
     __tablename__ = "resident"
@@ -209,7 +213,7 @@ class Resident(TimestampMixin, db.Model):
 IMPORT_JOB_STALLED_AFTER = timedelta(minutes=10)
 
 
-class ImportJob(db.Model):
+class ImportJob(Model):
     """One households file being imported: checked, staged and then written in one go.
 
     A file uploaded on the web is kept here (``data``) until the job ends, so whichever
@@ -245,6 +249,8 @@ class ImportJob(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     compound: Mapped[Compound | None] = relationship()
+    # Named, not imported: accounts builds on the registry, not the other way round.
+    requested_by: Mapped[User | None] = relationship("User")
 
     @property
     def stalled(self) -> bool:
@@ -262,7 +268,7 @@ class ImportJob(db.Model):
         return self.compound_id
 
 
-class StagedHousehold(db.Model):
+class StagedHousehold(Model):
     """A checked row of an import waiting to be written: the households file is copied here
     in short transactions, then into ``household`` by one short transaction (or thrown away).
 

@@ -20,9 +20,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from consult.audit import service as audit
-from consult.audit.actions import describe, describe_objects
+from consult.audit.actions import describe, describe_kinds, describe_objects
 from consult.core import sorting
-from consult.core.database import intend_write, lock_row, reading
+from consult.core.database import affected_rows, intend_write, lock_row, reading, table_of
 from consult.core.errors import CellError, Conflict, ImportRejected, NotFound, ValidationFailed
 from consult.core.models import UTCDateTime, utcnow
 from consult.core.policy import can
@@ -65,7 +65,8 @@ describe({
     "registry.resident.added": _l("Resident added"),
     "registry.resident.updated": _l("Resident updated"),
     "registry.resident.removed": _l("Resident removed"),
-})
+}, kind="registry")
+describe_kinds({"registry": _l("Registry")})
 
 describe_objects({
     "community": _l("Community"),
@@ -402,6 +403,19 @@ def get_or_404(model: type, object_id: int) -> Any:
     return obj
 
 
+def building_of(compound: Compound, building_id: int) -> Building:
+    """A building chosen in a form, which must belong to the compound being edited."""
+    building = get_or_404(Building, building_id)
+    if building.compound_id != compound.id:
+        raise NotFound(_("No such record."))
+    return building
+
+
+def communities() -> list[Community]:
+    """Every community, by name."""
+    return list(db.session.scalars(select(Community).order_by(Community.name)))
+
+
 def compounds_in_scope(scope: frozenset[int] | None, *, offset: int = 0,
                        limit: int | None = None) -> list[Compound]:
     """Compounds the caller may see (``scope`` None = all), with their communities loaded, in
@@ -434,7 +448,7 @@ HOUSEHOLD_SORTS: dict[str, tuple[Any, ...]] = {
 
 
 def household_search(compound: Compound, q: str = "", building_id: int | None = None,
-                     sort: Sort | None = None) -> Select[tuple[Household]]:
+                     sort: Sort | None = None) -> Select[Household]:
     """Households of a compound, in building/unit/room order (or ``sort``), filtered by a
     search text.
 
@@ -525,6 +539,16 @@ class ImportSummary:
     unchanged: int = 0
     compounds: list[str] = field(default_factory=list)
     buildings_created: list[str] = field(default_factory=list)
+
+
+def import_report(summary: ImportSummary) -> list[str]:
+    """What an import did, in lines for the reader (``flask registry import-households``)."""
+    lines = [_("Imported %(rows)s rows: %(created)s new, %(updated)s changed, %(unchanged)s "
+               "unchanged.", rows=summary.rows, created=summary.created,
+               updated=summary.updated, unchanged=summary.unchanged)]
+    if summary.buildings_created:
+        lines.append(_("New buildings: %(names)s", names=", ".join(summary.buildings_created)))
+    return lines
 
 
 @dataclass(frozen=True)
@@ -655,9 +679,9 @@ def import_households(
         raise
     except BaseException:
         db.session.rollback()
-        job = db.session.get(ImportJob, job.id) or job
-        _job_failed(job, _("The import failed; nothing was imported. Please try again."), [])
-        drop_staged(job.id)
+        failed = db.session.get(ImportJob, job.id) or job
+        _job_failed(failed, _("The import failed; nothing was imported. Please try again."), [])
+        drop_staged(failed.id)
         raise
     drop_staged(job.id)
     return summary
@@ -859,7 +883,7 @@ def stage_households(job: ImportJob, plan: HouseholdPlan,
 
     Staged rows are seen by nobody but ``apply_households``; ``progress(rows)`` is called
     before each commit."""
-    staged = StagedHousehold.__table__
+    staged = table_of(StagedHousehold)
     for start in range(0, len(plan.rows), _STAGE_CHUNK):
         chunk = plan.rows[start:start + _STAGE_CHUNK]
         db.session.execute(staged.insert(), [{
@@ -888,8 +912,8 @@ def apply_households(actor: Any, job: ImportJob, plan: HouseholdPlan) -> ImportS
     if job.status != "writing":
         raise ImportRejected(_("This import was stopped before it was written; nothing was "
                                "imported. Please import the file again."), [])
-    staged = StagedHousehold.__table__
-    households = Household.__table__
+    staged = table_of(StagedHousehold)
+    households = table_of(Household)
     ours = staged.c.job_id == job.id
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(select(households.c.id).where(households.c.id.in_(
@@ -906,7 +930,7 @@ def apply_households(actor: Any, job: ImportJob, plan: HouseholdPlan) -> ImportS
     now = utcnow()
     summary = ImportSummary(rows=len(plan.rows), buildings_created=[
         f"{compound.name} {name}" for compound, name in plan.new_buildings])
-    building = Building.__table__
+    building = table_of(Building)
     try:
         with db.session.begin_nested():
             if plan.new_buildings:
@@ -975,17 +999,17 @@ def _changed_meanwhile(job: ImportJob, plan: HouseholdPlan) -> list[CellError]:
             if (compound_id, name) in wanted:
                 errors.append(CellError(first_line[(compound_id, name)], plan.building_column, _(
                     "Building “%(name)s” was added meanwhile.", name=name)))
-    staged = StagedHousehold.__table__
-    households = Household.__table__
+    staged = table_of(StagedHousehold)
+    households = table_of(Household)
     ours = staged.c.job_id == job.id
-    added = (select(staged.c.line).select_from(staged.join(households, and_(
+    added: Select[int] = (select(staged.c.line).select_from(staged.join(households, and_(
         households.c.building_id == staged.c.building_id, households.c.unit == staged.c.unit,
         households.c.room == staged.c.room))).where(ours, staged.c.household_id.is_(None))
         .order_by(staged.c.line).limit(_CONFLICTS_SHOWN))
     errors.extend(CellError(line, plan.room_column, _(
         "Someone added this household while the file was being checked.")) for line in
         db.session.scalars(added))
-    changed = (select(staged.c.line).select_from(staged.outerjoin(
+    changed: Select[int] = (select(staged.c.line).select_from(staged.outerjoin(
         households, households.c.id == staged.c.household_id))
         .where(ours, staged.c.household_id.isnot(None), or_(
             households.c.id.is_(None), households.c.updated_at != staged.c.seen_updated_at))
@@ -999,10 +1023,10 @@ def _changed_meanwhile(job: ImportJob, plan: HouseholdPlan) -> list[CellError]:
 
 def drop_staged(job_id: int) -> None:
     """Delete a job's staged rows, a few thousand per transaction (each committed)."""
-    staged = StagedHousehold.__table__
+    staged = table_of(StagedHousehold)
     while True:
         ids = select(staged.c.id).where(staged.c.job_id == job_id).limit(_DROP_CHUNK)
-        deleted = db.session.execute(staged.delete().where(staged.c.id.in_(ids))).rowcount
+        deleted = affected_rows(db.session.execute(staged.delete().where(staged.c.id.in_(ids))))
         db.session.commit()
         if not deleted:
             return
@@ -1062,13 +1086,12 @@ def run_import_job(job_id: int) -> None:
     """Import an uploaded file (the job after the request), in the language it was sent in.
 
     Its outcome, a refusal with every problem or a failure, is recorded on the job."""
-    from consult.accounts.models import User
     from consult.core.policy import compound_scope
 
     job = db.session.get(ImportJob, job_id)
     if job is None or job.status != "queued":
         return
-    actor = db.session.get(User, job.requested_by_id) if job.requested_by_id else None
+    actor = job.requested_by
     scope = compound_scope(actor, "registry.import") if actor is not None else None
     intend_write()  # run within a request (JOBS_INLINE), its transactions write
     with force_locale(job.locale):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
-    Response,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -15,16 +13,23 @@ from flask import (
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
+from werkzeug.wrappers import Response
 
 from consult.accounts import service as accounts
 from consult.core import jobs, sorting
 from consult.core.database import starts_reading
 from consult.core.errors import ImportRejected, NotFound
-from consult.core.forms import id_arg, options, page_number, page_size, save_form, text_arg
+from consult.core.forms import (
+    id_arg,
+    options,
+    page_number,
+    page_size,
+    save_form,
+    text_arg,
+    uploaded_table,
+)
 from consult.core.pagination import window_of
-from consult.core.policy import authorize, compound_scope, require
-from consult.core.tabular import XLSX_MAGIC
+from consult.core.policy import compound_scope, load, require
 from consult.extensions import db
 from consult.registry import service as registry
 from consult.registry.forms import (
@@ -41,18 +46,6 @@ from consult.registry.forms import (
 from consult.registry.models import Building, Community, Compound, Household, ImportJob, Resident
 
 bp = Blueprint("registry", __name__, url_prefix="/registry")
-
-
-def _compound(compound_id: int, action: str) -> Compound:
-    compound = registry.get_or_404(Compound, compound_id)
-    authorize(current_user, action, compound)
-    return compound
-
-
-def _household(household_id: int, action: str) -> Household:
-    household = registry.get_or_404(Household, household_id)
-    authorize(current_user, action, household)
-    return household
 
 
 @bp.get("/")
@@ -82,8 +75,7 @@ def community_new() -> Response | str:
 @require("registry.structure")
 def compound_new() -> Response | str:
     form = CompoundForm()
-    form.community_id.choices = options(
-        (c.id, c.name) for c in db.session.scalars(select(Community).order_by(Community.name)))
+    form.community_id.choices = options((c.id, c.name) for c in registry.communities())
     if not form.community_id.choices:
         flash(_("Create a community first."), "info")
         return redirect(url_for("registry.community_new"))
@@ -98,7 +90,7 @@ def compound_new() -> Response | str:
 @bp.get("/compounds/<int:compound_id>")
 @require("registry.view")
 def compound(compound_id: int) -> str:
-    compound = _compound(compound_id, "registry.view")
+    compound = load(Compound, compound_id)
     q = text_arg("q", 100)
     building_id = id_arg("building")
     sort = sorting.parse(request.args.get("sort"), list(registry.HOUSEHOLD_SORTS), "address")
@@ -114,7 +106,7 @@ def compound(compound_id: int) -> str:
 @bp.route("/compounds/<int:compound_id>/buildings/new", methods=["GET", "POST"])
 @require("registry.edit")
 def building_new(compound_id: int) -> Response | str:
-    compound = _compound(compound_id, "registry.edit")
+    compound = load(Compound, compound_id)
     form = BuildingForm()
     if save_form(form, lambda: registry.create_building(current_user, compound, form.name.data),
                  _("Building added.")):
@@ -126,22 +118,13 @@ def building_new(compound_id: int) -> Response | str:
 @bp.route("/buildings/<int:building_id>/edit", methods=["GET", "POST"])
 @require("registry.edit")
 def building_edit(building_id: int) -> Response | str:
-    building = registry.get_or_404(Building, building_id)
-    authorize(current_user, "registry.edit", building)
+    building = load(Building, building_id)
     form = BuildingForm(obj=building)
     if save_form(form, lambda: registry.rename_building(current_user, building, form.name.data),
                  _("Saved.")):
         return redirect(url_for("registry.compound", compound_id=building.compound_id))
     return render_template("registry/building_form.html", form=form,
                            compound=building.compound, building=building)
-
-
-def compound_building(compound: Compound, building_id: int) -> Building:
-    """A building chosen in a form, which must belong to the compound being edited."""
-    building = registry.get_or_404(Building, building_id)
-    if building.compound_id != compound.id:
-        raise NotFound(_("No such record."))
-    return building
 
 
 def _household_data(form: HouseholdForm, phone: str | None) -> registry.HouseholdData:
@@ -153,14 +136,14 @@ def _household_data(form: HouseholdForm, phone: str | None) -> registry.Househol
 @bp.route("/compounds/<int:compound_id>/households/new", methods=["GET", "POST"])
 @require("registry.edit")
 def household_new(compound_id: int) -> Response | str:
-    compound = _compound(compound_id, "registry.edit")
+    compound = load(Compound, compound_id)
     form = HouseholdForm()
     form.building_id.choices = options((b.id, b.name) for b in compound.buildings)
     if not form.building_id.choices:
         flash(_("Add a building first."), "info")
         return redirect(url_for("registry.building_new", compound_id=compound.id))
     saved = save_form(form, lambda: registry.create_household(
-        current_user, compound_building(compound, form.building_id.data),
+        current_user, registry.building_of(compound, form.building_id.data),
         _household_data(form, form.phone.data)), _("Household added."))
     if saved:
         return redirect(url_for("registry.household", household_id=saved.value.id))
@@ -171,7 +154,7 @@ def household_new(compound_id: int) -> Response | str:
 @bp.get("/households/<int:household_id>")
 @require("registry.view")
 def household(household_id: int) -> str:
-    household = _household(household_id, "registry.view")
+    household = load(Household, household_id)
     return render_template(
         "registry/household.html", household=household,
         account=accounts.resident_account_for(household),
@@ -181,7 +164,7 @@ def household(household_id: int) -> str:
 @bp.route("/households/<int:household_id>/edit", methods=["GET", "POST"])
 @require("registry.edit")
 def household_edit(household_id: int) -> Response | str:
-    household = _household(household_id, "registry.edit")
+    household = load(Household, household_id)
     form = HouseholdEditForm(obj=household)
     form.building_id.choices = options([(household.building.id, household.building.name)])
     if request.method == "GET":
@@ -198,7 +181,7 @@ def household_edit(household_id: int) -> Response | str:
 @bp.route("/households/<int:household_id>/residents/new", methods=["GET", "POST"])
 @require("registry.edit")
 def resident_new(household_id: int) -> Response | str:
-    household = _household(household_id, "registry.edit")
+    household = load(Household, household_id)
     form = ResidentForm()
     if save_form(form, lambda: registry.add_resident(
             current_user, household, form.name.data, form.phone.data, form.relation.data,
@@ -211,8 +194,7 @@ def resident_new(household_id: int) -> Response | str:
 @bp.route("/residents/<int:resident_id>/edit", methods=["GET", "POST"])
 @require("registry.edit")
 def resident_edit(resident_id: int) -> Response | str:
-    resident = registry.get_or_404(Resident, resident_id)
-    authorize(current_user, "registry.edit", resident)
+    resident = load(Resident, resident_id)
     form = ResidentForm(obj=resident)
     if request.method == "GET":
         form.phone.data = ""
@@ -227,8 +209,7 @@ def resident_edit(resident_id: int) -> Response | str:
 @bp.post("/residents/<int:resident_id>/delete")
 @require("registry.edit")
 def resident_delete(resident_id: int) -> Response:
-    resident = registry.get_or_404(Resident, resident_id)
-    authorize(current_user, "registry.edit", resident)
+    resident = load(Resident, resident_id)
     household_id = resident.household_id
     if ConfirmForm().validate_on_submit():
         registry.remove_resident(current_user, resident)
@@ -240,7 +221,7 @@ def resident_delete(resident_id: int) -> Response:
 @bp.post("/households/<int:household_id>/access-code")
 @require("registry.access_codes")
 def access_code_issue(household_id: int) -> Response | str:
-    household = _household(household_id, "registry.access_codes")
+    household = load(Household, household_id)
     if not ConfirmForm().validate_on_submit():
         return redirect(url_for("registry.household", household_id=household.id))
     code = accounts.issue_access_code(current_user, household)
@@ -254,7 +235,7 @@ def access_code_issue(household_id: int) -> Response | str:
 @bp.post("/households/<int:household_id>/access-code/revoke")
 @require("registry.access_codes")
 def access_code_revoke(household_id: int) -> Response:
-    household = _household(household_id, "registry.access_codes")
+    household = load(Household, household_id)
     if ConfirmForm().validate_on_submit():
         count = accounts.revoke_access_codes(current_user, household)
         db.session.commit()
@@ -267,25 +248,20 @@ def access_code_revoke(household_id: int) -> Response:
 @require("registry.import")
 @starts_reading  # the upload is read and checked before the write lock is taken to store it
 def import_households(compound_id: int) -> Response | str | tuple[str, int]:
-    compound = _compound(compound_id, "registry.import")
+    compound = load(Compound, compound_id)
     form = ImportForm()
     # Back from a refused import (?job=): its problems above the form, to upload it again.
-    refused = _import_job(id_arg("job") or 0) if request.args.get("job") else None
+    refused = load(_page_import, id_arg("job") or 0) if request.args.get("job") else None
     if refused is not None and refused.compound_id != compound.id:
         raise NotFound(_("No such import."))
     problems = registry.import_problems(refused) if refused is not None else None
     if form.validate_on_submit():
-        upload = form.file.data
-        data = upload.read(current_app.config["IMPORT_MAX_BYTES"] + 1)
-        if len(data) > current_app.config["IMPORT_MAX_BYTES"]:
-            form.file.errors = [_("The file is larger than %(mb)s MB.",
-                                  mb=current_app.config["IMPORT_MAX_BYTES"] // (1024 * 1024))]
-        elif not _looks_like_table(upload.filename or "", data):
-            form.file.errors = [_("Upload a CSV or XLSX file.")]
-        else:
+        filename = form.file.data.filename or ""
+        data = uploaded_table(form.file, filename)
+        if data is not None:
             try:
                 job = registry.request_import(
-                    current_user, compound, data, upload.filename or "upload.csv",
+                    current_user, compound, data, filename or "upload.csv",
                     create_buildings=bool(form.create_buildings.data), locale=str(get_locale()))
             except ImportRejected as exc:  # not a households table at all
                 return render_template("registry/import.html", form=form, compound=compound,
@@ -297,13 +273,12 @@ def import_households(compound_id: int) -> Response | str | tuple[str, int]:
                            problems=problems)
 
 
-def _import_job(import_id: int) -> ImportJob:
-    """An import into a compound the signed-in user may import into (as print jobs are shared
-    by the committee); an import from the command line has no page."""
+def _page_import(import_id: int) -> ImportJob:
+    """An import started from a page; one from the command line has no page. (Whoever may
+    import into its compound may follow it, as print jobs are shared by the committee.)"""
     job = registry.get_import_or_404(import_id)
     if job.compound_id is None:
         raise NotFound(_("No such import."))
-    authorize(current_user, "registry.import", job)
     return job
 
 
@@ -312,7 +287,7 @@ def _import_job(import_id: int) -> ImportJob:
 def import_job(import_id: int) -> Response | str:
     """An import under way (this page refreshes itself), or what it did; a refused one goes
     back to the form, which lists every problem."""
-    job = _import_job(import_id)
+    job = load(_page_import, import_id)
     if job.status == "failed" or job.stalled:
         return redirect(url_for("registry.import_households", compound_id=job.compound_id,
                                 job=job.id))
@@ -320,20 +295,11 @@ def import_job(import_id: int) -> Response | str:
                            summary=registry.import_summary(job))
 
 
-def _looks_like_table(filename: str, data: bytes) -> bool:
-    """Sniff the content: an XLSX is a zip, a CSV is text without NUL bytes."""
-    name = filename.lower()
-    if name.endswith(".xlsx"):
-        return data.startswith(XLSX_MAGIC)
-    if name.endswith((".csv", ".txt")):
-        return b"\x00" not in data[:4096] or data.startswith((b"\xff\xfe", b"\xfe\xff"))
-    return False
-
 
 @bp.post("/compounds/<int:compound_id>/export")
 @require("registry.export")
 def export_households(compound_id: int) -> Response:
-    compound = _compound(compound_id, "registry.export")
+    compound = load(Compound, compound_id)
     form = ExportForm()
     if not form.validate_on_submit():
         flash(_("Choose CSV or XLSX."), "danger")

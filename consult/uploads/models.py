@@ -10,7 +10,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from consult.core.models import UTCDateTime, utcnow
-from consult.extensions import db
+from consult.extensions import Model
 
 if TYPE_CHECKING:
     from consult.consultations.models import Consultation
@@ -21,7 +21,7 @@ class Visibility(StrEnum):
     STAFF = "staff"    # e.g. a proxy's written authorisation: committee and supervisors only
 
 
-class Attachment(db.Model):
+class Attachment(Model):
     __tablename__ = "attachment"
     __table_args__ = (CheckConstraint("visibility IN ('public', 'staff')", name="visibility"),)
 
@@ -46,3 +46,15 @@ class Attachment(db.Model):
     @property
     def is_image(self) -> bool:
         return self.mimetype.startswith("image/")
+
+    @property
+    def kind(self) -> str:
+        """What the file is, as a reader knows it: "PDF", "JPEG", "PNG", "WEBP"."""
+        return self.mimetype.rpartition("/")[2].upper()
+
+    @property
+    def size_label(self) -> str:
+        """The size as readers take it in: "820 KB", "3.4 MB" (at least 1 KB)."""
+        if self.size >= 1024 * 1024:
+            return f"{self.size / (1024 * 1024):.1f} MB"
+        return f"{max(1, round(self.size / 1024))} KB"

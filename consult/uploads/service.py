@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
 
-from consult.core.errors import ValidationFailed
+from consult.core.errors import NotFound, ValidationFailed
 from consult.extensions import db
 from consult.uploads.models import Attachment, Visibility
 
@@ -23,6 +24,7 @@ IMAGE_TYPES = {"image/jpeg", "image/png", "image/webp"}
 PDF_TYPE = "application/pdf"
 _MAX_PIXELS = 40_000_000  # refuse decompression bombs
 _LONG_EDGE = 2400          # photos are scaled down to this on their long edge
+MAX_FILES = 10             # files sent with one form
 
 
 def sniff(data: bytes) -> str | None:
@@ -43,9 +45,9 @@ def _clean_image(data: bytes, mimetype: str) -> tuple[bytes, str]:
 
     Image.MAX_IMAGE_PIXELS = _MAX_PIXELS
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            image = image.convert("RGB") if image.mode not in ("RGB", "L") else image
+        with Image.open(io.BytesIO(data)) as opened:
+            opened.load()
+            image = opened.convert("RGB") if opened.mode not in ("RGB", "L") else opened
             image.thumbnail((_LONG_EDGE, _LONG_EDGE))
             out = io.BytesIO()
             image.save(out, format="JPEG", quality=85, optimize=True)  # no EXIF written
@@ -145,6 +147,39 @@ def store(actor: Any, upload: FileStorage, *, consultation: Any, images_only: bo
     """
     return save(actor, check(upload, images_only=images_only), consultation=consultation,
                 visibility=visibility)
+
+
+def chosen(files: Sequence[FileStorage | None] | None, field: str = "files"
+           ) -> list[FileStorage]:
+    """The files actually sent in a multiple-file field (browsers send an empty part when
+    none was chosen). Raises ValidationFailed, at ``field``, beyond MAX_FILES."""
+    picked = [f for f in files or () if f is not None and f.filename]
+    if len(picked) > MAX_FILES:
+        message = _("Attach at most %(n)s files at a time.", n=MAX_FILES)
+        raise ValidationFailed(message, {field: [message]})
+    return picked
+
+
+def store_all(actor: Any, files: Sequence[FileStorage], *, consultation: Any,
+              field: str = "files") -> list[Attachment]:
+    """Check every file, then store them all (public): one bad file stores none and is named
+    in the error at ``field``."""
+    checked = []
+    for upload in files:
+        try:
+            checked.append(check(upload))
+        except ValidationFailed as exc:
+            message = f"{upload.filename}: {exc.message}"
+            raise ValidationFailed(message, {field: [message]}) from exc
+    return [save(actor, c, consultation=consultation, visibility=Visibility.PUBLIC)
+            for c in checked]
+
+
+def get_or_404(attachment_id: int) -> Attachment:
+    attachment = db.session.get(Attachment, attachment_id)
+    if attachment is None:
+        raise NotFound(_("No such file."))
+    return attachment
 
 
 def read(attachment: Attachment) -> bytes:

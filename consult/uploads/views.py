@@ -10,8 +10,7 @@ from flask_login import current_user
 
 from consult.consultations.states import Stage
 from consult.core.errors import NotFound
-from consult.core.policy import authorize, can, require
-from consult.extensions import db
+from consult.core.policy import authorize, can, load, require
 from consult.uploads import service as uploads
 from consult.uploads.models import Attachment, Visibility
 
@@ -21,9 +20,7 @@ bp = Blueprint("uploads", __name__)
 @bp.get("/files/<int:attachment_id>")
 @require("consultation.view")
 def file(attachment_id: int) -> Response:
-    attachment = db.session.get(Attachment, attachment_id)
-    if attachment is None:
-        raise NotFound(_("No such file."))
+    attachment = load(uploads.get_or_404, attachment_id)
     if attachment.consultation.stage == Stage.DRAFT and not can(
             current_user, "consultation.manage", attachment.consultation):
         raise NotFound(_("No such file."))

@@ -1,5 +1,6 @@
-"""The audit export of a consultation, and its proof page (``tests/audit/test_export.py`` and
-``tests/ballots/test_proofs.py`` cover them once the vote is counted)."""
+"""The audit export of a consultation, and its proof page
+(``tests/process/test_audit_export.py`` and ``tests/ballots/test_proofs.py`` cover them once
+the vote is counted)."""
 
 from tests.access import EVERYONE, EXPECTED
 

@@ -20,6 +20,7 @@ EXPECTED.update({
     "consultations.item_new": ("GET", EDITORS),
     "consultations.item_edit": ("GET", EDITORS),
     "consultations.item_delete": ("POST", EDITORS),
+    "consultations.attachments": ("GET", EDITORS),
     "consultations.revisions": ("GET", EVERYONE),
     "consultations.revision": ("GET", EVERYONE),
     "ballots.vote": ("GET", RESIDENT),
@@ -43,8 +44,8 @@ def build(world: dict[str, Any]) -> None:
                                                      cost="1000"))  # revision 1
     factories.walk_to(voting, "discussing")
     voting.vote_deadline = utcnow() + timedelta(days=5)
-    from consult.consultations import workflow
     from consult.consultations.states import Action
+    from consult.process import workflow
 
     workflow.apply(voting, Action.OPEN_VOTE, None)
     world.setdefault("consultation_id", voting.id)

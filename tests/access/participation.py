@@ -22,6 +22,13 @@ EXPECTED.update({
     "consultations.comment_post": ("POST", RESIDENT),
     "consultations.comment_post_committee": ("POST", EDITORS),
     "consultations.comment_moderate": ("GET", EDITORS),
+    # Only a household's own posts can be withdrawn: the world's opinion and comment are
+    # another household's, so the resident is refused (403) like everyone else signed in.
+    "consultations.opinion_withdraw": ("GET", frozenset()),
+    "consultations.comment_withdraw": ("GET", frozenset()),
+    # A support is the household's own by its address; without one the page sends it back.
+    "consultations.support_withdraw": ("GET", RESIDENT),
+    "consultations.mine": ("GET", RESIDENT),
     "consultations.meetings": ("GET", EVERYONE),
     "consultations.meeting": ("GET", EVERYONE),
     "consultations.meeting_new": ("GET", EDITORS),

@@ -4,8 +4,9 @@ from typing import Any
 
 from consult.consultations import meetings
 from consult.core.models import utcnow
-from consult.notices import pdf, printing
+from consult.notices import pdf
 from consult.notices.models import PrintKind
+from consult.process import printing
 from tests import factories
 from tests.access import EDITORS, EVERYONE, EXPECTED, WORLD_BUILDERS
 

@@ -185,3 +185,22 @@ def test_resident_role_requires_a_household_in_the_database():
     db.session.add(User(username="orphan", display_name="x", role="resident"))
     with pytest.raises(Exception, match=r"(?i)constraint|check"):
         db.session.flush()
+
+
+def test_codes_for_a_whole_compound_in_address_order(compound):
+    moved_in = compound.buildings[0].households[1]
+    factories.make_user("resident", household=moved_in)
+    told: list[tuple[int, int]] = []
+    rows = accounts.issue_compound_codes(None, compound, only_new=True,
+                                         progress=lambda done, total: told.append((done, total)))
+    households = [h for b in compound.buildings for h in b.households]
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        (h.building.name, h.unit, h.room) for h in households if h is not moved_in]
+    assert told == [(1, len(households))] * len(households)
+    # The printed code signs in; only its hash was stored.
+    code = rows[0][3]
+    assert len(code.replace(" ", "")) == 12
+    assert accounts.redeem_access_code(code).household_id == households[0].id
+    assert len(accounts.issue_compound_codes(None, compound)) == len(households)
+    lines = accounts.code_list(rows).decode("utf-8-sig").splitlines()
+    assert lines[0] == "楼栋,单元,房号,访问码" and lines[1].endswith(code)

@@ -88,3 +88,19 @@ def test_event_for_a_model_needs_no_explicit_compound(compound):
 def test_payload_must_be_plain_data():
     with pytest.raises(TypeError):
         audit.record(None, "x", None, {"bad": object()})
+
+
+def test_the_verification_in_words():
+    from consult.audit import report
+
+    head = "ab" * 32
+    holds = audit.VerifyResult(4, 4, head, None)
+    assert report.chain_holds(holds) == f"The audit chain holds: 4 events, head #4 {head[:16]}."
+    gap = audit.VerifyResult(2, 2, head, audit.ChainProblem(5, "gap", "3", "5"))
+    assert report.chain_broken(gap) == (
+        "The audit chain is broken at event #5: the sequence jumps from 3 to 5 (events are "
+        "missing). 2 events before it verified.")
+    cut = audit.VerifyResult(4, 4, head, audit.ChainProblem(None, "head", "4:x", "5:y"))
+    assert report.chain_broken(cut).startswith(
+        "The audit chain is broken at the chain head: the chain head says 5:y but the last "
+        "event is 4:x")

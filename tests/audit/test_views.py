@@ -25,8 +25,9 @@ def test_admin_sees_everything_and_filters_by_object(client, login_as, compound)
     login_as("admin")
     text = client.get(f"/audit/?object_type=household&object_id={household.id}",
                       headers={"Accept-Language": "en"}).text
-    assert f"Household #{household.id}" in text  # its label, not the table name
-    assert "Compound #" not in text
+    # Named by its address, not by the table's name and its id.
+    assert f"room {household.room}</a>" in text and f"household #{household.id}" not in text
+    assert f"{compound.name}</td>" not in text
     detail = client.get("/audit/1")
     assert detail.status_code == 200, detail.text
     assert "0" * 64 in detail.text and '"x": 1' in html.unescape(detail.text)

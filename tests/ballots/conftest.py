@@ -2,9 +2,9 @@ from datetime import timedelta
 
 import pytest
 
-from consult.consultations import workflow
 from consult.consultations.states import Action
 from consult.core.models import utcnow
+from consult.process import workflow
 from tests import factories
 
 

@@ -12,10 +12,10 @@ from consult.audit.models import AuditEvent
 from consult.ballots import entries
 from consult.ballots import service as ballots
 from consult.ballots.models import Ballot, BallotChannel, BallotEntry, EntryState
-from consult.consultations import workflow
-from consult.consultations.states import Action
+from consult.consultations.states import Action, Stage
 from consult.core.errors import Conflict, PermissionDenied, ValidationFailed
 from consult.extensions import db
+from consult.process import workflow
 from tests import factories
 from tests.access.uploads import png_upload
 from tests.conftest import audit_actions
@@ -306,6 +306,7 @@ def test_the_vote_cannot_close_early_while_papers_wait(doubled, compound, member
                   paper(doubled, "disagree", "agree"))
     workflow.apply(doubled, Action.CLOSE_VOTE, members[2])
     assert doubled.vote_counted_at is not None and ballots.vote_result(doubled) is not None
+    assert doubled.stage == Stage.VOTE_COUNTED  # nothing waited: counted as it closed
 
 
 def test_at_the_deadline_the_vote_closes_and_is_counted_once_the_papers_are_settled(
@@ -317,6 +318,7 @@ def test_at_the_deadline_the_vote_closes_and_is_counted_once_the_papers_are_sett
     after = doubled.vote_deadline + timedelta(minutes=5)
     workflow.catch_up(doubled, after)
     # Closed at the deadline: no more ballots, no new paper; but not counted.
+    assert doubled.stage == Stage.VOTE_CLOSED and not doubled.vote_is_open(after)
     assert doubled.vote_closed_at == doubled.vote_deadline
     assert doubled.vote_counted_at is None and ballots.vote_result(doubled) is None
     assert "ballot.count_waiting" in audit_actions()
@@ -327,9 +329,12 @@ def test_at_the_deadline_the_vote_closes_and_is_counted_once_the_papers_are_sett
     with pytest.raises(Conflict):
         entries.enter(members[1], doubled, household(compound, 1, 0),
                       paper(doubled, "agree", "agree"), now=after)
-    publish = next(o for o in workflow.options(doubled, after)
-                   if o.action is Action.PUBLISH_RESOLUTION)
-    assert publish.missing
+    # The resolution waits for the count: no such step from a vote not counted yet.
+    assert Action.PUBLISH_RESOLUTION not in {o.action for o in workflow.options(doubled, after)}
+    with pytest.raises(Conflict, match="not possible at the current stage"):
+        workflow.apply(doubled, Action.PUBLISH_RESOLUTION, members[2], now=after)
+    count = next(o for o in workflow.options(doubled, after) if o.action is Action.COUNT_VOTE)
+    assert count.missing == ["2 paper ballots await their second entry or a decision."]
     assert workflow.due_action(doubled, after) is None  # two papers are still unsettled
     # The papers entered before the deadline are settled after it.
     entries.enter(members[1], doubled, first, paper(doubled, "agree", "agree"), now=after)
@@ -340,6 +345,7 @@ def test_at_the_deadline_the_vote_closes_and_is_counted_once_the_papers_are_sett
     assert workflow.due_action(doubled, after) is Action.COUNT_VOTE
     assert workflow.catch_up(doubled, after) is Action.COUNT_VOTE
     assert ballots.vote_result(doubled) is not None and doubled.vote_counted_at is not None
+    assert doubled.stage == Stage.VOTE_COUNTED
     assert ballots.frozen_tally(doubled)["participation"]["households"] == 2
     workflow.apply(doubled, Action.PUBLISH_RESOLUTION, members[2], now=after)
     # Nothing can be recorded for the counted round any more.

@@ -277,3 +277,33 @@ def test_a_frozen_tally_with_the_old_words_reads_right_again(context):
         words = [c["text"] for c in explain.reword(frozen)["items"][0]["conditions"]]
     assert words[2] == "Agreeing area 599.99/800.00 m² = 74.99% ≥ 3/4 ✗, short by 0.01 m²"
     assert words[3] == "Agreeing owners 3/4 = 75.00% ≥ 3/4 ✓"
+
+
+def test_a_tally_for_the_terminal_lines_up_its_answers_in_every_language(context):
+    rule = PRESETS["household_majority"]
+    tally = {
+        "provisional": True,
+        "rule": {"code": rule.code, "conditions": [c.to_dict() for c in rule.conditions]},
+        "roll": {"households": 10, "owners": 9, "area_m2": "1234.50"},
+        "participation": {"households": 4, "owners": 4, "area_m2": "480.00"},
+        "items": [{"number": 1, "title": "加装电梯", "passed": True,
+                   "counts": {"none": 0, "disagree": 1, "agree": 3},
+                   "percentages": {"none": "0.00", "disagree": "25.00", "agree": "75.00"},
+                   "conditions": [{"numerator": 3, "denominator": 4, "met": True}]}],
+    }
+    with force_locale("en"):
+        lines = explain.tally_lines(tally)
+    assert lines[:4] == ["Provisional: voting is still open.",
+                         "Majority of participating households",
+                         "On the electoral roll: 10 households, 9 owners, 1,234.50 m²",
+                         "Returned a ballot: 4 households, 4 owners, 480.00 m²"]
+    assert lines[4] == "1. 加装电梯: passed"
+    assert lines[5:8] == ["   Agree            3  75.00%", "   Disagree         1  25.00%",
+                          "   No answer        0   0.00%"]
+    assert lines[8] == "   Agreeing households 3/4 = 75.00% > 1/2 ✓"
+    for locale in LOCALES:
+        with force_locale(locale):
+            answers = explain.tally_lines({**tally, "provisional": False})[4:7]
+        # Counts end in the same terminal column whatever the answers' words (a Chinese
+        # character takes two columns).
+        assert len({explain._columns(line) for line in answers}) == 1, answers

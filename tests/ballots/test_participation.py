@@ -1,6 +1,6 @@
 """Who returned a ballot: households that took part on at least one item. A door-to-door
 "not reached" record is kept and shown per item, but it is no returned ballot — in the count,
-on the results page, on the resolution notice and in ``flask tally``."""
+on the results page, on the resolution notice and in ``flask ballots tally``."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ import pytest
 from consult.ballots import service as ballots
 from consult.ballots.models import BallotChannel
 from consult.ballots.tally import Totals
-from consult.consultations import workflow
 from consult.consultations.states import Action
 from consult.core.display import area
 from consult.core.models import utcnow
 from consult.notices import service as notices
 from consult.notices.models import NoticeKind
+from consult.process import workflow
 from tests import factories
 
 EN = {"CONSULT_LANG": "en"}
@@ -66,12 +66,12 @@ def test_the_count_leaves_out_households_that_were_not_reached(door_to_door):
 def test_tally_json_and_text_say_who_returned_a_ballot(door_to_door, runner):
     c, returned = door_to_door["c"], door_to_door["returned"]
     close(c)
-    done = runner.invoke(args=["tally", str(c.id), "--json"], env=EN)
+    done = runner.invoke(args=["ballots", "tally", str(c.id), "--json"], env=EN)
     data = json.loads(done.output)
     assert data["participation"] == {"households": 5, "owners": 5,
                                      "area_m2": f"{returned.area_dm2 / 100:.2f}"}
     assert [i["participation"]["households"] for i in data["items"]] == [4, 5]
-    text = runner.invoke(args=["tally", str(c.id)], env=EN).output
+    text = runner.invoke(args=["ballots", "tally", str(c.id)], env=EN).output
     assert f"Returned a ballot: 5 households, 5 owners, {area(returned.area_dm2)} m²" in text
     assert "On the electoral roll: 8 households" in text
     # Answers by their names, in the reader's language.

@@ -15,12 +15,12 @@ from consult.audit.models import AuditEvent
 from consult.ballots import merkle, proofs, records
 from consult.ballots import service as ballots
 from consult.ballots.models import Ballot, BallotChannel, BallotLeaf
-from consult.consultations import workflow
 from consult.consultations.states import Action
 from consult.core.models import utcnow
 from consult.extensions import db
 from consult.notices import service as notices
 from consult.notices.models import NoticeKind
+from consult.process import workflow
 from tests import factories
 from tests.conftest import audit_actions
 
@@ -255,7 +255,7 @@ def test_audit_verify_names_a_changed_leaf_or_root(runner, compound):
     # A leaf's answer changed in the database after the count.
     db.session.execute(update(BallotLeaf).where(BallotLeaf.id == leaf.id).values(
         data=original.replace('"1":"', '"1":"x')))
-    (problem,) = audit.verify().ballot_problems
+    (problem,) = audit.verify().checks["ballots"].problems
     assert (problem.kind, problem.name, problem.expected) == ("tree_leaves", f"{c.id}/1", frozen)
     outcome = runner.invoke(args=["audit", "verify"], env={"CONSULT_LANG": "en"})
     assert outcome.exit_code == 1
@@ -265,7 +265,7 @@ def test_audit_verify_names_a_changed_leaf_or_root(runner, compound):
     db.session.execute(update(BallotLeaf).where(BallotLeaf.id == leaf.id).values(data=original))
     db.session.execute(update(VoteResult).where(VoteResult.id == result.id).values(
         tree_root="0" * 64))
-    kinds = [(p.kind, p.expected, p.found) for p in audit.verify().ballot_problems]
+    kinds = [(p.kind, p.expected, p.found) for p in audit.verify().checks["ballots"].problems]
     assert kinds == [("tree_event", frozen, "0" * 64), ("tree_leaves", "0" * 64, frozen)]
 
 

@@ -182,7 +182,7 @@ def test_imported_ballots_are_what_cast_records_and_the_audit_check_agrees(votin
         "ballot.cast", "ballot.cast", "ballot.cast", "ballot.changed"]
     # The chain holds, and every stored ballot is what its latest event says.
     result = audit.verify()
-    assert result.ok and result.ballots_checked == 3, result
+    assert result.ok and result.checks["ballots"].checked == 3, result
 
 
 def test_a_file_never_replaces_a_ballot_the_household_has(voting, compound):
@@ -334,3 +334,13 @@ def test_entering_ballots_after_the_vote_closed_meanwhile_is_refused(voting, com
     with pytest.raises(Conflict, match="Voting has closed"):
         ballots.import_ballots(None, voting, good, "b.csv", now=utcnow())
     assert db.session.scalar(select(func.count(Ballot.id))) == 0
+
+
+def test_import_report_says_what_counts_and_what_waits():
+    summary = ballots.BallotImportSummary(rows=9, households=3, new=2, changed=1)
+    assert ballots.import_report(summary) == [
+        "Recorded the ballots of 3 households (2 new, 1 changed) from 9 rows."]
+    summary.awaiting_second, summary.unchanged = 2, 1
+    assert ballots.import_report(summary)[1] == (
+        "Not counted yet: 2 await their second entry, 0 differ from their first entry, 0 "
+        "await a written authorisation. Already recorded exactly so: 1.")

@@ -6,10 +6,10 @@ from sqlalchemy import func, select
 
 from consult.ballots import service as ballots
 from consult.ballots.models import Ballot
-from consult.consultations import workflow
 from consult.consultations.states import Action
 from consult.core.models import utcnow
 from consult.extensions import db
+from consult.process import workflow
 from tests import factories
 from tests.access.uploads import png_upload
 from tests.conftest import audit_actions

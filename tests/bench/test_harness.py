@@ -45,8 +45,8 @@ def test_generated_district_is_consistent_and_its_chain_verifies() -> None:
     assert generated.choices == generated.ballots * data.ITEMS
     assert audit.chain_head()[0] > before + generated.ballots  # ballots and the services' own
     result = audit.verify()
-    assert result.ok, (result.problem, result.ballot_problems[:3])
-    assert result.ballots_checked == generated.ballots
+    assert result.ok, (result.problem, result.checks["ballots"].problems[:3])
+    assert result.checks["ballots"].checked == generated.ballots
 
 
 def test_a_changed_generated_ballot_is_caught() -> None:
@@ -58,7 +58,7 @@ def test_a_changed_generated_ballot_is_caught() -> None:
     db.session.flush()
     result = audit.verify()
     assert not result.ok
-    assert [p.ballot_id for p in result.ballot_problems] == [str(ballot.id)]
+    assert [p.ballot_id for p in result.checks["ballots"].problems] == [str(ballot.id)]
 
 
 def test_padding_keeps_the_chain_valid() -> None:

@@ -1,6 +1,7 @@
 """一征: submitting, recording, supporting, sorting, merging and linking opinions."""
 
 import io
+import re
 
 import pytest
 from sqlalchemy import func, select
@@ -377,6 +378,34 @@ def test_committee_records_an_offline_opinion(client, login_as, soliciting, comp
     assert r.status_code == 302
     assert db.session.scalars(select(Opinion).where(Opinion.channel == "hotline")).one(
         ).household_id is None
+
+
+def test_recording_another_keeps_the_channel_and_building(client, login_as, soliciting,
+                                                         compound):
+    login_as("committee", compound=compound)
+    building = compound.buildings[1]
+    household = building.households[0]
+    r = client.post(f"/consultations/{soliciting.id}/opinions/record", data={
+        "channel": "door_to_door", "building_id": building.id, "unit": household.unit,
+        "room": household.room, "category": "greenery", "text": "绿化带被占用",
+        "again": "1"})
+    assert r.status_code == 302, r.text
+    r = client.get(r.headers["Location"])
+    assert _selected(r.text, "channel") == "door_to_door"
+    assert _selected(r.text, "building_id") == str(building.id)
+    # The next household's unit and room are typed anew.
+    assert re.search(r'<input[^>]*id="room"[^>]*value="[^"]', r.text) is None
+    # A channel the offline form does not offer is not preselected.
+    r = client.get(f"/consultations/{soliciting.id}/opinions/record?channel=online")
+    assert _selected(r.text, "channel") == ""
+
+
+def _selected(html: str, select_id: str) -> str:
+    """The value of the selected option of a <select> (WTForms marks it ``selected``)."""
+    block = re.search(rf'<select[^>]*id="{select_id}"[^>]*>(.*?)</select>', html, re.S)
+    assert block is not None
+    found = re.search(r'<option[^>]*selected[^>]*value="([^"]*)"', block.group(1))
+    return found.group(1) if found else ""
 
 
 def test_offline_form_shows_errors_next_to_fields(client, login_as, soliciting, compound):

@@ -4,10 +4,11 @@ import pytest
 
 from consult.ballots import service as ballots
 from consult.ballots.tally import PRESETS
-from consult.consultations import service, workflow
+from consult.consultations import service
 from consult.consultations.states import Action
 from consult.core.errors import Conflict, ValidationFailed
 from consult.core.models import utcnow
+from consult.process import workflow
 from tests import factories
 from tests.conftest import audit_actions
 
@@ -98,6 +99,20 @@ def test_items_make_numbered_revisions_with_a_diff(compound):
     unchanged = service.update_item(None, first, service.item_data(
         title="更换供水管和排水管", description="全部楼栋", cost="150000"))
     assert unchanged is first and len(service.revisions(c)) == 4
+
+
+def test_a_revision_diff_shows_text_not_markdown(compound):
+    c = service.create(None, compound, settings())
+    item = service.add_item(None, c, service.item_data(
+        title="路灯", description="**加粗**说明\n\n- 列表一\n- 列表二", cost="10"))
+    service.update_item(None, item, service.item_data(
+        title="路灯", description="**加粗**说明\n\n- 列表一\n- *列表三*", cost="10"))
+    revisions = service.revisions(c)
+    lines = service.diff(service.previous_revision(revisions[0]), revisions[0])
+    texts = [(line.kind, line.text) for line in lines]
+    assert ("same", "加粗说明") in texts and ("same", "• 列表一") in texts
+    assert ("removed", "• 列表二") in texts and ("added", "• 列表三") in texts
+    assert not any("*" in text or text.startswith("- ") for _kind, text in texts)
 
 
 def test_removing_an_item_renumbers_the_rest(compound):

@@ -1,3 +1,5 @@
+import html
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -70,6 +72,9 @@ def test_stage_buttons_say_what_happens_and_what_is_missing(client, login_as, co
     assert "The proposal needs at least one item." in r.text and c.stage == "proposing"
     r = client.post(f"/consultations/{c.id}/stage", data={"action": "withdraw",
                                                           "reason": "合并到其他议题"})
+    assert r.status_code == 200 and c.stage == "proposing"  # asked again first
+    r = client.post(f"/consultations/{c.id}/stage", data={
+        "action": "withdraw", "reason": "合并到其他议题", "confirmed": "1"})
     assert r.status_code == 302 and c.stage == "withdrawn"
     assert client.post(f"/consultations/{c.id}/stage", data={"action": "bogus"}
                        ).status_code == 302
@@ -83,6 +88,19 @@ def test_a_passed_deadline_is_applied_when_someone_looks(client, compound):
     client.get(f"/consultations/{c.id}")
     assert c.vote_closed_at is not None
     assert audit_actions()[-1] == "consultation.stage_changed"
+
+
+def test_history_names_the_step_taken_not_only_the_stage_reached(client, compound):
+    c = factories.make_consultation(compound)
+    factories.walk_to(c, "resolution_public")
+    page = client.get(f"/consultations/{c.id}", headers=EN).text
+    history = page[page.index('id="history-heading"'):]
+    history = history[:history.index("</section>")]
+    assert "Open the vote → Voting" in history
+    assert "Close the vote and count → " in history
+    assert "Publish the resolution notice → " in history
+    zh = client.get(f"/consultations/{c.id}").text
+    assert "开始表决 → " in zh and "结束表决并计票 → " in zh
 
 
 def test_revisions_pages_show_the_diff(client, compound):
@@ -103,6 +121,16 @@ def test_scope_page_limits_the_households(client, login_as, compound):
     r = client.post(f"/consultations/{c.id}/scope", data={"part": [f"unit:{b.id}:1"]})
     assert r.status_code == 302 and [(s.building_id, s.unit) for s in c.scopes] == [(b.id, "1")]
 
+
+def test_a_refused_scope_comes_back_as_it_was_ticked(client, login_as, compound):
+    login_as("committee", compound=compound)
+    c = factories.make_consultation(compound)
+    b = compound.buildings[1]
+    elsewhere = factories.make_building(factories.make_compound("别的小区"))
+    r = client.post(f"/consultations/{c.id}/scope",
+                    data={"part": [f"unit:{b.id}:1", f"building:{elsewhere.id}"]})
+    assert r.status_code == 400 and c.scopes == []
+    assert re.search(rf'value="unit:{b.id}:1"[^>]*checked', r.text)
 
 def test_list_filters_by_stage(client, compound):
     voting = factories.make_consultation(compound, title="投票中的议题")
@@ -136,6 +164,26 @@ def test_deadlines_outside_2000_to_2100_are_errors_at_their_fields(client, login
     assert r.status_code == 200 and 'id="vote_deadline-error"' in r.text
     assert "请填写 2000 年至 2100 年之间的日期。" in r.text
     assert c.vote_deadline is None and audit_actions() == []
+
+
+@pytest.mark.parametrize("fraction", ["3/0", "5/4", "abc", "-1/2", "0/0"])
+def test_a_bad_fraction_of_a_local_rule_is_an_error_at_the_rule(client, login_as, compound,
+                                                                   fraction):
+    login_as("committee", compound=compound)
+    rows = {"rule_code": "custom", "conditions-0-count": "agreeing",
+            "conditions-0-measure": "households", "conditions-0-comparison": "ge",
+            "conditions-0-fraction": fraction, "conditions-0-base": "roll"}
+    r = client.post("/consultations/new", data=_settings_form(compound, **rows), headers=EN)
+    assert r.status_code == 200
+    assert (f"“{fraction}” is not a fraction from 0 to 1: write it like 2/3 or 0.5, with a "
+            "denominator that is not 0.") in html.unescape(r.text)
+    assert "could not be read" not in r.text
+    assert db.session.scalars(select(Consultation)).first() is None
+    c = factories.make_consultation(compound)
+    r = client.post(f"/consultations/{c.id}/edit", data=_settings_form(compound, **rows),
+                    headers=EN)
+    assert r.status_code == 200 and "is not a fraction from 0 to 1" in html.unescape(r.text)
+    assert c.rule_code != "custom" and audit_actions() == []
 
 
 def test_the_settings_service_refuses_deadlines_outside_the_range():

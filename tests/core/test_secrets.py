@@ -73,8 +73,8 @@ def test_no_code_is_issued_or_checked_with_the_placeholder(placeholder_key, comp
 def test_the_command_refuses_the_placeholder_and_writes_nothing(placeholder_key, runner,
                                                                   compound, tmp_path):
     out = tmp_path / "codes.csv"
-    result = runner.invoke(args=["issue-access-codes", "--compound", compound.name, "-o",
-                                 str(out)])
+    result = runner.invoke(args=["accounts", "issue-access-codes", "--compound", compound.name,
+                                 "-o", str(out)])
     assert result.exit_code == 1
     assert "no secret key" in result.output and "Traceback" not in result.output
     assert not out.exists()
@@ -116,7 +116,7 @@ def test_codes_issued_by_the_command_sign_in_on_the_served_app(tmp_path, databas
     server.env = env  # the commands below run without SECRET_KEY
     try:
         server.python(_COMPOUND)
-        issued = server.flask("issue-access-codes", "--compound", "钥匙小区", "-o",
+        issued = server.flask("accounts", "issue-access-codes", "--compound", "钥匙小区", "-o",
                               str(tmp_path / "codes.csv"))
         assert issued.returncode == 0, issued.stderr
         rows = list(csv.reader((tmp_path / "codes.csv").read_text("utf-8-sig").splitlines()))

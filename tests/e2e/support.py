@@ -38,7 +38,7 @@ DEVICES: dict[Device, dict[str, Any]] = {
 TIMEOUT_MS = 15_000
 expect.set_options(timeout=TIMEOUT_MS)
 
-# The demo accounts of `flask seed-demo`.
+# The demo accounts of `flask demo seed`.
 PASSWORDS = {"committee": "demo-committee-2026", "supervisor": "demo-supervisor-2026",
              "admin": "demo-admin-2026", "resident": "demo-resident-2026",
              # Not a demo account: world.py adds this second committee member.

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from consult.core.display import TEXT_COOKIE, TEXT_LARGE
 from tests import live
 from tests.e2e.support import (
     BLOCKING_IMPACTS,
@@ -74,8 +75,9 @@ SCREENS = [
     Screen("home-resident", "resident", "/"),
     Screen("consultations-list", "resident", "/consultations/"),
     *(Screen(f"consultation-{stage}", "resident", f"/consultations/{{stages[{stage}]}}")
-      for stage in ("soliciting", "proposing", "discussing", "voting", "resolution_public",
-                    "implementing", "result_public", "closed", "withdrawn")),
+      for stage in ("soliciting", "proposing", "discussing", "voting", "vote_closed",
+                    "vote_counted", "resolution_public", "implementing", "result_public",
+                    "closed", "withdrawn")),
     Screen("opinion-form", "resident", "/consultations/{stages[soliciting]}/opinions/new"),
     Screen("item-discussion", "resident", "/consultations/{stages[discussing]}"
                                           "/items/{discussing_item}"),
@@ -87,6 +89,9 @@ SCREENS = [
     Screen("works", "resident", "/consultations/{stages[implementing]}/works"),
     Screen("evaluation-form", "resident", "/consultations/{stages[result_public]}/evaluation"),
     # The committee, at a desk.
+    Screen("committee-home", "committee", "/"),
+    Screen("committee-consultations-list", "committee", "/consultations/"),
+    Screen("committee-works", "committee", "/consultations/{stages[implementing]}/works"),
     Screen("committee-consultation-draft", "committee", "/consultations/{stages[draft]}"),
     Screen("committee-consultation-discussing", "committee",
            "/consultations/{stages[discussing]}"),
@@ -113,7 +118,9 @@ SCREENS = [
 ]
 
 
-ContextFor = Callable[[Screen], BrowserContext]
+ContextFor = Callable[[Screen, str], BrowserContext]
+# Every page in the normal text size and in the larger-text mode (大字) residents switch on.
+TEXT_SIZES = ("normal", TEXT_LARGE)
 
 
 @pytest.fixture(scope="module")
@@ -121,49 +128,54 @@ def context_for(browser: Browser, server: live.LiveServer) -> Iterator[ContextFo
     """One browser context per role for all the pages (signing in once, through the sign-in
     form), on the role's device, with the page's CSP bypassed so that axe-core can be
     injected."""
-    contexts: dict[str | None, BrowserContext] = {}
+    contexts: dict[tuple[str | None, str], BrowserContext] = {}
 
-    def context(screen: Screen) -> BrowserContext:
-        if screen.role not in contexts:
+    def context(screen: Screen, size: str) -> BrowserContext:
+        if (screen.role, size) not in contexts:
             made = open_context(browser, server, screen.device, bypass_csp=True)
+            if size == TEXT_LARGE:
+                made.add_cookies([{"name": TEXT_COOKIE, "value": TEXT_LARGE, "url": server.url}])
             if screen.role:
                 page = made.new_page()
                 sign_in(page, screen.role, PASSWORDS[screen.role])
                 page.close()
-            contexts[screen.role] = made
-        return contexts[screen.role]
+            contexts[screen.role, size] = made
+        return contexts[screen.role, size]
 
     yield context
     for made in contexts.values():
         made.close()
 
 
+@pytest.mark.parametrize("size", TEXT_SIZES)
 @pytest.mark.parametrize("screen", SCREENS, ids=[s.name for s in SCREENS])
 def test_no_serious_accessibility_violations(
-        screen: Screen, new_page: NewPage, context_for: ContextFor, world: World,
+        screen: Screen, size: str, new_page: NewPage, context_for: ContextFor, world: World,
         shots: Shots) -> None:
-    page = new_page(context=context_for(screen))
+    page = new_page(context=context_for(screen, size))
     path = screen.path.format(**world)
     response = page.goto(path)
     assert response is not None and response.ok, f"{path}: {response and response.status}"
+    if size == TEXT_LARGE:
+        expect(page.locator("html")).to_have_class("text-large")
     # A redirect (to the sign-in page, say) would have the wrong page checked.
     assert urlsplit(page.url).path == path, f"{path} led to {page.url}"
     if screen.steps:
         screen.steps(page, world)
     page.wait_for_load_state()
-    picture = shots(page, screen.name)
+    picture = shots(page, f"{screen.name}-{size}")
 
     violations = axe_violations(page)
     url = page.url
     page.close()  # pictured already: a failure below needs no second picture of it
     (picture.parent / "axe.json").write_text(json.dumps(
-        {"url": url, "role": screen.role or "anonymous", "device": screen.device,
+        {"url": url, "role": screen.role or "anonymous", "device": screen.device, "text": size,
          "violations": [asdict(v) for v in violations]}, ensure_ascii=False, indent=2))
     blocking = [v for v in violations if v.impact in BLOCKING_IMPACTS]
     if blocking:
         pytest.fail(
             f"{len(blocking)} serious or critical WCAG A/AA violation(s) on {url} "
-            f"(as {screen.role or 'anonymous'}, {screen.device}):\n"
+            f"(as {screen.role or 'anonymous'}, {screen.device}, {size} text):\n"
             + "\n".join(v.describe() for v in blocking), pytrace=False)
 
 

@@ -37,8 +37,11 @@ def step_form(page: Page, action: str) -> Locator:
 
 
 def take_step(page: Page, action: str, label: str) -> None:
-    """Press the button of a step and wait for the page to confirm it was taken."""
+    """Press the button of a step, confirm it on the page that says what it will do (these
+    steps cannot be undone), and wait for the page to confirm it was taken."""
     step_form(page, action).get_by_role("button", name=t(label), exact=True).click()
+    page.wait_for_url("**/stage")
+    page.get_by_role("button", name=t("Yes: %(step)s", step=t(label)), exact=True).click()
     expect(page.get_by_role("status").filter(
         has_text=t("Done: %(step)s.", step=t(label)))).to_be_visible()
 
@@ -99,7 +102,10 @@ def test_committee_opens_closes_the_vote_and_publishes_the_resolution(
     for number, (first, second) in enumerate(PAPER_BALLOTS, start=1):
         page.get_by_role("link", name=t("Enter"), exact=True).first.click()
         page.wait_for_url(re.compile(r"/ballots/\d+/enter$"))
-        page.get_by_label(t("How the ballot came in")).select_option("paper")
+        # The channel is chosen first (a link each, no script); the form is then for it.
+        page.get_by_role("navigation", name=t("How the ballot came in")).get_by_role(
+            "link", name=t("Paper ballot"), exact=True).click()
+        page.wait_for_url(re.compile(r"/ballots/\d+/enter\?channel=paper$"))
         page.get_by_label(t("Paper ballot number (编号)")).fill(f"GDS-{number:03d}")
         choose(page, 1, first_item, first)
         choose(page, 2, second_item, second)

@@ -37,10 +37,13 @@ def body_font_px(page: Page) -> float:
 
 def toggle_larger_text(page: Page) -> None:
     # The form posts and comes back to the same address: wait for that new page to have
-    # loaded, stylesheets included (waiting for "load" alone could see the old page).
+    # loaded, stylesheets included (waiting for "load" alone could see the old page). Its
+    # one button is "Larger text", or "Standard text size" while larger text is on.
+    large = "text-large" in (page.locator("html").get_attribute("class") or "")
+    name = t("Standard text size") if large else t("Larger text")
     with page.expect_navigation(wait_until="load"):
         page.locator("form[action='/text-size']").get_by_role(
-            "button", name=re.compile(re.escape(t("Larger text")))).tap()
+            "button", name=re.compile(re.escape(name))).tap()
 
 
 def test_larger_text_is_remembered_and_every_target_stays_thumb_sized(
@@ -52,8 +55,10 @@ def test_larger_text_is_remembered_and_every_target_stays_thumb_sized(
     assert small_targets(page) == []
     toggle_larger_text(page)
     expect(page.locator("html")).to_have_class("text-large")
-    expect(page.locator("form[action='/text-size'] button")).to_have_attribute(
-        "aria-pressed", "true")
+    # With larger text on, the switch says so and names the way back.
+    expect(page.locator("form[action='/text-size']")).to_contain_text(t("Larger text is on."))
+    expect(page.locator("form[action='/text-size'] button")).to_contain_text(
+        t("Standard text size"))
     assert body_font_px(page) >= LARGE_BODY_PX
     shots(page, "home-larger-text")
     for path in ("/code", f"/consultations/{voting}", "/consultations/"):

@@ -14,6 +14,8 @@ from tests.e2e.world import World
 # every one taken by the committee member: that is what the supervisor should find.
 STEPS = ["start_soliciting", "start_proposing", "start_discussion", "open_vote", "close_vote",
          "publish_resolution"]
+# The audit trail names people as the app shows them: the demo committee member (demo.py).
+COMMITTEE_NAME = "居委会 李红梅"
 
 
 def test_supervisor_reads_the_committees_steps_in_the_audit_trail(
@@ -29,28 +31,39 @@ def test_supervisor_reads_the_committees_steps_in_the_audit_trail(
     shots(page, "audit-trail")
     check_language_switch(page, heading="Audit trail")
 
+    # The kind of change "stage steps", with the consultation and the member who took them.
     search = page.get_by_role("search")
-    search.get_by_label(t("Action"), exact=True).select_option("consultation.stage_changed")
+    search.get_by_label(t("Kind of change")).select_option("stages")
     search.get_by_label(t("Object type")).select_option("consultation")
     search.get_by_label(t("Object number")).fill(str(consultation))
     search.get_by_label(t("By (username)")).fill("committee")
     search.get_by_role("button", name=t("Filter")).click()
     page.wait_for_url(re.compile(rf"/audit/\?.*object_id={consultation}"))
-    rows = page.get_by_role("table").locator("tbody").get_by_role("row")
+    # Each event is a row of the trail; a row holds small tables of its own (what changed).
+    rows = page.get_by_role("region", name=t("Audit events")).locator(
+        ":scope > table > tbody > tr")
     expect(rows).to_have_count(len(STEPS))
     for row in rows.all():
-        expect(row).to_contain_text("committee")
+        expect(row).to_contain_text(COMMITTEE_NAME)
+        expect(row).to_contain_text(t("Stage changed"))
     shots(page, "committee-steps")
 
-    # The newest of them is the publication of the resolution notice.
-    numbers = [int(text) for text in rows.get_by_role("link").all_inner_texts()]
+    # The newest of them is the publication of the resolution notice: the stage before and
+    # after, in words.
+    links = rows.locator(":scope > td:first-child a")
+    numbers = [int(text) for text in links.all_inner_texts()]
     last = max(numbers)
-    rows.get_by_role("link", name=str(last), exact=True).click()
+    newest = rows.filter(has=page.get_by_role("link", name=str(last), exact=True))
+    changed = newest.get_by_role("table")
+    expect(changed).to_contain_text(t("Vote counted, not published yet"))
+    expect(changed).to_contain_text(t("Resolution published"))
+    links.get_by_text(str(last), exact=True).click()
     page.wait_for_url(f"**/audit/{last}")
     expect(page.get_by_role("heading", level=1)).to_have_text(
         exact(t("Audit event #%(seq)s", seq=last)))
     details = page.locator("main dl")
     expect(details).to_contain_text("consultation.stage_changed")
+    expect(details).to_contain_text(COMMITTEE_NAME)
     expect(details).to_contain_text("committee")
     expect(details).to_contain_text(re.compile(r"\b[0-9a-f]{64}\b"))
     recorded = page.locator("main pre")

@@ -1,4 +1,4 @@
-"""The world the browser tests act in: the demo data (``flask seed-demo``) plus what the flows
+"""The world the browser tests act in: the demo data (``flask demo seed``) plus what the flows
 need that the demo cannot promise, made through the app's own services on the live server.
 
 ``WORLD`` runs once per session in the server's app context (``LiveServer.python``) and returns
@@ -22,7 +22,8 @@ from consult.accounts.models import User
 from consult.audit.models import AuditEvent
 from consult.ballots import service as ballots
 from consult.ballots.models import Ballot
-from consult.consultations import service, workflow
+from consult.consultations import service
+from consult.process import workflow
 from consult.consultations.models import Consultation
 from consult.consultations.states import Action
 from consult.notices import service as notices
@@ -45,8 +46,12 @@ voted = set(db.session.scalars(select(Ballot.household_id).where(
     Ballot.consultation_id == voting.id)))
 with_account = set(db.session.scalars(select(User.household_id).where(
     User.household_id.is_not(None))))
-newcomers = [h for h in db.session.scalars(ballots.households_in_scope(voting))
-             if h.id not in voted | with_account][:5]
+candidates = [h for h in db.session.scalars(ballots.households_in_scope(voting))
+              if h.id not in voted | with_account]
+newcomers = candidates[:5]
+# The phone tests of the vote page (test_vote_phone.py) get a compound of their own with an
+# open vote: the lift vote's roll has no household to spare. Its two households never send;
+# a household of the opinion collection outside the vote gives and withdraws an opinion.
 # The last two get paper ballots entered from files, twice (the lift vote is decided by a
 # Civil Code rule); a second committee member decides where the two entries differ.
 newcomers, paper_homes = newcomers[:3], newcomers[3:]
@@ -79,6 +84,86 @@ for title, description, cost in (("更换单元门禁", "可视对讲门禁一�
         title=title, description=description, cost=cost))
 for action in (Action.START_SOLICITING, Action.START_PROPOSING, Action.START_DISCUSSION):
     workflow.apply(gate, action, committee)
+# Two more proposals of the small compound under discussion, with a vote deadline a week
+# ahead: one whose vote the committee opens through the confirmation page, one whose item is
+# being edited while another member opens the vote.
+from datetime import timedelta
+from consult.core.models import utcnow
+confirm = {}
+for key, title in (("open", "自行车棚改造"), ("conflict", "绿化补种")):
+    proposal = service.create(committee, small, service.settings(
+        title=title, summary="居民议事。", rule_code="household_majority", secrecy="open",
+        locale="zh_Hans", solicitation_deadline=None,
+        vote_deadline=(utcnow() + timedelta(days=7)).replace(second=0, microsecond=0),
+        publicity_days=7, proxy_cap=None))
+    for item_title, cost in (("拆除旧棚", "3000"), ("新建雨棚", "12000")):
+        service.add_item(committee, proposal, service.item_data(
+            title=item_title, description="说明。", cost=cost))
+    for action in (Action.START_SOLICITING, Action.START_PROPOSING, Action.START_DISCUSSION):
+        workflow.apply(proposal, action, committee)
+    confirm[key] = {"consultation": proposal.id, "title": proposal.title,
+                    "items": [i.id for i in proposal.items]}
+db.session.commit()
+
+# Paper ballots entered at speed (test_paper_entry.py): a compound of its own whose vote is
+# open, two buildings of three households each, the middle one of each voted online, so
+# "save and go to the next household without a ballot" has one to pass over. The desktop
+# enters in 5号楼, the phone in 6号楼 (the end of the roll).
+from datetime import timedelta
+from consult.ballots.models import BallotChannel
+from consult.core.models import utcnow
+depot = registry.create_compound(admin, community, "粮站宿舍", "建设路 92 号")
+depot_homes = {}
+for building_name in ("5号楼", "6号楼"):
+    depot_building = registry.create_building(admin, depot, building_name)
+    for floor, room, owner in ((1, "101", "周"), (1, "102", "吴"), (2, "201", "郑")):
+        depot_homes[building_name, room] = registry.create_household(
+            admin, depot_building, registry.household_data(
+                unit="1", floor=str(floor), room=room, area="60.00",
+                owner_name=owner + building_name[0], owner_key=None, phone=None))
+accounts.add_scope(admin, committee, compound=depot)
+# A proposal of ``items`` in ``compound`` whose vote is open for a week.
+def open_vote(compound, title, summary, items, description, cost):
+    proposal = service.create(committee, compound, service.settings(
+        title=title, summary=summary, rule_code="household_majority", secrecy="open",
+        locale="zh_Hans", solicitation_deadline=None,
+        vote_deadline=utcnow() + timedelta(days=7), publicity_days=7, proxy_cap=None,
+        double_entry=False))
+    for item_title in items:
+        service.add_item(committee, proposal, service.item_data(
+            title=item_title, description=description, cost=cost))
+    for action in (Action.START_SOLICITING, Action.START_PROPOSING, Action.START_DISCUSSION,
+                   Action.OPEN_VOTE):
+        workflow.apply(proposal, action, committee)
+    return proposal
+
+
+roof = open_vote(depot, "屋面防水维修", "两栋楼屋面重做防水层。",
+                 ("5号楼屋面防水", "6号楼屋面防水"), "重做防水层。", "20000")
+for building_name in ("5号楼", "6号楼"):
+    ballots.cast(None, roof, depot_homes[building_name, "102"],
+                 {item.id: "agree" for item in roof.items}, BallotChannel.ONLINE)
+db.session.commit()
+
+lane = registry.create_compound(admin, community, "邮电新村", "解放路 15 号")
+lane_building = registry.create_building(admin, lane, "9号楼")
+lane_homes = [registry.create_household(admin, lane_building, registry.household_data(
+    unit="1", floor="1", room=room, area="70.00", owner_name=owner, owner_key=None, phone=None))
+    for room, owner in (("101", "冯九"), ("102", "陈九"))]
+accounts.add_scope(admin, committee, compound=lane)
+lane_vote = open_vote(lane, "楼道扶手加装", "每层加装扶手。", ("一层扶手", "二层扶手"),
+                      "不锈钢扶手。", "3000")
+in_vote = set(db.session.scalars(select(Ballot.household_id).where(
+    Ballot.consultation_id == voting.id))) | {h.id for h in newcomers} | {
+    h.id for h in paper_homes}
+with_account = set(db.session.scalars(select(User.household_id).where(
+    User.household_id.is_not(None))))
+writer = [h for h in db.session.scalars(ballots.households_in_scope(stages["soliciting"]))
+          if h.id not in in_vote | with_account][-1:]
+phone = {"voting": lane_vote.id, "items": [i.title for i in lane_vote.items],
+         **dict(zip(("normal", "large", "opinion"), (
+             accounts.format_code(accounts.issue_access_code(admin, h))
+             for h in [*lane_homes, *writer]), strict=True))}
 db.session.commit()
 
 resolution = notices.current_notice(stages["resolution_public"], NoticeKind.RESOLUTION)
@@ -101,8 +186,12 @@ result = {
         ("newcomer", "no_script", "corrected"), codes, newcomers, labels, strict=True)},
     "paper": [{"household": h.id, "building": h.building.name, "unit": h.unit, "room": h.room}
               for h in paper_homes],
+    "phone": phone,
     "small": {"compound": small.id, "consultation": gate.id, "title": gate.title,
               "households": [h.id for h in homes], "items": [i.title for i in gate.items]},
+    "confirm": confirm,
+    "paper_entry": {"consultation": roof.id, "items": [i.title for i in roof.items],
+                    "households": {f"{b}-{r}": h.id for (b, r), h in depot_homes.items()}},
 }
 """
 
@@ -121,11 +210,23 @@ class Small(TypedDict):
     items: list[str]
 
 
+class Proposal(TypedDict):
+    consultation: int
+    title: str
+    items: list[int]
+
+
 class PaperHome(TypedDict):
     household: int
     building: str
     unit: str
     room: str
+
+
+class PaperEntry(TypedDict):
+    consultation: int
+    items: list[str]
+    households: dict[str, int]  # "5号楼-101" → household id
 
 
 class World(TypedDict):
@@ -145,8 +246,11 @@ class World(TypedDict):
     corrected: Newcomer
     paper: list[PaperHome]
     small: Small
+    phone: dict[str, Any]
+    confirm: dict[str, Proposal]
+    paper_entry: PaperEntry
 
 
 def build(server: Any) -> World:
-    """Run ``WORLD`` on the live server (after ``seed-demo``)."""
+    """Run ``WORLD`` on the live server (after ``demo seed``)."""
     return server.python(WORLD)  # type: ignore[no-any-return]

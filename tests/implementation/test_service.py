@@ -5,7 +5,6 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from consult.consultations import workflow
 from consult.consultations.states import Action, Stage
 from consult.core.errors import Conflict, ValidationFailed
 from consult.extensions import db
@@ -13,6 +12,7 @@ from consult.implementation import service
 from consult.implementation.models import Evaluation, Inspection, ProgressEntry
 from consult.notices import service as notices
 from consult.notices.models import NoticeKind
+from consult.process import workflow
 from consult.uploads.models import Attachment
 from tests import factories
 from tests.implementation.conftest import (
@@ -282,7 +282,7 @@ def test_result_summary_content(works_with_failed_item, compound):
 def test_publishing_the_result_freezes_the_summary(works, compound):
     committee = factories.make_user("committee", compound=compound)
     c = works.consultation
-    with pytest.raises(Conflict, match="final progress report"):
+    with pytest.raises(Conflict, match="final report first"):
         workflow.apply(c, Action.PUBLISH_RESULT, committee, now=works.now)
     notice = publish_result(c, committee, works.now)
     assert c.stage == Stage.RESULT_PUBLIC

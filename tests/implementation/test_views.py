@@ -5,7 +5,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from consult.consultations import workflow
 from consult.consultations.states import Action
 from consult.core.models import utcnow
 from consult.extensions import db
@@ -13,6 +12,7 @@ from consult.implementation import service
 from consult.implementation.models import Evaluation, Inspection, ProgressEntry
 from consult.notices import service as notices
 from consult.notices.models import NoticeKind
+from consult.process import workflow
 from consult.uploads.models import Attachment
 from tests import factories
 from tests.implementation.conftest import actions_since, audit_seq, image_bytes

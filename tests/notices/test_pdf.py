@@ -14,16 +14,16 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from consult.accounts import service as accounts
-from consult.consultations import meetings, workflow
+from consult.consultations import meetings
 from consult.consultations.states import Action
 from consult.core.errors import Conflict
 from consult.core.models import utcnow
 from consult.extensions import db
 from consult.implementation import service as works
-from consult.notices import printing
 from consult.notices import service as notices
 from consult.notices.models import NoticeKind, PrintJob, PrintKind
 from consult.notices.pdf import PrintingUnavailable
+from consult.process import printing, workflow
 from tests import factories
 from tests.conftest import audit_actions
 
@@ -148,6 +148,8 @@ def test_paper_ballots_one_page_per_household_prefilled(compound):
     household = compound.buildings[0].households[0]
     assert household.owner_name in first and "改造项目1" in first
     assert f"{c.id}-1-{household.id:06d}" in first  # the serial the QR code carries too
+    # The household written as on every other page, room included.
+    assert f"1单元 {household.room}室" in first
 
 
 def test_opinion_forms_and_minutes(compound):
@@ -312,17 +314,17 @@ def test_a_running_job_page_refreshes_itself(client, login_as, compound):
 def test_render_pdf_command(runner, tmp_path, compound):
     c = factories.make_consultation(compound, stage="soliciting")
     out = tmp_path / "forms.pdf"
-    result = runner.invoke(args=["render-pdf", str(c.id), "solicitation", "-o", str(out)],
-                           env={"CONSULT_LANG": "en"})
+    result = runner.invoke(args=["notices", "render-pdf", str(c.id), "solicitation", "-o",
+                                 str(out)], env={"CONSULT_LANG": "en"})
     assert result.exit_code == 0, result.output
     assert len(read(out.read_bytes()).pages) == 8
-    result = runner.invoke(args=["render-pdf", str(c.id), "resolution", "-o", str(out)],
+    result = runner.invoke(args=["notices", "render-pdf", str(c.id), "resolution", "-o", str(out)],
                            env={"CONSULT_LANG": "en"})
     assert result.exit_code == 1 and "published once the vote is counted" in result.output
 
 
 def test_the_command_progress_bar_follows_how_far_printing_got():
-    from consult.cli import ProgressBar
+    from consult.core.commands import ProgressBar
 
     bar = ProgressBar("Printing")
     for done in (50, 100, 150, 200, 216):  # what a 216-page batch reports, chunk by chunk
@@ -331,16 +333,14 @@ def test_the_command_progress_bar_follows_how_far_printing_got():
     bar.close()
 
 
-def test_printed_links_use_the_public_address(client, app, login_as, compound):
+def test_printed_links_use_the_public_address(client, app, login_as, compound, monkeypatch):
     c = factories.make_consultation(compound, items=1)
     factories.walk_to(c, "resolution_public")
     notice = notices.current_notice(c, NoticeKind.RESOLUTION)
     login_as("committee", compound=compound)
-    app.config["PUBLIC_URL"] = "https://yishi.example.cn/consult"
-    try:  # printed from a request on another address (an office intranet, say)
-        r = client.get(f"/notices/{notice.id}.pdf", base_url="http://10.0.0.5:8000")
-    finally:
-        app.config["PUBLIC_URL"] = "http://127.0.0.1:5000"
+    monkeypatch.setitem(app.config, "PUBLIC_URL", "https://yishi.example.cn/consult")
+    # printed from a request on another address (an office intranet, say)
+    r = client.get(f"/notices/{notice.id}.pdf", base_url="http://10.0.0.5:8000")
     text = text_of(r.data).replace("\n", "")  # a long address may wrap
     assert f"https://yishi.example.cn/consult/verify/{notice.verify_code}" in text
     assert "10.0.0.5" not in text

@@ -10,16 +10,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
-from consult.consultations import meetings, workflow
+from consult.consultations import meetings
 from consult.consultations.states import Action
 from consult.core.models import utcnow
 from consult.implementation import service as works
-from consult.notices import pdf, pdf_cache, printing, render_slots
+from consult.notices import pdf, pdf_cache, render_slots
 from consult.notices import service as notices
 from consult.notices.models import NoticeKind
+from consult.process import printing, workflow
 from tests import factories
 from tests.notices.test_pdf import text_of
 
@@ -34,6 +36,8 @@ def storage(app, tmp_path, monkeypatch) -> Path:
     monkeypatch.setitem(app.config, "PDF_RENDER_SLOTS", 1)
     monkeypatch.setitem(app.config, "PDF_RENDER_WAITING", 1)
     monkeypatch.setitem(app.config, "PDF_RENDER_WAIT_SECONDS", 5)
+    # A deployment that names its public address prints the same paper from any address.
+    monkeypatch.setitem(app.config, "PUBLIC_URL", "https://yishi.example.cn")
     return tmp_path / "uploads" / "print" / "cache"
 
 
@@ -82,7 +86,8 @@ def test_a_notice_is_laid_out_once_then_served_from_its_file(client, compound, s
     assert first.data == second.data == third.data
     assert "决议公示" in text_of(second.data)
     assert second.headers["Content-Disposition"] == (
-        f'inline; filename="notice-{notice.verify_code}.pdf"')
+        f'inline; filename="notice-{notice.verify_code}.pdf"; '
+        f"filename*=UTF-8''{quote(f'决议公示-{notice.verify_code}.pdf')}")
     assert second.headers["Cache-Control"] == "public, max-age=3600"
     assert second.headers["Accept-Ranges"] == "bytes"
     [name] = stored_files(storage)
@@ -182,7 +187,9 @@ def test_minutes_are_laid_out_again_after_a_meeting_changes(client, compound, st
     assert client.get(f"/consultations/{c.id}/minutes.pdf").data == first.data
     assert len(layouts) == 1
     assert first.headers["Cache-Control"] == "private, no-cache"
-    assert first.headers["Content-Disposition"] == f'inline; filename="minutes-{c.id}.pdf"'
+    assert first.headers["Content-Disposition"] == (
+        f'inline; filename="minutes-{c.id}.pdf"; '
+        f"filename*=UTF-8''{quote(f'会议纪要-{c.id}.pdf')}")
 
     meetings.update(None, meeting, meetings.meeting_data(**{**data, "decisions": "同意，下周施工"}))
     edited = client.get(f"/consultations/{c.id}/minutes.pdf")

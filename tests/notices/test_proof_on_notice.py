@@ -8,9 +8,9 @@ import re
 from datetime import timedelta
 
 from consult.ballots import service as ballots
-from consult.notices import printing
 from consult.notices import service as notices
 from consult.notices.models import NoticeKind
+from consult.process import printing
 from tests import factories
 from tests.notices.test_pdf import text_of
 
@@ -24,9 +24,9 @@ def test_the_printed_resolution_notice_shows_the_root(app, compound):
     flat = re.sub(r"\s", "", text)  # a hash may wrap anywhere on paper
     assert root in flat and notice.verify_code in flat and notice.content_sha256 in flat
     assert "8张已计入表决票的哈希树根" in flat  # the tree's size, in the notice's language
-    # Where each household checks its own ballot: an address on PUBLIC_URL, not the host the
-    # member happened to print from.
-    assert f"{app.config['PUBLIC_URL']}/consultations/{c.id}/proof" in flat
+    # Where each household checks its own ballot: printed here by a command, with no
+    # PUBLIC_URL set, so on the command line's address (tests/notices/test_public_url.py).
+    assert f"{printing.COMMAND_LINE_URL}/consultations/{c.id}/proof" in flat
     # The root is in the frozen content, whose SHA-256 the notice carries: printing again
     # gives the same root.
     assert notices.content_of(notice)["proof"]["root"] == root
@@ -36,8 +36,8 @@ def test_a_notice_of_a_round_counted_before_trees_existed_prints_without_a_root(
     c = factories.make_consultation(compound, items=1)
     now = factories.walk_to(c, "discussing")
     c.vote_deadline = now + timedelta(days=3)
-    from consult.consultations import workflow
     from consult.consultations.states import Action
+    from consult.process import workflow
 
     workflow.apply(c, Action.OPEN_VOTE, None, now=now)
     workflow.apply(c, Action.CLOSE_VOTE, None, now=c.vote_deadline)

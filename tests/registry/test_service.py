@@ -375,3 +375,11 @@ def test_writing_a_stopped_import_is_refused(compound):
     with pytest.raises(ImportRejected, match="stopped before it was written"):
         registry.apply_households(None, job, plan)
     assert households_in(compound) == 8
+
+
+def test_import_report_says_what_an_import_did():
+    summary = registry.ImportSummary(rows=5, created=2, updated=1, unchanged=2)
+    assert registry.import_report(summary) == [
+        "Imported 5 rows: 2 new, 1 changed, 2 unchanged."]
+    summary.buildings_created = ["7号楼", "8号楼"]
+    assert registry.import_report(summary)[1:] == ["New buildings: 7号楼, 8号楼"]

@@ -31,7 +31,7 @@ from werkzeug.utils import cached_property
 import tests.access
 from consult.accounts.models import User
 from consult.audit.models import AuditEvent
-from consult.consultations.models import Comment, Meeting, Opinion
+from consult.consultations.models import Comment, Meeting, Opinion, OpinionSupport
 from consult.core.handlers import DEFAULT_MESSAGES, TITLES
 from consult.core.i18n import normalize_locale
 from consult.core.models import utcnow
@@ -79,7 +79,15 @@ STAGE_OF = {
     "implementation.item_complete": "implementing",
     "implementation.inspection_new": "implementing",
     "implementation.evaluate": "result_public",
+    "consultations.opinion_withdraw": "soliciting", "consultations.support_withdraw": "soliciting",
 }
+# Pages opened with a query that makes their form show every field: the paper-ballot entry
+# form for a proxy ballot has the proxy's fields and the upload of its written authorisation.
+PAGE_QUERY = {"ballots.enter": "channel=proxy"}
+# Routes on what the resident's household itself posted: their ids in place of the world's.
+OWN_ARGS = {"consultations.opinion_withdraw": {"opinion_id": "own_opinion_id"},
+            "consultations.comment_withdraw": {"comment_id": "own_comment_id"},
+            "consultations.support_withdraw": {"opinion_id": "other_opinion_id"}}
 
 # POST-only routes: the page (endpoint, method) whose form posts to them. A route missing here
 # is looked for on every page of its world; one found nowhere fails the test.
@@ -112,6 +120,10 @@ HOSTS: dict[str, tuple[str, str]] = {
     "accounts.unlock": ("accounts.user_edit", "GET"),
     "accounts.code_resume": ("registry.household", "GET"),
     "accounts.sign_out_everywhere": ("accounts.profile", "GET"),
+    # A withdrawal's confirmation page posts to itself.
+    "consultations.opinion_withdraw": ("consultations.opinion_withdraw", "GET"),
+    "consultations.support_withdraw": ("consultations.support_withdraw", "GET"),
+    "consultations.comment_withdraw": ("consultations.comment_withdraw", "GET"),
 }
 
 # Where the data a route stores is shown, besides the page it redirects to, the page of its
@@ -161,12 +173,13 @@ class World:
     stages: dict[str, dict[str, Any]]
 
     def args(self, endpoint: str) -> dict[str, Any]:
-        return {**self.shared, **self.stages[STAGE_OF.get(endpoint, DEFAULT_STAGE)]}
+        args = {**self.shared, **self.stages[STAGE_OF.get(endpoint, DEFAULT_STAGE)]}
+        return {**args, **{name: args[own] for name, own in OWN_ARGS.get(endpoint, {}).items()}}
 
 
 def _consultation_in(compound: Any, stage: str) -> Any:
-    from consult.consultations import workflow
     from consult.consultations.states import Action
+    from consult.process import workflow
 
     # Everything people write holds markup, so every page showing it is a check of escaping.
     c = factories.make_consultation(compound, items=2, title=f"旧改{STORED}")
@@ -207,9 +220,10 @@ def build_world() -> World:
     """A compound of four households, an account per role, and a consultation per stage with
     an opinion, a comment and a meeting; the resolution notice has an unanswered objection."""
     from consult.accounts.models import UserScope
-    from consult.notices import pdf, printing
+    from consult.notices import pdf
     from consult.notices import service as notices
     from consult.notices.models import NoticeKind, Objection, PrintKind
+    from consult.process import printing
     from consult.uploads import service as uploads
     from tests.access.uploads import png_upload
 
@@ -258,11 +272,18 @@ def build_world() -> World:
         comment = Comment(item_id=item.id, household_id=other.id, text=STORED)
         meeting = Meeting(consultation_id=c.id, place=STORED, held_at=utcnow(), minutes=STORED,
                           decisions=STORED)
-        db.session.add_all([*opinions, comment, meeting])
+        # What the resident's own household posted, which only it may withdraw.
+        own_opinion = Opinion(consultation_id=c.id, household_id=mine.id, category="lighting",
+                              text=f"楼道灯不亮{STORED}")
+        own_comment = Comment(item_id=item.id, household_id=mine.id, text=STORED)
+        db.session.add_all([*opinions, comment, meeting, own_opinion, own_comment])
+        db.session.flush()
+        db.session.add(OpinionSupport(opinion_id=opinions[1].id, household_id=mine.id))
         db.session.flush()
         stages[stage] = {"consultation_id": c.id, "item_id": item.id,
                          "opinion_id": opinions[0].id, "other_opinion_id": opinions[1].id,
-                         "comment_id": comment.id, "meeting_id": meeting.id}
+                         "comment_id": comment.id, "meeting_id": meeting.id,
+                         "own_opinion_id": own_opinion.id, "own_comment_id": own_comment.id}
         if stage == "resolution_public":
             notice = notices.current_notice(c, NoticeKind.RESOLUTION)
             objection = Objection(notice=notice, household_id=other.id, text=STORED)
@@ -325,8 +346,11 @@ def unsafe_methods(rule: Rule) -> list[str]:
 
 
 # Routes whose form only one of the allowed roles ever sees: /welcome, the household's
-# choice of a password just after signing in with its letter's code.
-ROLE_OF = {"accounts.activate": "resident"}
+# choice of a password just after signing in with its letter's code; withdrawing an opinion or
+# a comment, which only the household that wrote it may do (``OWN_ARGS``).
+ROLE_OF = {"accounts.activate": "resident", "consultations.opinion_withdraw": "resident",
+           "consultations.comment_withdraw": "resident",
+           "consultations.support_withdraw": "resident"}
 
 
 def role_for(app: Flask, endpoint: str) -> str:
@@ -553,7 +577,8 @@ class Site:
         return self._rules[endpoint]
 
     def url_of(self, endpoint: str, args: dict[str, Any]) -> str:
-        return build_url(self.rule(endpoint), args)
+        url = build_url(self.rule(endpoint), args)
+        return f"{url}?{PAGE_QUERY[endpoint]}" if endpoint in PAGE_QUERY else url
 
     @contextmanager
     def rolled_back(self) -> Iterator[None]:
@@ -737,6 +762,8 @@ _BY_KIND = {"datetime-local": "2026-03-01T10:00", "date": "2026-03-01", "number"
 # Where the heuristics below would fill in a form wrongly: an opinion recorded without a
 # household names no unit or room.
 BASELINE: dict[str, dict[str, list[Any]]] = {
+    # "Next", not an item's "Read the details" (a browser sends only the button pressed).
+    "ballots.vote": {"details": [""]},
     "consultations.opinion_record": {"unit": [""], "room": [""]},
     # A paper-ballot file for the one household of the world nobody entered anything for.
     "ballots.import_file": {"file": [Upload(

@@ -24,13 +24,13 @@ from consult.audit import service as audit
 from consult.audit.models import AuditEvent
 from consult.ballots import service as ballots
 from consult.ballots.models import BallotChannel
-from consult.consultations import discussion, opinions, service, workflow
+from consult.consultations import discussion, opinions, service
 from consult.consultations.states import Action
 from consult.core.models import utcnow
 from consult.extensions import db
-from consult.notices import printing
 from consult.notices import service as notices
 from consult.notices.models import Notice, NoticeKind, PrintKind
+from consult.process import printing, workflow
 from consult.registry.models import Household, Resident
 from consult.uploads import service as uploads
 from consult.uploads.models import Visibility

@@ -120,7 +120,8 @@ def import_through_the_page(browser: live.Browser, compound_id: int, data: bytes
 _BALLOT_VOTE = """
 from datetime import timedelta
 from sqlalchemy import select
-from consult.consultations import service, workflow
+from consult.consultations import service
+from consult.process import workflow
 from consult.consultations.states import Action
 from consult.core.models import utcnow
 from consult.registry.models import Building, Compound
@@ -215,7 +216,7 @@ def test_big_imports_while_households_vote_keep_every_vote_quick_and_write_all_o
         path = tmp_path / "ballots.csv"
         path.write_text("\n".join(ballots) + "\n", encoding="utf-8")
         start = time.perf_counter()
-        done = server.flask("import-ballots", str(ballot_vote), str(path))
+        done = server.flask("ballots", "import", str(ballot_vote), str(path))
         figures["paper_ballots"] = {"households": BALLOT_BUILDINGS * 400, "rows": 2 * 2000,
                                     "took_s": round(time.perf_counter() - start, 1),
                                     "votes_meanwhile": voters.votes_between(
@@ -283,9 +284,10 @@ def test_an_import_cut_off_by_a_killed_server_writes_nothing(live_server, live_d
     server.url = restarted.url
     small = tmp_path / "small.csv"
     small.write_bytes(households_file(10))
-    done = subprocess.run([str(live.VENV_BIN / "flask"), "--app", "wsgi", "import-households",
-                           str(small), "--create-buildings"], env=server.env, cwd=live.ROOT,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run([str(live.VENV_BIN / "flask"), "--app", "wsgi", "registry",
+                           "import-households", str(small), "--create-buildings"],
+                          env=server.env, cwd=live.ROOT, capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 0, done.stderr
     with database.engine.connect() as conn:
         assert conn.scalar(sa.select(sa.func.count(StagedHousehold.id))) == 0

@@ -3,7 +3,7 @@ request logs an operator can follow, and a health check that tells the truth.
 
 The backup tests drive a live server (tests/live.py) on a database of the suite's kind: SQLite
 runs take and restore SQLite backups; PostgreSQL runs take pg_dump backups, restore them with
-pg_restore as docs/deployment.md says, and check that ``flask restore`` explains this.
+pg_restore as docs/deployment.md says, and check that ``flask operations restore`` explains this.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from flask import Flask
 
 from config import TestingConfig
 from consult import create_app
-from consult.core import backup, logs
+from consult.core import logs
 from consult.extensions import db
+from consult.operations import backup
 from tests import factories, live
 from tests.reliability.conftest import Voters
 from tests.reliability.transactional import rolled_back
@@ -91,7 +92,7 @@ def test_sqlite_backups_taken_while_voting_restore_with_a_verifying_chain(
             time.sleep(0.05)
         for n in range(2):
             path = tmp_path / f"backup-{n}.sqlite"
-            done = _flask(server, "backup", str(path))
+            done = _flask(server, "operations", "backup", str(path))
             assert done.returncode == 0, done.stderr
             assert "Backup written to" in done.stdout and "audit events" in done.stdout
             taken.append(path)
@@ -112,12 +113,12 @@ def test_sqlite_backups_taken_while_voting_restore_with_a_verifying_chain(
         backup.backup(app, taken[0])
     live_db = _sqlite_path(server)
     before = _events(live_db)
-    refused = _flask(server, "restore", str(taken[0]))
+    refused = _flask(server, "operations", "restore", str(taken[0]))
     assert refused.returncode == 1 and "--yes" in refused.stderr
     assert _events(live_db) == before
 
     chosen = infos[1]
-    done = _flask(server, "restore", str(chosen.path), "--yes")
+    done = _flask(server, "operations", "restore", str(chosen.path), "--yes")
     assert done.returncode == 0, done.stderr
     assert "The audit chain holds" in done.stdout
     events = _events(live_db)
@@ -191,14 +192,14 @@ def test_postgresql_backups_use_pg_dump_and_restore_is_explained(database_url, l
     with _voters(server) as voters:
         while len(voters.confirmed) < HOUSEHOLDS:
             time.sleep(0.05)
-        done = _flask(server, "backup", str(dump))
+        done = _flask(server, "operations", "backup", str(dump))
     assert done.returncode == 0, done.stderr
     assert not voters.errors
     listed = subprocess.run(["pg_restore", "--list", str(dump)], capture_output=True, text=True,
                             check=True)
     assert "TABLE DATA public audit_event" in listed.stdout
 
-    refused = _flask(server, "restore", str(dump), "--yes")
+    refused = _flask(server, "operations", "restore", str(dump), "--yes")
     assert refused.returncode == 1 and "pg_restore --clean --if-exists" in refused.stderr
 
     # The documented way back: pg_restore into a database, then db current and audit verify.

@@ -16,11 +16,12 @@ from consult.audit import service as audit
 from consult.audit.models import AuditEvent
 from consult.ballots import service as ballots
 from consult.ballots.models import Ballot, BallotChannel
-from consult.consultations import service, workflow
+from consult.consultations import service
 from consult.consultations.models import Consultation
 from consult.consultations.states import Action
 from consult.core.models import utcnow
 from consult.extensions import db
+from consult.process import workflow
 from consult.registry.models import Household
 from tests import conftest as suite
 from tests import factories

@@ -373,15 +373,15 @@ def test_accepted_photos_keep_no_metadata(site, client):
     assert checked >= 3 * (len(KNOWN) - len(TABLE_UPLOADS))
 
 
-@pytest.mark.parametrize("command", ["import-ballots", "import-households"])
+@pytest.mark.parametrize("command", ["ballots import", "registry import-households"])
 def test_imports_from_the_command_line_refuse_files_that_are_not_tables(site, runner,
                                                                        tmp_path, command):
     voting = db.session.get(Consultation, site.world.stages["voting"]["consultation_id"])
     for upload in table_files()[1:]:  # a big file is the operator's own choice on the server
         path = tmp_path / upload.filename
         path.write_bytes(upload.data)
-        args = [command, str(voting.id), str(path)] if command == "import-ballots" else [
-            command, str(path), "--compound", voting.compound.name]
+        args = [*command.split(), str(voting.id), str(path)] if command == "ballots import" else [
+            *command.split(), str(path), "--compound", voting.compound.name]
         ballots = db.session.scalar(sa.select(sa.func.count()).select_from(Ballot))
         households = db.session.scalar(sa.select(sa.func.count()).select_from(Household))
         result = runner.invoke(args=args)

@@ -1,6 +1,7 @@
 """The tally on plain values: presets at and around their thresholds, owner heads, rounding,
 and the door-to-door survey of 861 households."""
 
+import json
 from decimal import Decimal
 from fractions import Fraction
 
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from consult.ballots.tally import (
     NO_ANSWER,
     PRESETS,
+    BadFraction,
     Base,
     Choice,
     Comparison,
@@ -23,6 +25,7 @@ from consult.ballots.tally import (
     Vote,
     Voter,
     largest_remainder,
+    parse_fraction,
     tally,
 )
 
@@ -349,3 +352,19 @@ def test_a_local_rule_is_just_a_list_of_conditions():
 def test_malformed_rules_are_refused(bad):
     with pytest.raises(ValueError):
         Rule.from_json(bad)
+
+
+@pytest.mark.parametrize("bad", ["3/0", "0/0", "5/4", "abc", "-1/2", "1.5", "", "1/2/3",
+                                 "1e999999999", "nan"])
+def test_a_bad_fraction_is_refused_as_such(bad):
+    with pytest.raises(BadFraction) as exc:
+        Rule.from_json(json.dumps({"code": "x", "conditions": [{
+            "measure": "area", "count": "agreeing", "base": "roll", "comparison": "ge",
+            "fraction": bad}]}))
+    assert exc.value.text == bad
+
+
+@pytest.mark.parametrize(("text", "value"), [("2/3", Fraction(2, 3)), (" 3 / 5 ", Fraction(3, 5)),
+                                             ("0.5", Fraction(1, 2)), ("0", 0), ("1", 1)])
+def test_thresholds_read_as_fractions(text, value):
+    assert parse_fraction(text) == value

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf.file import MultipleFileField
-from wtforms import SelectMultipleField, StringField, TextAreaField
-from wtforms.validators import Optional
+from wtforms import StringField, TextAreaField
 
 from consult.consultations.meetings import (
     ATTENDEE_LABELS,
@@ -17,12 +15,12 @@ from consult.core.forms import (
     FlaskForm,
     LocalDateTimeField,
     max_length,
-    possible_ids,
     required,
 )
+from consult.uploads.forms import AttachmentFields
 
 
-class MeetingForm(FlaskForm):
+class MeetingForm(AttachmentFields, FlaskForm):
     held_at = LocalDateTimeField(_l("Date and time (Beijing time)"), validators=[required()])
     place = StringField(_l("Place"), validators=[required(), max_length(MAX_PLACE)])
     community = TextAreaField(ATTENDEE_LABELS["community"],
@@ -40,11 +38,6 @@ class MeetingForm(FlaskForm):
                             render_kw={"rows": 10})
     decisions = TextAreaField(_l("Decisions (Markdown)"), validators=[max_length(MAX_MARKDOWN)],
                               render_kw={"rows": 5})
-    files = MultipleFileField(_l("Photos or PDFs (public)"),
-                              render_kw={"accept": "image/jpeg,image/png,image/webp,"
-                                                   "application/pdf"})
-    remove = SelectMultipleField(_l("Remove attachments"), coerce=int, choices=[],
-                                 validate_choice=False, validators=[Optional(), possible_ids()])
 
     def attendees(self) -> dict[str, str | None]:
         return {role: getattr(self, role).data for role in ATTENDEE_LABELS}

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField
-from wtforms import IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
-from wtforms.validators import Optional
+from wtforms import (
+    BooleanField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Optional
 
 from consult.consultations.models import CATEGORY_LABELS, CHANNEL_LABELS
 from consult.consultations.opinions import MAX_TEXT, OFFLINE_CHANNELS
@@ -73,3 +80,10 @@ class ItemOpinionsForm(FlaskForm):
     opinion_ids = SelectMultipleField(_l("Opinions"), coerce=int, choices=[],
                                       validate_choice=False,
                                       validators=[Optional(), possible_ids()])
+
+
+class WithdrawForm(FlaskForm):
+    """A household takes back its own opinion, support or comment: the box says it means it."""
+
+    confirm = BooleanField(_l("Yes, withdraw it"), validators=[DataRequired(
+        message=_l("Tick the box to confirm that you want to withdraw it."))])

@@ -28,6 +28,7 @@ from consult.core.forms import (
     options,
     required,
 )
+from consult.uploads.forms import AttachmentFields
 
 MEASURE_LABELS = {Measure.HOUSEHOLDS: _l("households"), Measure.OWNERS: _l("owners"),
                   Measure.AREA: _l("exclusive area")}
@@ -118,13 +119,21 @@ class StageForm(FlaskForm):
     action = HiddenField(validators=[required()])
     reason = TextAreaField(_l("Reason (recorded in the audit trail)"),
                            validators=[max_length(500)], render_kw={"rows": 2})
+    # Set by the confirmation page: only then is an irreversible step taken.
+    confirmed = HiddenField()
 
 
-class ItemForm(FlaskForm):
+class ItemForm(AttachmentFields, FlaskForm):
     title = StringField(_l("Title"), validators=[required(), max_length(200)])
     description = TextAreaField(_l("Description: scope of the works (Markdown)"),
                                 validators=[max_length(20000)], render_kw={"rows": 8})
     cost = StringField(_l("Estimated cost (yuan)"), validators=[max_length(20)],
                        render_kw={"inputmode": "decimal"})
+    cost_split_by_area = BooleanField(
+        _l("Cost shared by the households in proportion to their floor area"))
     note = StringField(_l("What changed, for the revision history (optional)"),
                        validators=[max_length(300)])
+
+
+class AttachmentsForm(AttachmentFields, FlaskForm):
+    """The proposal's own papers: plans, drawings, quotes for the whole of it."""

@@ -5,20 +5,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import redirect, render_template, url_for
+from flask import redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from consult.consultations import discussion, loading, opinions, service
+from consult.ballots import shares
+from consult.consultations import discussion, opinions, service
 from consult.consultations.forms.discussion import CommentForm, ModerationForm
 from consult.consultations.models import Comment, Consultation, Item
 from consult.consultations.states import EDITABLE_PROPOSAL_STAGES, Stage
 from consult.consultations.views import bp
+from consult.consultations.views.opinions import confirm_withdrawal
 from consult.core.forms import page_number, page_size, save_form
 from consult.core.markup import render_markdown
-from consult.core.policy import can, require
+from consult.core.policy import authorize, can, require
 from consult.extensions import db
+from consult.process import loading
+from consult.registry.models import Household
 
 
 def _comment_endpoint(consultation: Consultation) -> str | None:
@@ -51,7 +55,34 @@ def _render_item(consultation: Consultation, item: Item, form: CommentForm | Non
         comment_count=discussion.count(item), endpoint=_comment_endpoint(consultation),
         form=form or CommentForm(), failed_parent=form.parent() if form else None,
         can_manage=can(current_user, "consultation.manage", consultation), staff=staff,
-        editable=consultation.stage_enum in EDITABLE_PROPOSAL_STAGES), status
+        editable=consultation.stage_enum in EDITABLE_PROPOSAL_STAGES,
+        back_to_ballot=_from_ballot(consultation), mine_id=_own_household_id(consultation),
+        share=shares.household_shares(consultation, _own_household(), [item]).get(item.id)
+    ), status
+
+
+def _own_household_id(consultation: Consultation) -> int | None:
+    """The signed-in resident's household when it takes part here (its comments are marked)."""
+    household = getattr(current_user, "household", None)
+    if household is None or not can(current_user, "consultation.participate", household):
+        return None
+    return household.id if service.household_in_scope(consultation, household) else None
+
+
+def _from_ballot(consultation: Consultation) -> bool:
+    """Whether this page was opened from the resident's unsent ballot ("Read the details"),
+    which is kept in the session: the page then leads back to it."""
+    household = getattr(current_user, "household", None)
+    return (request.args.get("ballot") == "1" and consultation.vote_is_open()
+            and household is not None
+            and can(current_user, "consultation.participate", household))
+
+
+def _own_household() -> Household | None:
+    """The signed-in household, whose share of a cost split by area its pages show."""
+    if not getattr(current_user, "is_authenticated", False):
+        return None
+    return getattr(current_user, "household", None)
 
 
 @bp.get("/<int:consultation_id>/items/<int:item_id>")
@@ -75,8 +106,7 @@ def _post(consultation: Consultation, item: Item, form: CommentForm,
 @bp.post("/<int:consultation_id>/items/<int:item_id>/comments")
 @require("consultation.participate")
 def comment_post(consultation_id: int, item_id: int) -> Response | tuple[str, int]:
-    consultation = loading.load(consultation_id)
-    household = loading.acting_household(consultation)
+    consultation, household = loading.load_participating(consultation_id)
     found = service.get_item_or_404(consultation, item_id)
     form = CommentForm()
     return _post(consultation, found, form, lambda: discussion.comment_as_household(
@@ -86,7 +116,7 @@ def comment_post(consultation_id: int, item_id: int) -> Response | tuple[str, in
 @bp.post("/<int:consultation_id>/items/<int:item_id>/comments/committee")
 @require("consultation.manage")
 def comment_post_committee(consultation_id: int, item_id: int) -> Response | tuple[str, int]:
-    consultation = loading.load_managed(consultation_id)
+    consultation = loading.load(consultation_id)
     found = service.get_item_or_404(consultation, item_id)
     form = CommentForm()
     return _post(consultation, found, form, lambda: discussion.comment_as_committee(
@@ -98,7 +128,7 @@ def comment_post_committee(consultation_id: int, item_id: int) -> Response | tup
 @require("consultation.manage")
 def comment_moderate(consultation_id: int, item_id: int,
                      comment_id: int) -> Response | tuple[str, int]:
-    consultation = loading.load_managed(consultation_id)
+    consultation = loading.load(consultation_id)
     found = service.get_item_or_404(consultation, item_id)
     comment = discussion.get_comment_or_404(found, comment_id)
     form = ModerationForm()
@@ -108,8 +138,29 @@ def comment_moderate(consultation_id: int, item_id: int,
         return redirect(url_for("consultations.item", consultation_id=consultation.id,
                                 item_id=found.id, page=page if page > 1 else None)
                         + f"#comment-{comment.id}")
-    author = None if comment.household_id else opinions.authors([comment.author_id]).get(
-        comment.author_id)
+    author = None if comment.household_id else opinions.author(comment.author_id)
     return render_template("consultations/comments/moderate.html", c=consultation, item=found,
                            comment=comment, author=author, form=form), \
         400 if form.errors else 200
+
+
+@bp.route("/<int:consultation_id>/items/<int:item_id>/comments/<int:comment_id>/withdraw",
+          methods=["GET", "POST"])
+@require("consultation.participate")
+def comment_withdraw(consultation_id: int, item_id: int,
+                     comment_id: int) -> Response | tuple[str, int]:
+    """Confirm, then withdraw the household's own comment (no other household's: 403)."""
+    consultation, household = loading.load_participating(consultation_id)
+    found = service.get_item_or_404(consultation, item_id)
+    comment = discussion.get_comment_or_404(found, comment_id)
+    authorize(current_user, "consultation.participate", comment)
+    back = url_for("consultations.item", consultation_id=consultation.id, item_id=found.id)
+    return confirm_withdrawal(
+        consultation, lambda: discussion.check_withdrawable(comment),
+        lambda: discussion.withdraw(current_user, comment, household),
+        done=_("Your comment has been withdrawn."), back=back,
+        landing=back + "#comments-heading",
+        heading=_("Withdraw your comment on item %(n)s?", n=found.number), text=comment.text,
+        explanation=_("It will no longer be shown or counted; replies to it stay, marked as "
+                      "answering a withdrawn comment. The audit trail keeps a record that it "
+                      "was posted and withdrawn."))

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from consult.consultations import loading, meetings, opinions
+from consult.consultations import meetings, opinions
 from consult.consultations.forms.meetings import MeetingForm
 from consult.consultations.views import bp
 from consult.core.forms import page_number, page_size, save_form
@@ -15,6 +15,7 @@ from consult.core.markup import render_markdown
 from consult.core.policy import can, require
 from consult.core.times import utc_to_local
 from consult.extensions import db
+from consult.process import loading
 
 
 def _data(form: MeetingForm) -> meetings.MeetingData:
@@ -44,14 +45,14 @@ def meeting(consultation_id: int, meeting_id: int) -> str:
         "consultations/meetings/show.html", c=consultation, m=found,
         attendees=meetings.attendees_of(found), minutes=render_markdown(found.minutes),
         decisions=render_markdown(found.decisions), staff=staff,
-        author=opinions.authors([found.author_id]).get(found.author_id) if staff else None,
+        author=opinions.author(found.author_id) if staff else None,
         can_manage=can(current_user, "consultation.manage", consultation))
 
 
 @bp.route("/<int:consultation_id>/meetings/new", methods=["GET", "POST"])
 @require("consultation.manage")
 def meeting_new(consultation_id: int) -> Response | tuple[str, int]:
-    consultation = loading.load_managed(consultation_id)
+    consultation = loading.load(consultation_id)
     meetings.check_recordable(consultation)
     form = MeetingForm()
     del form.remove
@@ -67,7 +68,7 @@ def meeting_new(consultation_id: int) -> Response | tuple[str, int]:
 @bp.route("/<int:consultation_id>/meetings/<int:meeting_id>/edit", methods=["GET", "POST"])
 @require("consultation.manage")
 def meeting_edit(consultation_id: int, meeting_id: int) -> Response | tuple[str, int]:
-    consultation = loading.load_managed(consultation_id)
+    consultation = loading.load(consultation_id)
     found = meetings.get_meeting_or_404(consultation, meeting_id)
     meetings.check_recordable(consultation)
     form = MeetingForm(obj=found)

@@ -3,30 +3,43 @@ and which opinions an item came from."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from consult.consultations import loading, opinions, service
+from consult.consultations import discussion, opinions, service
 from consult.consultations.forms.opinions import (
     CategoryForm,
     ItemOpinionsForm,
     MergeForm,
     OfflineOpinionForm,
     OpinionForm,
+    WithdrawForm,
 )
-from consult.consultations.models import CATEGORY_LABELS, CHANNEL_LABELS, Category, Channel
+from consult.consultations.models import (
+    CATEGORY_LABELS,
+    CHANNEL_LABELS,
+    Category,
+    Channel,
+    Consultation,
+    Opinion,
+)
 from consult.consultations.states import EDITABLE_PROPOSAL_STAGES
 from consult.consultations.views import bp
+from consult.core.errors import Conflict, NotFound
 from consult.core.forms import id_arg, page_number, page_size, save_form
-from consult.core.policy import can, require
+from consult.core.policy import authorize, can, require
 from consult.core.urls import safe_next
 from consult.extensions import db
+from consult.process import loading
 from consult.registry.forms import ConfirmForm
+from consult.registry.models import Household
 
 
-def _viewer_household(consultation: object) -> object | None:
+def _viewer_household(consultation: Consultation) -> Household | None:
     """The signed-in resident's household when it may take part in this consultation."""
     household = getattr(current_user, "household", None)
     if household is None or not can(current_user, "consultation.participate", household):
@@ -76,9 +89,8 @@ def opinion_summary(consultation_id: int) -> str:
 
 @bp.route("/<int:consultation_id>/opinions/new", methods=["GET", "POST"])
 @require("consultation.participate")
-def opinion_new(consultation_id: int) -> Response | str:
-    consultation = loading.load(consultation_id)
-    household = loading.acting_household(consultation)
+def opinion_new(consultation_id: int) -> Response | tuple[str, int]:
+    consultation, household = loading.load_participating(consultation_id)
     opinions.check_collecting(consultation)
     form = OpinionForm()
     saved = save_form(form, lambda: opinions.submit(
@@ -94,8 +106,8 @@ def opinion_new(consultation_id: int) -> Response | str:
 
 @bp.route("/<int:consultation_id>/opinions/record", methods=["GET", "POST"])
 @require("consultation.manage")
-def opinion_record(consultation_id: int) -> Response | str:
-    consultation = loading.load_managed(consultation_id)
+def opinion_record(consultation_id: int) -> Response | tuple[str, int]:
+    consultation = loading.load(consultation_id)
     opinions.check_collecting(consultation)
     form = OfflineOpinionForm(buildings=consultation.compound.buildings)
     if not form.is_submitted() and id_arg("building_id"):
@@ -104,6 +116,10 @@ def opinion_record(consultation_id: int) -> Response | str:
         form.unit.data = request.args.get("unit", "")[:20]
         form.room.data = request.args.get("room", "")[:20]
         form.channel.data = "questionnaire"
+    if not form.is_submitted() and request.args.get("channel") in {
+            c.value for c in opinions.OFFLINE_CHANNELS}:
+        # Recording one opinion after another: the channel chosen for the last one.
+        form.channel.data = request.args["channel"]
     saved = save_form(form, lambda: opinions.record_offline(
         current_user, consultation, opinions.offline_data(
             consultation, category=form.category.data, text=form.text.data,
@@ -112,8 +128,12 @@ def opinion_record(consultation_id: int) -> Response | str:
         _("Opinion recorded."))
     if saved:
         if request.form.get("again"):
+            # The next opinion usually came the same way and from the same building: keep
+            # both selected (the unit and room are the next household's).
             return redirect(url_for("consultations.opinion_record",
-                                    consultation_id=consultation.id))
+                                    consultation_id=consultation.id,
+                                    channel=form.channel.data or None,
+                                    building_id=form.building_id.data or None))
         return redirect(url_for("consultations.opinions", consultation_id=consultation.id))
     return render_template("consultations/opinions/record.html", c=consultation, form=form), \
         400 if form.errors else 200
@@ -121,14 +141,17 @@ def opinion_record(consultation_id: int) -> Response | str:
 
 @bp.get("/<int:consultation_id>/opinions/<int:opinion_id>")
 @require("consultation.view")
-def opinion(consultation_id: int, opinion_id: int) -> str:
+def opinion(consultation_id: int, opinion_id: int) -> tuple[str, int]:
     consultation = loading.load(consultation_id)
     found = opinions.get_opinion_or_404(consultation, opinion_id)
+    if found.withdrawn_at is not None and not can(current_user, "audit.view", consultation):
+        raise NotFound(_("This opinion was withdrawn by its household."))
     return _render_opinion(consultation, found)
 
 
-def _render_opinion(consultation: object, found: object, category_form: CategoryForm | None = None,
-                    merge_form: MergeForm | None = None, status: int = 200) -> tuple[str, int]:
+def _render_opinion(consultation: Consultation, found: Opinion,
+                    category_form: CategoryForm | None = None, merge_form: MergeForm | None = None,
+                    status: int = 200) -> tuple[str, int]:
     household = _viewer_household(consultation)
     staff = can(current_user, "audit.view", consultation)
     category_form = category_form or CategoryForm(category=found.category)
@@ -147,8 +170,7 @@ def _render_opinion(consultation: object, found: object, category_form: Category
 @bp.post("/<int:consultation_id>/opinions/<int:opinion_id>/support")
 @require("consultation.participate")
 def opinion_support(consultation_id: int, opinion_id: int) -> Response:
-    consultation = loading.load(consultation_id)
-    household = loading.acting_household(consultation)
+    consultation, household = loading.load_participating(consultation_id)
     found = opinions.get_opinion_or_404(consultation, opinion_id)
     form = ConfirmForm()
     if form.validate_on_submit():
@@ -166,7 +188,7 @@ def opinion_support(consultation_id: int, opinion_id: int) -> Response:
 @bp.post("/<int:consultation_id>/opinions/<int:opinion_id>/category")
 @require("consultation.manage")
 def opinion_categorise(consultation_id: int, opinion_id: int) -> Response | tuple[str, int]:
-    consultation = loading.load_managed(consultation_id)
+    consultation = loading.load(consultation_id)
     found = opinions.get_opinion_or_404(consultation, opinion_id)
     form = CategoryForm()
     if save_form(form, lambda: opinions.categorise(current_user, found, form.category.data),
@@ -179,7 +201,7 @@ def opinion_categorise(consultation_id: int, opinion_id: int) -> Response | tupl
 @bp.post("/<int:consultation_id>/opinions/<int:opinion_id>/merge")
 @require("consultation.manage")
 def opinion_merge(consultation_id: int, opinion_id: int) -> Response | tuple[str, int]:
-    consultation = loading.load_managed(consultation_id)
+    consultation = loading.load(consultation_id)
     found = opinions.get_opinion_or_404(consultation, opinion_id)
     form = MergeForm()
     saved = save_form(form, lambda: opinions.merge(current_user, found, form.target.data))
@@ -194,7 +216,7 @@ def opinion_merge(consultation_id: int, opinion_id: int) -> Response | tuple[str
 @bp.route("/<int:consultation_id>/items/<int:item_id>/opinions", methods=["GET", "POST"])
 @require("consultation.manage")
 def item_opinions(consultation_id: int, item_id: int) -> Response | tuple[str, int]:
-    consultation = loading.load_managed(consultation_id)
+    consultation = loading.load(consultation_id)
     item = service.get_item_or_404(consultation, item_id)
     form = ItemOpinionsForm()
     if not form.is_submitted():
@@ -208,3 +230,74 @@ def item_opinions(consultation_id: int, item_id: int) -> Response | tuple[str, i
         choices=opinions.item_choices(consultation), chosen=set(form.opinion_ids.data or []),
         editable=consultation.stage_enum in EDITABLE_PROPOSAL_STAGES, **_labels()), \
         400 if form.errors else 200
+
+
+# --- a household's own posts, and taking them back -----------------------------------------
+
+
+@bp.get("/<int:consultation_id>/mine")
+@require("consultation.participate")
+def mine(consultation_id: int) -> str:
+    """What this household wrote and supported in the consultation, each with its way back
+    while its stage is open."""
+    consultation, household = loading.load_participating(consultation_id)
+    return render_template(
+        "consultations/mine.html", c=consultation, household=household,
+        own=opinions.own_opinions(consultation, household),
+        supports=opinions.own_supports(consultation, household),
+        comments=discussion.own_comments(consultation.items, household), **_labels())
+
+
+def confirm_withdrawal(consultation: Consultation, check: Callable[[], None],
+                       withdraw: Callable[[], object], *, done: str, back: str, heading: str,
+                       text: str, explanation: str, landing: str | None = None
+                       ) -> Response | tuple[str, int]:
+    """A household taking back what it posted: the confirmation page, then the withdrawal once
+    confirmed (to ``landing``, else ``back``). A post that can no longer be withdrawn (its
+    stage closed) goes ``back`` with the reason."""
+    try:
+        check()
+    except Conflict as exc:
+        db.session.rollback()
+        flash(exc.message, "danger")
+        return redirect(back)
+    form = WithdrawForm()
+    if save_form(form, withdraw, done):
+        return redirect(landing or back)
+    return render_template("consultations/withdraw.html", c=consultation, form=form, back=back,
+                           heading=heading, text=text, explanation=explanation), \
+        400 if form.errors else 200
+
+
+@bp.route("/<int:consultation_id>/opinions/<int:opinion_id>/withdraw", methods=["GET", "POST"])
+@require("consultation.participate")
+def opinion_withdraw(consultation_id: int, opinion_id: int) -> Response | tuple[str, int]:
+    """Confirm, then withdraw the household's own opinion (no other household's: 403)."""
+    consultation, household = loading.load_participating(consultation_id)
+    found = opinions.get_opinion_or_404(consultation, opinion_id)
+    authorize(current_user, "consultation.participate", found)
+    return confirm_withdrawal(
+        consultation, lambda: opinions.check_withdrawable(found),
+        lambda: opinions.withdraw(current_user, found, household),
+        done=_("Your opinion #%(n)s has been withdrawn.", n=found.id),
+        back=url_for("consultations.mine", consultation_id=consultation.id),
+        heading=_("Withdraw your opinion #%(n)s?", n=found.id), text=found.text,
+        explanation=_("It will no longer be listed or counted, and its supports go with it. "
+                      "The audit trail keeps a record that it was given and withdrawn."))
+
+
+@bp.route("/<int:consultation_id>/opinions/<int:opinion_id>/support/withdraw",
+          methods=["GET", "POST"])
+@require("consultation.participate")
+def support_withdraw(consultation_id: int, opinion_id: int) -> Response | tuple[str, int]:
+    """Confirm, then take back the household's own +1 on an opinion."""
+    consultation, household = loading.load_participating(consultation_id)
+    found = opinions.get_opinion_or_404(consultation, opinion_id)
+    return confirm_withdrawal(
+        consultation, lambda: opinions.check_support_withdrawable(found, household),
+        lambda: opinions.withdraw_support(current_user, found, household),
+        done=_("Your household's support for opinion #%(n)s is withdrawn.", n=found.id),
+        back=url_for("consultations.mine", consultation_id=consultation.id),
+        heading=_("Withdraw your support for opinion #%(n)s?", n=found.id), text=found.text,
+        explanation=_("Your household will no longer be counted among its supporters. You "
+                      "can support it again while opinions are collected."))

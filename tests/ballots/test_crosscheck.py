@@ -1,10 +1,20 @@
-"""The comparison of a stored ballot with its latest audit event (pure parts)."""
+"""The comparison of a stored ballot with its latest audit event (pure parts), and the
+cross-check as a check of the audit chain."""
 
 from datetime import UTC, datetime
 
-from consult.audit.crosscheck import StoredBallot, _event_time, compare, describe
+from consult.audit import checks
 from consult.audit.service import canonical_json, format_time
 from consult.ballots import records
+from consult.ballots.crosscheck import (
+    BallotCheck,
+    BallotOutcome,
+    BallotProblem,
+    StoredBallot,
+    _event_time,
+    compare,
+    describe,
+)
 
 RECEIPT = "ABCD-EFGH-JKLM-NPQR"
 BALLOT = StoredBallot(
@@ -70,3 +80,30 @@ def test_stored_times_are_written_as_the_events_write_them():
     for moment in (datetime(2026, 3, 1, 2, 3, 4, 5, tzinfo=UTC),
                    datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC)):
         assert _event_time(moment.replace(tzinfo=None)) == format_time(moment)
+
+
+def test_the_app_cross_checks_the_ballots_when_it_verifies_the_chain(app):
+    assert checks.registered(app)["ballots"] is BallotCheck
+    assert BallotCheck().actions == {"ballot.cast", "ballot.changed"}
+
+
+def test_the_outcome_names_twenty_problems_then_counts_the_rest(app):
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert BallotOutcome(1, ()).lines() == ["1 stored ballot matches the audit trail."]
+        problems = tuple(BallotProblem(str(n), "unrecorded") for n in range(22))
+        lines = BallotOutcome(30, problems).lines()
+    assert lines[0] == "The stored ballots disagree with the audit trail (22 problems):"
+    assert lines[1].startswith("- ballot #0 is in the database but no audit event records it")
+    assert lines[20].startswith("- ballot #19 ")
+    assert lines[21:] == ["… and 2 more."]
+
+
+def test_the_report_of_a_sound_trail(compound):
+    from consult.audit import service as audit
+    from consult.audit.report import verify_report
+
+    audit.record(None, "registry.household.updated", compound.buildings[0].households[0], {})
+    report = verify_report()
+    assert report.problem is None
+    assert report.lines[0].startswith("The audit chain holds: ")
+    assert report.lines[1] == "0 stored ballots match the audit trail."

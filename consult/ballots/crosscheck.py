@@ -7,7 +7,8 @@ names must still be stored. So a choice, channel, version or time changed direct
 database, a ballot moved to another household, a deleted or inserted ballot or choice, are all
 named by ``flask audit verify``. So is a ballot tree (``ballots.proofs``) whose stored leaves no
 longer give the root frozen when its vote closed, or whose root differs from the one its audit
-event recorded.
+event recorded. The check rides along the chain's own (``BallotCheck``, registered with the app
+by ``init_app``: the audit trail knows no ballots).
 
 Cheap enough for millions of events: the pass over the events only keeps each ballot's latest
 payload as its raw text (parsed once, at the end); the ballots are then read once, in id order,
@@ -18,15 +19,34 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from flask import Flask
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import DateTime, and_, select, type_coerce
 from sqlalchemy.orm import Session
+
+from consult.audit import checks
+from consult.audit.models import AuditEvent
+from consult.audit.service import EventFields
+from consult.ballots import merkle, records
+from consult.ballots.explain import CHOICE_LABELS
+from consult.ballots.models import (
+    BALLOT_CHANNEL_LABELS,
+    Ballot,
+    BallotChannel,
+    BallotChoice,
+    BallotLeaf,
+    RollEntry,
+    VoteResult,
+)
+from consult.ballots.service import owner_token
+from consult.consultations.models import Consultation, Item
 
 BALLOT_ACTIONS = frozenset({"ballot.cast", "ballot.changed"})
 # The ballot columns an event records, in the order problems are reported. Events record the
@@ -158,16 +178,12 @@ def _event_time(stored: datetime) -> str:
 def stored_ballots(session: Session, batch: int = 5000) -> Iterator[StoredBallot]:
     """Every stored ballot in id order, with its roll entry's area and owner token and its
     choices; two plain (Core) queries per ``batch`` ballots."""
-    from consult.ballots import records
-    from consult.ballots.models import Ballot, BallotChoice, RollEntry
-    from consult.ballots.service import owner_token
-    from consult.consultations.models import Consultation, Item
-
     consultations: dict[int, Any] = {}
     connection = session.connection()
     last = 0
     while True:
-        rows = connection.execute(
+        # More columns than ``select``'s typed forms take: the rows are plain tuples.
+        rows: Sequence[Any] = connection.execute(
             select(Ballot.id, Ballot.consultation_id, Ballot.round, Ballot.household_id,
                    Ballot.channel, Ballot.version, Ballot.receipt, Ballot.serial,
                    Ballot.proxy_name, type_coerce(Ballot.cast_at, DateTime()),
@@ -234,19 +250,18 @@ def check_trees(session: Session) -> list[BallotProblem]:
     event recorded them, as the frozen result holds them, and as its stored leaves give them.
     A leaf changed, added or removed, or a root rewritten, is named. One read of each round's
     leaves."""
-    from consult.audit.models import AuditEvent
-    from consult.ballots import merkle
-    from consult.ballots.models import BallotLeaf, VoteResult
-
     recorded: dict[tuple[int, int], tuple[int, Any]] = {}
-    for seq, object_id, payload in session.execute(
+    for event_seq, object_id, payload in session.execute(
             select(AuditEvent.seq, AuditEvent.object_id, AuditEvent.payload)
             .where(AuditEvent.action == "ballot.result_frozen").order_by(AuditEvent.seq)):
+        # A damaged event is skipped: the chain's own check names it.
+        if object_id is None:
+            continue
         try:
             data = json.loads(payload)
-            recorded[int(object_id), int(data["round"])] = (seq, data.get("tree"))
+            recorded[int(object_id), int(data["round"])] = (event_seq, data.get("tree"))
         except (ValueError, KeyError, TypeError):
-            continue  # the chain's own check names a damaged event
+            continue
     frozen = {(c, r): (root, size) for c, r, root, size in session.execute(
         select(VoteResult.consultation_id, VoteResult.round, VoteResult.tree_root,
                VoteResult.tree_size))}
@@ -254,7 +269,7 @@ def check_trees(session: Session) -> list[BallotProblem]:
     for key in sorted(set(frozen) | {k for k, (_s, tree) in recorded.items() if tree}):
         name = f"{key[0]}/{key[1]}"
         root, size = frozen.get(key, (None, None))
-        seq, tree = recorded.get(key, (None, None))
+        seq, tree = recorded.get(key) or (None, None)
         if tree is None and root is not None:
             problems.append(BallotProblem("", "tree_unrecorded", seq, name, None, root))
         elif tree is not None and (tree.get("root"), tree.get("size")) != (root, size):
@@ -272,9 +287,6 @@ def check_trees(session: Session) -> list[BallotProblem]:
 
 
 def _value_text(name: str, value: Any) -> str:
-    from consult.ballots.explain import CHOICE_LABELS
-    from consult.ballots.models import BALLOT_CHANNEL_LABELS, BallotChannel
-
     if value is None:
         return _("nothing")
     if name == "channel" and value in {c.value for c in BallotChannel}:
@@ -326,3 +338,55 @@ def _describe_tree(problem: BallotProblem) -> str:
              "tree give the root %(found)s, not %(expected)s, which was frozen when the vote "
              "closed (a leaf was changed, added or removed)", consultation=consultation,
              round=round_, found=problem.found, expected=problem.expected)
+
+
+# --- the check of the audit chain -------------------------------------------------------------
+
+# ``flask audit verify`` names this many problems, then how many more there are.
+SHOWN_PROBLEMS = 20
+
+
+@dataclass(frozen=True)
+class BallotOutcome:
+    """What the cross-check found (a ``consult.audit.checks.CheckOutcome``)."""
+
+    checked: int  # stored ballots
+    problems: tuple[BallotProblem, ...]
+
+    def lines(self) -> list[str]:
+        """The outcome in words, as ``flask audit verify`` prints it."""
+        if not self.problems:
+            return [ngettext("%(num)s stored ballot matches the audit trail.",
+                             "%(num)s stored ballots match the audit trail.", self.checked)]
+        lines = [ngettext("The stored ballots disagree with the audit trail (%(num)s problem):",
+                          "The stored ballots disagree with the audit trail (%(num)s problems):",
+                          len(self.problems))]
+        lines += [f"- {describe(p)}" for p in self.problems[:SHOWN_PROBLEMS]]
+        if len(self.problems) > SHOWN_PROBLEMS:
+            lines.append(_("… and %(n)s more.", n=len(self.problems) - SHOWN_PROBLEMS))
+        return lines
+
+
+class BallotCheck:
+    """The cross-check as a check of the audit chain (a ``consult.audit.checks.ChainCheck``):
+    shown every ballot event while the chain is walked, it keeps each ballot's latest; then it
+    compares every stored ballot, and every ballot tree, with them."""
+
+    actions = BALLOT_ACTIONS
+
+    def __init__(self) -> None:
+        # Ballot id → the seq and (raw) payload of its latest event.
+        self.latest: dict[str, tuple[int, str]] = {}
+
+    def event(self, fields: EventFields) -> None:
+        if fields.object_id is not None:
+            self.latest[fields.object_id] = (fields.seq, fields.payload)
+
+    def finish(self, session: Session) -> BallotOutcome:
+        problems, checked = check_ballots(session, self.latest)
+        return BallotOutcome(checked, tuple(problems))
+
+
+def init_app(app: Flask) -> None:
+    """Have every verification of the app's audit chain cross-check the stored ballots."""
+    checks.register(app, "ballots", BallotCheck)

@@ -64,7 +64,7 @@ def _task(consultation: Consultation, household: Household, now: datetime) -> Ta
         return Task("opinion", consultation, consultation.solicitation_deadline)
     if stage is Stage.DISCUSSING:
         return Task("comment", consultation)
-    if stage is Stage.VOTING and ballots.is_open(consultation, now):
+    if consultation.vote_is_open(now):
         if ballots.roll_entry_for(consultation, household.id) is None:
             return None
         ballot = ballots.ballot_of(consultation, household.id)

@@ -30,13 +30,19 @@ from typing import IO, Any
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from consult.audit.crosscheck import BALLOT_ACTIONS
+from consult.accounts.models import User
 from consult.audit.models import AuditEvent
-from consult.audit.service import chain_head, format_time
+from consult.audit.service import canonical_json, chain_head, format_time
+from consult.ballots import records
+from consult.ballots.crosscheck import BALLOT_ACTIONS, is_legacy
+from consult.ballots.models import RollEntry
+from consult.ballots.service import counted_rounds, owner_token
 from consult.consultations.models import Consultation
+from consult.consultations.service import get_or_404
 from consult.core.errors import Conflict
 from consult.core.models import utcnow
 from consult.extensions import db
+from consult.notices.models import Notice
 
 FORMAT = "consult-audit-export"
 # 2: ballot events carry the receipt's hash and keyed owner tokens, older ones are redacted;
@@ -66,17 +72,8 @@ _COLUMNS = (
 
 
 def consultation_or_404(consultation_id: int) -> Consultation:
-    from consult.consultations.service import get_or_404
-
+    """The consultation to export; NotFound if there is none."""
     return get_or_404(consultation_id)
-
-
-def counted_rounds(consultation: Consultation) -> list[int]:
-    """The rounds of the consultation whose result is frozen."""
-    from consult.ballots.models import VoteResult
-
-    return sorted(db.session.scalars(select(VoteResult.round).where(
-        VoteResult.consultation_id == consultation.id)))
 
 
 def check_downloadable(consultation: Consultation) -> None:
@@ -131,9 +128,6 @@ def _belongs(row: Any, consultation: Consultation, item_ids: set[str], notice_id
 def consultation_events(consultation: Consultation, up_to: int) -> list[dict[str, Any]]:
     """The events of ``consultation`` that a recount needs, up to seq ``up_to``; actors who
     are residents are withheld (see docs/audit-export.md)."""
-    from consult.accounts.models import User
-    from consult.notices.models import Notice
-
     item_ids = {str(item.id) for item in consultation.items}
     notice_ids = {str(n) for n in db.session.scalars(select(Notice.id).where(
         Notice.consultation_id == consultation.id))}
@@ -158,12 +152,6 @@ def _redact(consultation: Consultation, events: list[dict[str, Any]]) -> None:
     owner tokens: the receipt is replaced by its hash and the unkeyed owner token by the keyed
     one, and the event is marked ``"redacted": ["receipt", "owner"]``. Its hash can then no
     longer be recomputed, and ``recount.py`` says so; the numbers still recount."""
-    from consult.audit.crosscheck import is_legacy
-    from consult.audit.service import canonical_json
-    from consult.ballots import records
-    from consult.ballots.models import RollEntry
-    from consult.ballots.service import owner_token
-
     keyed: dict[str, str] | None = None
     for event in events:
         if event["action"] not in BALLOT_ACTIONS:
@@ -187,8 +175,6 @@ def _redact(consultation: Consultation, events: list[dict[str, Any]]) -> None:
 
 
 def _notices(consultation_id: int | None = None) -> Iterator[dict[str, Any]]:
-    from consult.notices.models import Notice
-
     stmt = select(Notice).order_by(Notice.id)
     if consultation_id is not None:
         stmt = stmt.where(Notice.consultation_id == consultation_id)

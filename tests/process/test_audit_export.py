@@ -12,17 +12,17 @@ from typing import Any
 
 from sqlalchemy import select
 
-from consult.audit import export as audit_export
 from consult.audit import service as audit
 from consult.audit.models import AuditEvent
 from consult.ballots import records
 from consult.ballots import service as ballots
 from consult.ballots.models import BallotChannel
-from consult.consultations import service, workflow
+from consult.consultations import service
 from consult.consultations.models import Consultation
 from consult.consultations.states import Action
 from consult.core.models import utcnow
 from consult.extensions import db
+from consult.process import audit_export, workflow
 from tests import factories
 from tests.reliability.test_recount import assert_same_numbers
 
@@ -194,7 +194,8 @@ def test_a_confidential_vote_of_owners_with_keys_is_public_and_recounts(client, 
     code, report = recount(response.text, tmp_path)
     assert (code, report["problems"]) == (0, [])
     (mine,) = report["recounts"]
-    frozen = json.loads(runner.invoke(args=["tally", str(consultation.id), "--json"]).output)
+    frozen = json.loads(runner.invoke(args=["ballots", "tally", str(consultation.id),
+                                            "--json"]).output)
     assert_same_numbers(mine, frozen)
     # Three owners of two flats each: counted once each.
     assert mine["roll"]["owners"] == 3 and mine["participation"]["owners"] == 3

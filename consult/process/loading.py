@@ -1,20 +1,22 @@
-"""Loading a consultation for a page: drafts stay hidden, passed deadlines take effect."""
+"""Loading a consultation for a page: drafts stay hidden, passed deadlines take effect, and the
+view's action is checked on it (``core.policy.load`` for every other object)."""
 
 from __future__ import annotations
 
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from consult.consultations import service, workflow
+from consult.consultations import service
 from consult.consultations.models import Consultation
 from consult.consultations.states import Stage
 from consult.core.errors import NotFound, PermissionDenied
-from consult.core.policy import authorize, can
+from consult.core.policy import authorized, can
 from consult.extensions import db
+from consult.process import workflow
 from consult.registry.models import Household
 
 
-def load(consultation_id: int) -> Consultation:
+def _caught_up(consultation_id: int) -> Consultation:
     """The consultation, if the user may see it, with any passed deadline applied.
 
     A deadline that passed while nobody was looking (closing the opinions or the vote) is
@@ -34,20 +36,23 @@ def load(consultation_id: int) -> Consultation:
     return consultation
 
 
-def load_managed(consultation_id: int) -> Consultation:
-    """The consultation, for a committee page: the user must manage its compound."""
-    consultation = load(consultation_id)
-    authorize(current_user, "consultation.manage", consultation)
-    return consultation
+def load(consultation_id: int) -> Consultation:
+    """The consultation, if the user may see it and perform the view's action on it (the one
+    it declared with ``@require``), with any passed deadline applied. Raises NotFound or
+    PermissionDenied."""
+    return authorized(_caught_up(consultation_id))
 
 
-def acting_household(consultation: Consultation) -> Household:
-    """The signed-in resident's household, which must be concerned by the consultation."""
+def load_participating(consultation_id: int) -> tuple[Consultation, Household]:
+    """The consultation and the signed-in resident's household, for a page where a household
+    takes part: the view's action is checked on the household, which must be one the
+    consultation concerns."""
+    consultation = _caught_up(consultation_id)
     household = getattr(current_user, "household", None)
     if household is None:
         raise PermissionDenied(_("Only a household's own account can take part."))
-    authorize(current_user, "consultation.participate", household)
+    authorized(household)
     if not service.household_in_scope(consultation, household):
         raise PermissionDenied(_("Your household is not among those this consultation "
                                  "concerns."))
-    return household
+    return consultation, household

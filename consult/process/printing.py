@@ -17,15 +17,16 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app, has_request_context
-from flask_babel import force_locale
+from flask import current_app, has_request_context, request
+from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from consult.accounts import service as accounts
 from consult.audit import service as audit
-from consult.audit.actions import describe, describe_objects
+from consult.audit.actions import describe, describe_kinds, describe_objects
+from consult.audit.presenting import Field, describe_fields
 from consult.ballots import service as ballots
 from consult.ballots.explain import CHOICE_LABELS, rule_label, rule_sentences
 from consult.consultations import meetings as meeting_service
@@ -38,8 +39,8 @@ from consult.core.models import utcnow
 from consult.extensions import db
 from consult.notices import pdf
 from consult.notices import service as notices
-from consult.notices.models import Notice, NoticeKind, PrintJob, PrintKind
-from consult.registry.models import Household
+from consult.notices.models import NOTICE_KIND_LABELS, Notice, NoticeKind, PrintJob, PrintKind
+from consult.registry.models import Household, household_label
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,8 @@ describe({
     "print.requested": _l("Printing requested"),
     "print.finished": _l("Printing finished"),
     "print.failed": _l("Printing failed"),
-})
+}, kind="printing")
+describe_kinds({"printing": _l("Printing")})
 describe_objects({"print_job": _l("Print job")})
 
 PRINT_KIND_LABELS = {
@@ -55,6 +57,12 @@ PRINT_KIND_LABELS = {
     PrintKind.SOLICITATION: _l("Opinion forms"),
     PrintKind.ACCESS_LETTERS: _l("Access-code letters"),
 }
+
+# How the audit trail reads a print job's events (the notices printed are of their own kind).
+describe_fields({"kind": Field(_l("Printed document"),
+                               values={**NOTICE_KIND_LABELS, **PRINT_KIND_LABELS}),
+                 "pages": Field(_l("Pages"))},
+                actions=["print.requested", "print.finished", "print.failed"])
 
 KINDS = ("vote-notice", "resolution", "result", "ballots", "solicitation", "access-letters",
          "minutes")
@@ -65,28 +73,79 @@ NOTICE_KINDS = {"vote-notice": NoticeKind.VOTE, "resolution": NoticeKind.RESOLUT
 # --- addresses --------------------------------------------------------------------------------
 
 
+# Where a command prints when neither PUBLIC_URL nor a request says where the site is.
+COMMAND_LINE_URL = "http://127.0.0.1:5000"
+
+
+def public_base() -> str:
+    """The address residents open: ``PUBLIC_URL`` when it is set, else the address the current
+    request came to (a page or a print asked for from a browser), else ``COMMAND_LINE_URL``."""
+    configured = str(current_app.config.get("PUBLIC_URL") or "").rstrip("/")
+    if configured:
+        return configured
+    if has_request_context():
+        return request.url_root.rstrip("/")
+    return COMMAND_LINE_URL
+
+
 @contextmanager
-def site_context() -> Any:
-    """Outside a request (a command, a print job), build links on the public address."""
+def site_context(base_url: str | None = None) -> Any:
+    """Outside a request (a command, a print job), build links on ``base_url`` (the address a
+    print job was asked from) or the public address."""
     if has_request_context():
         yield
         return
-    with current_app.test_request_context(base_url=current_app.config["PUBLIC_URL"]):
+    with current_app.test_request_context(base_url=base_url or public_base()):
         intend_write()  # print jobs write (progress, access codes)
         yield
 
 
 def link(endpoint: str, **values: Any) -> str:
-    """A full address on ``PUBLIC_URL`` for paper: a QR code must open from a resident's phone,
-    whichever address the committee member happened to print from."""
-    public = urlsplit(current_app.config["PUBLIC_URL"])
+    """A full address on the public address (``public_base``) for paper and for addresses
+    shown on a page: a QR code must open from a resident's phone, whichever address the
+    committee member happened to print from."""
+    public = urlsplit(public_base())
     adapter = current_app.url_map.bind(public.netloc, script_name=public.path or "/",
                                        url_scheme=public.scheme)
     return adapter.build(endpoint, values, force_external=True)
 
 
+@contextmanager
+def document_language(locale: str) -> Any:
+    """Where a document's words are made: in its own ``locale`` (the notice's, or the
+    consultation's for minutes, forms and letters), whoever prints it from whichever request,
+    command or worker; its links on the public address.
+
+    Only what goes into the document belongs inside: a refusal (Conflict, no font, every
+    layout slot taken) is for the person printing, in their language."""
+    with site_context(), force_locale(locale):
+        yield
+
+
 def _context(**values: Any) -> dict[str, Any]:
     return {"qr_svg": pdf.qr_svg, **values}
+
+
+def _file_name(title: Any, identifier: object, locale: str) -> str:
+    with force_locale(locale):
+        return f"{title}-{identifier}.pdf"
+
+
+def notice_file_name(notice: Notice) -> str:
+    """The name a notice is downloaded under, in its own language ("决议公示-PZ36CPLN.pdf")."""
+    return _file_name(NOTICE_KIND_LABELS[NoticeKind(notice.kind)], notice.verify_code,
+                      notice.locale)
+
+
+def minutes_file_name(consultation: Consultation) -> str:
+    """The name the printed minutes are downloaded under, in their language."""
+    return _file_name(_l("Meeting minutes"), consultation.id, consultation.locale)
+
+
+def job_file_name(job: PrintJob) -> str:
+    """The name a printed batch is downloaded under, in its consultation's language."""
+    return _file_name(PRINT_KIND_LABELS[PrintKind(job.kind)], job.consultation_id,
+                      job.consultation.locale)
 
 
 # --- notices ----------------------------------------------------------------------------------
@@ -108,17 +167,14 @@ def notice_file(notice: Notice) -> pdf.Stored:
         as_of = utcnow()
         if notice.period_ends_at is not None:
             as_of = min(as_of, notice.period_ends_at)
-    with force_locale(notice.locale):  # the notice's language, whoever prints it
-        running_right = _("Verification code %(code)s", code=notice.verify_code)
-    with site_context():
-        return pdf.render_stored(
-            f"notice-{notice.id}", "pdf/notice.html", notice.locale, **_context(
-                notice=notice, content=content, c=consultation, evaluation=evaluation,
-                as_of=as_of,
-                running_header=f"{consultation.compound.name} · {content['consultation']['title']}",
-                running_right=running_right,
-                verify_url=link("notices.verify", code=notice.verify_code),
-                proof_url=link("proofs.check", consultation_id=consultation.id)))
+    with document_language(notice.locale):
+        html = pdf.page_html("pdf/notice.html", notice.locale, **_context(
+            notice=notice, content=content, c=consultation, evaluation=evaluation, as_of=as_of,
+            running_header=f"{consultation.compound.name} · {content['consultation']['title']}",
+            running_right=_("Verification code %(code)s", code=notice.verify_code),
+            verify_url=link("notices.verify", code=notice.verify_code),
+            proof_url=link("proofs.check", consultation_id=consultation.id)))
+    return pdf.render_stored(f"notice-{notice.id}", html)
 
 
 def notice_pdf(notice: Notice) -> bytes:
@@ -144,7 +200,6 @@ def vote_notice_content(consultation: Consultation) -> dict[str, Any]:
                  "deadline": _iso(consultation.vote_deadline)},
         "secrecy": consultation.secrecy,
         "proxy_cap": consultation.proxy_cap,
-        "site": link("accounts.code_login"),
     }
 
 
@@ -163,7 +218,7 @@ def issue_vote_notice(actor: Any, consultation: Consultation, now: datetime | No
         raise Conflict(_("The proposal needs at least one item."))
     if consultation.vote_deadline is None or consultation.vote_deadline <= now:
         raise Conflict(_("Set a voting deadline in the future first."))
-    with site_context(), force_locale(consultation.locale):
+    with document_language(consultation.locale):
         content = vote_notice_content(consultation)
     return notices.publish(actor, consultation, NoticeKind.VOTE, now, content=content,
                            period_ends_at=consultation.vote_deadline)
@@ -189,15 +244,14 @@ def minutes_file(consultation: Consultation) -> pdf.Stored:
         Meeting.consultation_id == consultation.id).order_by(Meeting.held_at)))
     if not found:
         raise Conflict(_("No meeting has been recorded for this consultation."))
-    with force_locale(consultation.locale):  # the role labels, in the minutes' language
-        attendees = {m.id: meeting_service.attendees_of(m) for m in found}
-    with site_context():
-        return pdf.render_stored(
-            f"minutes-{consultation.id}", "pdf/minutes.html", consultation.locale, **_context(
-                c=consultation, meetings=found, attendees=attendees,
-                links={m.id: link("consultations.meeting", consultation_id=consultation.id,
-                                  meeting_id=m.id) for m in found},
-                running_header=f"{consultation.compound.name} · {consultation.title}"))
+    with document_language(consultation.locale):
+        html = pdf.page_html("pdf/minutes.html", consultation.locale, **_context(
+            c=consultation, meetings=found,
+            attendees={m.id: meeting_service.attendees_of(m) for m in found},
+            links={m.id: link("consultations.meeting", consultation_id=consultation.id,
+                              meeting_id=m.id) for m in found},
+            running_header=f"{consultation.compound.name} · {consultation.title}"))
+    return pdf.render_stored(f"minutes-{consultation.id}", html)
 
 
 def minutes_pdf(consultation: Consultation) -> bytes:
@@ -219,12 +273,17 @@ class Sheet:
     serial: str
     qr_url: str
 
+    @property
+    def label(self) -> str:
+        """Building, unit and room, written as everywhere else in the document's language."""
+        return household_label(self.building, self.unit, self.room)
+
 
 def check_batch(consultation: Consultation, kind: PrintKind) -> None:
     """Raise Conflict when this kind of batch does not fit the consultation's stage."""
     stage = consultation.stage_enum
     if kind is PrintKind.BALLOTS and not (
-            stage == Stage.DISCUSSING or ballots.is_open(consultation)):
+            stage == Stage.DISCUSSING or consultation.vote_is_open()):
         raise Conflict(_("Paper ballots are printed before or while the vote is open."))
     if kind is PrintKind.SOLICITATION and stage not in (Stage.DRAFT, Stage.SOLICITING):
         raise Conflict(_("Opinion forms are printed before or while opinions are collected."))
@@ -264,6 +323,33 @@ def households_for(consultation: Consultation, kind: PrintKind) -> list[int]:
                                  key=lambda h: (h.building.sort_key, h.sort_key))]
 
 
+def needs_confirmation(kind: PrintKind) -> bool:
+    """Whether printing the batch is asked again first: access letters replace codes."""
+    return kind is PrintKind.ACCESS_LETTERS
+
+
+def letters_consequences(consultation: Consultation) -> list[str]:
+    """What printing the access letters will do, with the numbers (what their confirmation
+    page shows): how many households get a new code, and how many unused codes stop
+    working."""
+    household_ids = households_for(consultation, PrintKind.ACCESS_LETTERS)
+    lines = [ngettext(
+        "A letter with a new access code is printed for %(num)s household of the "
+        "consultation's scope that has no account yet.",
+        "A letter with a new access code is printed for each of the %(num)s households of the "
+        "consultation's scope that have no account yet.", len(household_ids))]
+    revoked = accounts.households_with_open_codes(household_ids)
+    if revoked:
+        lines.append(ngettext(
+            "The unused code of %(num)s household stops working: only its new letter lets it "
+            "sign in.",
+            "The unused codes of %(num)s households stop working: only their new letters let "
+            "them sign in.", revoked))
+    else:
+        lines.append(_("None of these households holds an unused code yet."))
+    return lines
+
+
 def _sheet(consultation: Consultation, household: Household, kind: PrintKind) -> Sheet:
     if kind is PrintKind.BALLOTS:
         serial = f"{consultation.id}-{consultation.round}-{household.id:06d}"
@@ -289,7 +375,7 @@ def batch_pdf(actor: Any, consultation: Consultation, kind: PrintKind,
     header = f"{consultation.compound.name} · {consultation.title}"
 
     def context(chunk: list[int]) -> dict[str, Any]:
-        households = [db.session.get(Household, h) for h in chunk]
+        households = [db.session.get_one(Household, h) for h in chunk]
         if kind is PrintKind.ACCESS_LETTERS:
             letters = []
             for household in households:
@@ -310,6 +396,7 @@ def batch_pdf(actor: Any, consultation: Consultation, kind: PrintKind,
             deadline=consultation.vote_deadline)
 
     template = "pdf/letters.html" if kind is PrintKind.ACCESS_LETTERS else "pdf/forms.html"
+    # ``render_batch`` makes each chunk, ``context`` included, in the consultation's language.
     with site_context():
         return pdf.render_batch(template, consultation.locale, household_ids, context, progress,
                                 release=after_chunk)
@@ -331,8 +418,9 @@ def request_job(actor: Any, consultation: Consultation, kind: PrintKind) -> Prin
     return job
 
 
-def run_job(job_id: int) -> None:
-    """Print a queued job, recording progress after every chunk (each in its own commit)."""
+def run_job(job_id: int, base_url: str | None = None) -> None:
+    """Print a queued job, recording progress after every chunk (each in its own commit);
+    its links on ``base_url``, the public address when the job was asked for."""
     from consult.accounts.models import User
 
     job = db.session.get(PrintJob, job_id)
@@ -347,8 +435,9 @@ def run_job(job_id: int) -> None:
         db.session.commit()
 
     try:
-        data = batch_pdf(actor, job.consultation, PrintKind(job.kind), progress,
-                         after_chunk=db.session.commit)
+        with site_context(base_url):
+            data = batch_pdf(actor, job.consultation, PrintKind(job.kind), progress,
+                             after_chunk=db.session.commit)
         path = pdf.job_path(job.id)
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".part")
@@ -363,11 +452,11 @@ def run_job(job_id: int) -> None:
     except Exception as exc:
         log.exception("print job %s failed", job_id)
         db.session.rollback()
-        job = db.session.get(PrintJob, job_id)
-        job.status, job.finished_at = "failed", utcnow()
-        job.error = str(getattr(exc, "message", "") or _("The printing failed."))[:500]
-        audit.record(actor, "print.failed", job, {"kind": job.kind},
-                     compound_id=job.consultation.compound_id)
+        failed = db.session.get_one(PrintJob, job_id)
+        failed.status, failed.finished_at = "failed", utcnow()
+        failed.error = str(getattr(exc, "message", "") or _("The printing failed."))[:500]
+        audit.record(actor, "print.failed", failed, {"kind": failed.kind},
+                     compound_id=failed.consultation.compound_id)
         db.session.commit()
 
 
@@ -380,7 +469,7 @@ def get_job_or_404(job_id: int) -> PrintJob:
 
 def render_kind(actor: Any, consultation: Consultation, kind: str,
                 progress: Callable[[int, int], None] | None = None) -> bytes:
-    """Any document by its DESIGN name (as ``flask render-pdf`` takes it)."""
+    """Any document by its DESIGN name (as ``flask notices render-pdf`` takes it)."""
     if kind in NOTICE_KINDS:
         return notice_pdf(current_notice_or_409(consultation, NOTICE_KINDS[kind]))
     if kind == "minutes":

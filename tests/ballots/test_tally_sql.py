@@ -1,16 +1,18 @@
 """The tally counted by the database (GROUP BY per item × choice, one head per owner by their
-latest ballot) gives exactly the result of the pure tally over every roll entry and ballot, on
-random rounds: owners of several households with conflicting answers, ballots at the same
-instant (the id decides), households off the roll, unanswered items, abstentions, surveys."""
+latest ballot) gives exactly the result of the rule as ``tally.tally`` states it over every roll
+entry and ballot (``compute_reference``), on random rounds: owners of several households with
+conflicting answers, ballots at the same instant (the id decides), households off the roll,
+unanswered items, abstentions, surveys. ``flask ballots tally --check`` makes the same
+comparison on a real round."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
 
 from consult.ballots import service as ballots
 from consult.ballots import tally as t
@@ -21,30 +23,6 @@ from tests import factories
 
 START = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 BUILDINGS = [("1号楼", "00001"), ("2号楼", "00002"), ("10号楼", "00010"), ("甲栋", "00001")]
-
-
-def pure_compute(consultation: Consultation, round_: int) -> t.TallyResult:
-    """The tally as it was computed before: every roll entry and every answer loaded into
-    Python and counted by ``tally.tally``."""
-    voters = [t.Voter(e.household_id, e.owner_identity, e.area_dm2, e.building_name,
-                      e.building_sort)
-              for e in db.session.scalars(ballots.roll_entries(consultation, round_))]
-    numbers = {item.id: item.number for item in consultation.items}
-    choices: dict[int, dict[int, t.Choice]] = {}
-    order: dict[int, int] = {}
-    rows = db.session.execute(
-        select(Ballot.id, Ballot.household_id, BallotChoice.item_id, BallotChoice.choice)
-        .join(BallotChoice, BallotChoice.ballot_id == Ballot.id)
-        .where(Ballot.consultation_id == consultation.id, Ballot.round == round_)
-        .order_by(Ballot.cast_at, Ballot.id))
-    for ballot_id, household_id, item_id, choice in rows:
-        if item_id in numbers:
-            choices.setdefault(household_id, {})[numbers[item_id]] = t.Choice(choice)
-            order[household_id] = ballot_id
-    ranked = {h: rank for rank, h in enumerate(order)}
-    votes = [t.Vote(h, c, ranked[h]) for h, c in choices.items()]
-    questions = [t.Question(item.number, item.title) for item in consultation.items]
-    return t.tally(voters, votes, questions, ballots.rule_of(consultation))
 
 
 @st.composite
@@ -95,7 +73,7 @@ def test_the_sql_tally_equals_the_pure_tally_on_random_rounds() -> None:
     @given(rounds(len(pool)))
     def check(data: dict[str, Any]) -> None:
         consultation = store(compound, pool, data)
-        assert ballots.compute(consultation) == pure_compute(consultation, 1)
+        assert ballots.compute(consultation) == ballots.compute_reference(consultation, 1)
 
     check()
 
@@ -120,3 +98,34 @@ def test_the_sql_tally_counts_an_owner_once_by_the_latest_ballot() -> None:
     assert item.counts["not_reached"] == 1
     assert item.area_dm2 == {"agree": 100, "disagree": 100, "undecided": 0, "not_reached": 100,
                              "none": 100}
+
+
+def test_the_check_command_compares_both_counts(runner: Any, monkeypatch: Any) -> None:
+    compound = factories.make_compound()
+    building = factories.make_building(compound)
+    pool = [factories.make_household(building, room=f"{n + 1}01") for n in range(3)]
+    data = {"items": 1, "rule": "civil_code_278_major",
+            "roll": [{"index": n, "owner": f"o{n}", "area": 100, "building": BUILDINGS[0]}
+                     for n in range(3)],
+            "cast": [{"index": n, "minute": n, "choices": [t.Choice.AGREE]} for n in range(2)]}
+    consultation = store(compound, pool, data)
+    consultation.vote_opened_at = START
+    db.session.flush()
+    args = ["ballots", "tally", str(consultation.id), "--check"]
+    agreed = runner.invoke(args=args, env={"CONSULT_LANG": "en"})
+    assert agreed.exit_code == 0, agreed.output
+    assert "Round 1: the database's count equals the count by the rule" in agreed.output
+
+    # A database count that drifts from the rule (one agreeing household lost) is caught.
+    real = ballots.aggregates
+
+    def drifted(*args: Any) -> t.Aggregates:
+        found = real(*args)
+        item = found.items[0]
+        area = {**item.area_dm2, "agree": item.area_dm2["agree"] - 1}
+        return replace(found, items=[replace(item, area_dm2=area)])
+
+    monkeypatch.setattr(ballots, "aggregates", drifted)
+    differs = runner.invoke(args=args, env={"CONSULT_LANG": "en"})
+    assert differs.exit_code == 1
+    assert "differs from the count by the rule over every ballot" in differs.output

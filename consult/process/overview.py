@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from consult.audit.models import AuditEvent
 from consult.ballots import entries
@@ -15,16 +15,22 @@ from consult.ballots import service as ballots
 from consult.ballots.explain import rule_label, rule_sentences
 from consult.ballots.models import Ballot
 from consult.ballots.tally import Totals
-from consult.consultations import service, workflow
+from consult.consultations import service, states
 from consult.consultations.models import Consultation, Item, Meeting, Opinion, item_opinion
-from consult.consultations.states import EDITABLE_PROPOSAL_STAGES, STAGE_ORDER, Stage
+from consult.consultations.states import (
+    EDITABLE_PROPOSAL_STAGES,
+    TIMELINE,
+    UNCOUNTED_VOTE_STAGES,
+    Action,
+    Stage,
+)
 from consult.core.models import utcnow
 from consult.core.policy import can
 from consult.extensions import db
 from consult.implementation import service as works
-from consult.notices import printing
 from consult.notices import service as notices
 from consult.notices.models import Notice, NoticeKind
+from consult.process import printing, workflow
 from consult.registry.models import Household
 
 
@@ -40,6 +46,7 @@ class StageStep:
 class HistoryEntry:
     at: datetime
     action: str
+    step: str  # the step taken, as its button read: opening and closing a vote differ
     to: str
     reason: str
     by_deadline: bool
@@ -75,15 +82,23 @@ class Overview:
 
 
 def _steps(consultation: Consultation) -> list[StageStep]:
-    current = consultation.stage_enum
-    position = STAGE_ORDER.index(current) if current in STAGE_ORDER else -1
+    current = states.timeline_step(consultation.stage_enum)
+    position = TIMELINE.index(current) if current in TIMELINE else -1
     steps = []
-    for index, stage in enumerate(STAGE_ORDER[1:], start=1):  # the draft is not a public step
+    for index, stage in enumerate(TIMELINE[1:], start=1):  # the draft is not a public step
         state = ("current" if index == position else "done" if index < position or
                  current == Stage.CLOSED else "todo")
-        steps.append(StageStep(stage, workflow.stage_label(stage),
-                               workflow.STAGE_TERMS.get(stage, ""), state))
+        steps.append(StageStep(stage, states.stage_label(stage),
+                               states.stage_term(stage), state))
     return steps
+
+
+def _step_label(action: str) -> str:
+    """The label of a recorded action; an action no longer known keeps its stored name."""
+    try:
+        return str(workflow.ACTION_LABELS[Action(action)])
+    except (ValueError, KeyError):
+        return action
 
 
 def _history(consultation: Consultation) -> list[HistoryEntry]:
@@ -93,19 +108,21 @@ def _history(consultation: Consultation) -> list[HistoryEntry]:
     entries = []
     for event in events:
         data = json.loads(event.payload)
-        entries.append(HistoryEntry(event.created_at, data["action"], data["to"],
+        entries.append(HistoryEntry(event.created_at, data["action"],
+                                    _step_label(data["action"]),
+                                    data["to"],
                                     data.get("reason", ""), data.get("by_deadline", False)))
     return entries
 
 
 def opinion_counts(consultation: Consultation) -> dict[int, int]:
     """item id → how many opinions it came from."""
-    rows = db.session.execute(
+    counts: Select[int, int] = (
         select(item_opinion.c.item_id, func.count(item_opinion.c.opinion_id))
         .join(Item, Item.id == item_opinion.c.item_id)
         .join(Opinion, Opinion.id == item_opinion.c.opinion_id)
         .where(Item.consultation_id == consultation.id).group_by(item_opinion.c.item_id))
-    return {item_id: n for item_id, n in rows}
+    return {item_id: n for item_id, n in db.session.execute(counts)}
 
 
 def build(consultation: Consultation, user: Any, now: datetime | None = None) -> Overview:
@@ -117,8 +134,8 @@ def build(consultation: Consultation, user: Any, now: datetime | None = None) ->
         rule_sentences=rule_sentences(rule), scope_text=service.scope_text(consultation),
         opinion_counts=opinion_counts(consultation), history=_history(consultation),
         vote_notice=notices.current_notice(consultation, NoticeKind.VOTE),
-        has_meetings=db.session.scalar(select(func.count(Meeting.id)).where(
-            Meeting.consultation_id == consultation.id)) > 0,
+        has_meetings=db.session.scalar(select(Meeting.id).where(
+            Meeting.consultation_id == consultation.id).limit(1)) is not None,
         resolution=notices.current_notice(consultation, NoticeKind.RESOLUTION),
         result=notices.current_notice(consultation, NoticeKind.RESULT), can_manage=can_manage,
         proposal_editable=consultation.stage_enum in EDITABLE_PROPOSAL_STAGES,
@@ -131,7 +148,7 @@ def build(consultation: Consultation, user: Any, now: datetime | None = None) ->
         view.roll = ballots.roll_totals(consultation)
         view.channels = ballots.counts_by_channel(consultation)
         view.voted = sum(view.channels.values())
-        if consultation.stage == Stage.VOTING and consultation.vote_counted_at is None:
+        if consultation.stage_enum in UNCOUNTED_VOTE_STAGES:
             view.unsettled = entries.unsettled(consultation)
     household = getattr(user, "household", None)
     if household is not None and getattr(user, "is_authenticated", False):

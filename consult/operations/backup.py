@@ -1,4 +1,5 @@
-"""Backups of the database and their restoration (``flask backup`` and ``flask restore``).
+"""Backups of the database and their restoration (``flask operations backup`` and
+``flask operations restore``).
 
 SQLite: the online backup API copies the database page by page in one read transaction, so the
 copy is consistent even while the app keeps writing (WAL lets the writers go on). The copy is
@@ -40,10 +41,12 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from consult.audit import service as audit
-from consult.audit.actions import describe
+from consult.audit.actions import describe, describe_kinds
+from consult.core.errors import DomainError
 from consult.extensions import db
 
-describe({"system.database.restored": _l("Database restored from a backup")})
+describe({"system.database.restored": _l("Database restored from a backup")}, kind="system")
+describe_kinds({"system": _l("System")})
 
 # Tables every consult database has; a file without them is something else.
 REQUIRED_TABLES = frozenset({"alembic_version", "audit_event", "audit_head", "user_account",
@@ -51,12 +54,8 @@ REQUIRED_TABLES = frozenset({"alembic_version", "audit_event", "audit_head", "us
 PG_DUMP_TIMEOUT_SECONDS = 3600
 
 
-class BackupError(Exception):
+class BackupError(DomainError):
     """A backup or restore that cannot be done; ``message`` says why, for the operator."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = str(message)
 
 
 @dataclass(frozen=True)

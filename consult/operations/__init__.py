@@ -1,0 +1,1 @@
+"""Running an instance: consistent backups and checked restores, each one audited."""
