@@ -1,4 +1,5 @@
-"""Registry models: Community → Compound → Building → Household, and a household's Residents."""
+"""Registry models: StreetOffice → Community → Grid → Compound → Building → Household, and a
+household's Residents."""
 
 from __future__ import annotations
 
@@ -30,6 +31,19 @@ if TYPE_CHECKING:
 SortKey = String(120).with_variant(String(120, collation="C"), "postgresql")
 
 
+class StreetOffice(TimestampMixin, Model):
+    """街道办事处: the sub-district office that runs the method across its communities."""
+
+    __tablename__ = "street_office"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+
+    communities: Mapped[list[Community]] = relationship(
+        back_populates="street_office", order_by="Community.name"
+    )
+
+
 class Community(TimestampMixin, Model):
     """社区: a neighbourhood committee's area."""
 
@@ -38,10 +52,36 @@ class Community(TimestampMixin, Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     street: Mapped[str] = mapped_column(String(100), default="")  # 街道 (sub-district)
+    # Communities registered before street offices existed have none until one is named.
+    street_office_id: Mapped[int | None] = mapped_column(
+        ForeignKey("street_office.id"), index=True, default=None
+    )
 
+    street_office: Mapped[StreetOffice | None] = relationship(back_populates="communities")
+    grids: Mapped[list[Grid]] = relationship(back_populates="community", order_by="Grid.name")
     compounds: Mapped[list[Compound]] = relationship(
         back_populates="community", order_by="Compound.name"
     )
+
+
+class Grid(TimestampMixin, Model):
+    """网格: a part of a community that one grid worker looks after; holds whole compounds."""
+
+    __tablename__ = "grid"
+    __table_args__ = (UniqueConstraint("community_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+
+    community: Mapped[Community] = relationship(back_populates="grids")
+    compounds: Mapped[list[Compound]] = relationship(
+        back_populates="grid", order_by="Compound.name"
+    )
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.community.name} / {self.name}"
 
 
 class Compound(TimestampMixin, Model):
@@ -54,8 +94,11 @@ class Compound(TimestampMixin, Model):
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     address: Mapped[str] = mapped_column(String(200), default="")
+    # A compound belongs to at most one grid, and that grid is in the compound's community.
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"), index=True, default=None)
 
     community: Mapped[Community] = relationship(back_populates="compounds")
+    grid: Mapped[Grid | None] = relationship(back_populates="compounds")
     buildings: Mapped[list[Building]] = relationship(
         back_populates="compound", order_by="Building.sort_key"
     )
