@@ -50,6 +50,14 @@ def _receipt(page: Page, world: World) -> None:
     page.wait_for_url("**/ballot")
 
 
+def _proof(page: Page, world: World) -> None:
+    """Type a counted ballot's receipt code the way people do (lower case, spaces) and check."""
+    typed = world["counted_receipt"].lower().replace("-", " ")
+    page.get_by_label(t("Receipt code (letters and digits, dashes do not matter)")).fill(typed)
+    page.get_by_role("button", name=t("Check my ballot")).tap()
+    expect(page.get_by_text(t("Your ballot was counted."))).to_be_visible()
+
+
 @dataclass(frozen=True)
 class Screen:
     """A page as one role sees it: ``path`` is formatted with the world's ids; ``steps``
@@ -71,6 +79,8 @@ SCREENS = [
     Screen("sign-in-password", None, "/login"),
     Screen("sign-in-access-code", None, "/code"),
     Screen("verify-notice", None, "/verify/{resolution_code}"),
+    Screen("proof-check", None, "/consultations/{stages[vote_counted]}/proof"),
+    Screen("proof-counted", None, "/consultations/{stages[vote_counted]}/proof", _proof),
     # A household representative, on a phone.
     Screen("home-resident", "resident", "/"),
     Screen("consultations-list", "resident", "/consultations/"),

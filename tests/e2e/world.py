@@ -179,6 +179,9 @@ result = {
     "resident_household": resident.household_id,
     "resolution_notice": resolution.id,
     "resolution_code": resolution.verify_code,
+    # A receipt counted in the closed vote, as a household would type it on the proof page.
+    "counted_receipt": db.session.scalars(select(Ballot.receipt).where(
+        Ballot.consultation_id == stages["vote_counted"].id).order_by(Ballot.id)).first(),
     "result_notice": result_notice.id,
     "audit_event": committee_step.seq,
     # The second one votes with JavaScript switched off; the committee corrects the third's.
@@ -239,6 +242,7 @@ class World(TypedDict):
     resident_household: int
     resolution_notice: int
     resolution_code: str
+    counted_receipt: str
     result_notice: int
     audit_event: int
     newcomer: Newcomer
