@@ -16,6 +16,8 @@ from consult.ballots.models import BallotChannel, VoteResult
 from consult.consultations.states import Action
 from consult.core.models import utcnow
 from consult.extensions import db
+from consult.notices import service as notices
+from consult.notices.models import NoticeKind
 from consult.process import workflow
 from consult.registry.models import Household
 from tests import factories
@@ -67,15 +69,47 @@ def test_a_member_reading_another_language_closes_the_vote(client, compound, loc
     assert other_script(words, locale) == [], words
 
 
+# Cron's environment: one that asks for English, and Debian's default, which names none.
+ENVIRONMENTS = {"en": {"CONSULT_LANG": "en"},
+                "C": {"CONSULT_LANG": None, "LC_ALL": None, "LC_MESSAGES": None,
+                      "LANG": "C.UTF-8"}}
+
+
+@pytest.mark.parametrize("environment", sorted(ENVIRONMENTS))
 @pytest.mark.parametrize("locale", ["zh_Hans", "zh_Hant"])
-def test_close_expired_under_an_english_environment(app, compound, locale):
+def test_close_expired_under_cron_environments(app, compound, locale, environment):
     c = voting(compound, locale)
     c.vote_deadline = utcnow() - timedelta(minutes=1)
     db.session.flush()
-    result = app.test_cli_runner().invoke(args=["close-expired"], env={"CONSULT_LANG": "en"})
+    result = app.test_cli_runner().invoke(args=["close-expired"],
+                                          env=ENVIRONMENTS[environment])
     assert result.exit_code == 0, result.output
     db.session.refresh(c)
     assert c.stage == "vote_counted", result.output
     words = frozen_words(c)
+    assert english_words(words) == [], words
+    assert other_script(words, locale) == [], words
+
+
+@pytest.mark.parametrize("locale, reader", [("zh_Hans", "en"), ("zh_Hant", "zh_Hans")])
+def test_a_member_reading_another_language_publishes_the_resolution(client, compound, locale,
+                                                                   reader):
+    c = voting(compound, locale)
+    c.vote_deadline = utcnow() - timedelta(minutes=1)
+    db.session.flush()
+    workflow.apply(c, Action.CLOSE_VOTE, None)
+    assert c.stage == "vote_counted"
+    member = factories.make_user("committee", compound=compound, locale=reader)
+    factories.sign_in(client, member)
+    r = client.post(f"/consultations/{c.id}/stage",
+                    data={"action": "publish_resolution", "confirmed": "1"},
+                    headers={"Accept-Language": reader.replace("_", "-")})
+    assert r.status_code == 302, r.text
+    notice = notices.current_notice(c, NoticeKind.RESOLUTION)
+    assert notice is not None and notice.locale == locale
+    content = json.loads(notice.content_json)
+    words = "\n".join([content["rule"]["label"], *content["rule"]["sentences"],
+                       *(cond["text"] for item in content["tally"]["items"]
+                         for cond in item["conditions"])])
     assert english_words(words) == [], words
     assert other_script(words, locale) == [], words
