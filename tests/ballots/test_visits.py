@@ -2,8 +2,8 @@
 visits recorded through the ballot entry rules, the progress numbers and the printed sheets."""
 
 import io
-from urllib.parse import urlsplit
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
 from pypdf import PdfReader
@@ -12,7 +12,7 @@ from sqlalchemy import select
 from consult.audit.models import AuditEvent
 from consult.ballots import service as ballots
 from consult.ballots import visits
-from consult.ballots.models import Ballot, BallotChannel, Visit
+from consult.ballots.models import BallotChannel, Visit
 from consult.consultations.states import Action
 from consult.core.errors import Conflict, ValidationFailed
 from consult.core.models import utcnow
@@ -244,7 +244,7 @@ def test_progress_by_team_and_outcome(listed, estate):
 
 
 def test_sheets_read_back(app, listed, estate, monkeypatch):
-    c, visit_list = listed
+    _c, visit_list = listed
     targets = []
     real = visit_sheets.pdf.qr_svg
 
