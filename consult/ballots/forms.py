@@ -109,9 +109,14 @@ class VisitListForm(FlaskForm):
     teams = TextAreaField(_l("Teams (入户小组), one per line: name: members"),
                           validators=[required(), max_length(4000)],
                           render_kw={"rows": 4, "placeholder": "第一组: 张三, 李四"})
-    mode = RadioField(_l("Split"), choices=options([
-        ("building", _l("By building (whole buildings per team)")),
-        ("count", _l("By count (equal numbers)"))]), default="building")
+    mode = RadioField(_l("Split"), choices=[], default="building")
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        # Labels made per request, in the reader's language.
+        self.mode.choices = options([
+            ("building", _l("By building (whole buildings per team)")),
+            ("count", _l("By count (equal numbers)"))])
 
 
 class VisitRecordForm(FlaskForm):
