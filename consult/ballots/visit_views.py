@@ -107,6 +107,7 @@ def visit_list(consultation_id: int, visit_list_id: int) -> str:
     return render_template(
         "ballots/visits/show.html", c=consultation, visit_list=found, teams=teams,
         total=visits.totals(teams), rows=visits.rows(found), team_id=team_id,
+        entry_states=visits.entry_states(found),
         reason_labels=visits.REASON_LABELS, outcome_labels=VISIT_OUTCOME_LABELS,
         tally=_remaining(consultation), choice_labels=explain.CHOICE_LABELS,
         can_record=can(current_user, "visits.record", consultation))

@@ -26,6 +26,7 @@ from consult.ballots import tally as t
 from consult.ballots.models import (
     Ballot,
     BallotChannel,
+    BallotEntry,
     RollEntry,
     Visit,
     VisitList,
@@ -341,6 +342,14 @@ def rows(visit_list: VisitList, team: VisitTeam | None = None) -> list[Row]:
     if team is not None:
         stmt = stmt.where(Visit.team_id == team.id)
     return [Row(visit, roll) for visit, roll in db.session.execute(stmt)]
+
+
+def entry_states(visit_list: VisitList) -> dict[int, str]:
+    """The state of each ballot entry an answer taken made (counted, awaiting its second
+    entry, …), by entry id (one query)."""
+    return {entry_id: state for entry_id, state in db.session.execute(
+        select(BallotEntry.id, BallotEntry.state).join(Visit, Visit.entry_id == BallotEntry.id)
+        .where(Visit.visit_list_id == visit_list.id))}
 
 
 @dataclass

@@ -274,3 +274,17 @@ def test_sheets_read_back(app, listed, estate, monkeypatch):
         one = PdfReader(io.BytesIO(visit_sheets.sheets_pdf(visit_list, visit_list.teams[1])))
     text = "".join("".join(p.extract_text().split()) for p in one.pages)
     assert "入户走访表：二组" in text and "一组" not in text and "1号楼1单元501室" in text
+
+
+def test_an_answer_under_double_entry_waits_for_its_second_entry(listed, estate):
+    c, visit_list = listed
+    c.double_entry = True
+    first, second = (factories.make_user("committee", compound=estate) for _ in range(2))
+    visit = visit_of(visit_list, hh(estate, 0, 0))
+    visits.record_visit(first, visit, "answered", answers(c, "agree", "agree"))
+    assert ballots.ballot_of(c, hh(estate, 0, 0).id) is None
+    assert visits.entry_states(visit_list) == {visit.entry_id: "awaiting_second"}
+    # The second member records the same answer from the same sheet: it counts.
+    visits.record_visit(second, visit, "answered", answers(c, "agree", "agree"))
+    assert ballots.ballot_of(c, hh(estate, 0, 0).id).channel == "door_to_door"
+    assert visits.entry_states(visit_list) == {visit.entry_id: "counted"}
