@@ -19,6 +19,7 @@ from consult.consultations.models import Consultation
 from consult.core.policy import Role
 from consult.core.tabular import write_csv
 from consult.demo_consultations import seed_consultations
+from consult.demo_visits import seed_visits
 from consult.extensions import db
 from consult.registry import service as registry
 from consult.registry.models import Building, Community, Compound, Household
@@ -156,6 +157,7 @@ def seed_demo() -> DemoResult:
         result.access_code_household = code_home.label
 
     seed_consultations(main, committee, supervisor, resident_home)
+    seed_visits(main, committee, resident_home)
     result.consultations = db.session.scalar(select(func.count(Consultation.id)).where(
         Consultation.compound_id == main.id)) or 0
 

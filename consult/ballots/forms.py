@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField, FileRequired
-from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import (
+    HiddenField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    widgets,
+)
 
 from consult.ballots.entries import CORRECTION_CHANNELS, MAX_REASON
 from consult.ballots.models import BALLOT_CHANNEL_LABELS, BallotChannel
@@ -89,3 +97,31 @@ class ReceiptForm(FlaskForm):
         validators=[required(), max_length(40)],
         render_kw={"autocomplete": "off", "autocapitalize": "characters",
                    "spellcheck": "false"})
+
+
+class VisitListForm(FlaskForm):
+    """A follow-up visit list: which households, which building, which teams, how to split."""
+
+    reasons = SelectMultipleField(_l("Households to visit"), choices=[],
+                                  option_widget=widgets.CheckboxInput(),
+                                  widget=widgets.ListWidget(prefix_label=False))
+    building = SelectField(_l("Building"), choices=[])
+    teams = TextAreaField(_l("Teams (入户小组), one per line: name: members"),
+                          validators=[required(), max_length(4000)],
+                          render_kw={"rows": 4, "placeholder": "第一组: 张三, 李四"})
+    mode = RadioField(_l("Split"), choices=[], default="building")
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        # Labels made per request, in the reader's language.
+        self.mode.choices = options([
+            ("building", _l("By building (whole buildings per team)")),
+            ("count", _l("By count (equal numbers)"))])
+
+
+class VisitRecordForm(FlaskForm):
+    """What a follow-up visit found."""
+
+    outcome = RadioField(_l("Outcome of the visit"), choices=[], validators=[required()])
+    note = TextAreaField(_l("Note (optional)"), validators=[max_length(500)],
+                         render_kw={"rows": 2, "maxlength": 500})

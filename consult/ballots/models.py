@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from consult.consultations.models import Consultation
 from consult.core.models import UTCDateTime, utcnow
 from consult.extensions import Model
 from consult.uploads.models import Attachment
@@ -256,3 +257,96 @@ class BallotLeaf(Model):
     position: Mapped[int]
     receipt_hash: Mapped[str] = mapped_column(String(64))
     data: Mapped[str] = mapped_column(Text)  # records.leaf_data, as UTF-8 text
+
+
+# --- door-to-door follow-up (再入户) ---------------------------------------------------------
+
+
+class VisitOutcome(StrEnum):
+    ANSWERED = "answered"      # answer taken: a ballot entered through the entry rules
+    NOT_HOME = "not_home"
+    REFUSED = "refused"
+    MOVED = "moved"
+
+
+VISIT_OUTCOME_LABELS = {
+    VisitOutcome.ANSWERED: _l("Answer taken"),
+    VisitOutcome.NOT_HOME: _l("Not at home"),
+    VisitOutcome.REFUSED: _l("Refused"),
+    VisitOutcome.MOVED: _l("Moved away"),
+}
+
+
+class VisitList(Model):
+    """再入户名单: the households of a running vote or survey to be visited again, split
+    among named teams. Its filters are kept as chosen (comma-separated reason codes)."""
+
+    __tablename__ = "visit_list"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultation.id"), index=True)
+    round: Mapped[int]
+    reasons: Mapped[str] = mapped_column(String(80))
+    building: Mapped[str | None] = mapped_column(String(50), default=None)
+    mode: Mapped[str] = mapped_column(String(10))  # "building" or "count"
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"),
+                                                      default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    consultation: Mapped[Consultation] = relationship()
+    teams: Mapped[list[VisitTeam]] = relationship(
+        back_populates="visit_list", order_by="VisitTeam.position")
+
+    @property
+    def scope_compound_id(self) -> int:
+        return self.consultation.compound_id
+
+
+class VisitTeam(Model):
+    """入户小组: a named team; its members are names as typed (they need no account)."""
+
+    __tablename__ = "visit_team"
+    __table_args__ = (UniqueConstraint("visit_list_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    visit_list_id: Mapped[int] = mapped_column(ForeignKey("visit_list.id"))
+    position: Mapped[int]
+    name: Mapped[str] = mapped_column(String(60))
+    members: Mapped[str] = mapped_column(String(300), default="")
+
+    visit_list: Mapped[VisitList] = relationship(back_populates="teams")
+
+    @property
+    def scope_compound_id(self) -> int:
+        return self.visit_list.scope_compound_id
+
+
+class Visit(Model):
+    """One household to visit, the team it is assigned to, and what the visit found."""
+
+    __tablename__ = "visit"
+    __table_args__ = (
+        UniqueConstraint("visit_list_id", "household_id"),
+        CheckConstraint("outcome IS NULL OR outcome IN ('answered', 'not_home', 'refused', "
+                        "'moved')", name="outcome"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    visit_list_id: Mapped[int] = mapped_column(ForeignKey("visit_list.id"), index=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("visit_team.id"), index=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"))
+    position: Mapped[int]  # address order within the list
+    reasons: Mapped[str] = mapped_column(String(80))  # why it is on the list
+    outcome: Mapped[str | None] = mapped_column(String(15), default=None)
+    note: Mapped[str | None] = mapped_column(String(500), default=None)
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("ballot_entry.id"), default=None)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"),
+                                                       default=None)
+    recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    visit_list: Mapped[VisitList] = relationship()
+    team: Mapped[VisitTeam] = relationship()
+
+    @property
+    def scope_compound_id(self) -> int:
+        return self.visit_list.scope_compound_id

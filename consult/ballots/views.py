@@ -218,4 +218,4 @@ def tally(consultation_id: int) -> str:
 
 
 # The committee's entry of ballots, settling entries, corrections and imports.
-from consult.ballots import entry_views  # noqa: E402, F401
+from consult.ballots import entry_views, visit_views  # noqa: E402, F401

@@ -82,6 +82,10 @@ POLICY: dict[str, dict[Role, Grant]] = {
     "implementation.log": {_C: Grant.SCOPED, _D: Grant.ALL},
     "implementation.inspect": {_S: Grant.SCOPED, _D: Grant.ALL},
     "attachment.view_staff": {_C: Grant.SCOPED, _S: Grant.SCOPED, _D: Grant.ALL},
+    # Door-to-door follow-up (再入户): the visit lists, their teams and outcomes.
+    "visits.view": {_C: Grant.SCOPED, _D: Grant.ALL},
+    "visits.manage": {_C: Grant.SCOPED, _D: Grant.ALL},
+    "visits.record": {_C: Grant.SCOPED, _D: Grant.ALL},
 }
 
 ACTION_LABELS: dict[str, Any] = {
@@ -106,6 +110,9 @@ ACTION_LABELS: dict[str, Any] = {
     "implementation.log": _l("record the progress of the works"),
     "implementation.inspect": _l("add inspection notes"),
     "attachment.view_staff": _l("open internal documents"),
+    "visits.view": _l("see follow-up visit lists and their progress"),
+    "visits.manage": _l("make follow-up visit lists and split them among teams"),
+    "visits.record": _l("record the outcome of follow-up visits"),
 }
 
 
@@ -116,7 +123,7 @@ PRIVATE_ACTIONS = frozenset({
     "account.sign_in", "account.self", "accounts.manage", "registry.view", "registry.export",
     "registry.edit", "registry.import", "registry.access_codes", "registry.structure",
     "audit.view", "consultation.participate", "ballot.enter", "ballot.decide", "ballot.inspect",
-    "ballot.prove",
+    "ballot.prove", "visits.view", "visits.manage", "visits.record",
 })
 
 
