@@ -82,6 +82,8 @@ POLICY: dict[str, dict[Role, Grant]] = {
     "implementation.log": {_C: Grant.SCOPED, _D: Grant.ALL},
     "implementation.inspect": {_S: Grant.SCOPED, _D: Grant.ALL},
     "attachment.view_staff": {_C: Grant.SCOPED, _S: Grant.SCOPED, _D: Grant.ALL},
+    # The overview of every compound in the user's scope (counts only, no personal data).
+    "dashboard.view": {_C: Grant.SCOPED, _S: Grant.SCOPED, _D: Grant.ALL},
 }
 
 ACTION_LABELS: dict[str, Any] = {
@@ -106,6 +108,7 @@ ACTION_LABELS: dict[str, Any] = {
     "implementation.log": _l("record the progress of the works"),
     "implementation.inspect": _l("add inspection notes"),
     "attachment.view_staff": _l("open internal documents"),
+    "dashboard.view": _l("compare the compounds on the overview dashboard"),
 }
 
 
