@@ -294,17 +294,16 @@ def build(scope: frozenset[int] | None, filters: Filters, sort: Sort,
     ``filters``, in the order ``sort`` asks for. Ten statements, whatever the number of
     compounds."""
     now = now or utcnow()
-    session = db.session
 
     # 1. Every compound in scope, with its grid, community and office: filter options too.
     scope_where = _compound_filter(scope, Filters())
-    compounds = session.execute(
+    compounds = _rows(
         select(Compound.id, Compound.name, Compound.community_id, Community.name,
                Compound.grid_id, Grid.name, Community.street_office_id, StreetOffice.name)
         .join(Community, Community.id == Compound.community_id)
         .outerjoin(Grid, Grid.id == Compound.grid_id)
         .outerjoin(StreetOffice, StreetOffice.id == Community.street_office_id)
-        .where(*scope_where)).all()
+        .where(*scope_where))
     communities = sorted({(r[2], r[3]) for r in compounds}, key=lambda c: (c[1], c[0]))
     grids = sorted({(r[4], r[5], r[2]) for r in compounds if r[4] is not None},
                    key=lambda g: (g[1], g[0]))
@@ -318,12 +317,12 @@ def build(scope: frozenset[int] | None, filters: Filters, sort: Sort,
     chosen = _chosen(scope, filters)
 
     # 2. Consultations (plain columns) of those compounds.
-    consultations = session.execute(
+    consultations = _rows(
         select(Consultation.id, Consultation.compound_id, Consultation.stage,
                Consultation.round, Consultation.title, Consultation.rule_json,
                Consultation.vote_deadline, Consultation.solicitation_deadline)
         .where(Consultation.compound_id.in_(chosen))
-        .order_by(Consultation.id)).all()
+        .order_by(Consultation.id))
     running: dict[int, Any] = {}  # consultation id → its row, for votes open now
     works: dict[int, int] = {}  # consultation id → round, for those whose works are on
     for c in consultations:
@@ -352,7 +351,7 @@ def build(scope: frozenset[int] | None, filters: Filters, sort: Sort,
     answered = exists().where(BallotChoice.ballot_id == Ballot.id,
                               BallotChoice.choice != Choice.NOT_REACHED.value)
     took_part = and_(Ballot.id.is_not(None), answered)
-    turnout = session.execute(
+    turnout = _rows(
         select(Consultation.id, func.count(RollEntry.id), func.sum(RollEntry.area_dm2),
                func.count(RollEntry.owner_identity.distinct()),
                func.sum(case((took_part, 1), else_=0)),
@@ -364,7 +363,7 @@ def build(scope: frozenset[int] | None, filters: Filters, sort: Sort,
                                 Ballot.round == Consultation.round,
                                 Ballot.household_id == RollEntry.household_id))
         .where(Consultation.stage == Stage.VOTING.value, Consultation.compound_id.in_(chosen))
-        .group_by(Consultation.id)).all()
+        .group_by(Consultation.id))
     for cid, households, area, owners, voted, voted_area, voted_owners in turnout:
         c = running[cid]
         rule = Rule.from_json(c.rule_json)
@@ -383,7 +382,7 @@ def build(scope: frozenset[int] | None, filters: Filters, sort: Sort,
     # ticked off or not, and their estimates as the budget.
     passed: dict[int, set[int] | None] = {}
     if works:
-        for cid, rnd, tally_json in session.execute(
+        for cid, rnd, tally_json in _rows(
                 select(VoteResult.consultation_id, VoteResult.round, VoteResult.tally_json)
                 .join(Consultation, Consultation.id == VoteResult.consultation_id)
                 .where(Consultation.stage.in_(WORKS_STAGES),
@@ -391,13 +390,13 @@ def build(scope: frozenset[int] | None, filters: Filters, sort: Sort,
             if works.get(cid) == rnd:
                 tally = json.loads(tally_json)
                 passed[cid] = {i["number"] for i in tally["items"] if i["passed"] is not False}
-    for cid, compound_id, number, estimate, done in session.execute(
+    for cid, compound_id, number, estimate, done in _rows(
             select(Item.consultation_id, Consultation.compound_id, Item.number,
                    Item.estimated_cost_fen, Item.completed_at.is_not(None))
             .join(Consultation, Consultation.id == Item.consultation_id)
             .where(Consultation.stage.in_(WORKS_STAGES), Consultation.compound_id.in_(chosen))):
-        numbers = passed.get(cid)
-        if numbers is None or number not in numbers:
+        passing = passed.get(cid)
+        if passing is None or number not in passing:
             continue
         row = rows[compound_id]
         row.items_all += 1
@@ -405,7 +404,7 @@ def build(scope: frozenset[int] | None, filters: Filters, sort: Sort,
         row.budget_fen += estimate
 
     # 6. Spend recorded with the progress entries.
-    for compound_id, spent in session.execute(
+    for compound_id, spent in _rows(
             select(Consultation.compound_id, func.sum(ProgressEntry.spend_fen))
             .join(Consultation, Consultation.id == ProgressEntry.consultation_id)
             .where(Consultation.compound_id.in_(chosen))
@@ -414,7 +413,7 @@ def build(scope: frozenset[int] | None, filters: Filters, sort: Sort,
 
     # 7. Satisfaction (群众评判): satisfied and basically satisfied, of all evaluations.
     good = (Rating.SATISFIED.value, Rating.BASICALLY_SATISFIED.value)
-    for compound_id, total, satisfied in session.execute(
+    for compound_id, total, satisfied in _rows(
             select(Consultation.compound_id, func.count(Evaluation.id),
                    func.sum(case((Evaluation.rating.in_(good), 1), else_=0)))
             .join(Consultation, Consultation.id == Evaluation.consultation_id)
@@ -424,7 +423,7 @@ def build(scope: frozenset[int] | None, filters: Filters, sort: Sort,
         rows[compound_id].satisfied = int(satisfied or 0)
 
     # 8. Objections without an answer.
-    for compound_id, count in session.execute(
+    for compound_id, count in _rows(
             select(Consultation.compound_id, func.count(Objection.id))
             .join(Notice, Notice.id == Objection.notice_id)
             .join(Consultation, Consultation.id == Notice.consultation_id)
@@ -435,7 +434,7 @@ def build(scope: frozenset[int] | None, filters: Filters, sort: Sort,
     # 9. Open feedback: residents' opinions of consultations still running that no item has
     # taken up yet (neither withdrawn nor merged into another).
     taken_up = exists().where(item_opinion.c.opinion_id == Opinion.id)
-    for compound_id, count in session.execute(
+    for compound_id, count in _rows(
             select(Consultation.compound_id, func.count(Opinion.id))
             .join(Consultation, Consultation.id == Opinion.consultation_id)
             .where(Opinion.withdrawn_at.is_(None), Opinion.merged_into_id.is_(None),
@@ -445,7 +444,7 @@ def build(scope: frozenset[int] | None, filters: Filters, sort: Sort,
         rows[compound_id].feedback = count
 
     # 10. The last event of the audit trail that concerns each compound.
-    for compound_id, last in session.execute(
+    for compound_id, last in _rows(
             select(AuditEvent.compound_id, func.max(AuditEvent.created_at))
             .where(AuditEvent.compound_id.in_(chosen))
             .group_by(AuditEvent.compound_id)):
@@ -454,6 +453,11 @@ def build(scope: frozenset[int] | None, filters: Filters, sort: Sort,
     shown = sort_rows(list(rows.values()), sort)
     totals, grand = level_totals(shown, no_grid, no_office)
     return Dashboard(shown, totals, grand, communities, grids, filters, sort, now)
+
+
+def _rows(stmt: Any) -> list[Any]:
+    """The plain rows of a statement (tuples, no ORM objects)."""
+    return list(db.session.execute(stmt).all())
 
 
 def _aware(value: Any) -> datetime | None:
@@ -526,7 +530,7 @@ def workbook(dash: Dashboard) -> bytes:
     sheet = book.create_sheet(title=_("Compounds")[:31])
     sheet.append(headers())
 
-    def text(value: str, on: Any = sheet) -> WriteOnlyCell:
+    def text(value: str, on: Any = sheet) -> Any:
         cell = WriteOnlyCell(on, value=value)
         cell.data_type = "s"  # a name starting with "=" stays text
         return cell
@@ -552,8 +556,9 @@ def workbook(dash: Dashboard) -> bytes:
                    _("Budget (yuan)"), _("Spent (yuan)"), _("Satisfaction"),
                    _("Open objections"), _("Open feedback")])
     for t in [*dash.totals, dash.grand]:
-        levels.append([text(level_names[t.level], levels), text(t.name, levels), t.compounds, t.consultations,
-                       t.roll_households, t.voted_households, _share(t.turnout), t.items_done,
+        levels.append([text(level_names[t.level], levels), text(t.name, levels), t.compounds,
+                       t.consultations, t.roll_households, t.voted_households,
+                       _share(t.turnout), t.items_done,
                        t.items_all, t.budget_fen / 100, t.spent_fen / 100,
                        _share(t.satisfaction), t.objections, t.feedback])
     buffer = io.BytesIO()
@@ -572,9 +577,10 @@ def month_bounds(text: str | None, now: datetime) -> tuple[datetime, datetime]:
     not a month) and of the next one, in UTC."""
     local = now.astimezone(LOCAL)
     year, month = local.year, local.month
-    if text and len(text) == 7 and text[4] == "-" and text[:4].isdigit() and text[5:].isdigit():
-        if 2000 <= int(text[:4]) <= 2100 and 1 <= int(text[5:]) <= 12:
-            year, month = int(text[:4]), int(text[5:])
+    shaped = bool(text) and len(text or "") == 7 and (text or "")[4] == "-"
+    if shaped and text and text[:4].isdigit() and text[5:].isdigit() and (
+            2000 <= int(text[:4]) <= 2100 and 1 <= int(text[5:]) <= 12):
+        year, month = int(text[:4]), int(text[5:])
     start = datetime(year, month, 1, tzinfo=LOCAL)
     end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=LOCAL)
     return start.astimezone(UTC), end.astimezone(UTC)
@@ -583,7 +589,7 @@ def month_bounds(text: str | None, now: datetime) -> tuple[datetime, datetime]:
 def month_activity(scope: frozenset[int] | None, filters: Filters, start: datetime,
                    end: datetime) -> dict[int, int]:
     """Events of the audit trail per compound within the month (one statement)."""
-    return {compound_id: count for compound_id, count in db.session.execute(
+    return {int(compound_id): count for compound_id, count in _rows(
         select(AuditEvent.compound_id, func.count(AuditEvent.seq))
         .where(AuditEvent.compound_id.in_(_chosen(scope, filters)),
                AuditEvent.created_at >= start, AuditEvent.created_at < end)

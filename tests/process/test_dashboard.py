@@ -242,7 +242,7 @@ def test_workbook_reads_back(client, login_as, world):
     assert data["乙院"]["Spent (yuan)"] == 500 and data["乙院"]["Budget (yuan)"] == 3000
     assert data["乙院"]["Satisfaction"] == 0.75
     totals = list(book.worksheets[1].iter_rows(values_only=True))
-    assert ("Community", "甲社区", 2) == totals[[r[1] for r in totals].index("甲社区")][:3]
+    assert totals[[r[1] for r in totals].index("甲社区")][:3] == ("Community", "甲社区", 2)
 
 
 def test_monthly_report_reads_back(client, login_as, world):
