@@ -550,7 +550,7 @@ def workbook(dash: Dashboard) -> bytes:
                  if r.last_activity else "")])
     levels = book.create_sheet(title=_("Totals")[:31])
     level_names = level_labels()
-    levels.append([_("Level"), _("Name"), _("Compounds"), _("Consultations"),
+    levels.append([_("Level"), _("Level name"), _("Compounds"), _("Consultations"),
                    _("Households on the roll"), _("Households voted"),
                    _("Turnout (households)"), _("Items ticked off"), _("Items"),
                    _("Budget (yuan)"), _("Spent (yuan)"), _("Satisfaction"),
