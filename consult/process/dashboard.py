@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, select
+from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from consult.audit.models import AuditEvent
@@ -43,6 +43,8 @@ SORT_KEYS = ("name", "community", "grid", "consultations", "turnout", "turnout_a
 DEFAULT_SORT = "name"
 # Charts draw at most this many compounds (in the table's order), so they stay readable.
 CHART_LIMIT = 40
+# Rows per page of the table: sorting and totals cover every compound, the page shows these.
+PAGE_ROWS = 100
 
 
 @dataclass
@@ -346,50 +348,73 @@ def build(scope: frozenset[int] | None, filters: Filters, sort: Sort,
         row.stages = {s.value: row.stages[s.value] for s in (*STAGE_ORDER, Stage.WITHDRAWN)
                       if s.value in row.stages}
 
-    # 3. The running votes' rolls and returned ballots, one line per consultation. A ballot
-    # counts as taking part unless every answer on it is "not reached".
+    # 3–5. The running votes: their rolls, the ballots returned, and — only for votes whose
+    # rule counts owners — distinct owners, the one costly count (a temporary b-tree per
+    # vote). Each is one aggregate over every vote shown. A ballot counts as taking part
+    # unless every answer on it is "not reached", an answer only a survey offers: the
+    # answers are looked at for surveys alone (CASE evaluates lazily).
+    rules: dict[str, Rule] = {}  # most votes share a preset: parse each rule text once
+    for c in running.values():
+        if c.rule_json not in rules:
+            rules[c.rule_json] = Rule.from_json(c.rule_json)
+    needs_owners = [cid for cid, c in running.items()
+                    if any(cond.measure is Measure.OWNERS
+                           for cond in turnout_conditions(rules[c.rule_json]))]
+    current_round = and_(Consultation.stage == Stage.VOTING.value,
+                         Consultation.compound_id.in_(chosen))
+    roll_of = and_(RollEntry.consultation_id == Consultation.id,
+                   RollEntry.round == Consultation.round)
     answered = exists().where(BallotChoice.ballot_id == Ballot.id,
                               BallotChoice.choice != Choice.NOT_REACHED.value)
-    took_part = and_(Ballot.id.is_not(None), answered)
-    turnout = _rows(
-        select(Consultation.id, func.count(RollEntry.id), func.sum(RollEntry.area_dm2),
-               func.count(RollEntry.owner_identity.distinct()),
-               func.sum(case((took_part, 1), else_=0)),
-               func.sum(case((took_part, RollEntry.area_dm2), else_=0)),
-               func.count(case((took_part, RollEntry.owner_identity)).distinct()))
-        .join(RollEntry, and_(RollEntry.consultation_id == Consultation.id,
-                              RollEntry.round == Consultation.round))
-        .outerjoin(Ballot, and_(Ballot.consultation_id == Consultation.id,
-                                Ballot.round == Consultation.round,
-                                Ballot.household_id == RollEntry.household_id))
-        .where(Consultation.stage == Stage.VOTING.value, Consultation.compound_id.in_(chosen))
-        .group_by(Consultation.id))
-    for cid, households, area, owners, voted, voted_area, voted_owners in turnout:
+    took_part = case((Consultation.rule_code == "survey", answered), else_=True)
+    ballot_of = and_(Ballot.consultation_id == Consultation.id,
+                     Ballot.round == Consultation.round,
+                     Ballot.household_id == RollEntry.household_id)
+    roll_totals = {cid: (n, int(area or 0)) for cid, n, area in _rows(
+        select(Consultation.id, func.count(RollEntry.id), func.sum(RollEntry.area_dm2))
+        .join(RollEntry, roll_of).where(current_round).group_by(Consultation.id))}
+    voted_totals = {cid: (n, int(area or 0)) for cid, n, area in _rows(
+        select(Ballot.consultation_id, func.count(Ballot.id), func.sum(RollEntry.area_dm2))
+        .join(Consultation, and_(Consultation.id == Ballot.consultation_id,
+                                 Consultation.round == Ballot.round))
+        .join(RollEntry, and_(RollEntry.consultation_id == Ballot.consultation_id,
+                              RollEntry.round == Ballot.round,
+                              RollEntry.household_id == Ballot.household_id))
+        .where(current_round, or_(Consultation.rule_code != "survey", answered))
+        .group_by(Ballot.consultation_id))}
+    owner_totals = {cid: (owners, voted) for cid, owners, voted in _rows(
+        select(Consultation.id, func.count(RollEntry.owner_identity.distinct()),
+               func.count(case((and_(Ballot.id.is_not(None), took_part),
+                                RollEntry.owner_identity)).distinct()))
+        .join(RollEntry, roll_of).outerjoin(Ballot, ballot_of)
+        .where(current_round, Consultation.id.in_(needs_owners))
+        .group_by(Consultation.id))}
+    for cid, (households, area) in roll_totals.items():
         c = running[cid]
-        rule = Rule.from_json(c.rule_json)
-        vote = Vote(cid, c.title, c.vote_deadline, households, owners, int(area or 0),
-                    int(voted or 0), voted_owners, int(voted_area or 0))
+        voted, voted_area = voted_totals.get(cid, (0, 0))
+        owners, voted_owners = owner_totals.get(cid, (0, 0))
+        vote = Vote(cid, c.title, c.vote_deadline, households, owners, area, voted,
+                    voted_owners, voted_area)
         numbers = {Measure.HOUSEHOLDS: (vote.voted_households, vote.roll_households),
                    Measure.OWNERS: (vote.voted_owners, vote.roll_owners),
                    Measure.AREA: (vote.voted_area_dm2, vote.roll_area_dm2)}
-        vote.conditions = [(cond, *numbers[cond.measure]) for cond in turnout_conditions(rule)]
+        conditions = turnout_conditions(rules[c.rule_json])
+        vote.conditions = [(cond, *numbers[cond.measure]) for cond in conditions]
         row = rows[c.compound_id]
         current = row.vote
         if current is None or (vote.deadline or now) < (current.deadline or now):
             row.vote = vote
 
-    # 4–5. The checklist of the works: items that passed their vote (from the frozen tally),
+    # 6–7. The checklist of the works: items that passed their vote (from the frozen tally),
     # ticked off or not, and their estimates as the budget.
     passed: dict[int, set[int] | None] = {}
-    if works:
-        for cid, rnd, tally_json in _rows(
-                select(VoteResult.consultation_id, VoteResult.round, VoteResult.tally_json)
-                .join(Consultation, Consultation.id == VoteResult.consultation_id)
-                .where(Consultation.stage.in_(WORKS_STAGES),
-                       Consultation.compound_id.in_(chosen))):
-            if works.get(cid) == rnd:
-                tally = json.loads(tally_json)
-                passed[cid] = {i["number"] for i in tally["items"] if i["passed"] is not False}
+    for cid, rnd, tally_json in _rows(
+            select(VoteResult.consultation_id, VoteResult.round, VoteResult.tally_json)
+            .join(Consultation, Consultation.id == VoteResult.consultation_id)
+            .where(Consultation.stage.in_(WORKS_STAGES), Consultation.compound_id.in_(chosen))):
+        if works.get(cid) == rnd:
+            tally = json.loads(tally_json)
+            passed[cid] = {i["number"] for i in tally["items"] if i["passed"] is not False}
     for cid, compound_id, number, estimate, done in _rows(
             select(Item.consultation_id, Consultation.compound_id, Item.number,
                    Item.estimated_cost_fen, Item.completed_at.is_not(None))
@@ -403,7 +428,7 @@ def build(scope: frozenset[int] | None, filters: Filters, sort: Sort,
         row.items_done += 1 if done else 0
         row.budget_fen += estimate
 
-    # 6. Spend recorded with the progress entries.
+    # 8. Spend recorded with the progress entries.
     for compound_id, spent in _rows(
             select(Consultation.compound_id, func.sum(ProgressEntry.spend_fen))
             .join(Consultation, Consultation.id == ProgressEntry.consultation_id)
@@ -411,7 +436,7 @@ def build(scope: frozenset[int] | None, filters: Filters, sort: Sort,
             .group_by(Consultation.compound_id)):
         rows[compound_id].spent_fen = int(spent or 0)
 
-    # 7. Satisfaction (群众评判): satisfied and basically satisfied, of all evaluations.
+    # 9. Satisfaction (群众评判): satisfied and basically satisfied, of all evaluations.
     good = (Rating.SATISFIED.value, Rating.BASICALLY_SATISFIED.value)
     for compound_id, total, satisfied in _rows(
             select(Consultation.compound_id, func.count(Evaluation.id),
@@ -422,7 +447,7 @@ def build(scope: frozenset[int] | None, filters: Filters, sort: Sort,
         rows[compound_id].evaluations = total
         rows[compound_id].satisfied = int(satisfied or 0)
 
-    # 8. Objections without an answer.
+    # 10. Objections without an answer.
     for compound_id, count in _rows(
             select(Consultation.compound_id, func.count(Objection.id))
             .join(Notice, Notice.id == Objection.notice_id)
@@ -431,7 +456,7 @@ def build(scope: frozenset[int] | None, filters: Filters, sort: Sort,
             .group_by(Consultation.compound_id)):
         rows[compound_id].objections = count
 
-    # 9. Open feedback: residents' opinions of consultations still running that no item has
+    # 11. Open feedback: residents' opinions of consultations still running that no item has
     # taken up yet (neither withdrawn nor merged into another).
     taken_up = exists().where(item_opinion.c.opinion_id == Opinion.id)
     for compound_id, count in _rows(
@@ -443,11 +468,13 @@ def build(scope: frozenset[int] | None, filters: Filters, sort: Sort,
             .group_by(Consultation.compound_id)):
         rows[compound_id].feedback = count
 
-    # 10. The last event of the audit trail that concerns each compound.
+    # 12. The last event of the audit trail that concerns each compound: the highest seq,
+    # found on the (compound, seq) index without reading the events, then its time.
+    last_seqs = (select(func.max(AuditEvent.seq)).where(AuditEvent.compound_id.in_(chosen))
+                 .group_by(AuditEvent.compound_id))
     for compound_id, last in _rows(
-            select(AuditEvent.compound_id, func.max(AuditEvent.created_at))
-            .where(AuditEvent.compound_id.in_(chosen))
-            .group_by(AuditEvent.compound_id)):
+            select(AuditEvent.compound_id, AuditEvent.created_at)
+            .where(AuditEvent.seq.in_(last_seqs))):
         rows[compound_id].last_activity = _aware(last)
 
     shown = sort_rows(list(rows.values()), sort)
@@ -488,6 +515,24 @@ def filters_from(args: Any) -> Filters:
 
 
 # --- what the pages, the workbook and the report show -------------------------------------
+
+
+def short_time(value: datetime | None) -> str:
+    """A time as "2026-12-04 20:48" in Beijing time: a thousand rows formatted by Babel
+    took longer than the rest of the page."""
+    return value.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M") if value else "—"
+
+
+LEVELS = ("office", "community", "grid")
+
+
+def shown_level(args: Any, filters: Filters) -> str:
+    """The level whose totals the page lists: the one asked for, else the grids of a chosen
+    community or grid, else the communities."""
+    asked = args.get("level")
+    if asked in LEVELS:
+        return str(asked)
+    return "grid" if filters.community_id or filters.grid_id else "community"
 
 
 def money(fen: int) -> str:
@@ -546,8 +591,7 @@ def workbook(dash: Dashboard) -> bytes:
             text("; ".join(v.missing) if v else ""), r.days_left, r.items_done, r.items_all,
             r.budget_fen / 100, r.spent_fen / 100, r.satisfied, r.evaluations,
             _share(r.satisfaction), r.objections, r.feedback,
-            text(r.last_activity.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M")
-                 if r.last_activity else "")])
+            text(short_time(r.last_activity) if r.last_activity else "")])
     levels = book.create_sheet(title=_("Totals")[:31])
     level_names = level_labels()
     levels.append([_("Level"), _("Level name"), _("Compounds"), _("Consultations"),

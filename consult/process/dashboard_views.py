@@ -9,6 +9,8 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from consult.core import sorting
+from consult.core.forms import page_number
+from consult.core.pagination import window_of_list
 from consult.core.policy import compound_scope, require
 from consult.process import dashboard
 
@@ -27,7 +29,12 @@ def _build() -> tuple[dashboard.Dashboard, frozenset[int] | None]:
 @require("dashboard.view")
 def index() -> str:
     dash, _scope = _build()
-    return render_template("dashboard/index.html", dash=dash, percent=dashboard.percent,
+    level = dashboard.shown_level(request.args, dash.filters)
+    page = window_of_list(dash.rows, page_number(), dashboard.PAGE_ROWS)
+    return render_template("dashboard/index.html", dash=dash, page=page, level=level,
+                           levels=dashboard.LEVELS, short_time=dashboard.short_time,
+                           totals=[t for t in dash.totals if t.level == level],
+                           percent=dashboard.percent,
                            money=dashboard.money, stage_text=dashboard.stage_text,
                            level_labels=dashboard.level_labels(),
                            chart_limit=dashboard.CHART_LIMIT, query=request.args.to_dict(),
