@@ -257,7 +257,9 @@ def level_totals(rows: Iterable[Row], no_grid: str = "", no_office: str = ""
     groups: dict[tuple[str, int | None], Totals] = {}
     grand = Totals("all", None, "")
     for row in rows:
-        for level, key, name in (("grid", row.grid_id, row.grid or no_grid),
+        # Compounds without a grid are grouped per community, and named after it.
+        no_grid_name = f"{no_grid} · {row.community}" if no_grid else row.community
+        for level, key, name in (("grid", row.grid_id, row.grid or no_grid_name),
                                  ("community", row.community_id, row.community),
                                  ("office", row.office_id, row.office or no_office)):
             if level == "grid" and key is None:

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from consult.consultations.states import stage_label
 from consult.core import sorting
 from consult.core.forms import page_number
 from consult.core.pagination import window_of_list
@@ -34,7 +35,7 @@ def index() -> str:
     return render_template("dashboard/index.html", dash=dash, page=page, level=level,
                            levels=dashboard.LEVELS, short_time=dashboard.short_time,
                            totals=[t for t in dash.totals if t.level == level],
-                           percent=dashboard.percent,
+                           percent=dashboard.percent, stage_label=stage_label,
                            money=dashboard.money, stage_text=dashboard.stage_text,
                            level_labels=dashboard.level_labels(),
                            chart_limit=dashboard.CHART_LIMIT, query=request.args.to_dict(),

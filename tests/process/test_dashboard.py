@@ -206,7 +206,7 @@ def test_totals_per_level(app, world):
         dash = _build()
         by = {(t.level, t.name): t for t in dash.totals}
         assert by[("grid", "一网格")].compounds == 1
-        assert by[("grid", "")].compounds == 1  # 丙院 has no grid
+        assert by[("grid", "乙社区")].compounds == 1  # 丙院 has no grid: named by its community
         jia = by[("community", "甲社区")]
         assert (jia.compounds, jia.consultations) == (2, 3)
         assert (jia.voted_households, jia.roll_households) == (2, 4)
