@@ -105,7 +105,8 @@ def measure(report: Report, compounds: int, households: int, quick: bool) -> dic
             session["_fresh"] = True
             session.update(sessions.cookie_fields(admin, token))
         path = "/dashboard/?lang=zh_Hans"
-        first = contextvars.Context().run(client.get, path)
+        # The first request counts the frozen rolls (kept afterwards): timed on its own.
+        first_took, first = timed(lambda: contextvars.Context().run(client.get, path))
         assert first.status_code == 200, first.status_code
         page = first.get_data(as_text=True)
         from consult.process.dashboard import PAGE_ROWS
@@ -127,8 +128,11 @@ def measure(report: Report, compounds: int, households: int, quick: bool) -> dic
         label = f"{compounds} compounds / {households:,} households"
         report.target(f"GET /dashboard/ median, {label}", median_ms, TARGET_MS, "ms",
                       gate=not quick)
+        report.figure(f"GET /dashboard/ first request (rolls counted), {label}",
+                      round(first_took * 1000, 1), "ms")
         return {"compounds": compounds, "households": households,
                 "generate_s": round(generated_s, 1), "page_bytes": len(page),
+                "first_page_ms": round(first_took * 1000, 1),
                 "page_ms": [round(s * 1000, 1) for s in seconds], "median_ms": median_ms,
                 "sorted_by_turnout_ms": round(sorted_took * 1000, 1),
                 "xlsx_ms": round(xlsx_took * 1000, 1), "statements": statements,
