@@ -388,8 +388,8 @@ def build(scope: frozenset[int] | None, filters: Filters, sort: Sort,
             .group_by(Consultation.id))}
         if len(_ROLL_TOTALS) + len(counted) > _ROLL_CACHE_SIZE:
             _ROLL_TOTALS.clear()
-        for cid, totals in counted.items():
-            _ROLL_TOTALS[keys[cid]] = totals
+        for cid, pair in counted.items():
+            _ROLL_TOTALS[keys[cid]] = pair
     roll_totals = {cid: _ROLL_TOTALS[key] for cid, key in keys.items() if key in _ROLL_TOTALS}
     voted_totals = {cid: (n, int(area or 0)) for cid, n, area in _rows(
         select(Ballot.consultation_id, func.count(Ballot.id), func.sum(RollEntry.area_dm2))
