@@ -253,3 +253,30 @@ def test_monthly_report_reads_back(client, login_as, world):
     text = "".join(page.extract_text() for page in pages).replace("\n", "")
     for expected in ("甲院", "乙院", "丙院", "50.0%", "75.0%", "甲社区", "东街道"):
         assert expected in text
+
+
+def test_a_name_like_a_formula_stays_text_in_the_workbook(client, login_as, world):
+    world["c"].name = "=1+1"
+    db.session.flush()
+    login_as("admin")
+    book = load_workbook(io.BytesIO(client.get("/dashboard/export.xlsx", headers=EN).data))
+    cells = [row[3] for row in book.worksheets[0].iter_rows(min_row=2)]
+    formula = next(cell for cell in cells if cell.value == "=1+1")
+    assert formula.data_type == "s"
+
+
+def test_pure_helpers():
+    from datetime import UTC, datetime
+    from fractions import Fraction
+
+    now = datetime(2026, 12, 4, 15, 30, tzinfo=UTC)  # 23:30 in Beijing
+    assert dashboard.days_until(datetime(2026, 12, 4, 16, 30, tzinfo=UTC), now) == 1
+    assert dashboard.days_until(datetime(2026, 12, 4, 15, 0, tzinfo=UTC), now) == 0
+    assert dashboard.percent(Fraction(2, 3)) == "66.7%"
+    assert dashboard.percent(Fraction(1, 2000)) == "0.1%"  # 0.05 % rounds half up
+    assert dashboard.percent(None) == "—"
+    start, end = dashboard.month_bounds("2026-02", now)
+    assert (start, end) == (datetime(2026, 1, 31, 16, tzinfo=UTC),
+                            datetime(2026, 2, 28, 16, tzinfo=UTC))
+    assert dashboard.month_bounds("nonsense", now)[0] == datetime(2026, 11, 30, 16, tzinfo=UTC)
+    assert dashboard.month_bounds("2026-12", now)[1] == datetime(2026, 12, 31, 16, tzinfo=UTC)
