@@ -7,6 +7,8 @@
   runs it on a fresh database of the local PostgreSQL server;
 - ``imports``: how long the households and ballots imports hold the write lock
   (``bench/results/imports.md``; ``--db postgresql`` for PostgreSQL); run only when named;
+- ``dashboard``: the overview dashboard at 138 and 1,000 compounds
+  (``bench/results/dashboard.md``); run only when named;
 - ``tally``: only the tally of ``--households`` households against the aggregate
   (``bench/results/tally.md``), e.g. the city case alone; run only when named.
 
@@ -19,10 +21,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import imports, pdf, scale
+from bench import dashboard, imports, pdf, scale
 
 BENCHMARKS = {"pdf": pdf.main, "scale": scale.main, "tally": scale.main_tally,
-              "imports": imports.main}
+              "imports": imports.main, "dashboard": dashboard.main}
 
 
 def main() -> int:

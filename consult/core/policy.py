@@ -86,6 +86,8 @@ POLICY: dict[str, dict[Role, Grant]] = {
     "visits.view": {_C: Grant.SCOPED, _D: Grant.ALL},
     "visits.manage": {_C: Grant.SCOPED, _D: Grant.ALL},
     "visits.record": {_C: Grant.SCOPED, _D: Grant.ALL},
+    # The overview of every compound in the user's scope (counts only, no personal data).
+    "dashboard.view": {_C: Grant.SCOPED, _S: Grant.SCOPED, _D: Grant.ALL},
 }
 
 ACTION_LABELS: dict[str, Any] = {
@@ -113,6 +115,7 @@ ACTION_LABELS: dict[str, Any] = {
     "visits.view": _l("see follow-up visit lists and their progress"),
     "visits.manage": _l("make follow-up visit lists and split them among teams"),
     "visits.record": _l("record the outcome of follow-up visits"),
+    "dashboard.view": _l("compare the compounds on the overview dashboard"),
 }
 
 

@@ -125,6 +125,9 @@ SCREENS = [
     Screen("supervisor-audit-trail", "supervisor", "/audit/"),
     Screen("supervisor-audit-event", "supervisor", "/audit/{audit_event}"),
     Screen("admin-accounts", "admin", "/admin/users"),
+    # The overview dashboard, over a committee member's scope and over every compound.
+    Screen("committee-dashboard", "committee", "/dashboard/"),
+    Screen("admin-dashboard", "admin", "/dashboard/"),
 ]
 
 
