@@ -82,6 +82,11 @@ POLICY: dict[str, dict[Role, Grant]] = {
     "implementation.log": {_C: Grant.SCOPED, _D: Grant.ALL},
     "implementation.inspect": {_S: Grant.SCOPED, _D: Grant.ALL},
     "attachment.view_staff": {_C: Grant.SCOPED, _S: Grant.SCOPED, _D: Grant.ALL},
+    # 观摩评比: a round is seen by the staff of its compounds; each compound's committee scores
+    # the others; the street office (administrators) runs rounds and enters inspectors' scores.
+    "scoring.view": {_C: Grant.SCOPED, _S: Grant.SCOPED, _D: Grant.ALL},
+    "scoring.score": {_C: Grant.SCOPED},
+    "scoring.manage": {_D: Grant.ALL},
 }
 
 ACTION_LABELS: dict[str, Any] = {
@@ -106,6 +111,9 @@ ACTION_LABELS: dict[str, Any] = {
     "implementation.log": _l("record the progress of the works"),
     "implementation.inspect": _l("add inspection notes"),
     "attachment.view_staff": _l("open internal documents"),
+    "scoring.view": _l("see scoring rounds"),
+    "scoring.score": _l("score other compounds in a scoring round"),
+    "scoring.manage": _l("run scoring rounds"),
 }
 
 
