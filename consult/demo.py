@@ -19,6 +19,7 @@ from consult.consultations.models import Consultation
 from consult.core.policy import Role
 from consult.core.tabular import write_csv
 from consult.demo_consultations import seed_consultations
+from consult.demo_scoring import seed_scoring
 from consult.extensions import db
 from consult.registry import service as registry
 from consult.registry.models import Building, Community, Compound, Household
@@ -158,6 +159,8 @@ def seed_demo() -> DemoResult:
     seed_consultations(main, committee, supervisor, resident_home)
     result.consultations = db.session.scalar(select(func.count(Consultation.id)).where(
         Consultation.compound_id == main.id)) or 0
+
+    seed_scoring(admin)
 
     for role, username in ((Role.ADMIN, "admin"), (Role.COMMITTEE, "committee"),
                            (Role.SUPERVISOR, "supervisor"), (Role.RESIDENT, "resident")):

@@ -16,7 +16,7 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, NumberRange
 
-from consult.core.forms import FlaskForm, max_length, required
+from consult.core.forms import FlaskForm, max_length, options, required
 
 
 class CheckboxesField(SelectMultipleField):
@@ -39,7 +39,7 @@ class RoundForm(FlaskForm):
         _l("Weight of the street office's inspectors (percent of the score; 0 for none)"),
         default=0, validators=[InputRequired(), NumberRange(0, 100)])
     decimals = SelectField(_l("Decimal places a score may have"), coerce=int,
-                           choices=[(0, "0"), (1, "1"), (2, "2")], default=1)
+                           choices=options([(0, "0"), (1, "1"), (2, "2")]), default=1)
     honour_count = IntegerField(
         _l("How many of the top places are named red-flag compounds"), default=3,
         validators=[InputRequired(), NumberRange(0, 100)])

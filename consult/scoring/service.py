@@ -290,12 +290,14 @@ def record_scores(actor: Any, round_: ScoringRound, scorer_compound_id: int,
     """A compound's representatives score another compound on every criterion of the sheet.
 
     Refused for the compound's own scores (never scored by itself), outside the round, after
-    it closes, and for anyone not on that compound's committee.
+    it closes, and for anyone not on that compound's committee (``actor`` None: the system,
+    e.g. sheets collected on paper and entered by a command).
     """
     scorer = _participant(round_, scorer_compound_id)
     if scorer_compound_id == target_compound_id:
         raise Conflict(_("A compound does not score itself."))
-    scope = compound_scope(actor, "scoring.score")
+    # ``actor`` None is the system (a command, the demo) copying in the paper sheets.
+    scope = None if actor is None else compound_scope(actor, "scoring.score")
     if scope is not None and scorer.compound_id not in scope:
         raise PermissionDenied(_("Only the committee of a compound scores for it."))
     return _record(actor, round_, f"c:{scorer.compound_id}", target_compound_id, values,

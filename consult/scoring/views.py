@@ -11,7 +11,7 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from consult.core.errors import Conflict, NotFound, ValidationFailed
-from consult.core.forms import save_form
+from consult.core.forms import options, save_form
 from consult.core.models import utcnow
 from consult.core.policy import authorize, can, require
 from consult.extensions import db
@@ -35,8 +35,8 @@ def index() -> str:
 
 def _round_form(round_: ScoringRound | None) -> RoundForm:
     form = RoundForm()
-    form.compound_ids.choices = [(c.id, f"{c.community.name} · {c.name}")
-                                 for c in scoring.compound_choices()]
+    form.compound_ids.choices = options([(c.id, f"{c.community.name} · {c.name}")
+                                         for c in scoring.compound_choices()])
     if request.method == "GET":
         if round_ is None:
             today = utcnow().date()
