@@ -21,6 +21,9 @@ from tests import factories
 from tests.conftest import audit_actions
 
 
+EN = {"Accept-Language": "en"}
+
+
 def open_round(compounds, admin, **overrides):
     data = dict(name="2026年第六期观摩评比", period_start=date(2026, 11, 1),
                 period_end=date(2026, 12, 31), compound_ids=[c.id for c in compounds],
@@ -106,7 +109,8 @@ def test_the_refusal_holds_on_the_page_too(client, login_as, three, admin):
     login_as("committee", compound=x)
     first, second = round_.criteria
     response = client.post(f"/scoring/{round_.id}/compounds/{x.id}/score/{x.id}",
-                           data={f"c{first.id}": "8", f"c{second.id}": "4"})
+                           data={f"c{first.id}": "8", f"c{second.id}": "4"},
+                           headers=EN)
     assert response.status_code == 409
     assert "A compound does not score itself." in response.get_data(as_text=True)
     assert db.session.scalar(select(func.count(Score.id))) == 0
@@ -207,7 +211,7 @@ def test_the_office_closes_after_a_confirmation_with_the_numbers(client, login_a
     round_ = open_round(three, admin)
     score_all(round_, three, admin)
     login_as("admin")
-    page = client.get(f"/scoring/{round_.id}/close").get_data(as_text=True)
+    page = client.get(f"/scoring/{round_.id}/close", headers=EN).get_data(as_text=True)
     # 3 compounds owe 3 × 2 × 2 = 12 scores, all in; 3 compounds + 1 inspector scored.
     assert "3 compounds are ranked; 4 scorers (1 of them inspectors)" in page
     assert "0 of the 12 scores the compounds owe are missing" in page
