@@ -20,7 +20,6 @@ from consult.scoring.models import Score
 from tests import factories
 from tests.conftest import audit_actions
 
-
 EN = {"Accept-Language": "en"}
 
 
