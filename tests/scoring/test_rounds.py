@@ -4,6 +4,7 @@ published ranking, its verification and its PDF."""
 from __future__ import annotations
 
 import io
+import json
 import re
 from datetime import date
 from fractions import Fraction as F
@@ -144,6 +145,14 @@ def test_a_scorer_changes_its_scores_while_open_but_never_after_close(client, lo
     scoring.record_scores(member, round_, x.id, y.id, sheet(round_, "7.5", "2"))
     assert scoring.scores_of(round_, f"c:{x.id}", y.id)[round_.criteria[0].id] == F("7.5")
     assert audit_actions().count("scoring.scored") == 2
+    from consult.audit.models import AuditEvent
+
+    last = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "scoring.scored")
+                              .order_by(AuditEvent.seq.desc())).first()
+    first_id = str(round_.criteria[0].id)
+    assert last.actor_id == member.id and last.compound_id == x.id
+    payload = json.loads(last.payload)
+    assert payload["before"][first_id] == "7.00" and payload["points"][first_id] == "7.50"
     scoring.close_round(admin, round_)
     with pytest.raises(Conflict):
         scoring.record_scores(member, round_, x.id, y.id, sheet(round_, "1", "1"))
