@@ -136,6 +136,7 @@ def _load_models() -> None:
     import consult.implementation.models
     import consult.notices.models
     import consult.registry.models
+    import consult.scoring.models
     import consult.uploads.models  # noqa: F401
 
 
@@ -147,7 +148,8 @@ def _load_audit_readers() -> None:
     import consult.consultations.auditing
     import consult.implementation.auditing
     import consult.notices.auditing
-    import consult.registry.auditing  # noqa: F401
+    import consult.registry.auditing
+    import consult.scoring.auditing  # noqa: F401
 
 
 def _init_login(app: Flask) -> None:
@@ -173,11 +175,12 @@ def _register_blueprints(app: Flask) -> None:
     from consult.notices.views import bp as notices_bp
     from consult.process.dashboard_views import bp as dashboard_bp
     from consult.registry.views import bp as registry_bp
+    from consult.scoring.views import bp as scoring_bp
     from consult.uploads.views import bp as uploads_bp
 
     for blueprint in (main_bp, accounts_bp, registry_bp, audit_bp, consultations_bp,
                       ballots_bp, proofs_bp, notices_bp, implementation_bp, uploads_bp,
-                      dashboard_bp):
+                      dashboard_bp, scoring_bp):
         app.register_blueprint(blueprint)
 
 

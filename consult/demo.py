@@ -19,6 +19,7 @@ from consult.consultations.models import Consultation
 from consult.core.policy import Role
 from consult.core.tabular import write_csv
 from consult.demo_consultations import seed_consultations
+from consult.demo_scoring import seed_scoring
 from consult.demo_visits import seed_visits
 from consult.extensions import db
 from consult.registry import service as registry
@@ -160,6 +161,8 @@ def seed_demo() -> DemoResult:
     seed_visits(main, committee, resident_home)
     result.consultations = db.session.scalar(select(func.count(Consultation.id)).where(
         Consultation.compound_id == main.id)) or 0
+
+    seed_scoring(admin)
 
     for role, username in ((Role.ADMIN, "admin"), (Role.COMMITTEE, "committee"),
                            (Role.SUPERVISOR, "supervisor"), (Role.RESIDENT, "resident")):

@@ -40,6 +40,7 @@ PACKAGE_LAYERS = {
         "registry", "accounts", "uploads", "consultations", "ballots", "notices",
         "implementation", "operations")},
     "process": "process",
+    "scoring": "process",  # rounds across compounds: drives registry and notices
     "main": "interface",  # the home page, health check and language switch: views only
 }
 _INTERFACE = re.compile(r"(views|forms|cli|commands|demo)(_\w+)?|\w+_(views|forms|commands)")

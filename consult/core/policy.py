@@ -88,6 +88,11 @@ POLICY: dict[str, dict[Role, Grant]] = {
     "visits.record": {_C: Grant.SCOPED, _D: Grant.ALL},
     # The overview of every compound in the user's scope (counts only, no personal data).
     "dashboard.view": {_C: Grant.SCOPED, _S: Grant.SCOPED, _D: Grant.ALL},
+    # 观摩评比: a round is seen by the staff of its compounds; each compound's committee scores
+    # the others; the street office (administrators) runs rounds and enters inspectors' scores.
+    "scoring.view": {_C: Grant.SCOPED, _S: Grant.SCOPED, _D: Grant.ALL},
+    "scoring.score": {_C: Grant.SCOPED},
+    "scoring.manage": {_D: Grant.ALL},
 }
 
 ACTION_LABELS: dict[str, Any] = {
@@ -116,6 +121,9 @@ ACTION_LABELS: dict[str, Any] = {
     "visits.manage": _l("make follow-up visit lists and split them among teams"),
     "visits.record": _l("record the outcome of follow-up visits"),
     "dashboard.view": _l("compare the compounds on the overview dashboard"),
+    "scoring.view": _l("see scoring rounds"),
+    "scoring.score": _l("score other compounds in a scoring round"),
+    "scoring.manage": _l("run scoring rounds"),
 }
 
 

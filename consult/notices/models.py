@@ -19,6 +19,7 @@ class NoticeKind(StrEnum):
     VOTE = "vote"              # 投票公告, before voting opens
     RESOLUTION = "resolution"  # 决议公示
     RESULT = "result"          # 实施结果公示
+    RANKING = "ranking"        # 观摩评比排名公示, of a scoring round (no consultation)
 
 
 # The one name of each kind, on the page, the PDF, its file name and the verify page.
@@ -26,6 +27,7 @@ NOTICE_KIND_LABELS = {
     NoticeKind.VOTE: _l("Vote notice"),
     NoticeKind.RESOLUTION: _l("Resolution notice"),
     NoticeKind.RESULT: _l("Notice of the works’ result"),
+    NoticeKind.RANKING: _l("Ranking of the scoring round"),
 }
 
 
@@ -34,13 +36,25 @@ class Notice(Model):
 
     ``content_json`` holds everything the notice shows; ``content_sha256`` fingerprints it and,
     with the audit chain head at publication, is recorded in the audit trail.
+
+    A notice belongs to a consultation, or (a ranking) to a scoring round of several compounds:
+    exactly one of the two.
     """
 
     __tablename__ = "notice"
-    __table_args__ = (CheckConstraint("kind IN ('vote', 'resolution', 'result')", name="kind"),)
+    __table_args__ = (
+        CheckConstraint("kind IN ('vote', 'resolution', 'result', 'ranking')", name="kind"),
+        CheckConstraint("(consultation_id IS NULL) <> (scoring_round_id IS NULL)",
+                        name="subject"),
+        CheckConstraint("(kind = 'ranking') = (scoring_round_id IS NOT NULL)",
+                        name="ranking_subject"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultation.id"), index=True)
+    consultation_id: Mapped[int | None] = mapped_column(ForeignKey("consultation.id"),
+                                                        index=True, default=None)
+    scoring_round_id: Mapped[int | None] = mapped_column(ForeignKey("scoring_round.id"),
+                                                         index=True, default=None)
     round: Mapped[int]
     kind: Mapped[str] = mapped_column(String(15))
     locale: Mapped[str] = mapped_column(String(10))
@@ -53,13 +67,14 @@ class Notice(Model):
     chain_hash: Mapped[str] = mapped_column(String(64))
     superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
-    consultation: Mapped[Consultation] = relationship()
+    consultation: Mapped[Consultation | None] = relationship()
     objections: Mapped[list[Objection]] = relationship(back_populates="notice",
                                                        order_by="Objection.id")
 
     @property
-    def scope_compound_id(self) -> int:
-        return self.consultation.compound_id
+    def scope_compound_id(self) -> int | None:
+        """A consultation's compound; a ranking concerns several, so no one compound."""
+        return self.consultation.compound_id if self.consultation is not None else None
 
 
 class Objection(Model):
@@ -82,7 +97,7 @@ class Objection(Model):
     household: Mapped[Household] = relationship()
 
     @property
-    def scope_compound_id(self) -> int:
+    def scope_compound_id(self) -> int | None:
         return self.notice.scope_compound_id
 
 

@@ -130,24 +130,49 @@ def publish(actor: Any, consultation: Consultation, kind: NoticeKind, now: datet
         if kind is not NoticeKind.RESOLUTION:
             raise ValueError("result notices are published with their content")
         content = resolution_content(consultation)
+    earlier = current_notice(consultation, kind)
+    notice = _freeze(actor, Notice(consultation_id=consultation.id, round=consultation.round,
+                                   kind=kind.value, locale=consultation.locale),
+                     content, now, period_ends_at or now + timedelta(
+                         days=consultation.publicity_days), earlier,
+                     {"consultation_id": consultation.id, "round": consultation.round})
+    return notice
+
+
+def publish_ranking(actor: Any, scoring_round_id: int, locale: str, content: dict[str, Any],
+                    now: datetime, period_ends_at: datetime) -> Notice:
+    """Freeze the ranking of a scoring round (several compounds, no consultation) as a notice,
+    with the same verification code, SHA-256, audit chain head and event as every notice."""
+    earlier = db.session.scalar(select(Notice).where(
+        Notice.scoring_round_id == scoring_round_id, Notice.superseded_at.is_(None)))
+    return _freeze(actor, Notice(scoring_round_id=scoring_round_id, round=1,
+                                 kind=NoticeKind.RANKING.value, locale=locale),
+                   content, now, period_ends_at, earlier,
+                   {"scoring_round_id": scoring_round_id})
+
+
+def _freeze(actor: Any, notice: Notice, content: dict[str, Any], now: datetime,
+            period_ends_at: datetime, earlier: Notice | None,
+            subject: dict[str, Any]) -> Notice:
+    """Fill in ``notice``'s frozen content, fingerprint and chain head; supersede ``earlier``;
+    record the publication."""
     text = canonical(content)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    earlier = current_notice(consultation, kind)
     if earlier is not None:
         earlier.superseded_at = now
     chain_seq, chain_hash = audit.chain_head()
-    notice = Notice(consultation_id=consultation.id, round=consultation.round, kind=kind.value,
-                    locale=consultation.locale, published_at=now,
-                    period_ends_at=period_ends_at or now + timedelta(
-                        days=consultation.publicity_days),
-                    content_json=text, content_sha256=digest, verify_code=_verify_code(),
-                    chain_seq=chain_seq, chain_hash=chain_hash)
+    notice.published_at = now
+    notice.period_ends_at = period_ends_at
+    notice.content_json = text
+    notice.content_sha256 = digest
+    notice.verify_code = _verify_code()
+    notice.chain_seq = chain_seq
+    notice.chain_hash = chain_hash
     db.session.add(notice)
     db.session.flush()
     audit.record(actor, "notice.published", notice, {
-        "consultation_id": consultation.id, "kind": kind.value, "round": consultation.round,
-        "sha256": digest, "verify_code": notice.verify_code, "chain_seq": chain_seq,
-        "chain_hash": chain_hash, "period_ends_at": notice.period_ends_at,
+        **subject, "kind": notice.kind, "sha256": digest, "verify_code": notice.verify_code,
+        "chain_seq": chain_seq, "chain_hash": chain_hash, "period_ends_at": notice.period_ends_at,
         "supersedes": earlier.id if earlier else None,
     })
     return notice
@@ -171,6 +196,8 @@ def file_objection(actor: Any, notice: Notice, household: Household, text: str,
     if not in_period(notice, now):
         raise Conflict(_("Objections can only be filed while the notice is up, until %(end)s.",
                          end=format_datetime(notice.period_ends_at, "short")))
+    if notice.consultation is None:
+        raise Conflict(_("Objections are made to a consultation's notices."))
     if household.scope_compound_id != notice.consultation.compound_id:
         raise Conflict(_("Only households of this compound can object to its notice."))
     text = (text or "").strip()

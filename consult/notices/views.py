@@ -72,11 +72,21 @@ def _page(notice: Notice, consultation: Consultation, objection_form: ObjectionF
         can_answer=can(current_user, "consultation.manage", consultation))
 
 
+def _consultation_id(notice: Notice) -> int:
+    """The consultation a notice belongs to; a ranking belongs to none (its pages are the
+    scoring rounds')."""
+    if notice.consultation_id is None:
+        raise NotFound(_("No such notice."))
+    return notice.consultation_id
+
+
 @bp.get("/notices/<int:notice_id>")
 @require("consultation.view")
-def show(notice_id: int) -> str:
+def show(notice_id: int) -> str | Response:
     notice = notices.get_notice_or_404(notice_id)
-    consultation = loading.load(notice.consultation_id)
+    if notice.scoring_round_id is not None:
+        return redirect(url_for("scoring.notice", ranking_id=notice.id))
+    consultation = loading.load(_consultation_id(notice))
     return _page(notice, consultation, ObjectionForm())
 
 
@@ -84,7 +94,7 @@ def show(notice_id: int) -> str:
 @require("consultation.participate")
 def object_(notice_id: int) -> Response | tuple[str, int]:
     notice = notices.get_notice_or_404(notice_id)
-    consultation, household = loading.load_participating(notice.consultation_id)
+    consultation, household = loading.load_participating(_consultation_id(notice))
     form = ObjectionForm()
     if save_form(form, lambda: notices.file_objection(current_user, notice, household,
                                                       form.text.data),
@@ -105,7 +115,7 @@ def answer(objection_id: int) -> Response | tuple[str, int]:
         return redirect(url_for("notices.show", notice_id=objection.notice_id,
                                 _anchor="objections"))
     notice = notices.get_notice_or_404(objection.notice_id)
-    return _page(notice, loading.load(notice.consultation_id), ObjectionForm(),
+    return _page(notice, loading.load(_consultation_id(notice)), ObjectionForm(),
                  (objection.id, form)), 400
 
 
@@ -144,7 +154,7 @@ def _disposition(disposition: str, name: str, fallback: str) -> str:
     return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-def _pdf_response(stored: pdf_module.Stored, name: str, fallback: str,
+def pdf_response(stored: pdf_module.Stored, name: str, fallback: str,
                   cache_control: str) -> Response:
     """A stored PDF as a file, with its content's hash as a (weak) ETag, so a browser that has
     it already gets a 304; ranges are served for readers that fetch a PDF in pieces."""
@@ -184,8 +194,10 @@ def _printers_busy(exc: render_slots.PrintersBusy) -> Response:
 def pdf(notice_id: int) -> Response:
     """A notice for the notice board, rendered from its frozen content (laid out once)."""
     notice = notices.get_notice_or_404(notice_id)
-    loading.load(notice.consultation_id)
-    return _pdf_response(printing.notice_file(notice), printing.notice_file_name(notice),
+    if notice.scoring_round_id is not None:
+        return redirect(url_for("scoring.notice_pdf", ranking_id=notice.id))
+    loading.load(_consultation_id(notice))
+    return pdf_response(printing.notice_file(notice), printing.notice_file_name(notice),
                          f"notice-{notice.verify_code}.pdf", _notice_cache_control(notice))
 
 
@@ -205,7 +217,7 @@ def issue_vote_notice(consultation_id: int) -> Response:
 @require("consultation.view")
 def minutes(consultation_id: int) -> Response:
     consultation = loading.load(consultation_id)
-    return _pdf_response(printing.minutes_file(consultation),
+    return pdf_response(printing.minutes_file(consultation),
                          printing.minutes_file_name(consultation),
                          f"minutes-{consultation.id}.pdf", MINUTES_CACHE_CONTROL)
 

@@ -155,6 +155,8 @@ def notice_file(notice: Notice) -> pdf.Stored:
     """A published notice as PDF, rendered from its frozen content in its own language, and
     laid out once for as long as that content stays the same (see ``pdf_cache``)."""
     consultation = notice.consultation
+    if consultation is None:
+        raise NotFound(_("No such notice."))  # a ranking: printed by its scoring round
     content = json.loads(notice.content_json)
     evaluation = as_of = None
     if notice.kind == NoticeKind.RESULT:

@@ -101,11 +101,11 @@ def todo_for(user: Any, now: datetime | None = None) -> list[Todo]:
 def _objections(scope: frozenset[int] | None) -> list[Todo]:
     """Notices in force with objections that have no public answer yet."""
     rows = db.session.execute(
-        select(Notice.id, Notice.consultation_id, Notice.period_ends_at, func.count(Objection.id))
+        select(Notice.id, Consultation.id, Notice.period_ends_at, func.count(Objection.id))
         .join(Objection, Objection.notice_id == Notice.id)
         .join(Consultation, Consultation.id == Notice.consultation_id)
         .where(Objection.answered_at.is_(None), Notice.superseded_at.is_(None), _in_scope(scope))
-        .group_by(Notice.id, Notice.consultation_id, Notice.period_ends_at))
+        .group_by(Notice.id, Consultation.id, Notice.period_ends_at))
     return [Todo(OBJECTIONS, consultation_id, due=ends, count=n, notice_id=notice_id)
             for notice_id, consultation_id, ends, n in rows]
 
