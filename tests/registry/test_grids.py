@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import openpyxl
 import pytest
@@ -153,3 +154,66 @@ def test_community_grids_lists_compounds_by_grid_within_scope(app, place):
         ("二网格", ["乙院"])]
     assert db.session.get(Community, place["east"].id) is not None
     assert db.session.get(Compound, place["a"].id).grid_id == place["first"].id
+
+
+# --- the pages --------------------------------------------------------------------------------
+
+def upload(client, text: str, name: str = "grids.csv"):
+    return client.post("/registry/grids/import", data={
+        "file": (io.BytesIO(text.encode("utf-8")), name)},
+        content_type="multipart/form-data", headers={"Accept-Language": "en"})
+
+
+def test_the_page_previews_then_imports_on_confirmation(client, login_as, place):
+    login_as("admin")
+    db.session.commit()
+    r = upload(client, GOOD)
+    assert r.status_code == 200
+    page = r.text
+    # The numbers that will change, before anything is written.
+    assert "create 2 grids" in page and "put 3 compounds in a grid" in page
+    assert "move 0 compounds" in page and "leave 1 compound where it is" in page
+    assert grid_count() == 1
+    hidden = dict(re.findall(r'name="(content|filename)"[^>]*value="([^"]*)"', page))
+    assert hidden["filename"] == "grids.csv"
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    r = client.post("/registry/grids/import/confirm", data={
+        "content": hidden["content"], "filename": "grids.csv",
+        **({"csrf_token": token.group(1)} if token else {})}, headers={"Accept-Language": "en"})
+    assert r.status_code == 302, r.text[:500]
+    assert grid_count() == 3
+    assert "registry.grids.imported" in audit_actions()
+    page = client.get(f"/registry/communities/{place['east'].id}",
+                      headers={"Accept-Language": "en"}).text
+    assert "一网格" in page and "二网格" in page and "乙院" in page and "解放街道" in page
+
+
+def test_a_bad_file_comes_back_to_the_form_with_every_problem(client, login_as, place):
+    login_as("admin")
+    db.session.commit()
+    r = upload(client, "社区,网格,小区\n北街社区,一网格,甲院\n东街社区,一网格,无名院\n")
+    assert r.status_code == 400
+    assert "北街社区" in r.text and "无名院" in r.text
+    assert "A (社区)" in r.text and "C (小区)" in r.text
+    assert 'type="file"' in r.text  # the form again, to upload the corrected file
+    assert grid_count() == 1
+
+
+def test_a_tampered_confirmation_writes_nothing(client, login_as, place):
+    login_as("admin")
+    db.session.commit()
+    r = client.post("/registry/grids/import/confirm", data={
+        "content": "not base64!", "filename": "x.csv"})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/registry/grids/import")
+    assert grid_count() == 1
+
+
+def test_the_community_page_shows_a_grid_worker_its_own_grid_only(client, login_as, place):
+    grids.import_grids(None, GOOD.encode(), "grids.csv")
+    second = db.session.scalar(select(Grid).where(Grid.name == "二网格"))
+    login_as("grid_worker", grid=second)
+    db.session.commit()
+    page = client.get(f"/registry/communities/{place['east'].id}").text
+    assert "二网格" in page and "乙院" in page
+    assert "甲院" not in page and "一网格" not in page
+    assert client.get(f"/registry/communities/{place['west'].id}").status_code == 403
