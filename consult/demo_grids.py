@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from consult.accounts import service as accounts
 from consult.consultations import opinions
 from consult.consultations.models import Consultation
 from consult.consultations.states import Action
@@ -67,6 +68,9 @@ SMALL_COMPOUNDS = (
     SmallCompound(GUANGMING, "第四网格", "交通局小区", "东风路 17 号", 2),
     SmallCompound(GUANGMING, "第四网格", "老邮局楼院", "东风路 26 号", 1),
 )
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯"
+GIVEN = ("建国", "秀英", "桂兰", "志强", "玉兰", "淑珍", "国庆", "建华", "丽华", "红梅",
+         "永刚", "春花", "德明", "素芬", "海燕", "卫东")
 # The grid the demo grid worker looks after.
 DEMO_GRID = (JIANSHE, "第一网格")
 
@@ -74,8 +78,6 @@ DEMO_GRID = (JIANSHE, "第一网格")
 def _small_rows(spec: SmallCompound, seed: int) -> list[list[str]]:
     """Households of a small compound, in the households file's columns."""
     rng = random.Random(seed)
-    from consult.demo import GIVEN, SURNAMES
-
     rows = []
     for b in range(1, spec.buildings + 1):
         for floor in range(1, 5):
@@ -136,8 +138,6 @@ def seed_grids(committee: Any, supervisor: Any) -> dict[str, Compound]:
     if plan.assigned or plan.moved or plan.offices_attached:
         grids.apply_grids(None, plan)
     # The committee runs the small compounds' consultations too; the supervisor watches.
-    from consult.accounts import service as accounts
-
     for user in (committee, supervisor):
         for compound in compounds.values():
             if compound.id not in user.scoped_compound_ids():

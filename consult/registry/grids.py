@@ -9,13 +9,17 @@ with its line and column, and nothing changes (all or nothing).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from consult.audit import service as audit
+from consult.audit.actions import describe, describe_objects
+from consult.audit.presenting import Field, describe_fields, name_objects
 from consult.core.errors import CellError, ImportRejected
 from consult.core.tabular import Column, Table, read_table
 from consult.core.validation import clean_text
@@ -31,6 +35,36 @@ GRID_COLUMNS = (
     Column("compound", ("compound", "小区", "楼院", "小區", "樓院")),
 )
 MAX_NAME = 100
+
+describe({
+    "registry.street_office.created": _l("Street office created"),
+    "registry.community.office_set": _l("Community put under a street office"),
+    "registry.grid.created": _l("Grid created"),
+    "registry.compound.grid_set": _l("Compound put in a grid"),
+    "registry.grids.imported": _l("Grids imported"),
+}, kind="registry")
+describe_objects({"street_office": _l("Street office"), "grid": _l("Grid")})
+describe_fields({"grid_id": Field(_l("Grid"), refers_to="grid")})
+describe_fields({"street_office": Field(_l("Street office"))},
+                actions=["registry.community.office_set"])
+describe_fields({
+    "street_offices_created": Field(_l("Street offices created")),
+    "grids_created": Field(_l("Grids created")),
+    "assigned": Field(_l("Compounds put in a grid")),
+    "moved": Field(_l("Compounds moved to another grid")),
+    "rows": Field(_l("Lines")),
+}, actions=["registry.grids.imported"])
+describe_fields({"from": Field(_l("Grid before")), "to": Field(_l("Grid after"))},
+                actions=["registry.compound.grid_set"])
+
+
+def _grid_names(ids: Collection[str]) -> dict[str, str]:
+    found = db.session.execute(select(Grid.id, Grid.name).where(
+        Grid.id.in_([int(one) for one in ids if one.isdigit()])))
+    return {str(one): name for one, name in found}
+
+
+name_objects("grid", _grid_names)
 
 
 @dataclass(frozen=True)
