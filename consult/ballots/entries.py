@@ -263,8 +263,10 @@ def enter(actor: Any, consultation: Consultation, household: Household, paper: P
     decision or its authorisation) or PermissionDenied (the first entry was one's own).
     """
     now = now or utcnow()
-    if paper.channel not in VISIT_CHANNELS and not can(actor, "ballot.enter", consultation):
+    if (actor is not None and paper.channel not in VISIT_CHANNELS
+            and not can(actor, "ballot.enter", consultation)):
         # Answers taken at the door are all a grid worker records; paper is the committee's.
+        # (No actor: the command line, run by whoever operates the server.)
         authorize(actor, "ballot.enter", consultation)
     if ballots.roll_entry_for(consultation, household.id) is None:
         raise Conflict(_("This household is not on the electoral roll of this vote."))

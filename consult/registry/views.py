@@ -140,8 +140,10 @@ def import_grids() -> Response | str | tuple[str, int]:
         return _grid_form_page(form, ImportRejected(
             _("The file has problems; nothing was imported."), plan.errors), 400)
     confirm = GridConfirmForm(content=base64.b64encode(data).decode(), filename=filename)
+    communities = {c.id: c.name for c in registry.communities()}
     return render_template("registry/grids_preview.html", plan=plan, form=confirm,
-                           communities={c.id: c.name for c in registry.communities()})
+                           new_grids=[f"{communities.get(cid, '')} / {name}"
+                                      for cid, name in plan.grids_created])
 
 
 @bp.post("/grids/import/confirm")
