@@ -148,6 +148,11 @@ def test_a_grid_worker_records_door_to_door_answers_but_no_paper_ballot(client, 
     db.session.commit()
     home, other = a1.buildings[0].households
     url = f"/consultations/{c.id}/ballots/{home.id}/enter"
+    listing = client.get(f"/consultations/{c.id}/ballots", headers=EN).text
+    # The roll offers the door-to-door form, and neither paper entry nor a file import.
+    assert f"{url}?channel=door_to_door" in listing
+    assert "Record a door-to-door answer" in listing
+    assert "Import paper ballots from a file" not in listing
     page = client.get(url, headers=EN).text
     # The form offers the door-to-door channel alone.
     assert 'value="door_to_door"' in page
