@@ -19,6 +19,7 @@ from consult.consultations.models import Consultation
 from consult.core.policy import Role
 from consult.core.tabular import write_csv
 from consult.demo_consultations import seed_consultations
+from consult.demo_grids import demo_grid, seed_grids
 from consult.demo_scoring import seed_scoring
 from consult.demo_visits import seed_visits
 from consult.extensions import db
@@ -55,6 +56,7 @@ DEMO_PASSWORDS = {
     "committee": "demo-committee-2026",
     "supervisor": "demo-supervisor-2026",
     "resident": "demo-resident-2026",
+    "grid": "demo-grid-2026",
 }
 
 
@@ -162,10 +164,19 @@ def seed_demo() -> DemoResult:
     result.consultations = db.session.scalar(select(func.count(Consultation.id)).where(
         Consultation.compound_id == main.id)) or 0
 
+    small = seed_grids(committee, supervisor)
+    result.households += sum(registry.household_counts([c.id for c in small.values()])
+                             .get(c.id, (0, 0))[0] for c in small.values())
+    grid_worker = _account("grid", _("Grid worker Zhao Min"), Role.GRID_WORKER)
+    grid = demo_grid()
+    if grid.id not in {s.grid_id for s in grid_worker.scopes}:
+        accounts.add_scope(admin, grid_worker, grid=grid)
+    # After the grids: the round is among the street office's compounds.
     seed_scoring(admin)
 
     for role, username in ((Role.ADMIN, "admin"), (Role.COMMITTEE, "committee"),
-                           (Role.SUPERVISOR, "supervisor"), (Role.RESIDENT, "resident")):
+                           (Role.SUPERVISOR, "supervisor"), (Role.RESIDENT, "resident"),
+                           (Role.GRID_WORKER, "grid")):
         result.accounts.append((role.value, username, DEMO_PASSWORDS[username], ""))
     return result
 

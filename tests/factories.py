@@ -9,7 +9,7 @@ from werkzeug.security import generate_password_hash
 
 from consult.accounts.models import User, UserScope
 from consult.extensions import db
-from consult.registry.models import Building, Community, Compound, Household
+from consult.registry.models import Building, Community, Compound, Grid, Household
 
 _seq = itertools.count(1)
 # A cheap hash keeps tests fast; production uses Werkzeug's scrypt default.
@@ -90,7 +90,8 @@ def make_older_access_code(household: Household, code: str = "271828182845") -> 
 
 def make_user(role: str, compound: Compound | None = None, household: Household | None = None,
               username: str | None = None, password: str | None = PASSWORD,
-              community: Community | None = None, **kwargs: Any) -> User:
+              community: Community | None = None, grid: Grid | None = None,
+              **kwargs: Any) -> User:
     if role == "resident" and household is None:
         target = compound or make_compound()
         building = target.buildings[0] if target.buildings else make_building(target)
@@ -105,8 +106,29 @@ def make_user(role: str, compound: Compound | None = None, household: Household 
             db.session.add(UserScope(user=user, compound=compound))
         if community is not None:
             db.session.add(UserScope(user=user, community=community))
+    if role == "grid_worker":
+        # A grid worker is scoped to grids: to the compound's grid (made when it has none).
+        if compound is not None:
+            db.session.add(UserScope(user=user, grid=grid_of(compound)))
+        if grid is not None:
+            db.session.add(UserScope(user=user, grid=grid))
     db.session.flush()
     return user
+
+
+def make_grid(community: Community, name: str | None = None) -> Grid:
+    grid = Grid(community=community, name=name or f"第{next(_seq)}网格")
+    db.session.add(grid)
+    db.session.flush()
+    return grid
+
+
+def grid_of(compound: Compound) -> Grid:
+    """The compound's grid; a new one in its community when it has none."""
+    if compound.grid is None:
+        compound.grid = make_grid(compound.community)
+        db.session.flush()
+    return compound.grid
 
 
 # --- consultations ----------------------------------------------------------------------------

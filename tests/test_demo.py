@@ -25,7 +25,7 @@ def test_seed_demo_builds_the_compound_and_accounts_and_is_idempotent(runner):
         Household.owner_key).having(func.count() > 1)).all()
     assert multi, "a few owners hold two flats"
     roles = set(db.session.scalars(select(User.role)))
-    assert roles == {"admin", "committee", "supervisor", "resident"}
+    assert roles == {"admin", "committee", "supervisor", "resident", "grid_worker"}
     from consult.audit import service as audit
     from consult.consultations.models import Consultation
     from consult.consultations.states import Stage
@@ -36,9 +36,10 @@ def test_seed_demo_builds_the_compound_and_accounts_and_is_idempotent(runner):
 
     second = runner.invoke(args=["demo", "seed"], env={"CONSULT_LANG": "en"})
     assert second.exit_code == 0
-    assert db.session.scalar(select(func.count(Household.id))) == 236
-    assert db.session.scalar(select(func.count(User.id))) == 4
-    assert db.session.scalar(select(func.count(Consultation.id))) == 12
+    # 216 + 20 in the two demo compounds, 120 in the street office's ten small ones.
+    assert db.session.scalar(select(func.count(Household.id))) == 356
+    assert db.session.scalar(select(func.count(User.id))) == 5
+    assert db.session.scalar(select(func.count(Consultation.id))) == 12 + 6
     open_codes = db.session.scalar(select(func.count(AccessCode.id)).where(
         AccessCode.used_at.is_(None), AccessCode.revoked_at.is_(None)))
     assert open_codes == 1
@@ -88,3 +89,35 @@ def test_demo_accounts_are_named_in_the_demo_language(runner, lang, committee_na
     assert names["committee"] == committee_name
     scripts = {"zh_Hans": "[\u4e00-\u9fff]", "zh_Hant": "[\u4e00-\u9fff]", "en": "^[A-Za-z' ]+$"}
     assert all(re.search(scripts[lang], names[u]) for u in ("admin", "committee", "supervisor"))
+
+
+def test_the_demo_street_office_has_two_communities_four_grids_and_a_grid_worker(runner,
+                                                                                 client):
+    from consult.consultations.models import Consultation
+    from consult.registry.models import Community, Grid, StreetOffice
+
+    assert runner.invoke(args=["demo", "seed"], env={"CONSULT_LANG": "en"}).exit_code == 0
+    office = db.session.scalars(select(StreetOffice)).one()
+    assert office.name == "解放街道"
+    assert sorted(c.name for c in office.communities) == ["光明社区", "建设路社区"]
+    grids = db.session.scalars(select(Grid).order_by(Grid.name)).all()
+    assert [g.name for g in grids] == ["第一网格", "第三网格", "第二网格", "第四网格"]
+    compounds = db.session.scalars(select(Compound)).all()
+    assert len(compounds) == 12 and all(c.grid_id is not None for c in compounds)
+    # Every grid is in its compounds' community.
+    assert all(c.grid.community_id == c.community_id for c in compounds)
+    stages = db.session.execute(select(Compound.name, Consultation.stage).join(
+        Consultation, Consultation.compound_id == Compound.id).where(
+        Compound.name != "劳动局家属院")).all()
+    assert sorted(stage for _n, stage in stages) == [
+        "closed", "implementing", "soliciting", "soliciting", "soliciting", "voting"]
+    assert db.session.scalar(select(func.count(Community.id))) == 2
+
+    r = client.post("/login", data={"username": "grid", "password": "demo-grid-2026"})
+    assert r.status_code == 302
+    registry_page = client.get("/registry/").text
+    # 第一网格: 劳动局家属院, 粮食局宿舍, 邮电小区; nothing of another grid.
+    for name in ("劳动局家属院", "粮食局宿舍", "邮电小区"):
+        assert name in registry_page
+    for name in ("纺织厂宿舍", "税务局小区", "交通局小区"):
+        assert name not in registry_page

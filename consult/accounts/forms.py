@@ -65,7 +65,7 @@ class PasswordForm(FlaskForm):
     confirm = confirm_password_field()
 
 
-STAFF_ROLES = (Role.COMMITTEE, Role.SUPERVISOR, Role.ADMIN)
+STAFF_ROLES = (Role.COMMITTEE, Role.SUPERVISOR, Role.GRID_WORKER, Role.ADMIN)
 
 
 def staff_role_choices() -> list[SelectChoice]:
@@ -95,7 +95,8 @@ class UserEditForm(FlaskForm):
 
 
 class ScopeForm(FlaskForm):
-    target = SelectField(_l("Community or compound"), choices=[], validators=[required()])
+    target = SelectField(_l("Community, compound or grid"), choices=[],
+                         validators=[required()])
 
 
 class ResetPasswordForm(FlaskForm):

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from flask_babel import force_locale
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint, select
+from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint, or_, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash
 
@@ -14,9 +14,13 @@ from consult.core.i18n import SUPPORTED_LOCALES
 from consult.core.models import TimestampMixin, UTCDateTime, utcnow
 from consult.core.policy import STORED_ROLES, Role
 from consult.extensions import Model, db
-from consult.registry.models import Community, Compound, Household
+from consult.registry.models import Community, Compound, Grid, Household
 
 _ROLE_VALUES = ", ".join(f"'{r.value}'" for r in STORED_ROLES)
+# A scope names exactly one of a community, a compound or a grid.
+ONE_TARGET = ("(CASE WHEN community_id IS NULL THEN 0 ELSE 1 END"
+              " + CASE WHEN compound_id IS NULL THEN 0 ELSE 1 END"
+              " + CASE WHEN grid_id IS NULL THEN 0 ELSE 1 END) = 1")
 
 
 class User(UserMixin, TimestampMixin, Model):
@@ -87,18 +91,21 @@ class User(UserMixin, TimestampMixin, Model):
         return check_password_hash(self.password_hash, password)
 
     def scoped_compound_ids(self) -> frozenset[int]:
-        """Compounds this user is scoped to, directly or through a whole community."""
+        """Compounds this user is scoped to, directly, through a whole community or through
+        a grid (at most one query, whatever the number of scopes)."""
         cached = self.__dict__.get("_scope_cache")
         if cached is not None:
             return cached
         compound_ids = {s.compound_id for s in self.scopes if s.compound_id is not None}
         community_ids = [s.community_id for s in self.scopes if s.community_id is not None]
+        grid_ids = [s.grid_id for s in self.scopes if s.grid_id is not None]
+        conditions = []
         if community_ids:
-            compound_ids.update(
-                db.session.scalars(
-                    select(Compound.id).where(Compound.community_id.in_(community_ids))
-                )
-            )
+            conditions.append(Compound.community_id.in_(community_ids))
+        if grid_ids:
+            conditions.append(Compound.grid_id.in_(grid_ids))
+        if conditions:
+            compound_ids.update(db.session.scalars(select(Compound.id).where(or_(*conditions))))
         result = frozenset(compound_ids)
         self.__dict__["_scope_cache"] = result
         return result
@@ -108,29 +115,33 @@ class User(UserMixin, TimestampMixin, Model):
 
 
 class UserScope(Model):
-    """A compound, or a whole community, that a committee member or supervisor works in."""
+    """A compound, a whole community or a grid that a staff member works in (exactly one of
+    the three)."""
 
     __tablename__ = "user_scope"
     __table_args__ = (
-        CheckConstraint(
-            "(community_id IS NULL) <> (compound_id IS NULL)", name="one_target"
-        ),
+        CheckConstraint(ONE_TARGET, name="one_target"),
         UniqueConstraint("user_id", "community_id", "compound_id"),
+        UniqueConstraint("user_id", "grid_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
     community_id: Mapped[int | None] = mapped_column(ForeignKey("community.id"), default=None)
     compound_id: Mapped[int | None] = mapped_column(ForeignKey("compound.id"), default=None)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"), index=True, default=None)
 
     user: Mapped[User] = relationship(back_populates="scopes")
     community: Mapped[Community | None] = relationship()
     compound: Mapped[Compound | None] = relationship()
+    grid: Mapped[Grid | None] = relationship()
 
     @property
     def label(self) -> str:
         if self.compound is not None:
             return self.compound.full_name
+        if self.grid is not None:
+            return self.grid.full_name
         assert self.community is not None
         return self.community.name
 

@@ -33,11 +33,11 @@ from consult.core.database import affected_rows, lock_row
 from consult.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from consult.core.i18n import SUPPORTED_LOCALES
 from consult.core.models import utcnow
-from consult.core.policy import SCOPED_ROLES, STORED_ROLES, Role
+from consult.core.policy import GRID_SCOPED_ROLES, SCOPED_ROLES, STORED_ROLES, Role
 from consult.core.sorting import Sort
 from consult.core.tabular import write_csv
 from consult.extensions import db
-from consult.registry.models import Building, Community, Compound, Household
+from consult.registry.models import Building, Community, Compound, Grid, Household
 
 describe({
     "accounts.user.created": _l("Account created"),
@@ -153,14 +153,18 @@ def update_user(actor: Any, user: User, *, display_name: str, role: str, active:
     losing_admin = user.role == Role.ADMIN and (role != Role.ADMIN or not active)
     if losing_admin and _active_admins_besides(user) == 0:
         raise Conflict(_("This is the last active administrator; appoint another first."))
+    old_role = user.role
     before = {"display_name": user.display_name, "role": user.role, "active": user.active}
     after = {"display_name": _clean_display_name(display_name), "role": role, "active": active}
     if before == after:
         return user
     for key, value in after.items():
         setattr(user, key, value)
-    if role not in SCOPED_ROLES:
-        user.scopes.clear()  # scopes only mean something for committee members and supervisors
+    if role not in SCOPED_ROLES or (
+            (Role(role) in GRID_SCOPED_ROLES) != (Role(old_role) in GRID_SCOPED_ROLES)):
+        # Scopes only mean something for scoped roles, and a grid worker's are grids: a
+        # change between the two kinds starts from no scope rather than a wrong one.
+        user.scopes.clear()
     user.forget_scope_cache()
     db.session.flush()
     if (before["role"], before["active"]) != (role, active):
@@ -172,24 +176,28 @@ def update_user(actor: Any, user: User, *, display_name: str, role: str, active:
 
 
 def add_scope(actor: Any, user: User, *, community: Community | None = None,
-              compound: Compound | None = None) -> UserScope:
-    """Give a committee member or supervisor a compound, or a whole community."""
+              compound: Compound | None = None, grid: Grid | None = None) -> UserScope:
+    """Give a committee member or supervisor a compound or a whole community, or a grid
+    worker a grid."""
     if user.role not in SCOPED_ROLES:
-        raise ValidationFailed(_("Only committee members and supervisors have scopes."))
-    if (community is None) == (compound is None):
-        raise ValidationFailed(_("Choose either a community or a compound."))
+        raise ValidationFailed(_("Only committee members, supervisors and grid workers have "
+                                 "scopes."))
+    if sum(target is not None for target in (community, compound, grid)) != 1:
+        raise ValidationFailed(_("Choose one community, compound or grid."))
+    if (grid is not None) != (Role(user.role) in GRID_SCOPED_ROLES):
+        raise ValidationFailed(_("Grid workers are scoped to grids, and only they are."))
+    wanted = (community.id if community else None, compound.id if compound else None,
+              grid.id if grid else None)
     for scope in user.scopes:
-        if (scope.community_id, scope.compound_id) == (
-                community.id if community else None, compound.id if compound else None):
+        if (scope.community_id, scope.compound_id, scope.grid_id) == wanted:
             raise Conflict(_("This scope is already assigned."))
-    scope = UserScope(user=user, community=community, compound=compound)
+    scope = UserScope(user=user, community=community, compound=compound, grid=grid)
     db.session.add(scope)
     db.session.flush()
     user.forget_scope_cache()
     sessions.end_all(user)
     audit.record(actor, "accounts.scope.added", user, {
-        "community_id": community.id if community else None,
-        "compound_id": compound.id if compound else None,
+        "community_id": wanted[0], "compound_id": wanted[1], "grid_id": wanted[2],
     }, compound_id=compound.id if compound else None)
     return scope
 
@@ -197,7 +205,8 @@ def add_scope(actor: Any, user: User, *, community: Community | None = None,
 def remove_scope(actor: Any, scope: UserScope) -> None:
     """Take a scope away from a user."""
     user = scope.user
-    data = {"community_id": scope.community_id, "compound_id": scope.compound_id}
+    data = {"community_id": scope.community_id, "compound_id": scope.compound_id,
+            "grid_id": scope.grid_id}
     user.scopes.remove(scope)
     db.session.flush()
     user.forget_scope_cache()

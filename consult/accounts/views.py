@@ -34,9 +34,11 @@ from consult.accounts.forms import (
     UserCreateForm,
     UserEditForm,
 )
+from consult.accounts.models import User
 from consult.core import sorting
 from consult.core.forms import options, page_number, page_size, save_form, text_arg
 from consult.core.policy import (
+    GRID_SCOPED_ROLES,
     ROLE_LABELS,
     STORED_ROLES,
     Role,
@@ -49,7 +51,7 @@ from consult.core.policy import (
 from consult.core.urls import safe_next
 from consult.extensions import db, limiter
 from consult.registry import service as registry
-from consult.registry.models import Community, Compound, Household
+from consult.registry.models import Community, Compound, Grid, Household
 
 bp = Blueprint("accounts", __name__)
 
@@ -215,13 +217,20 @@ def user_new() -> Response | str:
     return render_template("accounts/user_new.html", form=form)
 
 
-def _scope_choices() -> list[SelectChoice]:
+def _scope_choices(user: User) -> list[SelectChoice]:
+    """What ``user`` may be scoped to: grids for a grid worker, else communities and
+    compounds."""
     choices: list[SelectChoice] = []
+    grids = Role(user.role) in GRID_SCOPED_ROLES
     for community in registry.communities():
-        pairs = [(f"community:{community.id}", _("%(name)s (whole community)",
-                                                 name=community.name))]
-        pairs += [(f"compound:{c.id}", c.name) for c in community.compounds]
-        choices += options(pairs, optgroup=community.name)
+        if grids:
+            pairs = [(f"grid:{g.id}", g.name) for g in community.grids]
+        else:
+            pairs = [(f"community:{community.id}", _("%(name)s (whole community)",
+                                                     name=community.name))]
+            pairs += [(f"compound:{c.id}", c.name) for c in community.compounds]
+        if pairs:
+            choices += options(pairs, optgroup=community.name)
     return choices
 
 
@@ -235,7 +244,7 @@ def user_edit(user_id: int) -> Response | str:
             active=bool(form.active.data)), _("Saved.")):
         return redirect(url_for("accounts.user_edit", user_id=user.id))
     scope_form = ScopeForm()
-    scope_form.target.choices = _scope_choices()
+    scope_form.target.choices = _scope_choices(user)
     return render_template("accounts/user_edit.html", user=user, form=form,
                            scope_form=scope_form, password_form=ResetPasswordForm())
 
@@ -299,12 +308,12 @@ def code_resume(household_id: int) -> Response:
 def scope_add(user_id: int) -> Response:
     user = accounts.get_user_or_404(user_id)
     form = ScopeForm()
-    form.target.choices = _scope_choices()
+    form.target.choices = _scope_choices(user)
     if not form.validate_on_submit():
-        flash(_("Choose a community or a compound."), "danger")
+        flash(_("Choose a community, a compound or a grid."), "danger")
         return redirect(url_for("accounts.user_edit", user_id=user.id))
     kind, _sep, raw_id = form.target.data.partition(":")
-    model = Community if kind == "community" else Compound
+    model = {"community": Community, "compound": Compound, "grid": Grid}[kind]
     target = registry.get_or_404(model, int(raw_id))
     accounts.add_scope(current_user, user, **{kind: target})
     db.session.commit()

@@ -51,6 +51,7 @@ from consult.consultations.models import Consultation, Secrecy
 from consult.core.database import lock_row
 from consult.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from consult.core.models import utcnow
+from consult.core.policy import authorize, can
 from consult.extensions import db
 from consult.registry.models import Household
 from consult.uploads import service as uploads
@@ -72,6 +73,8 @@ MAX_REASON = 500
 NEVER_REPLACE = frozenset({t.Choice.NOT_REACHED, t.Choice.UNDECIDED})
 # Channels a correction may come by: each has a signed paper to show for it.
 CORRECTION_CHANNELS = (BallotChannel.PAPER, BallotChannel.PROXY)
+# What staff holding ``ballot.visit`` but not ``ballot.enter`` (grid workers) may record.
+VISIT_CHANNELS = (BallotChannel.DOOR_TO_DOOR,)
 
 
 @dataclass(frozen=True)
@@ -260,6 +263,11 @@ def enter(actor: Any, consultation: Consultation, household: Household, paper: P
     decision or its authorisation) or PermissionDenied (the first entry was one's own).
     """
     now = now or utcnow()
+    if (actor is not None and paper.channel not in VISIT_CHANNELS
+            and not can(actor, "ballot.enter", consultation)):
+        # Answers taken at the door are all a grid worker records; paper is the committee's.
+        # (No actor: the command line, run by whoever operates the server.)
+        authorize(actor, "ballot.enter", consultation)
     if ballots.roll_entry_for(consultation, household.id) is None:
         raise Conflict(_("This household is not on the electoral roll of this vote."))
     # Ballots and closing the vote hold the consultation the same way (see service.cast).

@@ -14,7 +14,7 @@ from werkzeug.wrappers import Response
 
 from consult.ballots import entries, staging
 from consult.ballots import service as ballots
-from consult.ballots.entries import CORRECTION_CHANNELS
+from consult.ballots.entries import CORRECTION_CHANNELS, VISIT_CHANNELS
 from consult.ballots.forms import (
     STAFF_CHANNELS,
     AuthorisationForm,
@@ -27,9 +27,9 @@ from consult.ballots.models import BALLOT_CHANNEL_LABELS, BallotChannel, EntrySt
 from consult.ballots.views import _choice_options, _submitted_choices, bp
 from consult.consultations.models import Consultation, Secrecy
 from consult.core.database import starts_reading
-from consult.core.errors import ImportRejected, ValidationFailed
+from consult.core.errors import ImportRejected, PermissionDenied, ValidationFailed
 from consult.core.forms import apply_errors, save_form, uploaded_table
-from consult.core.policy import can, require
+from consult.core.policy import can, denial_message, require
 from consult.extensions import db
 from consult.process import loading, workflow
 from consult.registry.models import Household
@@ -72,7 +72,7 @@ def _entry_channel(offered: tuple[BallotChannel, ...], value: str | None) -> Bal
 
 
 @bp.route("/<int:consultation_id>/ballots/<int:household_id>/enter", methods=["GET", "POST"])
-@require("ballot.enter")
+@require("ballot.visit")
 def enter(consultation_id: int, household_id: int) -> Response | str | tuple[str, int]:
     """A household's paper ballot: its first or second entry, or a correction of the ballot
     it already has. The channel is chosen first (``?channel=``, no script needed): the form
@@ -81,8 +81,13 @@ def enter(consultation_id: int, household_id: int) -> Response | str | tuple[str
     roll, household = ballots.roll_household_or_404(consultation, household_id)
     page = entries.entry_page(consultation, household_id, current_user)
     correcting = page.mode == "correct"
-    form = EntryForm(correcting=correcting)
-    offered = CORRECTION_CHANNELS if correcting else STAFF_CHANNELS
+    # Staff who only record answers at the door (grid workers) get that channel alone.
+    visit_only = not can(current_user, "ballot.enter", consultation)
+    if visit_only and correcting:
+        raise PermissionDenied(denial_message(current_user, "ballot.enter", consultation))
+    offered = (VISIT_CHANNELS if visit_only else
+               CORRECTION_CHANNELS if correcting else STAFF_CHANNELS)
+    form = EntryForm(correcting=correcting, channels=offered)
     channel = _entry_channel(offered, request.form.get("channel") if form.is_submitted()
                              else request.args.get("channel"))
     errors: dict[str, list[str]] = {}

@@ -38,9 +38,10 @@ class EntryForm(FlaskForm):
     evidence = FileField(_l("Evidence: scan of the paper ballot the household signed, or the "
                             "proxy's written authorisation (photo or PDF)"))
 
-    def __init__(self, *args: object, correcting: bool = False, **kwargs: object) -> None:
+    def __init__(self, *args: object, correcting: bool = False,
+                 channels: tuple[BallotChannel, ...] | None = None, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        channels = CORRECTION_CHANNELS if correcting else STAFF_CHANNELS
+        channels = channels or (CORRECTION_CHANNELS if correcting else STAFF_CHANNELS)
         self.channel.choices = options((c.value, BALLOT_CHANNEL_LABELS[c]) for c in channels)
 
 

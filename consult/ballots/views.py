@@ -183,7 +183,9 @@ def index(consultation_id: int) -> Response | str:
         channels=ballots.counts_by_channel(consultation), export_form=RollExportForm(),
         show_choices=consultation.secrecy == Secrecy.OPEN, pending=entries.pending(consultation),
         double_entry=ballots.double_entry_on(consultation),
-        can_enter=can_enter, entering=entering, sort=sort)
+        can_enter=can_enter, entering=entering, sort=sort,
+        # Staff who record door-to-door answers only (grid workers): that link alone.
+        can_visit=not can_enter and can(current_user, "ballot.visit", consultation))
 
 
 @bp.post("/<int:consultation_id>/roll/export")

@@ -34,10 +34,13 @@ class Role(StrEnum):
     COMMITTEE = "committee"
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
+    GRID_WORKER = "grid_worker"  # 网格员: street-office staff who look after whole grids
 
 
-STORED_ROLES = (Role.RESIDENT, Role.COMMITTEE, Role.SUPERVISOR, Role.ADMIN)
-SCOPED_ROLES = frozenset({Role.COMMITTEE, Role.SUPERVISOR})
+STORED_ROLES = (Role.RESIDENT, Role.COMMITTEE, Role.SUPERVISOR, Role.ADMIN, Role.GRID_WORKER)
+SCOPED_ROLES = frozenset({Role.COMMITTEE, Role.SUPERVISOR, Role.GRID_WORKER})
+# Roles whose scopes are grids (the others are scoped to compounds or communities).
+GRID_SCOPED_ROLES = frozenset({Role.GRID_WORKER})
 
 ROLE_LABELS = {
     Role.ANONYMOUS: _l("Visitor"),
@@ -45,6 +48,7 @@ ROLE_LABELS = {
     Role.COMMITTEE: _l("Committee member"),
     Role.SUPERVISOR: _l("Supervisor"),
     Role.ADMIN: _l("Administrator"),
+    Role.GRID_WORKER: _l("Grid worker"),
 }
 
 
@@ -55,42 +59,54 @@ class Grant(StrEnum):
 
 
 _A, _R, _C, _S, _D = Role.ANONYMOUS, Role.RESIDENT, Role.COMMITTEE, Role.SUPERVISOR, Role.ADMIN
-_EVERYONE = {_A: Grant.ALL, _R: Grant.ALL, _C: Grant.ALL, _S: Grant.ALL, _D: Grant.ALL}
-_SIGNED_IN = {_R: Grant.ALL, _C: Grant.ALL, _S: Grant.ALL, _D: Grant.ALL}
+_G = Role.GRID_WORKER
+_EVERYONE = {_A: Grant.ALL, _R: Grant.ALL, _C: Grant.ALL, _S: Grant.ALL, _D: Grant.ALL,
+             _G: Grant.ALL}
+_SIGNED_IN = {_R: Grant.ALL, _C: Grant.ALL, _S: Grant.ALL, _D: Grant.ALL, _G: Grant.ALL}
+# Staff who read everything in their scope (grid workers in their grids' compounds).
+_READERS = {_C: Grant.SCOPED, _S: Grant.SCOPED, _G: Grant.SCOPED, _D: Grant.ALL}
 
 POLICY: dict[str, dict[Role, Grant]] = {
     "public.view": _EVERYONE,
     "account.sign_in": _EVERYONE,
     "account.self": _SIGNED_IN,
-    "registry.view": {_C: Grant.SCOPED, _S: Grant.SCOPED, _D: Grant.ALL},
-    "registry.export": {_C: Grant.SCOPED, _S: Grant.SCOPED, _D: Grant.ALL},
+    "registry.view": _READERS,
+    "registry.export": _READERS,
     "registry.edit": {_C: Grant.SCOPED, _D: Grant.ALL},
     "registry.import": {_C: Grant.SCOPED, _D: Grant.ALL},
     "registry.access_codes": {_C: Grant.SCOPED, _D: Grant.ALL},
     "registry.structure": {_D: Grant.ALL},
     "accounts.manage": {_D: Grant.ALL},
-    "audit.view": {_C: Grant.SCOPED, _S: Grant.SCOPED, _D: Grant.ALL},
+    "audit.view": _READERS,
     # Consultations: published stages are public; drafts only for those who manage them.
     "consultation.view": _EVERYONE,
     "consultation.manage": {_C: Grant.SCOPED, _D: Grant.ALL},
+    # Drafts are read by those who run consultations and by the grid workers of the compound.
+    "consultation.view_drafts": {_C: Grant.SCOPED, _G: Grant.SCOPED, _D: Grant.ALL},
+    # Opinions collected offline (visits, questionnaires, meetings) are typed in by staff.
+    "opinion.record": {_C: Grant.SCOPED, _G: Grant.SCOPED, _D: Grant.ALL},
     "consultation.participate": {_R: Grant.OWN},
     "ballot.enter": {_C: Grant.SCOPED, _D: Grant.ALL},
+    # Answers taken at the door (入户): the door-to-door channel only; ``ballot.enter`` holds
+    # the others (paper, proxy, corrections).
+    "ballot.visit": {_C: Grant.SCOPED, _G: Grant.SCOPED, _D: Grant.ALL},
     "ballot.decide": {_C: Grant.SCOPED, _D: Grant.ALL},
-    "ballot.inspect": {_C: Grant.SCOPED, _S: Grant.SCOPED, _D: Grant.ALL},
+    "ballot.inspect": _READERS,
     # Whoever holds a receipt code may see what its ballot counted (and nothing else).
     "ballot.prove": _EVERYONE,
     "implementation.log": {_C: Grant.SCOPED, _D: Grant.ALL},
     "implementation.inspect": {_S: Grant.SCOPED, _D: Grant.ALL},
-    "attachment.view_staff": {_C: Grant.SCOPED, _S: Grant.SCOPED, _D: Grant.ALL},
-    # Door-to-door follow-up (再入户): the visit lists, their teams and outcomes.
-    "visits.view": {_C: Grant.SCOPED, _D: Grant.ALL},
+    "attachment.view_staff": _READERS,
+    # Door-to-door follow-up (再入户): the visit lists, their teams and outcomes. Grid workers
+    # go on the visits and record them; the committee makes the lists.
+    "visits.view": {_C: Grant.SCOPED, _G: Grant.SCOPED, _D: Grant.ALL},
     "visits.manage": {_C: Grant.SCOPED, _D: Grant.ALL},
-    "visits.record": {_C: Grant.SCOPED, _D: Grant.ALL},
+    "visits.record": {_C: Grant.SCOPED, _G: Grant.SCOPED, _D: Grant.ALL},
     # The overview of every compound in the user's scope (counts only, no personal data).
-    "dashboard.view": {_C: Grant.SCOPED, _S: Grant.SCOPED, _D: Grant.ALL},
+    "dashboard.view": _READERS,
     # 观摩评比: a round is seen by the staff of its compounds; each compound's committee scores
     # the others; the street office (administrators) runs rounds and enters inspectors' scores.
-    "scoring.view": {_C: Grant.SCOPED, _S: Grant.SCOPED, _D: Grant.ALL},
+    "scoring.view": _READERS,
     "scoring.score": {_C: Grant.SCOPED},
     "scoring.manage": {_D: Grant.ALL},
 }
@@ -109,8 +125,11 @@ ACTION_LABELS: dict[str, Any] = {
     "audit.view": _l("read the audit trail"),
     "consultation.view": _l("read consultations"),
     "consultation.manage": _l("run consultations"),
+    "consultation.view_drafts": _l("read consultations not yet published"),
+    "opinion.record": _l("record opinions collected offline"),
     "consultation.participate": _l("take part for a household"),
     "ballot.enter": _l("enter paper, proxy and door-to-door ballots"),
+    "ballot.visit": _l("record answers taken door to door"),
     "ballot.decide": _l("decide between differing entries of a paper ballot"),
     "ballot.inspect": _l("see individual ballots and the electoral roll"),
     "ballot.prove": _l("check a ballot with its receipt code"),
@@ -133,8 +152,8 @@ ACTION_LABELS: dict[str, Any] = {
 PRIVATE_ACTIONS = frozenset({
     "account.sign_in", "account.self", "accounts.manage", "registry.view", "registry.export",
     "registry.edit", "registry.import", "registry.access_codes", "registry.structure",
-    "audit.view", "consultation.participate", "ballot.enter", "ballot.decide", "ballot.inspect",
-    "ballot.prove", "visits.view", "visits.manage", "visits.record",
+    "audit.view", "consultation.participate", "ballot.enter", "ballot.visit", "ballot.decide",
+    "ballot.inspect", "ballot.prove", "visits.view", "visits.manage", "visits.record",
 })
 
 

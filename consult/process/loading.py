@@ -23,7 +23,7 @@ def _caught_up(consultation_id: int) -> Consultation:
     applied here as the system, in a transaction of its own, before the page goes on.
     """
     consultation = service.get_or_404(consultation_id)
-    if consultation.stage == Stage.DRAFT and not can(current_user, "consultation.manage",
+    if consultation.stage == Stage.DRAFT and not can(current_user, "consultation.view_drafts",
                                                      consultation):
         raise NotFound(_("No such consultation."))
     if workflow.due_action(consultation) is not None:

@@ -10,6 +10,8 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from consult.core.commands import ProgressBar, table_format, transactional
+from consult.core.errors import ImportRejected
+from consult.registry import grids
 from consult.registry import service as registry
 
 group = AppGroup("registry", help="The household registry.")
@@ -47,3 +49,18 @@ def export_households_command(file: Path, compound_name: str | None,
     headers = headers or ("en" if str(get_locale()) == "en" else "zh")
     file.write_bytes(registry.export_households(None, compounds, fmt, headers))
     return _("Wrote %(path)s.", path=str(file))
+
+
+@group.command("import-grids")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--check", is_flag=True, help="Only check the file and say what it would do.")
+@transactional
+def import_grids_command(file: Path, check: bool) -> list[str]:
+    """Import grids from CSV or XLSX (street office, community, grid, compound), all or
+    nothing."""
+    plan = grids.check_grids(file.read_bytes(), file.name)
+    if plan.errors:
+        raise ImportRejected(_("The file has problems; nothing was imported."), plan.errors)
+    if check:
+        return grids.grid_report(plan, done=False)
+    return grids.grid_report(grids.apply_grids(None, plan))

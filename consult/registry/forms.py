@@ -79,3 +79,16 @@ class ConfirmForm(FlaskForm):
     """A button-only form: the CSRF token is all it carries."""
 
     next = HiddenField()
+
+
+class GridImportForm(FlaskForm):
+    file = FileField(_l("Grids file (CSV or XLSX)"),
+                     validators=[FileRequired(message=_l("Choose a file."))])
+
+
+class GridConfirmForm(FlaskForm):
+    """The checked file again (base64: a grids file is small), to be checked once more and
+    written."""
+
+    content = HiddenField()
+    filename = HiddenField()

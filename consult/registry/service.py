@@ -418,9 +418,10 @@ def communities() -> list[Community]:
 
 def compounds_in_scope(scope: frozenset[int] | None, *, offset: int = 0,
                        limit: int | None = None) -> list[Compound]:
-    """Compounds the caller may see (``scope`` None = all), with their communities loaded, in
-    order; ``offset`` and ``limit`` select a page of them."""
-    stmt = (select(Compound).join(Compound.community).options(joinedload(Compound.community))
+    """Compounds the caller may see (``scope`` None = all), with their communities and grids
+    loaded, in order; ``offset`` and ``limit`` select a page of them."""
+    stmt = (select(Compound).join(Compound.community)
+            .options(joinedload(Compound.community), joinedload(Compound.grid))
             .order_by(Community.name, Compound.name, Compound.id))
     if scope is not None:
         stmt = stmt.where(Compound.id.in_(scope))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+
 from flask import (
     Blueprint,
     flash,
@@ -18,7 +21,7 @@ from werkzeug.wrappers import Response
 from consult.accounts import service as accounts
 from consult.core import jobs, sorting
 from consult.core.database import starts_reading
-from consult.core.errors import ImportRejected, NotFound
+from consult.core.errors import ImportRejected, NotFound, PermissionDenied
 from consult.core.forms import (
     id_arg,
     options,
@@ -29,8 +32,9 @@ from consult.core.forms import (
     uploaded_table,
 )
 from consult.core.pagination import window_of
-from consult.core.policy import compound_scope, load, require
+from consult.core.policy import compound_scope, denial_message, load, require
 from consult.extensions import db
+from consult.registry import grids
 from consult.registry import service as registry
 from consult.registry.forms import (
     BuildingForm,
@@ -38,6 +42,8 @@ from consult.registry.forms import (
     CompoundForm,
     ConfirmForm,
     ExportForm,
+    GridConfirmForm,
+    GridImportForm,
     HouseholdEditForm,
     HouseholdForm,
     ImportForm,
@@ -85,6 +91,84 @@ def compound_new() -> Response | str:
     if saved:
         return redirect(url_for("registry.compound", compound_id=saved.value.id))
     return render_template("registry/compound_form.html", form=form)
+
+
+@bp.get("/communities/<int:community_id>")
+@require("registry.view")
+def community(community_id: int) -> str:
+    """A community's grids and their compounds: those in the reader's scope."""
+    community = registry.get_or_404(Community, community_id)
+    scope = compound_scope(current_user, "registry.view")
+    listing = grids.community_grids(community, scope)
+    if scope is not None and not listing:
+        raise PermissionDenied(denial_message(current_user, "registry.view", community))
+    counts = registry.household_counts([c.id for _g, cs in listing for c in cs])
+    return render_template("registry/community.html", community=community, listing=listing,
+                           counts=counts)
+
+
+# A grids file goes back and forth in the confirmation form: one line per compound, so
+# a district's file is well under this.
+GRID_FILE_MAX = 512 * 1024
+
+
+def _grid_form_page(form: GridImportForm, problems: ImportRejected | None = None,
+                    status: int = 200) -> tuple[str, int]:
+    return render_template("registry/grids_import.html", form=form, problems=problems), status
+
+
+@bp.route("/grids/import", methods=["GET", "POST"])
+@require("registry.structure")
+def import_grids() -> Response | str | tuple[str, int]:
+    """Upload a grids file: it is checked whole and what it would do is shown; nothing is
+    written until the administrator confirms."""
+    form = GridImportForm()
+    if not form.validate_on_submit():
+        return _grid_form_page(form, status=400 if form.errors else 200)
+    filename = (form.file.data.filename or "grids.csv")[:200]
+    data = uploaded_table(form.file, filename)
+    if data is not None and len(data) > GRID_FILE_MAX:
+        form.file.errors = [_("The file is larger than %(kb)s KB.", kb=GRID_FILE_MAX // 1024)]
+        data = None
+    if data is None:
+        return _grid_form_page(form, status=400)
+    try:
+        plan = grids.check_grids(data, filename)
+    except ImportRejected as exc:  # not a grids table at all
+        return _grid_form_page(form, exc, 400)
+    if plan.errors:
+        return _grid_form_page(form, ImportRejected(
+            _("The file has problems; nothing was imported."), plan.errors), 400)
+    confirm = GridConfirmForm(content=base64.b64encode(data).decode(), filename=filename)
+    communities = {c.id: c.name for c in registry.communities()}
+    return render_template("registry/grids_preview.html", plan=plan, form=confirm,
+                           new_grids=[f"{communities.get(cid, '')} / {name}"
+                                      for cid, name in plan.grids_created])
+
+
+@bp.post("/grids/import/confirm")
+@require("registry.structure")
+def import_grids_confirm() -> Response | tuple[str, int]:
+    """Write the grids file just previewed, checked once more against the registry now."""
+    form = GridConfirmForm()
+    try:
+        data = base64.b64decode(form.content.data or "", validate=True) \
+            if form.validate_on_submit() else b""
+    except (ValueError, binascii.Error):
+        data = b""
+    if not data or len(data) > GRID_FILE_MAX:
+        flash(_("That file is no longer waiting to be imported; upload it again."), "warning")
+        return redirect(url_for("registry.import_grids"))
+    filename = (form.filename.data or "grids.csv")[:200]
+    try:
+        plan = grids.import_grids(current_user, data, filename)
+    except ImportRejected as exc:
+        db.session.rollback()
+        # The registry changed since the preview: the problems as they are now.
+        return _grid_form_page(GridImportForm(), exc, 400)
+    db.session.commit()
+    flash(" ".join(grids.grid_report(plan)), "success")
+    return redirect(url_for("registry.index"))
 
 
 @bp.get("/compounds/<int:compound_id>")

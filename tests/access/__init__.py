@@ -9,12 +9,17 @@ import pkgutil
 from collections.abc import Callable
 from typing import Any
 
-ROLES = ("anonymous", "resident", "committee", "committee_elsewhere", "supervisor", "admin")
+ROLES = ("anonymous", "resident", "committee", "committee_elsewhere", "supervisor", "admin",
+         "grid_worker")
 EVERYONE = frozenset(ROLES)
 SIGNED_IN = EVERYONE - {"anonymous"}
-STAFF_ROLE = frozenset({"committee", "committee_elsewhere", "supervisor", "admin"})
-READERS = frozenset({"committee", "supervisor", "admin"})  # in the test compound's scope
+STAFF_ROLE = frozenset({"committee", "committee_elsewhere", "supervisor", "admin",
+                        "grid_worker"})
+# In the test compound's scope (the grid worker through the compound's grid).
+READERS = frozenset({"committee", "supervisor", "admin", "grid_worker"})
 EDITORS = frozenset({"committee", "admin"})
+# Who records what residents said away from the site: offline opinions, door-to-door answers.
+RECORDERS = EDITORS | {"grid_worker"}
 ADMIN = frozenset({"admin"})
 RESIDENT = frozenset({"resident"})  # the signed-in household, acting for itself
 

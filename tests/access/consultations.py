@@ -8,7 +8,15 @@ from consult.core.models import utcnow
 from consult.extensions import db
 from consult.notices.models import Notice, NoticeKind, Objection
 from tests import factories
-from tests.access import EDITORS, EVERYONE, EXPECTED, READERS, RESIDENT, WORLD_BUILDERS
+from tests.access import (
+    EDITORS,
+    EVERYONE,
+    EXPECTED,
+    READERS,
+    RECORDERS,
+    RESIDENT,
+    WORLD_BUILDERS,
+)
 
 EXPECTED.update({
     "consultations.index": ("GET", EVERYONE),
@@ -27,7 +35,7 @@ EXPECTED.update({
     "ballots.confirm": ("POST", RESIDENT),
     "ballots.receipt": ("GET", RESIDENT),
     "ballots.index": ("GET", READERS),
-    "ballots.enter": ("GET", EDITORS),
+    "ballots.enter": ("GET", RECORDERS),
     "ballots.export_roll": ("POST", READERS),
     "ballots.tally": ("GET", READERS),  # live count while voting: staff only
     "notices.show": ("GET", EVERYONE),

@@ -36,6 +36,10 @@ EXPECTED.update({
     "registry.community_new": ("GET", ADMIN),
     "registry.compound_new": ("GET", ADMIN),
     "registry.compound": ("GET", READERS),
+    # Refused to staff with no compound of the community in their scope.
+    "registry.community": ("GET", READERS),
+    "registry.import_grids": ("GET", ADMIN),
+    "registry.import_grids_confirm": ("POST", ADMIN),
     "registry.building_new": ("GET", EDITORS),
     "registry.building_edit": ("GET", EDITORS),
     "registry.household_new": ("GET", EDITORS),
@@ -64,6 +68,7 @@ def build(world: dict[str, Any]) -> None:
     db.session.add(job)
     db.session.flush()
     world["import_id"] = job.id
+    world["community_id"] = world["compound"].community_id
 
 
 WORLD_BUILDERS.append(build)

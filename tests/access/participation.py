@@ -6,7 +6,7 @@ from typing import Any
 from consult.consultations.models import Comment, Item, Meeting, Opinion
 from consult.extensions import db
 from tests import factories
-from tests.access import EDITORS, EVERYONE, EXPECTED, RESIDENT, WORLD_BUILDERS
+from tests.access import EDITORS, EVERYONE, EXPECTED, RECORDERS, RESIDENT, WORLD_BUILDERS
 
 EXPECTED.update({
     "consultations.opinions": ("GET", EVERYONE),
@@ -14,7 +14,7 @@ EXPECTED.update({
     "consultations.opinion": ("GET", EVERYONE),
     "consultations.opinion_new": ("GET", RESIDENT),
     "consultations.opinion_support": ("POST", RESIDENT),
-    "consultations.opinion_record": ("GET", EDITORS),
+    "consultations.opinion_record": ("GET", RECORDERS),
     "consultations.opinion_categorise": ("POST", EDITORS),
     "consultations.opinion_merge": ("POST", EDITORS),
     "consultations.item_opinions": ("GET", EDITORS),

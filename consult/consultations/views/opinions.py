@@ -105,7 +105,7 @@ def opinion_new(consultation_id: int) -> Response | tuple[str, int]:
 
 
 @bp.route("/<int:consultation_id>/opinions/record", methods=["GET", "POST"])
-@require("consultation.manage")
+@require("opinion.record")
 def opinion_record(consultation_id: int) -> Response | tuple[str, int]:
     consultation = loading.load(consultation_id)
     opinions.check_collecting(consultation)

@@ -27,10 +27,16 @@ from consult.registry.models import Compound
 MAX_SEARCH = 100
 
 
+def _can_create() -> bool:
+    """Whether the user runs consultations somewhere (reading drafts is not enough)."""
+    manage = compound_scope(current_user, "consultation.manage")
+    return manage is None or bool(manage)
+
+
 @bp.get("/")
 @require("consultation.view")
 def index() -> str:
-    scope = compound_scope(current_user, "consultation.manage")
+    scope = compound_scope(current_user, "consultation.view_drafts")
     stage = request.args.get("stage", "")
     stage = stage if stage in {s.value for s in Stage} else ""
     search = text_arg("q", MAX_SEARCH)
@@ -44,7 +50,7 @@ def index() -> str:
                            counts=service.stage_counts(scope, compound_id=compound_id,
                                                        search=search),
                            search=search, compound_id=compound_id, compounds=compounds,
-                           can_create=scope is None or bool(scope),
+                           can_create=_can_create(),
                            stage_label=states.stage_label, stages=list(Stage))
 
 
