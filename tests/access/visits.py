@@ -5,15 +5,16 @@ from typing import Any
 from consult.ballots import visits
 from consult.consultations.models import Consultation
 from consult.extensions import db
-from tests.access import EDITORS, EXPECTED, WORLD_BUILDERS
+from tests.access import EDITORS, EXPECTED, RECORDERS, WORLD_BUILDERS
 
-# Committee members in scope and administrators; supervisors and residents see no visit list.
+# Committee members in scope and administrators make the lists; they and the grid workers of
+# the compound's grid read them and record visits. Supervisors and residents see none.
 EXPECTED.update({
-    "ballots.visits_index": ("GET", EDITORS),
+    "ballots.visits_index": ("GET", RECORDERS),
     "ballots.visits_new": ("GET", EDITORS),
-    "ballots.visit_list": ("GET", EDITORS),
-    "ballots.visit_sheets_pdf": ("GET", EDITORS),
-    "ballots.visit": ("GET", EDITORS),
+    "ballots.visit_list": ("GET", RECORDERS),
+    "ballots.visit_sheets_pdf": ("GET", RECORDERS),
+    "ballots.visit": ("GET", RECORDERS),
 })
 
 
