@@ -77,3 +77,34 @@ def test_sheets_download(client, login_as, compound):
     assert response.status_code == 200 and response.data.startswith(b"%PDF")
     assert response.headers["Cache-Control"].startswith("no-store") or \
         "no-store" in response.headers["Cache-Control"]
+
+
+def test_a_grid_worker_records_visits_in_its_grid_and_nowhere_else(client, compound):
+    c = open_vote(compound)
+    committee = factories.make_user("committee", compound=compound)
+    factories.sign_in(client, committee)
+    saved = client.post(f"/consultations/{c.id}/visits/new", data={
+        "reasons": ["not_voted"], "building": "", "teams": "一组: 张三", "mode": "count",
+        "confirmed": "1"})
+    assert saved.status_code == 302
+    visit = db.session.scalars(select(Visit).order_by(Visit.position)).first()
+    url = f"/consultations/{c.id}/visits/{visit.visit_list_id}/{visit.id}"
+    answer = {"outcome": "answered", "note": "", **{f"item_{i.id}": "agree" for i in c.items}}
+
+    # A grid worker of another grid of the same community: refused, nothing recorded.
+    elsewhere = factories.make_user("grid_worker",
+                                     grid=factories.make_grid(compound.community))
+    factories.sign_in(client, elsewhere)
+    assert client.get(url).status_code == 403
+    assert client.post(url, data=answer).status_code == 403
+    assert ballots.ballot_of(c, visit.household_id) is None
+
+    # The compound's own grid worker reads the list and records the answer at the door …
+    worker = factories.make_user("grid_worker", grid=factories.grid_of(compound))
+    factories.sign_in(client, worker)
+    assert client.get(f"/consultations/{c.id}/visits/{visit.visit_list_id}").status_code == 200
+    assert client.post(url, data=answer).status_code == 302
+    ballot = ballots.ballot_of(c, visit.household_id)
+    assert ballot is not None and ballot.channel == "door_to_door"
+    # … but makes no list of its own.
+    assert client.get(f"/consultations/{c.id}/visits/new").status_code == 403

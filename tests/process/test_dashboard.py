@@ -280,3 +280,11 @@ def test_pure_helpers():
                             datetime(2026, 2, 28, 16, tzinfo=UTC))
     assert dashboard.month_bounds("nonsense", now)[0] == datetime(2026, 11, 30, 16, tzinfo=UTC)
     assert dashboard.month_bounds("2026-12", now)[1] == datetime(2026, 12, 31, 16, tzinfo=UTC)
+
+
+def test_a_grid_worker_sees_the_compounds_of_its_grid_only(client, world):
+    worker = factories.make_user("grid_worker", grid=world["g2"])
+    assert worker.scoped_compound_ids() == {world["b"].id}
+    factories.sign_in(client, worker)
+    page = client.get("/dashboard/", headers=EN).get_data(as_text=True)
+    assert "乙院" in page and "甲院" not in page and "丙院" not in page
