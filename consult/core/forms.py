@@ -14,7 +14,7 @@ from babel.support import NullTranslations, Translations
 from flask import Response, current_app, flash, g, request
 from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
-from wtforms import DateTimeLocalField, Field
+from wtforms import DateField, DateTimeLocalField, Field
 from wtforms.fields.choices import SelectChoice
 from wtforms.i18n import messages_path
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
@@ -160,6 +160,24 @@ class LocalDateTimeField(DateTimeLocalField):
                      "max": LATEST.strftime(DATETIME_FORMAT), **(kwargs.pop("render_kw", {}))}
         super().__init__(label, [*(validators or []), plausible_time()],
                          format=DATETIME_FORMAT, render_kw=render_kw, **kwargs)
+
+
+class LocalDateField(DateField):
+    """A calendar date between the years of core.times.FIRST_YEAR and LAST_YEAR: 0001-01-01
+    or 9999-12-31 is an error next to the field. The browser's date picker is told the same
+    range."""
+
+    def __init__(self, label: Any = None, validators: list[Any] | None = None,
+                 **kwargs: Any) -> None:
+        render_kw = {"min": EARLIEST.date().isoformat(), "max": LATEST.date().isoformat(),
+                     **(kwargs.pop("render_kw", {}))}
+        super().__init__(label, [*(validators or []), _plausible_date], render_kw=render_kw,
+                         **kwargs)
+
+
+def _plausible_date(form: FlaskForm, field: Field) -> None:
+    if field.data is not None and not EARLIEST.date() <= field.data <= LATEST.date():
+        raise ValidationError(out_of_range_message())
 
 
 def apply_errors(form: FlaskForm, exc: ValidationFailed) -> None:

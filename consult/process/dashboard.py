@@ -24,7 +24,7 @@ from consult.ballots.models import Ballot, BallotChoice, RollEntry, VoteResult
 from consult.ballots.tally import Base, Choice, Condition, Count, Measure, Rule
 from consult.consultations.models import Consultation, Item, Opinion, item_opinion
 from consult.consultations.states import STAGE_ORDER, Stage
-from consult.core.models import utcnow
+from consult.core.models import MAX_ID, utcnow
 from consult.core.sorting import Sort
 from consult.core.times import LOCAL
 from consult.extensions import db
@@ -526,7 +526,8 @@ def filters_from(args: Any) -> Filters:
     """The filters of a query string; anything that is not a whole number is ignored."""
     def number(name: str) -> int | None:
         text = (args.get(name) or "").strip()
-        return int(text) if text.isdigit() else None
+        # Beyond MAX_ID no record can match, and the databases cannot even compare the number.
+        return int(text) if text.isdigit() and 0 < int(text) <= MAX_ID else None
     return Filters(number("community"), number("grid"))
 
 

@@ -6,7 +6,6 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from wtforms import (
-    DateField,
     IntegerField,
     SelectField,
     SelectMultipleField,
@@ -16,7 +15,7 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, NumberRange
 
-from consult.core.forms import FlaskForm, max_length, options, required
+from consult.core.forms import FlaskForm, LocalDateField, max_length, options, required
 
 
 class CheckboxesField(SelectMultipleField):
@@ -28,8 +27,8 @@ class CheckboxesField(SelectMultipleField):
 
 class RoundForm(FlaskForm):
     name = StringField(_l("Name of the round"), validators=[required(), max_length(100)])
-    period_start = DateField(_l("Period from"), validators=[InputRequired()])
-    period_end = DateField(_l("Period to"), validators=[InputRequired()])
+    period_start = LocalDateField(_l("Period from"), validators=[InputRequired()])
+    period_end = LocalDateField(_l("Period to"), validators=[InputRequired()])
     compound_ids = CheckboxesField(_l("Compounds taking part (at least 3)"), coerce=int,
                                    choices=[])
     criteria = TextAreaField(

@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import quote, urlencode, urljoin, urlsplit
@@ -72,6 +72,8 @@ STAGE_OF = {
     "ballots.tally": "voting", "ballots.household": "voting", "ballots.authorise": "voting",
     "ballots.waiting": "voting", "ballots.decide": "voting", "ballots.corrections": "voting",
     "ballots.import_file": "voting", "ballots.import_confirm": "voting",
+    "ballots.visits_index": "voting", "ballots.visits_new": "voting",
+    "ballots.visit_list": "voting", "ballots.visit_sheets_pdf": "voting", "ballots.visit": "voting",
     "notices.show": "resolution_public", "notices.object_": "resolution_public",
     "notices.answer": "resolution_public", "notices.pdf": "resolution_public",
     "notices.verify": "resolution_public", "proofs.check": "resolution_public",
@@ -113,6 +115,7 @@ HOSTS: dict[str, tuple[str, str]] = {
     "ballots.export_roll": ("ballots.index", "GET"),
     "ballots.authorise": ("ballots.household", "GET"),
     "ballots.import_confirm": ("ballots.import_file", "POST"),  # the preview
+    "registry.import_grids_confirm": ("registry.import_grids", "POST"),  # the preview
     "notices.object_": ("notices.show", "GET"),
     "notices.answer": ("notices.show", "GET"),
     "notices.issue_vote_notice": ("consultations.show", "GET"),
@@ -228,6 +231,7 @@ def build_world() -> World:
     from tests.access.uploads import png_upload
 
     compound = factories.make_compound_with_households(per_building=2)
+    compound.community.name = COMMUNITY  # named, for the grids file below
     neighbour, other = compound.buildings[0].households
     mine = compound.buildings[1].households[0]
     neighbour.owner_name = NAME
@@ -260,8 +264,27 @@ def build_world() -> World:
         "compound_id": compound.id, "building_id": compound.buildings[0].id,
         "household_id": neighbour.id, "resident_id": resident.id, "user_id": target.id,
         "scope_id": scope.id, "number": 1, "kind": PrintKind.SOLICITATION.value,
-        "import_id": imported.id,
+        "import_id": imported.id, "community_id": compound.community_id,
     }
+    # A scoring round of the compound and two others, open for scores.
+    from consult.scoring import service as scoring
+
+    # A closed one, with its published ranking.
+    rivals = [factories.make_compound(f"评比小区{n}", compound.community) for n in (1, 2)]
+
+    def round_of(name: str) -> Any:
+        return scoring.open_round(None, scoring.RoundInput(
+            name=name, period_start=date(2026, 11, 1), period_end=date(2026, 12, 31),
+            compound_ids=[compound.id, *(r.id for r in rivals)],
+            criteria=scoring.parse_sheet("环境 | 1 | 10"), inspector_weight_pct=20, decimals=1,
+            honour_count=1, outlier_points=15))
+
+    scoring_round, closed = round_of(NAME), round_of(f"{NAME}2")
+    scoring.record_inspector_scores(None, closed, NAME, rivals[0].id,
+                                    {closed.criteria[0].id: "8"})
+    ranking = scoring.close_round(None, closed)
+    shared.update(round_id=scoring_round.id, scorer_id=compound.id, target_id=rivals[0].id,
+                  ranking_id=ranking.id)
     stages: dict[str, dict[str, Any]] = {}
     for stage in STAGES:
         c = _consultation_in(compound, stage)
@@ -313,6 +336,13 @@ def build_world() -> World:
             entries.enter(users["admin"], c, other, entries.Paper(
                 BallotChannel.PAPER, {i.id: "disagree" for i in c.items}))
             stages[stage]["entry_id"] = lead.id
+            # A follow-up visit list of the households without a ballot, one team.
+            from consult.ballots import visits
+
+            planned = visits.plan(c, [visits.NOT_VOTED], None, f"一组: {NAME}", "count")
+            visit_list = visits.create_list(None, c, planned)
+            stages[stage].update(visit_list_id=visit_list.id,
+                                 visit_id=visits.rows(visit_list)[0].visit.id)
     db.session.flush()
     shared["seq"] = latest_seq()
     return World(users={role: user.id for role, user in users.items()}, shared=shared,
@@ -733,6 +763,8 @@ FILES = (
 
 STORED = XSS[0]  # in every text of the world
 NAME = XSS[2]    # in names, which are shorter
+COMMUNITY = "和平社区"  # the world's community, named so that a grids file can name it
+GRIDS_FILE = f"社区,网格,小区\n{COMMUNITY},第一网格,劳动局家属院\n".encode()
 
 # Free text fields: a markup payload here should be stored, and then shown escaped.
 _NOT_FREE_TEXT = {"username", "password", "confirm", "current", "code", "area", "floor",
@@ -769,6 +801,8 @@ BASELINE: dict[str, dict[str, list[Any]]] = {
     "ballots.import_file": {"file": [Upload(
         "楼栋,单元,房号,议项,表决意见,方式\n2号楼,1,102,1,同意,书面\n2号楼,1,102,2,反对,书面\n"
         .encode(), "ballots.csv", "text/csv")]},
+    # The world's compound put into a grid of its community.
+    "registry.import_grids": {"file": [Upload(GRIDS_FILE, "grids.csv", "text/csv")]},
 }
 
 

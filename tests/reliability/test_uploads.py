@@ -42,10 +42,11 @@ KNOWN = {("consultations.opinion_new", "photo"), ("consultations.opinion_record"
          ("consultations.meeting_new", "files"), ("consultations.meeting_edit", "files"),
          ("ballots.enter", "proxy_document"), ("implementation.progress_new", "photos"),
          ("implementation.inspection_new", "photo"), ("registry.import_households", "file"),
-         ("ballots.import_file", "file"), ("ballots.authorise", "document")}
-TABLE_UPLOADS = {"registry.import_households", "ballots.import_file"}
+         ("ballots.import_file", "file"), ("ballots.authorise", "document"),
+         ("registry.import_grids", "file")}
+TABLE_UPLOADS = {"registry.import_households", "ballots.import_file", "registry.import_grids"}
 # Table uploads answered with a preview: a good file is shown, and nothing is written yet.
-PREVIEWED = {"ballots.import_file"}
+PREVIEWED = {"ballots.import_file", "registry.import_grids"}
 # What the rest of a form must say for its file to be used at all.
 CONTEXT = {"ballots.enter": {"channel": ["proxy"], "proxy_name": ["李四"]}}
 MARKER = b"PhoneMaker-4711"
@@ -168,6 +169,8 @@ def good_files(field: UploadField) -> list[h.Upload]:
                        for item in consultation.items)
         return [h.Upload(("楼栋,单元,房号,议项,表决意见,方式\n" + rows).encode(), "ballots.csv",
                          "text/csv")]
+    if field.rule.endpoint == "registry.import_grids":
+        return [h.Upload(h.GRIDS_FILE, "grids.csv", "text/csv")]
     if field.kind == "table":
         return [h.Upload("building,unit,floor,room,area_m2,owner_name,owner_key\n"
                          "1号楼,9,9,909,80.00,王,k909\n".encode(), "households.csv",
