@@ -51,6 +51,11 @@ _ROLL_TOTALS: dict[tuple[int, int, datetime | None], tuple[int, int]] = {}
 _ROLL_CACHE_SIZE = 20_000
 
 
+def share(part: int, whole: int) -> Fraction | None:
+    """``part`` of ``whole`` exactly; None when there is no whole to take a share of."""
+    return Fraction(part, whole) if whole else None
+
+
 @dataclass
 class Vote:
     """The running vote of a compound (the one closing first, if several are open)."""
@@ -104,20 +109,20 @@ class Row:
     @property
     def turnout(self) -> Fraction | None:
         v = self.vote
-        return Fraction(v.voted_households, v.roll_households) if v and v.roll_households else None
+        return share(v.voted_households, v.roll_households) if v else None
 
     @property
     def turnout_area(self) -> Fraction | None:
         v = self.vote
-        return Fraction(v.voted_area_dm2, v.roll_area_dm2) if v and v.roll_area_dm2 else None
+        return share(v.voted_area_dm2, v.roll_area_dm2) if v else None
 
     @property
     def works(self) -> Fraction | None:
-        return Fraction(self.items_done, self.items_all) if self.items_all else None
+        return share(self.items_done, self.items_all)
 
     @property
     def satisfaction(self) -> Fraction | None:
-        return Fraction(self.satisfied, self.evaluations) if self.evaluations else None
+        return share(self.satisfied, self.evaluations)
 
 
 @dataclass
@@ -146,20 +151,19 @@ class Totals:
 
     @property
     def turnout(self) -> Fraction | None:
-        return (Fraction(self.voted_households, self.roll_households)
-                if self.roll_households else None)
+        return share(self.voted_households, self.roll_households)
 
     @property
     def turnout_area(self) -> Fraction | None:
-        return Fraction(self.voted_area_dm2, self.roll_area_dm2) if self.roll_area_dm2 else None
+        return share(self.voted_area_dm2, self.roll_area_dm2)
 
     @property
     def works(self) -> Fraction | None:
-        return Fraction(self.items_done, self.items_all) if self.items_all else None
+        return share(self.items_done, self.items_all)
 
     @property
     def satisfaction(self) -> Fraction | None:
-        return Fraction(self.satisfied, self.evaluations) if self.evaluations else None
+        return share(self.satisfied, self.evaluations)
 
 
 @dataclass
