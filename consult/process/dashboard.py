@@ -56,6 +56,23 @@ def share(part: int, whole: int) -> Fraction | None:
     return Fraction(part, whole) if whole else None
 
 
+class _Works:
+    """The shares a compound's row and a group's totals both show."""
+
+    items_done: int
+    items_all: int
+    satisfied: int
+    evaluations: int
+
+    @property
+    def works(self) -> Fraction | None:
+        return share(self.items_done, self.items_all)
+
+    @property
+    def satisfaction(self) -> Fraction | None:
+        return share(self.satisfied, self.evaluations)
+
+
 @dataclass
 class Vote:
     """The running vote of a compound (the one closing first, if several are open)."""
@@ -80,7 +97,7 @@ class Vote:
 
 
 @dataclass
-class Row:
+class Row(_Works):
     """One compound's line of the dashboard."""
 
     compound_id: int
@@ -116,17 +133,9 @@ class Row:
         v = self.vote
         return share(v.voted_area_dm2, v.roll_area_dm2) if v else None
 
-    @property
-    def works(self) -> Fraction | None:
-        return share(self.items_done, self.items_all)
-
-    @property
-    def satisfaction(self) -> Fraction | None:
-        return share(self.satisfied, self.evaluations)
-
 
 @dataclass
-class Totals:
+class Totals(_Works):
     """Sums over a group of rows (a grid, a community, a street office, everything)."""
 
     level: str  # "grid", "community", "office", "all"
@@ -156,14 +165,6 @@ class Totals:
     @property
     def turnout_area(self) -> Fraction | None:
         return share(self.voted_area_dm2, self.roll_area_dm2)
-
-    @property
-    def works(self) -> Fraction | None:
-        return share(self.items_done, self.items_all)
-
-    @property
-    def satisfaction(self) -> Fraction | None:
-        return share(self.satisfied, self.evaluations)
 
 
 @dataclass
