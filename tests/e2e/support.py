@@ -41,6 +41,7 @@ expect.set_options(timeout=TIMEOUT_MS)
 # The demo accounts of `flask demo seed`.
 PASSWORDS = {"committee": "demo-committee-2026", "supervisor": "demo-supervisor-2026",
              "admin": "demo-admin-2026", "resident": "demo-resident-2026",
+             "grid": "demo-grid-2026",
              # Not a demo account: world.py adds this second committee member.
              "committee2": "demo-committee2-2026"}
 

@@ -128,6 +128,18 @@ SCREENS = [
     # The overview dashboard, over a committee member's scope and over every compound.
     Screen("committee-dashboard", "committee", "/dashboard/"),
     Screen("admin-dashboard", "admin", "/dashboard/"),
+    Screen("grid-worker-dashboard", "grid", "/dashboard/"),
+    # Scoring rounds: the published ranking is public (on a phone), the rounds the office's.
+    Screen("ranking-notice", None, "/scoring/notices/{ranking_notice}"),
+    Screen("admin-scoring-rounds", "admin", "/scoring"),
+    Screen("admin-scoring-round", "admin", "/scoring/{scoring_round}"),
+    Screen("admin-grid-import", "admin", "/registry/grids/import"),
+    # Door-to-door follow-up: the lists, a team's progress, one visit.
+    Screen("committee-visit-lists", "committee", "/consultations/{visit_consultation}/visits"),
+    Screen("committee-visit-list", "committee",
+           "/consultations/{visit_consultation}/visits/{visit_list}"),
+    Screen("grid-worker-visit", "grid",
+           "/consultations/{visit_consultation}/visits/{visit_list}/{visit}"),
 ]
 
 

@@ -27,7 +27,8 @@ from consult.process import workflow
 from consult.consultations.models import Consultation
 from consult.consultations.states import Action
 from consult.notices import service as notices
-from consult.notices.models import NoticeKind
+from consult.notices.models import Notice, NoticeKind
+from consult.ballots.models import Visit, VisitList
 from consult.registry import service as registry
 from consult.registry.models import Compound
 
@@ -171,7 +172,16 @@ result_notice = notices.current_notice(stages["result_public"], NoticeKind.RESUL
 committee_step = db.session.scalars(select(AuditEvent).where(
     AuditEvent.action == "consultation.stage_changed", AuditEvent.actor_id == committee.id,
     AuditEvent.compound_id == demo.id).order_by(AuditEvent.seq.desc()).limit(1)).one()
+# The demo's published scoring ranking and its follow-up visit list.
+ranking = db.session.scalars(select(Notice).where(Notice.kind == NoticeKind.RANKING.value)).first()
+visit_list = db.session.scalars(select(VisitList).order_by(VisitList.id)).first()
 result = {
+    "ranking_notice": ranking.id,
+    "scoring_round": ranking.scoring_round_id,
+    "visit_list": visit_list.id,
+    "visit_consultation": visit_list.consultation_id,
+    "visit": db.session.scalars(select(Visit.id).where(Visit.visit_list_id == visit_list.id)
+                                .order_by(Visit.id)).first(),
     "compound": demo.id,
     "stages": {stage: c.id for stage, c in stages.items()},
     "voting_items": [item.title for item in voting.items],
