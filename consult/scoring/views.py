@@ -11,7 +11,7 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from consult.core.errors import Conflict, NotFound, ValidationFailed
-from consult.core.forms import options, save_form
+from consult.core.forms import options, save_form, text_arg
 from consult.core.models import utcnow
 from consult.core.policy import authorize, can, require
 from consult.extensions import db
@@ -154,7 +154,7 @@ def inspect(round_id: int, target_id: int) -> Response | tuple[str, int]:
     if target is None:
         raise NotFound(_("This compound does not take part in the round."))
     form = score_form(round_.criteria, round_.decimals, with_inspector=True)
-    name = (request.args.get("inspector") or "").strip()[:50]
+    name = text_arg("inspector", 50)  # no control characters: PostgreSQL refuses a NUL
     if request.method == "GET" and name:
         form.inspector.data = name
         _fill(form, round_, f"i:{name}", target_id)
