@@ -224,14 +224,16 @@ job = db.session.scalars(db.select(PrintJob)).one()
 result = [job.status, job.done, job.total, job.sha256]
 """)
     assert printed[0] == "done" and printed[1] == printed[2] == 4 and len(printed[3]) == 64
+    # The file the other instance served lies on the shared upload path, the only place it is.
+    files = sorted(p.name for p in (pair.workdir / "shared-uploads" / "print").glob("*.pdf"))
+    assert files == [f"job-{job.rsplit('/', 1)[1]}.pdf"]
 
 
 def test_nothing_is_kept_on_an_instances_own_disk(pair: Pair) -> None:
     """After all of the above, the instances' and the worker's own directories hold nothing:
     the database, Redis and the upload path are the only state (the print job's file is under
-    the upload path)."""
-    kept = [str(p.relative_to(pair.workdir)) for name in ("a", "b", "worker")
-            for p in (pair.workdir / f"instance-{name}").rglob("*") if p.is_file()]
+    the upload path, checked where the job ran)."""
+    own = [pair.workdir / f"instance-{name}" for name in ("a", "b", "worker")]
+    assert [d.name for d in own if not d.is_dir()] == []  # an empty listing must mean empty
+    kept = [str(p.relative_to(pair.workdir)) for d in own for p in d.rglob("*") if p.is_file()]
     assert kept == []
-    printed = list((pair.workdir / "shared-uploads" / "print").glob("*.pdf"))
-    assert len(printed) == 1
