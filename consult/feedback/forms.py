@@ -26,8 +26,9 @@ class ReportForm(FlaskForm):
                           validators=[possible_ids()])
     building_id = SelectField(_l("Building"), coerce=int, choices=[],
                               validators=[possible_ids()])
+    # Checked by the service, which says which household is missing in its own words.
     household_id = SelectField(_l("Household you report for"), coerce=int, choices=[],
-                               validators=[possible_ids()])
+                               validate_choice=False, validators=[possible_ids()])
     text = TextAreaField(_l("What is wrong, and where exactly"),
                          validators=[required(), max_length(MAX_TEXT_LENGTH)],
                          render_kw={"rows": 5})

@@ -43,7 +43,8 @@ def new(consultation_id: int) -> Response | str | tuple[str, int]:
                                    for i in service.finished_items(consultation))
     form.building_id.choices = options((b.id, b.name)
                                        for b in service.buildings_of(consultation))
-    if role_of(current_user) is Role.GRID_WORKER:
+    for_household = role_of(current_user) is Role.GRID_WORKER
+    if for_household:
         form.household_id.choices = options(
             [(0, _("Choose the household"))]
             + [(h.id, h.label) for h in service.households_of(consultation)])
@@ -54,7 +55,7 @@ def new(consultation_id: int) -> Response | str | tuple[str, int]:
     saved = save_form(form, lambda: service.report(current_user, consultation,
                                                    service.ReportInput(
         item_id=form.item_id.data, building_id=form.building_id.data, text=form.text.data,
-        household_id=form.household_id.data if hasattr(form, "household_id") else None,
+        household_id=form.household_id.data if for_household else None,
         photos=request.files.getlist("photos"))), _("Thank you: your report was received."))
     if saved:
         return redirect(url_for("feedback.show", report_id=saved.value.id))
