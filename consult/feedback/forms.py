@@ -22,11 +22,12 @@ class ReportForm(FlaskForm):
     """A defect in a finished item. The view removes ``household_id`` unless a grid worker
     reports for a household."""
 
+    # The three choices are checked by the service, in its own words (and only once the
+    # warranty period is open: before, the form says why nothing can be reported yet).
     item_id = SelectField(_l("Which finished item"), coerce=int, choices=[],
-                          validators=[possible_ids()])
+                          validate_choice=False, validators=[possible_ids()])
     building_id = SelectField(_l("Building"), coerce=int, choices=[],
-                              validators=[possible_ids()])
-    # Checked by the service, which says which household is missing in its own words.
+                              validate_choice=False, validators=[possible_ids()])
     household_id = SelectField(_l("Household you report for"), coerce=int, choices=[],
                                validate_choice=False, validators=[possible_ids()])
     text = TextAreaField(_l("What is wrong, and where exactly"),

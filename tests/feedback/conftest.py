@@ -66,11 +66,14 @@ class Clock:
 
 @pytest.fixture
 def frozen(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    """Freeze the clock defect reports are timed and judged overdue by."""
+    """Freeze the clock defect reports are timed and judged overdue by, and the one the
+    committee's to-do list and the dashboard read."""
     from consult.feedback import service
+    from consult.process import dashboard, todo
 
     clock = Clock(utcnow())
-    monkeypatch.setattr(service, "utcnow", clock.now)
+    for module in (service, todo, dashboard):
+        monkeypatch.setattr(module, "utcnow", clock.now)
     return clock
 
 
