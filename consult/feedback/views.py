@@ -92,7 +92,7 @@ def show(report_id: int) -> str:
     return _page(load(service.get_or_404, report_id))
 
 
-@bp.post("/feedback/<int:report_id>")
+@bp.post("/feedback/<int:report_id>/step")
 @require("feedback.view")
 def move(report_id: int) -> Response | tuple[str, int]:
     """Take a step on a report. Who may take which step is checked by the service, over the

@@ -35,7 +35,7 @@ def report_id(response: Any) -> int:
 
 
 def step(client: Any, rid: int, action: str, **fields: Any) -> Any:
-    return client.post(f"/feedback/{rid}", data={"action": action, **fields}, headers=EN)
+    return client.post(f"/feedback/{rid}/step", data={"action": action, **fields}, headers=EN)
 
 
 def due(days: int = 7) -> str:
