@@ -510,8 +510,13 @@ def history(found: DefectReport) -> list[Step]:
         .where(AuditEvent.object_type == DefectReport.__tablename__,
                AuditEvent.object_id == str(found.id))
         .order_by(AuditEvent.seq))
-    return [Step(event.created_at, event.action, role, json.loads(event.payload or "{}"))
-            for event, role in rows]
+    steps = []
+    for event, role in rows:
+        data = json.loads(event.payload or "{}")
+        if data.get("due_on"):
+            data["due_on"] = date.fromisoformat(data["due_on"])
+        steps.append(Step(event.created_at, event.action, role, data))
+    return steps
 
 
 @dataclass
