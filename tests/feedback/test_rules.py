@@ -238,3 +238,19 @@ def test_reassigning_with_a_later_day_lifts_the_flag(finished, frozen):
     service.move(found, Action.ASSIGN, finished.committee, assignee="乙",
                  due_on=service.local_day(frozen.at) + timedelta(days=5))
     assert not service.is_overdue(found)
+
+
+def test_a_resident_reports_only_for_their_own_household(client, finished):
+    factories.sign_in(client, finished.resident)
+    rid = report_id(send_report(client, finished.consultation,
+                                building_id=str(finished.mine.building_id),
+                                household_id=str(finished.neighbour.id)))
+    assert db.session.get(DefectReport, rid).household_id == finished.mine.id
+
+
+def test_a_step_without_its_csrf_token_is_refused(client, finished):
+    found = a_report(finished)
+    factories.sign_in(client, finished.committee)
+    refused = client.post(f"/feedback/{found.id}/step", data={"action": "accept"}, csrf=False)
+    assert refused.status_code == 400
+    assert db.session.get(DefectReport, found.id).state == "open"
