@@ -133,6 +133,7 @@ def _load_models() -> None:
     import consult.audit.models
     import consult.ballots.models
     import consult.consultations.models
+    import consult.feedback.models
     import consult.implementation.models
     import consult.notices.models
     import consult.registry.models
@@ -146,6 +147,7 @@ def _load_audit_readers() -> None:
     import consult.accounts.auditing
     import consult.ballots.auditing
     import consult.consultations.auditing
+    import consult.feedback.auditing
     import consult.implementation.auditing
     import consult.notices.auditing
     import consult.registry.auditing
@@ -170,6 +172,7 @@ def _register_blueprints(app: Flask) -> None:
     from consult.ballots.proof_views import bp as proofs_bp
     from consult.ballots.views import bp as ballots_bp
     from consult.consultations.views import bp as consultations_bp
+    from consult.feedback.views import bp as feedback_bp
     from consult.implementation.views import bp as implementation_bp
     from consult.main.views import bp as main_bp
     from consult.notices.views import bp as notices_bp
@@ -180,7 +183,7 @@ def _register_blueprints(app: Flask) -> None:
 
     for blueprint in (main_bp, accounts_bp, registry_bp, audit_bp, consultations_bp,
                       ballots_bp, proofs_bp, notices_bp, implementation_bp, uploads_bp,
-                      dashboard_bp, scoring_bp):
+                      dashboard_bp, scoring_bp, feedback_bp):
         app.register_blueprint(blueprint)
 
 

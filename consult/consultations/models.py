@@ -82,6 +82,9 @@ class Consultation(TimestampMixin, Model):
     # When the closed vote was counted: a vote closed at its deadline while paper ballots
     # still awaited their second entry or a decision is counted once they are settled.
     vote_counted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # The warranty period of the finished works (保修期), in months from the first result
+    # notice: residents report defects during it (consult/feedback/).
+    warranty_months: Mapped[int] = mapped_column(default=24, server_default="24")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"),
                                                       default=None)
     # The secret that keys the owner tokens of this consultation's ballot records

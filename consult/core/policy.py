@@ -109,6 +109,17 @@ POLICY: dict[str, dict[Role, Grant]] = {
     "scoring.view": _READERS,
     "scoring.score": {_C: Grant.SCOPED},
     "scoring.manage": {_D: Grant.ALL},
+    # Defect reports after completion (查漏补缺). A household reports for itself, a grid worker
+    # for a household of their grid's compounds, a supervisor on their own; a report's page
+    # is seen by its household and the staff of its compound.
+    "feedback.report": {_R: Grant.OWN, _S: Grant.SCOPED, _G: Grant.SCOPED},
+    "feedback.view": {_R: Grant.OWN, _C: Grant.SCOPED, _S: Grant.SCOPED, _G: Grant.SCOPED,
+                      _D: Grant.ALL},
+    "feedback.list": _READERS,
+    # The committee accepts, rejects, assigns and marks fixed, and sets the warranty period.
+    "feedback.manage": {_C: Grant.SCOPED, _D: Grant.ALL},
+    # The reporting household or a supervisor confirms a fix or reopens the report.
+    "feedback.check": {_R: Grant.OWN, _S: Grant.SCOPED},
 }
 
 ACTION_LABELS: dict[str, Any] = {
@@ -143,6 +154,11 @@ ACTION_LABELS: dict[str, Any] = {
     "scoring.view": _l("see scoring rounds"),
     "scoring.score": _l("score other compounds in a scoring round"),
     "scoring.manage": _l("run scoring rounds"),
+    "feedback.report": _l("report a defect in the finished works"),
+    "feedback.view": _l("see a defect report"),
+    "feedback.list": _l("see the defect reports of a compound"),
+    "feedback.manage": _l("handle defect reports"),
+    "feedback.check": _l("confirm or reopen a fixed defect"),
 }
 
 

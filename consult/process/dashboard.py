@@ -28,6 +28,7 @@ from consult.core.models import MAX_ID, utcnow
 from consult.core.sorting import Sort
 from consult.core.times import LOCAL
 from consult.extensions import db
+from consult.feedback import service as feedback
 from consult.implementation.models import Evaluation, ProgressEntry, Rating
 from consult.notices.models import Notice, Objection
 from consult.registry.models import Community, Compound, Grid, StreetOffice
@@ -121,6 +122,10 @@ class Row(_Works):
     evaluations: int = 0
     objections: int = 0
     feedback: int = 0
+    # Defect reports after completion: still open, overdue among them, fixed or confirmed.
+    defects_open: int = 0
+    defects_overdue: int = 0
+    defects_fixed: int = 0
     last_activity: datetime | None = None
 
     @property
@@ -156,6 +161,10 @@ class Totals(_Works):
     evaluations: int = 0
     objections: int = 0
     feedback: int = 0
+    # Defect reports after completion: still open, overdue among them, fixed or confirmed.
+    defects_open: int = 0
+    defects_overdue: int = 0
+    defects_fixed: int = 0
     last_activity: datetime | None = None
 
     @property
@@ -253,6 +262,9 @@ def _add(total: Totals, row: Row) -> None:
     total.evaluations += row.evaluations
     total.objections += row.objections
     total.feedback += row.feedback
+    total.defects_open += row.defects_open
+    total.defects_overdue += row.defects_overdue
+    total.defects_fixed += row.defects_fixed
     if row.last_activity is not None and (total.last_activity is None
                                           or row.last_activity > total.last_activity):
         total.last_activity = row.last_activity
@@ -304,7 +316,7 @@ def _chosen(scope: frozenset[int] | None, filters: Filters) -> Any:
 def build(scope: frozenset[int] | None, filters: Filters, sort: Sort,
           now: datetime | None = None, no_grid: str = "", no_office: str = "") -> Dashboard:
     """The dashboard of the compounds in ``scope`` (None: every compound) that pass
-    ``filters``, in the order ``sort`` asks for. Ten statements, whatever the number of
+    ``filters``, in the order ``sort`` asks for. Thirteen statements, whatever the number of
     compounds."""
     now = now or utcnow()
 
@@ -490,6 +502,12 @@ def build(scope: frozenset[int] | None, filters: Filters, sort: Sort,
                    Consultation.compound_id.in_(chosen))
             .group_by(Consultation.compound_id)):
         rows[compound_id].feedback = count
+
+    # 11b. Defect reports after completion, counted by the feedback service.
+    for compound_id, counts in feedback.counts_by_compound(chosen, now).items():
+        row = rows[compound_id]
+        row.defects_open, row.defects_overdue = counts.open, counts.overdue
+        row.defects_fixed = counts.fixed
 
     # 12. The last event of the audit trail that concerns each compound: the highest seq,
     # found on the (compound, seq) index without reading the events, then its time.

@@ -1,9 +1,10 @@
 """What waits for the committee: the to-do list on a committee member's home page (reads only).
 
-Five kinds of work, each found with one query over every consultation the user manages:
+Six kinds of work, each found with one query over every consultation the user manages:
 objections awaiting an answer, votes closing within 48 hours (with their turnout), paper
-ballots that do not count yet, stages whose deadline passed, and works without their final
-(completion) report. The consultations they concern are then loaded in one more query.
+ballots that do not count yet, stages whose deadline passed, works without their final
+(completion) report, and defect reports that are new or overdue. The consultations they
+concern are then loaded in one more query.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from consult.consultations.states import UNCOUNTED_VOTE_STAGES, Action, Stage
 from consult.core.models import utcnow
 from consult.core.policy import compound_scope
 from consult.extensions import db
+from consult.feedback import service as feedback
 from consult.implementation.models import ProgressEntry
 from consult.notices.models import Notice, NoticeKind, Objection
 
@@ -33,7 +35,8 @@ VOTE_CLOSING = "vote_closing"
 PAPERS = "papers"
 OVERDUE = "overdue"
 NO_FINAL_REPORT = "no_final_report"
-_RANK = {OVERDUE: 0, OBJECTIONS: 1, PAPERS: 2, VOTE_CLOSING: 3, NO_FINAL_REPORT: 4}
+DEFECTS = "defects"
+_RANK = {OVERDUE: 0, OBJECTIONS: 1, PAPERS: 2, VOTE_CLOSING: 3, NO_FINAL_REPORT: 4, DEFECTS: 5}
 
 # The step a passed deadline calls for, by stage.
 _OVERDUE_ACTIONS = {
@@ -61,6 +64,7 @@ class Todo:
     notice_id: int | None = None
     action: Action | None = None  # the next step a passed deadline calls for
     percent: int | None = None   # the latest progress of the whole works
+    late: int = 0                # defect reports past their due day (``count``: new ones)
     consultation: Consultation | None = None
 
     @property
@@ -85,7 +89,7 @@ def todo_for(user: Any, now: datetime | None = None) -> list[Todo]:
         return []
     now = now or utcnow()
     todos = [*_objections(scope), *_votes_closing(scope, now), *_papers(scope, now),
-             *_overdue(scope, now), *_without_final_report(scope)]
+             *_overdue(scope, now), *_without_final_report(scope), *_defects(scope, now)]
     if not todos:
         return []
     consultations = {c.id: c for c in db.session.scalars(
@@ -193,3 +197,10 @@ def _without_final_report(scope: frozenset[int] | None) -> list[Todo]:
         select(Consultation.id, latest.label("percent"))
         .where(Consultation.stage == Stage.IMPLEMENTING.value, ~final, _in_scope(scope)))
     return [Todo(NO_FINAL_REPORT, row.id, percent=row.percent) for row in rows]
+
+
+def _defects(scope: frozenset[int] | None, now: datetime) -> list[Todo]:
+    """Defect reports waiting for the committee: new ones to accept or reject, and assigned
+    ones past their due day (those rank as a passed deadline, at the top)."""
+    return [Todo(DEFECTS, consultation_id, due=now if late else None, count=new, late=late)
+            for consultation_id, new, late in feedback.waiting_by_consultation(scope, now)]

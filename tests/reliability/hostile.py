@@ -81,6 +81,8 @@ STAGE_OF = {
     "implementation.item_complete": "implementing",
     "implementation.inspection_new": "implementing",
     "implementation.evaluate": "result_public",
+    "feedback.new": "result_public", "feedback.show": "result_public",
+    "feedback.move": "result_public", "feedback.warranty": "result_public",
     "consultations.opinion_withdraw": "soliciting", "consultations.support_withdraw": "soliciting",
 }
 # Pages opened with a query that makes their form show every field: the paper-ballot entry
@@ -118,6 +120,7 @@ HOSTS: dict[str, tuple[str, str]] = {
     "registry.import_grids_confirm": ("registry.import_grids", "POST"),  # the preview
     "notices.object_": ("notices.show", "GET"),
     "notices.answer": ("notices.show", "GET"),
+    "feedback.move": ("feedback.show", "GET"),
     "notices.issue_vote_notice": ("consultations.show", "GET"),
     "notices.print_batch": ("consultations.show", "GET"),
     "accounts.unlock": ("accounts.user_edit", "GET"),
@@ -314,6 +317,17 @@ def build_world() -> World:
             db.session.flush()
             shared.update(notice_id=notice.id, objection_id=objection.id,
                           code=notice.verify_code)
+        if stage == "result_public":
+            # A defect report of the resident's own household, new: the committee's page
+            # shows the forms accepting and rejecting it.
+            from consult.feedback import service as feedback
+
+            reporter = factories.make_user("supervisor", compound=compound)
+            report = feedback.report(reporter, c, feedback.ReportInput(
+                item_id=item.id, building_id=mine.building_id, text=f"路面开裂{STORED}"))
+            report.household_id = mine.id
+            db.session.flush()
+            stages[stage]["report_id"] = report.id
         if stage == "soliciting":
             job = printing.request_job(None, c, PrintKind.SOLICITATION)
             job.status = "done"  # a finished job without rendering: PDFs are not fuzzed here
