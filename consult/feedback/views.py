@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 from consult.consultations.models import Consultation
 from consult.core.errors import Conflict, NotFound, ValidationFailed
 from consult.core.forms import apply_conflict, apply_errors, options, save_form
-from consult.core.policy import Role, can, compound_scope, load, require, role_of
+from consult.core.policy import Role, compound_scope, load, require, role_of
 from consult.extensions import db
 from consult.feedback import service
 from consult.feedback.forms import MoveForm, ReportForm, WarrantyForm
@@ -21,6 +21,8 @@ from consult.feedback.models import ACTION_LABELS, STATE_LABELS, DefectReport
 from consult.feedback.states import TRANSITIONS, Action, State
 from consult.process import loading
 from consult.registry.models import Compound
+from consult.uploads import service as uploads
+from consult.uploads.views import file_headers
 
 bp = Blueprint("feedback", __name__)
 
@@ -74,7 +76,6 @@ def _page(found: DefectReport, forms: dict[str, MoveForm] | None = None) -> str:
         "feedback/show.html", r=found, c=found.consultation, actions=actions, forms=forms,
         transitions=TRANSITIONS, action_labels=ACTION_LABELS, state_labels=STATE_LABELS,
         history=service.history(found), overdue=service.is_overdue(found),
-        staff=can(current_user, "attachment.view_staff", found.consultation),
         audit_labels=_history_labels())
 
 
@@ -90,6 +91,23 @@ def _history_labels() -> dict[str, str]:
 def show(report_id: int) -> str:
     """A report: what, where, its state, the steps the user may take, and its history."""
     return _page(load(service.get_or_404, report_id))
+
+
+@bp.get("/feedback/<int:report_id>/photos/<int:photo_id>")
+@require("feedback.view")
+def photo(report_id: int, photo_id: int) -> Response:
+    """A photo sent with a report, for those who may read the report: the household that sent
+    it sees its own photos, which other residents never do (they may show the inside of a
+    home)."""
+    found = load(service.get_or_404, report_id)
+    attachment = next((p for p in found.photos if p.id == photo_id), None)
+    if attachment is None:
+        raise NotFound(_("No such file."))
+    try:
+        data = uploads.read(attachment)
+    except FileNotFoundError:
+        raise NotFound(_("The file is missing from the storage.")) from None
+    return Response(data, mimetype=attachment.mimetype, headers=file_headers(attachment))
 
 
 @bp.post("/feedback/<int:report_id>/step")

@@ -11,8 +11,10 @@ from consult.audit import service as audit
 from consult.extensions import db
 from consult.feedback.models import DefectReport
 from consult.feedback.service import local_day
+from consult.uploads import service as uploads
 from consult.uploads.models import Visibility
 from tests import factories
+from tests.access.uploads import png_upload
 from tests.conftest import audit_actions
 from tests.feedback.conftest import png
 
@@ -189,3 +191,27 @@ def test_the_committee_sets_the_warranty_period(client, finished, login_as):
     login_as("committee", compound=factories.make_compound("别的小区"))
     assert client.post(url, data={"months": "1"}).status_code == 403
     assert c.warranty_months == 36
+
+
+def test_the_household_sees_its_own_photos_and_a_neighbour_sees_none(client, finished):
+    c = finished.consultation
+    factories.sign_in(client, finished.resident)
+    rid = report_id(send_report(client, c, building_id=str(finished.mine.building_id),
+                                photos=png()))
+    photo = db.session.get(DefectReport, rid).photos[0]
+    page = client.get(f"/feedback/{rid}", headers=EN)
+    own = f"/feedback/{rid}/photos/{photo.id}"
+    assert own in page.text
+    shown = client.get(own)
+    assert shown.status_code == 200 and shown.mimetype.startswith("image/")
+    assert shown.headers["Cache-Control"] == "no-store"
+    # The stored file itself stays for staff; the report's page is the household's way in.
+    assert client.get(f"/files/{photo.id}").status_code == 403
+
+    factories.sign_in(client, finished.neighbour_account)
+    assert client.get(own).status_code == 403
+    assert client.get(f"/feedback/{rid}", headers=EN).status_code == 403
+    # Another file of the consultation is nobody's through this report.
+    factories.sign_in(client, finished.resident)
+    other = uploads.store(None, png_upload(), consultation=c, visibility=Visibility.STAFF)
+    assert client.get(f"/feedback/{rid}/photos/{other.id}").status_code == 404
