@@ -109,6 +109,9 @@ POLICY: dict[str, dict[Role, Grant]] = {
     "scoring.view": _READERS,
     "scoring.score": {_C: Grant.SCOPED},
     "scoring.manage": {_D: Grant.ALL},
+    # Reminders for the compound's WeChat group and notice board (counts only, no names):
+    # those who run the consultation, and the supervisors who watch it in their compounds.
+    "consultation.remind": {_C: Grant.SCOPED, _S: Grant.SCOPED, _D: Grant.ALL},
 }
 
 ACTION_LABELS: dict[str, Any] = {
@@ -143,6 +146,7 @@ ACTION_LABELS: dict[str, Any] = {
     "scoring.view": _l("see scoring rounds"),
     "scoring.score": _l("score other compounds in a scoring round"),
     "scoring.manage": _l("run scoring rounds"),
+    "consultation.remind": _l("make reminders for the WeChat group and the notice board"),
 }
 
 

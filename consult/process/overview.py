@@ -30,7 +30,7 @@ from consult.extensions import db
 from consult.implementation import service as works
 from consult.notices import service as notices
 from consult.notices.models import Notice, NoticeKind
-from consult.process import printing, workflow
+from consult.process import printing, reminders, workflow
 from consult.registry.models import Household
 
 
@@ -79,6 +79,8 @@ class Overview:
     double_entry: bool = False
     # Paper ballots awaiting their second entry or a decision (staff, during the vote).
     unsettled: int = 0
+    # The WeChat message and poster of a stage open to households (committee, supervisors).
+    reminder: reminders.Reminder | None = None
 
 
 def _steps(consultation: Consultation) -> list[StageStep]:
@@ -150,6 +152,8 @@ def build(consultation: Consultation, user: Any, now: datetime | None = None) ->
         view.voted = sum(view.channels.values())
         if consultation.stage_enum in UNCOUNTED_VOTE_STAGES:
             view.unsettled = entries.unsettled(consultation)
+    if can(user, "consultation.remind", consultation):
+        view.reminder = reminders.reminder_for(consultation, now)
     household = getattr(user, "household", None)
     if household is not None and getattr(user, "is_authenticated", False):
         view.household = household
