@@ -390,3 +390,16 @@ def test_result_reminder_uses_the_result_notice_period(app, compound, public_url
         reminder = reminders.reminder_for(c, now)
         assert reminder.deadline == notice.period_ends_at
         assert reminders.reminder_for(c, notice.period_ends_at) is None
+
+
+@pytest.mark.parametrize("locale", ["zh_Hans", "en"])
+def test_the_longest_title_still_fits_one_page_with_a_readable_code(
+        app, compound, public_url, tmp_path, locale):
+    c = voting(compound, locale)
+    c.title = "关于3号楼2单元加装电梯及楼道改造的意见征集" * 9 + "。" * 2  # 200 characters
+    assert len(c.title) == 200
+    compound.address = "某某市某某区某某街道某某路128号（劳动局家属院东门）"
+    with app.test_request_context():
+        data = reminders.poster_file(c).read()
+    assert len(read(data).pages) == 1
+    assert decoded(page_image(data, tmp_path)) == [f"{PUBLIC}/consultations/{c.id}/vote"]
