@@ -403,3 +403,18 @@ def test_the_longest_title_still_fits_one_page_with_a_readable_code(
         data = reminders.poster_file(c).read()
     assert len(read(data).pages) == 1
     assert decoded(page_image(data, tmp_path)) == [f"{PUBLIC}/consultations/{c.id}/vote"]
+
+
+@pytest.mark.parametrize("stage, words", [
+    ("resolution_public", ("决议公示中", "扫码查看公示", "如有异议")),
+    ("result_public", ("评价工程", "扫码评价", "是否满意")),
+])
+def test_the_posters_of_the_notices(app, compound, public_url, tmp_path, stage, words):
+    c, now = _made(stage, compound, "zh_Hans")
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        data = reminders.poster_file(c, now).read()
+    text = text_of(data)
+    for word in words:
+        assert word in text, text
+    no_personal_data(text, compound)
+    assert decoded(page_image(data, tmp_path)) == [_link(stage, c)]
