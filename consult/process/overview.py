@@ -153,7 +153,10 @@ def build(consultation: Consultation, user: Any, now: datetime | None = None) ->
         if consultation.stage_enum in UNCOUNTED_VOTE_STAGES:
             view.unsettled = entries.unsettled(consultation)
     if can(user, "consultation.remind", consultation):
-        view.reminder = reminders.reminder_for(consultation, now)
+        # The notices are loaded already: the reminder of a notice's stage takes its own.
+        stage_notice = {Stage.RESOLUTION_PUBLIC: view.resolution,
+                        Stage.RESULT_PUBLIC: view.result}.get(consultation.stage_enum)
+        view.reminder = reminders.reminder_for(consultation, now, stage_notice)
     household = getattr(user, "household", None)
     if household is not None and getattr(user, "is_authenticated", False):
         view.household = household

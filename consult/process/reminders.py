@@ -21,7 +21,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, func, select
 
 from consult.ballots import service as ballots
-from consult.ballots.models import Ballot, BallotChoice
+from consult.ballots.models import Ballot, BallotChoice, RollEntry
 from consult.ballots.tally import Choice
 from consult.consultations.models import Consultation, Opinion
 from consult.consultations.states import Stage
@@ -64,13 +64,23 @@ class Reminder:
     message: str  # the WeChat message, lines joined with "\n"
 
 
-def _notice_for(consultation: Consultation, stage: Stage) -> Notice | None:
+_UNLOADED: Any = object()  # the stage's notice has not been looked up yet
+
+
+def _notice_for(consultation: Consultation, stage: Stage, notice: Any = _UNLOADED
+                ) -> Notice | None:
+    """The notice in force of a notice's stage (``notice``, when the caller has it already)."""
     kind = {Stage.RESOLUTION_PUBLIC: NoticeKind.RESOLUTION,
             Stage.RESULT_PUBLIC: NoticeKind.RESULT}.get(stage)
-    return notices.current_notice(consultation, kind) if kind else None
+    if kind is None:
+        return None
+    if notice is _UNLOADED:
+        return notices.current_notice(consultation, kind)
+    return notice if notice is None or notice.kind == kind.value else None
 
 
-def is_open(consultation: Consultation, now: datetime | None = None) -> bool:
+def is_open(consultation: Consultation, now: datetime | None = None,
+            notice: Any = _UNLOADED) -> bool:
     """Whether a stage waiting for households is open now (and so a reminder makes sense)."""
     now = now or utcnow()
     stage = consultation.stage_enum
@@ -79,16 +89,16 @@ def is_open(consultation: Consultation, now: datetime | None = None) -> bool:
         return deadline is None or now < deadline
     if stage is Stage.VOTING:
         return consultation.vote_is_open(now)
-    notice = _notice_for(consultation, stage)
-    return notice is not None and notices.in_period(notice, now)
+    found = _notice_for(consultation, stage, notice)
+    return found is not None and notices.in_period(found, now)
 
 
-def _deadline(consultation: Consultation, stage: Stage) -> datetime | None:
+def _deadline(consultation: Consultation, stage: Stage, notice: Notice | None
+              ) -> datetime | None:
     if stage is Stage.SOLICITING:
         return consultation.solicitation_deadline
     if stage is Stage.VOTING:
         return consultation.vote_deadline
-    notice = _notice_for(consultation, stage)
     return notice.period_ends_at if notice else None
 
 
@@ -105,35 +115,45 @@ def deadline_text(value: datetime, *, year: bool = False) -> str:
     return f"{day} {clock}"
 
 
-def _voted(consultation: Consultation) -> int:
-    """Households of the current round with a ballot that counts as taking part: in a survey,
-    a ballot of nothing but "not reached" does not (the tally's own rule)."""
-    stmt = select(func.count(Ballot.id)).where(Ballot.consultation_id == consultation.id,
-                                               Ballot.round == consultation.round)
-    if consultation.rule_code == "survey":
-        stmt = stmt.where(exists().where(BallotChoice.ballot_id == Ballot.id,
-                                         BallotChoice.choice != Choice.NOT_REACHED.value))
-    return db.session.scalar(stmt) or 0
-
-
-def participation(consultation: Consultation, stage: Stage) -> tuple[int, int]:
+def participation(consultation: Consultation, stage: Stage, notice: Any = _UNLOADED
+                  ) -> tuple[int, int]:
     """(households that took part, households asked) for the stage: opinions given, ballots
-    returned, the counted vote's turnout (for its resolution), works rated."""
+    returned, the counted vote's turnout (for its resolution), works rated. One statement for
+    the opinions and the vote (the page of a consultation counts its statements)."""
     if stage is Stage.SOLICITING:
-        gave = db.session.scalar(select(func.count(func.distinct(Opinion.household_id))).where(
-            Opinion.consultation_id == consultation.id, Opinion.withdrawn_at.is_(None)))
-        return gave or 0, ballots.count_in_scope(consultation)
+        gave = (select(func.count(func.distinct(Opinion.household_id)))
+                .where(Opinion.consultation_id == consultation.id,
+                       Opinion.withdrawn_at.is_(None)).scalar_subquery())
+        asked = (select(func.count()).select_from(
+            ballots.households_in_scope(consultation).subquery()).scalar_subquery())
+        return _pair(select(gave, asked))
     if stage is Stage.VOTING:
-        return _voted(consultation), ballots.roll_totals(consultation).households
+        voted = select(func.count(Ballot.id)).where(Ballot.consultation_id == consultation.id,
+                                                    Ballot.round == consultation.round)
+        if consultation.rule_code == "survey":
+            # A survey ballot of nothing but "not reached" is no participation (the tally's rule).
+            voted = voted.where(exists().where(BallotChoice.ballot_id == Ballot.id,
+                                               BallotChoice.choice != Choice.NOT_REACHED.value))
+        roll = select(func.count(RollEntry.id)).where(
+            RollEntry.consultation_id == consultation.id, RollEntry.round == consultation.round)
+        return _pair(select(voted.scalar_subquery(), roll.scalar_subquery()))
     if stage is Stage.RESOLUTION_PUBLIC:
-        tally = ballots.frozen_tally(consultation) or {}
+        # The turnout the resolution notice froze with its tally.
+        found = _notice_for(consultation, stage, notice)
+        tally = notices.content_of(found).get("tally") or {} if found else {}
         return (int(tally.get("participation", {}).get("households", 0)),
                 int(tally.get("roll", {}).get("households", 0)))
     rated = evaluation_tally(consultation)
     return int(rated["rated"]), int(rated["roll_households"])
 
 
-def _url(consultation: Consultation, stage: Stage) -> str:
+def _pair(stmt: Any) -> tuple[int, int]:
+    """The two counts a statement of two scalar subqueries returns."""
+    row = db.session.execute(stmt).one()
+    return int(row[0] or 0), int(row[1] or 0)
+
+
+def _url(consultation: Consultation, stage: Stage, notice: Notice | None) -> str:
     """Where a household takes part in the stage, on the public address."""
     if stage is Stage.SOLICITING:
         return printing.link("consultations.opinion_new", consultation_id=consultation.id)
@@ -141,7 +161,6 @@ def _url(consultation: Consultation, stage: Stage) -> str:
         return printing.link("ballots.vote", consultation_id=consultation.id)
     if stage is Stage.RESULT_PUBLIC:
         return printing.link("implementation.evaluate", consultation_id=consultation.id)
-    notice = _notice_for(consultation, stage)
     assert notice is not None  # is_open checked it
     return printing.link("notices.show", notice_id=notice.id)
 
@@ -182,16 +201,20 @@ def _message(stage: Stage, compound: str, title: str, when: str, done: int, tota
     return "\n".join(lines)
 
 
-def reminder_for(consultation: Consultation, now: datetime | None = None) -> Reminder | None:
+def reminder_for(consultation: Consultation, now: datetime | None = None,
+                 notice: Any = _UNLOADED) -> Reminder | None:
     """The reminder of the stage open now, in the consultation's language; None when no stage
-    waits for households."""
-    if consultation.stage_enum not in REMINDER_STAGES or not is_open(consultation, now):
-        return None
+    waits for households. ``notice``: the stage's notice in force, when the caller has it."""
     stage = consultation.stage_enum
-    deadline = _deadline(consultation, stage)
-    done, total = participation(consultation, stage)
+    if stage not in REMINDER_STAGES:
+        return None
+    notice = _notice_for(consultation, stage, notice)
+    if not is_open(consultation, now, notice):
+        return None
+    deadline = _deadline(consultation, stage, notice)
+    done, total = participation(consultation, stage, notice)
     with printing.document_language(consultation.locale):
-        url = _url(consultation, stage)
+        url = _url(consultation, stage, notice)
         when = deadline_text(deadline) if deadline else ""
         compound = consultation.compound.name
         message = _message(stage, compound, consultation.title, when, done, total, url)
