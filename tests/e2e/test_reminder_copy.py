@@ -10,7 +10,15 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.support import PASSWORDS, NewPage, Shots, sign_in, t
+from tests.e2e.support import (
+    BLOCKING_IMPACTS,
+    PASSWORDS,
+    NewPage,
+    Shots,
+    axe_violations,
+    sign_in,
+    t,
+)
 from tests.e2e.world import World
 
 SHOTS = Path("/work/shots")
@@ -58,8 +66,10 @@ def test_the_copy_button_puts_the_message_on_the_clipboard(
 
 def test_without_the_clipboard_the_text_is_selected(
         new_page: NewPage, world: World, shots: Shots) -> None:
-    page = new_page("phone")
+    page = new_page("phone", bypass_csp=True)  # for axe-core
     message = open_reminder(page, world)
+    blocking = [v for v in axe_violations(page) if v.impact in BLOCKING_IMPACTS]
+    assert blocking == [], "\n".join(v.describe() for v in blocking)
     # The browser refuses the clipboard (no permission granted to this context, or an old
     # phone browser without the API): the tap selects the whole message instead.
     page.evaluate("""() => { Object.defineProperty(navigator, 'clipboard', {value: {
