@@ -177,13 +177,14 @@ def _register_blueprints(app: Flask) -> None:
     from consult.main.views import bp as main_bp
     from consult.notices.views import bp as notices_bp
     from consult.process.dashboard_views import bp as dashboard_bp
+    from consult.process.reminder_views import bp as reminders_bp
     from consult.registry.views import bp as registry_bp
     from consult.scoring.views import bp as scoring_bp
     from consult.uploads.views import bp as uploads_bp
 
     for blueprint in (main_bp, accounts_bp, registry_bp, audit_bp, consultations_bp,
                       ballots_bp, proofs_bp, notices_bp, implementation_bp, uploads_bp,
-                      dashboard_bp, scoring_bp, feedback_bp):
+                      dashboard_bp, scoring_bp, feedback_bp, reminders_bp):
         app.register_blueprint(blueprint)
 
 

@@ -120,6 +120,9 @@ POLICY: dict[str, dict[Role, Grant]] = {
     "feedback.manage": {_C: Grant.SCOPED, _D: Grant.ALL},
     # The reporting household or a supervisor confirms a fix or reopens the report.
     "feedback.check": {_R: Grant.OWN, _S: Grant.SCOPED},
+    # Reminders for the compound's WeChat group and notice board (counts only, no names):
+    # those who run the consultation, and the supervisors who watch it in their compounds.
+    "consultation.remind": {_C: Grant.SCOPED, _S: Grant.SCOPED, _D: Grant.ALL},
 }
 
 ACTION_LABELS: dict[str, Any] = {
@@ -159,6 +162,7 @@ ACTION_LABELS: dict[str, Any] = {
     "feedback.list": _l("see the defect reports of a compound"),
     "feedback.manage": _l("handle defect reports"),
     "feedback.check": _l("confirm or reopen a fixed defect"),
+    "consultation.remind": _l("make reminders for the WeChat group and the notice board"),
 }
 
 

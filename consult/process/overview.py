@@ -30,7 +30,7 @@ from consult.extensions import db
 from consult.implementation import service as works
 from consult.notices import service as notices
 from consult.notices.models import Notice, NoticeKind
-from consult.process import printing, workflow
+from consult.process import printing, reminders, workflow
 from consult.registry.models import Household
 
 
@@ -79,6 +79,8 @@ class Overview:
     double_entry: bool = False
     # Paper ballots awaiting their second entry or a decision (staff, during the vote).
     unsettled: int = 0
+    # The WeChat message and poster of a stage open to households (committee, supervisors).
+    reminder: reminders.Reminder | None = None
 
 
 def _steps(consultation: Consultation) -> list[StageStep]:
@@ -150,6 +152,11 @@ def build(consultation: Consultation, user: Any, now: datetime | None = None) ->
         view.voted = sum(view.channels.values())
         if consultation.stage_enum in UNCOUNTED_VOTE_STAGES:
             view.unsettled = entries.unsettled(consultation)
+    if can(user, "consultation.remind", consultation):
+        # The notices are loaded already: the reminder of a notice's stage takes its own.
+        stage_notice = {Stage.RESOLUTION_PUBLIC: view.resolution,
+                        Stage.RESULT_PUBLIC: view.result}.get(consultation.stage_enum)
+        view.reminder = reminders.reminder_for(consultation, now, stage_notice)
     household = getattr(user, "household", None)
     if household is not None and getattr(user, "is_authenticated", False):
         view.household = household

@@ -41,7 +41,9 @@ BUDGET = {
     "home (committee)": 11,
     "home (resident)": 13,
     "consultation draft": 16,
-    "consultation soliciting": 16,
+    # Its committee's reminder for the WeChat group counts the households that gave an
+    # opinion and those asked, in one statement.
+    "consultation soliciting": 17,
     "consultation proposing": 16,
     "consultation discussing": 17,
     "consultation voting": 23,

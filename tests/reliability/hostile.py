@@ -74,6 +74,7 @@ STAGE_OF = {
     "ballots.import_file": "voting", "ballots.import_confirm": "voting",
     "ballots.visits_index": "voting", "ballots.visits_new": "voting",
     "ballots.visit_list": "voting", "ballots.visit_sheets_pdf": "voting", "ballots.visit": "voting",
+    "reminders.poster": "voting",
     "notices.show": "resolution_public", "notices.object_": "resolution_public",
     "notices.answer": "resolution_public", "notices.pdf": "resolution_public",
     "notices.verify": "resolution_public", "proofs.check": "resolution_public",
@@ -910,13 +911,22 @@ _URL_ATTRS = {"href", "src", "action", "formaction", "xlink:href", "srcdoc", "da
 _FORBIDDEN_TAGS = {"script", "iframe", "object", "embed", "style", "base"}
 
 
+# The app's own scripts: static files of its own (a copy button), never inline code.
+_OWN_SCRIPTS = frozenset({"/static/js/copy.js"})
+
+
+def _own_script(tag: str, attrs: list[tuple[str, str | None]]) -> bool:
+    """Whether an element is the app's own <script src> of a static file it serves."""
+    return tag == "script" and dict(attrs).get("src") in _OWN_SCRIPTS
+
+
 class _MarkupCheck(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.problems: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _FORBIDDEN_TAGS:
+        if tag in _FORBIDDEN_TAGS and not _own_script(tag, attrs):
             self.problems.append(f"<{tag}> element")
         for name, value in attrs:
             if name.startswith("on"):
@@ -932,8 +942,9 @@ class _MarkupCheck(HTMLParser):
 
 
 def markup_problems(html: str) -> list[str]:
-    """Elements and attributes no page of the app has of its own (it has no JavaScript), so
-    any of them can only come from user input that was not escaped."""
+    """Elements and attributes no page of the app has of its own (its only JavaScript is the
+    static files of ``_OWN_SCRIPTS``), so any of them can only come from user input that was
+    not escaped."""
     checker = _MarkupCheck()
     checker.feed(html)
     checker.close()
