@@ -36,9 +36,9 @@ EN = {"Accept-Language": "en"}
 # statement per kind of name.
 BUDGET = {
     "home (anonymous)": 3,
-    # The to-do list: the member's scopes, one statement per kind of work (5) and one for the
-    # consultations they concern.
-    "home (committee)": 11,
+    # The to-do list: the member's scopes, one statement per kind of work (6, defect reports
+    # included) and one for the consultations they concern.
+    "home (committee)": 12,
     "home (resident)": 13,
     "consultation draft": 16,
     # Its committee's reminder for the WeChat group counts the households that gave an
