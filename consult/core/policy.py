@@ -109,6 +109,8 @@ POLICY: dict[str, dict[Role, Grant]] = {
     "scoring.view": _READERS,
     "scoring.score": {_C: Grant.SCOPED},
     "scoring.manage": {_D: Grant.ALL},
+    # Everyone signed in has a notification centre; each sees and marks only their own.
+    "notifications.own": _SIGNED_IN,
 }
 
 ACTION_LABELS: dict[str, Any] = {
@@ -143,6 +145,7 @@ ACTION_LABELS: dict[str, Any] = {
     "scoring.view": _l("see scoring rounds"),
     "scoring.score": _l("score other compounds in a scoring round"),
     "scoring.manage": _l("run scoring rounds"),
+    "notifications.own": _l("read your notifications and set how you are notified"),
 }
 
 
@@ -154,6 +157,7 @@ PRIVATE_ACTIONS = frozenset({
     "registry.edit", "registry.import", "registry.access_codes", "registry.structure",
     "audit.view", "consultation.participate", "ballot.enter", "ballot.visit", "ballot.decide",
     "ballot.inspect", "ballot.prove", "visits.view", "visits.manage", "visits.record",
+    "notifications.own",
 })
 
 
