@@ -122,7 +122,7 @@ def test_quiet_hours_within_one_day_and_none():
 
 
 def test_preferences_refuse_bad_input_and_keep_to_the_persons_events(compound):
-    user = factories.make_user("resident", compound=compound)
+    user = factories.make_user("resident", household=compound.buildings[0].households[0])
     with pytest.raises(ValidationFailed) as refused:
         notifications.save_preferences(user, "not an address", {}, "25:00", "")
     assert set(refused.value.errors) == {"email", "quiet_start"}
@@ -189,7 +189,7 @@ def test_an_answered_objection_tells_the_household_that_objected(compound):
 
 def test_staff_get_one_notification_per_new_to_do_item(compound):
     member = factories.make_user("committee", compound=compound)
-    resident = factories.make_user("resident", compound=compound)
+    resident = factories.make_user("resident", household=compound.buildings[0].households[0])
     c = factories.make_consultation(compound)
     factories.walk_to(c, "resolution_public")
     notice = notices.current_notice(c, NoticeKind.RESOLUTION)
@@ -218,7 +218,8 @@ def test_marking_read_is_for_ones_own_notifications_only(compound):
 
 
 def test_notify_refuses_an_unknown_event_and_skips_inactive_accounts(compound):
-    user = factories.make_user("resident", compound=compound, active=False)
+    user = factories.make_user("resident", household=compound.buildings[0].households[0],
+                              active=False)
     with pytest.raises(ValueError):
         notifications.notify("no_such_event", [user], {}, "/", "k")
     assert notifications.notify(events.BALLOT_CORRECTED, [user], {}, "/", "k") == 0
