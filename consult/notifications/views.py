@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from consult.core.forms import page_number, page_size, save_form
@@ -51,7 +52,8 @@ def mark_all_read() -> Response:
     if MarkAllReadForm().validate_on_submit():
         done = notifications.mark_all_read(current_user)
         db.session.commit()
-        flash(_("%(num)s notifications marked read.", num=done), "success")
+        flash(ngettext("%(num)s notification marked read.", "%(num)s notifications marked read.",
+                       done), "success")
     return redirect(url_for("notifications.index"))
 
 
