@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
+from werkzeug.wrappers import Response
 
 from consult.core.forms import page_number, page_size, save_form
 from consult.core.policy import require
@@ -62,8 +63,8 @@ def mark_all_read() -> Response:
 def preferences() -> Response | str:
     codes = notifications.events_for(current_user)
     prefs = notifications.preferences_of(current_user)
-    data = {box_name(channel, event): prefs.wants(channel, event)
-            for event in codes for channel in Channel}
+    data: dict[str, object] = {box_name(channel, event): prefs.wants(channel, event)
+                               for event in codes for channel in Channel}
     data.update(email=prefs.email or "", quiet_start=notifications.format_minutes(
         prefs.quiet_start), quiet_end=notifications.format_minutes(prefs.quiet_end))
     form = preferences_form(codes, data=data)

@@ -150,7 +150,7 @@ def test_the_48_hour_reminder_goes_once_and_not_to_a_household_that_voted(compou
     assert notify_events.vote_reminders(later + timedelta(hours=1)) == 0
     assert notes_of(voted, events.VOTE_CLOSING) == []
     for user in waiting:
-        [note] = notes_of(user, events.VOTE_CLOSING)
+        assert len(notes_of(user, events.VOTE_CLOSING)) == 1
         assert len([r for r in outbox_of(user) if r.event == events.VOTE_CLOSING]) == 1
     # Past the deadline nobody is reminded.
     assert notify_events.vote_reminders(now + timedelta(hours=61)) == 0

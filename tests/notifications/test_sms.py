@@ -60,7 +60,7 @@ def provider(app: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Provider]:
     state = Provider()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             signed = self.headers["Authorization"] == expected_authorization(self.headers, body)
             state.requests.append({"path": self.path, "headers": self.headers,
