@@ -132,3 +132,15 @@ def test_a_server_that_is_down_leaves_the_row_pending_with_backoff(app, smtp, mo
 def test_backoff_doubles_up_to_six_hours():
     assert [outbox.backoff(n).total_seconds() // 60 for n in (1, 2, 3)] == [1, 2, 4]
     assert outbox.backoff(30) == outbox.LONGEST_WAIT
+
+
+def test_the_queued_run_sends_as_a_job(app, smtp, runner):
+    """``--queue`` hands the run to ``jobs.submit`` (RQ with Redis; inline in the tests)."""
+    compound = factories.make_compound_with_households(per_building=1)
+    [user, *_] = households_with_accounts(compound)
+    notifications.notify(events.BALLOT_CORRECTED, [user], {"consultation": "排队"}, "/", "job")
+    db.session.commit()
+    result = runner.invoke(args=["notifications", "send", "--queue"])
+    assert result.exit_code == 0, result.output
+    assert [m["To"] for m in smtp.messages] == [f"h{user.household_id}@example.org"]
+    assert all(r.status == OutboxStatus.SENT.value for r in _rows())
