@@ -105,7 +105,7 @@ def test_preferences_are_saved_and_bad_input_comes_back_with_the_work_kept(clien
     assert 'name="email__vote_closing"' in page and "staff_todo" not in page
     bad = client.post("/notifications/preferences", data={
         "email": "me@example.org", "quiet_start": "22:00", "quiet_end": "7h",
-        "email__stage_opened": "y"})
+        "email__stage_opened": "y"}, headers={"Accept-Language": "en"})
     assert bad.status_code == 200
     text = bad.get_data(as_text=True)
     assert "Enter a time as hours and minutes" in text and 'value="me@example.org"' in text
