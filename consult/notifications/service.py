@@ -21,6 +21,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import selectinload
 
 from consult.accounts.models import User
 from consult.audit import service as audit
@@ -226,7 +227,7 @@ def notify(event: str, recipients: Iterable[int | User], params: Mapping[str, An
     dedupe_key = dedupe_key[:200]
     done = set(db.session.scalars(select(Notification.user_id).where(
         Notification.dedupe_key == dedupe_key, Notification.user_id.in_(ids))))
-    users = list(db.session.scalars(select(User).where(
+    users = list(db.session.scalars(select(User).options(selectinload(User.household)).where(
         User.id.in_(ids - done), User.active.is_(True)).order_by(User.id)))
     if not users:
         return 0

@@ -119,6 +119,9 @@ def test_preferences_are_saved_and_bad_input_comes_back_with_the_work_kept(clien
         22 * 60, 7 * 60)
     assert not prefs.wants(notifications.Channel.EMAIL, events.VOTE_CLOSING)
     assert prefs.wants(notifications.Channel.EMAIL, events.STAGE_OPENED)
+    # The account page shows the address and leads to the preferences.
+    profile = client.get("/account").get_data(as_text=True)
+    assert "me@example.org" in profile and "/notifications/preferences" in profile
 
 
 def test_staff_have_a_centre_and_their_own_events(client, compound):
