@@ -30,12 +30,12 @@ class PreferencesForm(FlaskForm):
                         render_kw={"autocomplete": "email", "inputmode": "email"},
                         description=_l("Reminders by email go here. Leave it empty for none."))
     quiet_start = StringField(_l("Quiet hours from"), validators=[Optional(), max_length(5)],
-                              render_kw={"placeholder": "22:00", "inputmode": "numeric"},
+                              render_kw={"inputmode": "numeric"},
                               description=_l("Local time, hours and minutes, e.g. 22:00. No "
                                              "email or SMS is sent in the quiet hours; they "
                                              "wait until the quiet hours end."))
     quiet_end = StringField(_l("Quiet hours until"), validators=[Optional(), max_length(5)],
-                            render_kw={"placeholder": "07:00", "inputmode": "numeric"})
+                            render_kw={"inputmode": "numeric"})
 
 
 def box_name(channel: Channel, event: str) -> str:
