@@ -223,3 +223,22 @@ def test_notify_refuses_an_unknown_event_and_skips_inactive_accounts(compound):
     with pytest.raises(ValueError):
         notifications.notify("no_such_event", [user], {}, "/", "k")
     assert notifications.notify(events.BALLOT_CORRECTED, [user], {}, "/", "k") == 0
+
+
+def test_outbound_messages_are_in_the_recipients_language_or_the_consultations(compound,
+                                                                              smtp):
+    from consult.notifications.channels import compose
+
+    english, chinese = households_with_accounts(compound)[:2]
+    english.locale = "en"
+    db.session.flush()
+    notifications.notify(events.VOTE_CLOSING, [english, chinese],
+                         {"consultation": "电梯", "deadline": "2026-12-06T10:00:00+00:00",
+                          "locale": "zh_Hant"}, "/consultations/3", "lang")
+    [to_english], [to_chinese] = outbox_of(english), outbox_of(chinese)
+    subject, text = compose(to_english)
+    assert subject == "电梯: the vote closes soon"
+    assert "has not voted yet" in text and "https://yishi.example.org/consultations/3" in text
+    subject, text = compose(to_chinese)
+    assert to_chinese.locale == "zh_Hant" and "表決即將截止" in subject
+    assert "2026/12/6" in text and "6:00" in text  # Beijing time (10:00 UTC)
