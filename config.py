@@ -148,6 +148,24 @@ class Config:
     STAFF_SESSION_MAX_HOURS = _env_int("STAFF_SESSION_MAX_HOURS", 12)
 
     PAGE_SIZE = _env_int("PAGE_SIZE", 50)
+
+    # Notifications (docs/notifications.md). Email goes out only when SMTP_HOST is set, SMS
+    # only when SMS_PROVIDER names a provider ("tencent": Tencent Cloud SMS API 3.0).
+    SMTP_HOST = os.environ.get("SMTP_HOST", "")
+    SMTP_PORT = _env_int("SMTP_PORT", 25)
+    SMTP_FROM = os.environ.get("SMTP_FROM", "noreply@localhost")
+    SMTP_USER = os.environ.get("SMTP_USER", "")
+    SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD", "")
+    SMTP_STARTTLS = os.environ.get("SMTP_STARTTLS", "") == "1"
+    SMTP_TIMEOUT_SECONDS = _env_int("SMTP_TIMEOUT_SECONDS", 20)
+    SMS_PROVIDER = os.environ.get("SMS_PROVIDER", "")
+    SMS_ENDPOINT = os.environ.get("SMS_ENDPOINT", "https://sms.tencentcloudapi.com")
+    SMS_REGION = os.environ.get("SMS_REGION", "ap-guangzhou")
+    SMS_SECRET_ID = os.environ.get("SMS_SECRET_ID", "")
+    SMS_SECRET_KEY = os.environ.get("SMS_SECRET_KEY", "")
+    SMS_APP_ID = os.environ.get("SMS_APP_ID", "")
+    SMS_SIGN_NAME = os.environ.get("SMS_SIGN_NAME", "")
+    SMS_TEMPLATE_ID = os.environ.get("SMS_TEMPLATE_ID", "")
     INSTANCE_DIR = str(INSTANCE_DIR)
 
 

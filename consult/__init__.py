@@ -136,6 +136,7 @@ def _load_models() -> None:
     import consult.feedback.models
     import consult.implementation.models
     import consult.notices.models
+    import consult.notifications.models
     import consult.registry.models
     import consult.scoring.models
     import consult.uploads.models  # noqa: F401
@@ -176,6 +177,7 @@ def _register_blueprints(app: Flask) -> None:
     from consult.implementation.views import bp as implementation_bp
     from consult.main.views import bp as main_bp
     from consult.notices.views import bp as notices_bp
+    from consult.notifications.views import bp as notifications_bp
     from consult.process.dashboard_views import bp as dashboard_bp
     from consult.process.reminder_views import bp as reminders_bp
     from consult.registry.views import bp as registry_bp
@@ -184,7 +186,8 @@ def _register_blueprints(app: Flask) -> None:
 
     for blueprint in (main_bp, accounts_bp, registry_bp, audit_bp, consultations_bp,
                       ballots_bp, proofs_bp, notices_bp, implementation_bp, uploads_bp,
-                      dashboard_bp, scoring_bp, feedback_bp, reminders_bp):
+                      dashboard_bp, scoring_bp, feedback_bp, reminders_bp,
+                      notifications_bp):
         app.register_blueprint(blueprint)
 
 
@@ -194,6 +197,7 @@ def from_iso(value: str | None) -> datetime | None:
 
 
 def _jinja(app: Flask) -> None:
+    from flask import g
     from flask_login import current_user
 
     from consult.audit.actions import action_label, actor_label, kind_label, object_label
@@ -214,11 +218,21 @@ def _jinja(app: Flask) -> None:
     from consult.core.urls import url_for_page, url_with
     from consult.implementation.service import rating_label
     from consult.notices.models import NOTICE_KIND_LABELS, NoticeKind, PrintKind
+    from consult.notifications import service as notifications
     from consult.process.printing import PRINT_KIND_LABELS, link
     from consult.registry.models import RELATION_LABELS, Relation, household_label
     from consult.registry.service import address_for
 
+    def unread_notifications() -> int:
+        """The header's unread count: one COUNT, only for someone signed in, once a page."""
+        if not current_user.is_authenticated:
+            return 0
+        if "unread_notifications" not in g:
+            g.unread_notifications = notifications.unread_count(current_user.id)
+        return int(g.unread_notifications)
+
     app.jinja_env.globals.update(
+        unread_notifications=unread_notifications,
         format_datetime=format_datetime, format_date=format_date, format_decimal=format_decimal,
         get_locale=get_locale, html_lang=lambda: html_lang(str(get_locale())), can=can,
         html_lang_of=html_lang, large_text=large_text,

@@ -14,13 +14,14 @@ from consult.ballots import commands as ballots
 from consult.core import commands as core
 from consult.core.commands import hidden_alias
 from consult.notices import commands as notices
+from consult.notifications import commands as notifications
 from consult.operations import commands as operations
 from consult.process import commands as process
 from consult.registry import commands as registry
 
 GROUPS: tuple[AppGroup, ...] = (
     registry.group, accounts.group, ballots.group, notices.group, process.group, audit.group,
-    operations.group, demo_commands.group, core.translate, core.jobs,
+    operations.group, demo_commands.group, core.translate, core.jobs, notifications.group,
 )
 
 # The flat names the commands had before they were grouped, which scripts and cron lines use:
@@ -37,6 +38,7 @@ ALIASES = {
     "render-pdf": ("notices", "render-pdf"),
     "close-expired": ("consultations", "close-expired"),
     "backup": ("operations", "backup"),
+    "send-notifications": ("notifications", "send"),
     "restore": ("operations", "restore"),
 }
 

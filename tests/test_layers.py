@@ -38,7 +38,7 @@ PACKAGE_LAYERS = {
     "audit": "audit",
     **{domain: "domain" for domain in (
         "registry", "accounts", "uploads", "consultations", "ballots", "notices",
-        "implementation", "operations", "feedback")},
+        "implementation", "operations", "feedback", "notifications")},
     "process": "process",
     "scoring": "process",  # rounds across compounds: drives registry and notices
     "main": "interface",  # the home page, health check and language switch: views only

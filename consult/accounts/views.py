@@ -50,6 +50,7 @@ from consult.core.policy import (
 )
 from consult.core.urls import safe_next
 from consult.extensions import db, limiter
+from consult.notifications import service as notifications
 from consult.registry import service as registry
 from consult.registry.models import Community, Compound, Grid, Household
 
@@ -173,7 +174,8 @@ def profile() -> Response | str:
                  _("Your password has been changed. Every other device signed in to this "
                    "account has been signed out.")):
         return redirect(url_for("accounts.profile"))
-    return render_template("accounts/profile.html", form=form)
+    return render_template("accounts/profile.html", form=form,
+                           notification_email=notifications.preferences_of(current_user).email)
 
 
 @bp.post("/account/sign-out-everywhere")

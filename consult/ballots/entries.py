@@ -53,6 +53,8 @@ from consult.core.errors import Conflict, NotFound, PermissionDenied, Validation
 from consult.core.models import utcnow
 from consult.core.policy import authorize, can
 from consult.extensions import db
+from consult.notifications import events
+from consult.notifications import service as notifications
 from consult.registry.models import Household
 from consult.uploads import service as uploads
 from consult.uploads.models import Attachment, Visibility
@@ -540,6 +542,12 @@ def _count(actor: Any, consultation: Consultation, lead: BallotEntry, chosen: Ba
             payload["choices"] = _by_number(consultation, choices_of(chosen))
         audit.record(actor, "ballot.corrected", ballot, payload,
                      compound_id=consultation.compound_id)
+        # The household is told, whatever the ballot's secrecy: it is its own ballot.
+        notifications.notify(
+            events.BALLOT_CORRECTED, notifications.household_accounts([household.id]),
+            {"consultation": consultation.title, "locale": consultation.locale},
+            notifications.path_for("consultations.show", consultation_id=consultation.id),
+            f"ballot_corrected:{ballot.id}:{ballot.version}", now=now)
     db.session.flush()
 
 

@@ -123,6 +123,8 @@ POLICY: dict[str, dict[Role, Grant]] = {
     # Reminders for the compound's WeChat group and notice board (counts only, no names):
     # those who run the consultation, and the supervisors who watch it in their compounds.
     "consultation.remind": {_C: Grant.SCOPED, _S: Grant.SCOPED, _D: Grant.ALL},
+    # Everyone signed in has a notification centre; each sees and marks only their own.
+    "notifications.own": _SIGNED_IN,
 }
 
 ACTION_LABELS: dict[str, Any] = {
@@ -163,6 +165,7 @@ ACTION_LABELS: dict[str, Any] = {
     "feedback.manage": _l("handle defect reports"),
     "feedback.check": _l("confirm or reopen a fixed defect"),
     "consultation.remind": _l("make reminders for the WeChat group and the notice board"),
+    "notifications.own": _l("read your notifications and set how you are notified"),
 }
 
 
@@ -174,6 +177,7 @@ PRIVATE_ACTIONS = frozenset({
     "registry.edit", "registry.import", "registry.access_codes", "registry.structure",
     "audit.view", "consultation.participate", "ballot.enter", "ballot.visit", "ballot.decide",
     "ballot.inspect", "ballot.prove", "visits.view", "visits.manage", "visits.record",
+    "notifications.own",
 })
 
 

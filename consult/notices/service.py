@@ -24,6 +24,8 @@ from consult.core.models import utcnow
 from consult.core.times import format_datetime
 from consult.extensions import db
 from consult.notices.models import Notice, NoticeKind, Objection
+from consult.notifications import events
+from consult.notifications import service as notifications
 from consult.registry.models import Household
 
 describe({
@@ -224,6 +226,15 @@ def answer_objection(actor: Any, objection: Objection, text: str) -> Objection:
     objection.answered_at = utcnow()
     db.session.flush()
     audit.record(actor, "notice.objection_answered", objection, {"notice_id": objection.notice_id})
+    consultation = objection.notice.consultation
+    # A revised answer is news again: the key names the answer's time.
+    notifications.notify(
+        events.OBJECTION_ANSWERED, notifications.household_accounts([objection.household_id]),
+        {"consultation": consultation.title if consultation else "",
+         "locale": consultation.locale if consultation else None},
+        notifications.path_for("notices.show", notice_id=objection.notice_id),
+        f"objection_answered:{objection.id}:{objection.answered_at.isoformat()}",
+        now=objection.answered_at)
     return objection
 
 

@@ -41,6 +41,7 @@ from consult.implementation import service as implementation
 from consult.implementation.models import ProgressEntry
 from consult.notices import service as notices
 from consult.notices.models import NoticeKind
+from consult.process import notify_events
 
 GUARD_MESSAGES = {
     Guard.HAS_ITEMS: _l("The proposal needs at least one item."),
@@ -281,6 +282,8 @@ def apply(consultation: Consultation, action: Action, actor: Any, reason: str = 
             effect(consultation, replace(context, target=target))
     consultation.stage = target.value
     db.session.flush()
+    # Households hear of a stage that asks something of them, in this same transaction.
+    notify_events.stage_opened(consultation, target, context.now)
     audit.record(actor, "consultation.stage_changed", consultation, {
         "action": action.value, "from": source.value, "to": target.value,
         "reason": reason.strip()[:500], "round": consultation.round, "by_deadline": by_deadline,

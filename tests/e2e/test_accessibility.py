@@ -98,6 +98,8 @@ SCREENS = [
     Screen("result-notice", "resident", "/notices/{result_notice}"),
     Screen("works", "resident", "/consultations/{stages[implementing]}/works"),
     Screen("evaluation-form", "resident", "/consultations/{stages[result_public]}/evaluation"),
+    Screen("notifications-resident", "resident", "/notifications"),
+    Screen("notification-preferences-resident", "resident", "/notifications/preferences"),
     # The committee, at a desk.
     Screen("committee-home", "committee", "/"),
     Screen("committee-consultations-list", "committee", "/consultations/"),
@@ -125,6 +127,7 @@ SCREENS = [
     Screen("supervisor-audit-trail", "supervisor", "/audit/"),
     Screen("supervisor-audit-event", "supervisor", "/audit/{audit_event}"),
     Screen("admin-accounts", "admin", "/admin/users"),
+    Screen("notification-preferences-committee", "committee", "/notifications/preferences"),
     # The overview dashboard, over a committee member's scope and over every compound.
     Screen("committee-dashboard", "committee", "/dashboard/"),
     Screen("admin-dashboard", "admin", "/dashboard/"),

@@ -33,35 +33,36 @@ EN = {"Accept-Language": "en"}
 # the consultation). A page over budget, or one whose count grows with the data, fails.
 # Items come with their attachments (one statement wherever items are loaded) and a
 # consultation's page lists its own; the audit list names rooms, titles and items, one
-# statement per kind of name.
+# statement per kind of name. Every page a signed-in person sees counts their unread
+# notifications for the header: one COUNT.
 BUDGET = {
     "home (anonymous)": 3,
     # The to-do list: the member's scopes, one statement per kind of work (6, defect reports
     # included) and one for the consultations they concern.
-    "home (committee)": 12,
-    "home (resident)": 13,
-    "consultation draft": 16,
+    "home (committee)": 13,
+    "home (resident)": 14,
+    "consultation draft": 17,
     # Its committee's reminder for the WeChat group counts the households that gave an
     # opinion and those asked, in one statement.
-    "consultation soliciting": 17,
-    "consultation proposing": 16,
-    "consultation discussing": 17,
+    "consultation soliciting": 18,
+    "consultation proposing": 17,
+    "consultation discussing": 18,
     "consultation voting": 23,
-    "consultation resolution_public": 26,
-    "consultation implementing": 20,
-    "consultation voting (resident)": 16,
-    "ballots list": 12,
-    "tally (live)": 14,
-    "tally (frozen)": 6,
-    "notice": 8,
-    "households list": 11,
-    "compounds list": 6,
-    "audit list": 8,
-    "opinions list": 10,
-    "vote form": 8,
-    "vote review": 7,
+    "consultation resolution_public": 27,
+    "consultation implementing": 21,
+    "consultation voting (resident)": 17,
+    "ballots list": 13,
+    "tally (live)": 15,
+    "tally (frozen)": 7,
+    "notice": 9,
+    "households list": 12,
+    "compounds list": 7,
+    "audit list": 9,
+    "opinions list": 11,
+    "vote form": 9,
+    "vote review": 8,
     "vote confirm": 14,
-    "receipt": 9,
+    "receipt": 10,
 }
 
 

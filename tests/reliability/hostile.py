@@ -251,6 +251,12 @@ def build_world() -> World:
     users["resident"] = factories.make_user("resident", household=mine)
     target = factories.make_user("committee", compound=compound)
     target.display_name = NAME
+    from consult.notifications import events as notification_events
+    from consult.notifications import service as notifications
+
+    # Unread notifications: the centre shows its forms (mark one read, mark all read).
+    notifications.notify(notification_events.BALLOT_CORRECTED, list(users.values()),
+                         {"consultation": NAME}, "/", "hostile-world")
     if hasattr(target, "locked_until"):  # a locked account shows the form that unlocks it
         target.locked_until = utcnow() + timedelta(hours=1)
     db.session.flush()
