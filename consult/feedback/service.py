@@ -48,6 +48,8 @@ from consult.feedback.states import (
     Who,
 )
 from consult.notices.models import Notice, NoticeKind
+from consult.notifications import events
+from consult.notifications import service as notifications
 from consult.registry.models import Building, Household
 from consult.uploads import service as uploads
 from consult.uploads.models import Attachment, Visibility
@@ -269,7 +271,23 @@ def report(actor: Any, consultation: Consultation, data: ReportInput,
         "consultation_id": consultation.id, "item": item.number, "building": building.name,
         "household_id": found.household_id, "by": found.reporter_role,
         "length": len(text), "photos": [p.id for p in found.photos]})
+    _tell_household(found, actor, now)
     return found
+
+
+def _tell_household(found: DefectReport, actor: Any, now: datetime) -> None:
+    """The household hears of every step on its report that someone else took (a grid
+    worker reporting for it, the committee answering, a supervisor confirming); once per step,
+    in the caller's transaction."""
+    if found.household_id is None or getattr(actor, "household_id", None) == found.household_id:
+        return
+    consultation = found.consultation
+    notifications.notify(
+        events.DEFECT_REPORT_CHANGED, notifications.household_accounts([found.household_id]),
+        {"consultation": consultation.title, "report": found.id, "state": found.state,
+         "locale": consultation.locale},
+        notifications.path_for("feedback.show", report_id=found.id),
+        f"defect:{found.id}:{found.state}:{now.isoformat()}", now=now)
 
 
 # --- the life of a report ---------------------------------------------------------------------
@@ -401,6 +419,7 @@ def move(found: DefectReport, action: Action | str, actor: Any, *, reason: str |
     found.updated_at = now
     db.session.flush()
     audit.record(actor, AUDIT_ACTIONS[step], found, data)
+    _tell_household(found, actor, now)
     return found
 
 

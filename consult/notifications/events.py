@@ -21,6 +21,7 @@ STAGE_OPENED = "stage_opened"
 VOTE_CLOSING = "vote_closing"
 BALLOT_CORRECTED = "ballot_corrected"
 OBJECTION_ANSWERED = "objection_answered"
+DEFECT_REPORT_CHANGED = "defect_report_changed"
 STAFF_TODO = "staff_todo"
 
 # Every event, in the order the preferences page lists them.
@@ -29,10 +30,12 @@ EVENT_LABELS: dict[str, Any] = {
     VOTE_CLOSING: _l("A vote closes within 48 hours and your household has not voted"),
     BALLOT_CORRECTED: _l("The committee corrected your household's ballot"),
     OBJECTION_ANSWERED: _l("Your objection was answered"),
+    DEFECT_REPORT_CHANGED: _l("A defect report of your household moved on"),
     STAFF_TODO: _l("New work on your to-do list"),
 }
 # Events a household receives, and those staff receive.
-HOUSEHOLD_EVENTS = (STAGE_OPENED, VOTE_CLOSING, BALLOT_CORRECTED, OBJECTION_ANSWERED)
+HOUSEHOLD_EVENTS = (STAGE_OPENED, VOTE_CLOSING, BALLOT_CORRECTED, OBJECTION_ANSWERED,
+                    DEFECT_REPORT_CHANGED)
 STAFF_EVENTS = (STAFF_TODO,)
 
 # Stages that ask something of every household in scope, and what they ask.
@@ -52,6 +55,18 @@ TODO_TEXTS: dict[str, Any] = {
     "papers": _l("Paper ballots await their second entry or a decision."),
     "overdue": _l("A deadline has passed: the next step is due."),
     "no_final_report": _l("The works have no final report yet."),
+    "defects": _l("Defect reports of the finished works await the committee."),
+}
+
+# What a household is told when its defect report reaches a state (feedback/states.py).
+DEFECT_STATE_TEXTS: dict[str, Any] = {
+    "open": _l("The report was received; the committee will look at it."),
+    "accepted": _l("The committee accepted the report and will arrange the repair."),
+    "rejected": _l("The committee did not accept the report; its reason is on the report's "
+                   "page."),
+    "assigned": _l("The repair is assigned, with a due day, on the report's page."),
+    "fixed": _l("The committee says it is fixed: look, then confirm or reopen the report."),
+    "confirmed": _l("The fix is confirmed; the report is closed."),
 }
 
 
@@ -72,6 +87,9 @@ def title(event: str, params: Mapping[str, Any]) -> str:
         return _("%(title)s: your ballot was corrected", title=name)
     if event == OBJECTION_ANSWERED:
         return _("%(title)s: your objection was answered", title=name)
+    if event == DEFECT_REPORT_CHANGED:
+        return _("%(title)s: defect report no. %(number)s", title=name,
+                 number=params.get("report", ""))
     if event == STAFF_TODO:
         return _("To do: %(title)s", title=name)
     return str(params.get("title", event))
@@ -90,6 +108,9 @@ def body(event: str, params: Mapping[str, Any]) -> str:
                  "reason and evidence. Check it on the consultation's page.")
     if event == OBJECTION_ANSWERED:
         return _("The committee answered your objection publicly on the notice.")
+    if event == DEFECT_REPORT_CHANGED:
+        text = DEFECT_STATE_TEXTS.get(str(params.get("state")))
+        return str(text) if text else ""
     if event == STAFF_TODO:
         text = TODO_TEXTS.get(str(params.get("kind")))
         return str(text) if text else ""
