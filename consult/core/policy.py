@@ -109,6 +109,12 @@ POLICY: dict[str, dict[Role, Grant]] = {
     "scoring.view": _READERS,
     "scoring.score": {_C: Grant.SCOPED},
     "scoring.manage": {_D: Grant.ALL},
+    # 问卷: the committee builds a consultation's questionnaire and takes free answers up as
+    # opinions; those who record offline opinions print the sheets and type in paper answers;
+    # staff in scope read the results (each household's answers among them).
+    "questionnaire.manage": {_C: Grant.SCOPED, _D: Grant.ALL},
+    "questionnaire.enter": {_C: Grant.SCOPED, _G: Grant.SCOPED, _D: Grant.ALL},
+    "questionnaire.results": _READERS,
 }
 
 ACTION_LABELS: dict[str, Any] = {
@@ -143,6 +149,9 @@ ACTION_LABELS: dict[str, Any] = {
     "scoring.view": _l("see scoring rounds"),
     "scoring.score": _l("score other compounds in a scoring round"),
     "scoring.manage": _l("run scoring rounds"),
+    "questionnaire.manage": _l("build questionnaires"),
+    "questionnaire.enter": _l("print questionnaire sheets and enter paper answers"),
+    "questionnaire.results": _l("see questionnaire results and each household's answers"),
 }
 
 
@@ -154,6 +163,7 @@ PRIVATE_ACTIONS = frozenset({
     "registry.edit", "registry.import", "registry.access_codes", "registry.structure",
     "audit.view", "consultation.participate", "ballot.enter", "ballot.visit", "ballot.decide",
     "ballot.inspect", "ballot.prove", "visits.view", "visits.manage", "visits.record",
+    "questionnaire.enter", "questionnaire.results",
 })
 
 
