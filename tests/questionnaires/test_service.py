@@ -351,5 +351,5 @@ def test_the_xlsx_export_has_answers_and_results(soliciting, compound):
     assert results[0] == ("Question", "Answer", "Households", "Percent", "Answered by")
     # 3, 2, 2 of 7: 42.857 / 28.571 / 28.571 → 42.8 / 28.6 / 28.6.
     assert results[1] == ("1. 您家常住几口人？", "1人", 3, 42.8, 7)
-    assert ("", "2人", 2, 28.6, 7) in results
+    assert (None, "2人", 2, 28.6, 7) in results
     assert (None, "Average rating", None, 3.71, 7) in results
