@@ -295,7 +295,7 @@ def test_results_match_a_hand_count(soliciting, compound):
     assert sum(single.total.percentages) == Decimal("100.0")
     assert [(name, row.counts) for name, row in single.by_building] == [
         ("1号楼", [2, 1, 0]), ("2号楼", [1, 0, 2])]
-    assert [row.percentages for _name, row in single.by_building][0] == [
+    assert next(row.percentages for _name, row in single.by_building) == [
         Decimal("66.7"), Decimal("33.3"), Decimal("0.0")]
     assert multiple.total.counts == [3, 1, 2, 1] and multiple.total.respondents == 5
     # 42.857 / 14.286 / 28.571 / 14.286: floored 99.7; the three tenths left go to the

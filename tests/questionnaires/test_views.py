@@ -131,7 +131,7 @@ def test_a_household_answers_with_required_questions_enforced_and_work_kept(
     login_as("resident", household=household)
     page = client.get(_url(soliciting), headers=EN)
     assert page.status_code == 200 and "您家常住几口人？" in page.text
-    single, multiple, rating, text = questionnaire.questions
+    single, multiple, rating, _text = questionnaire.questions
     missing = client.post(_url(soliciting), headers=EN, data=_form(
         questionnaire, single=None, multiple=("1", "3"), rating=None, text="希望加装电梯"))
     assert missing.status_code == 400

@@ -46,7 +46,8 @@ class PaperForm(FlaskForm):
 
 
 class TakeUpForm(FlaskForm):
-    category = SelectField(_l("Category"), choices=[])
+    # "Other" until someone files it: the opinions' own sorting takes it from there.
+    category = SelectField(_l("Category"), choices=[], default="other")
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)

@@ -33,7 +33,7 @@ from consult.consultations.questionnaire_models import (
 from consult.consultations.states import Stage
 from consult.consultations.views import bp
 from consult.core.errors import NotFound, ValidationFailed
-from consult.core.forms import apply_errors, id_arg, save_form
+from consult.core.forms import id_arg, save_form
 from consult.core.policy import can, require
 from consult.extensions import db
 from consult.process import loading
@@ -223,7 +223,8 @@ def questionnaire_answer(consultation_id: int) -> Response | tuple[str, int]:
             answers = service.parse_answers(questionnaire, request.form.getlist)
         except ValidationFailed as exc:
             errors = exc.errors
-            apply_errors(form, exc)
+            # Each message sits at its question; the summary goes on top, once.
+            form.form_errors.append(exc.message)
         else:
             saved = save_form(form, lambda: service.answer_online(
                 current_user, questionnaire, household, answers),
@@ -294,7 +295,8 @@ def questionnaire_paper(consultation_id: int, household_id: int
             answers = service.parse_answers(questionnaire, request.form.getlist)
         except ValidationFailed as exc:
             errors = exc.errors
-            apply_errors(form, exc)
+            # Each message sits at its question; the summary goes on top, once.
+            form.form_errors.append(exc.message)
         else:
             saved = save_form(form, lambda: service.enter_paper(
                 current_user, questionnaire, household, answers,
