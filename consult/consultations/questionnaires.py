@@ -538,7 +538,7 @@ def taken_up(questionnaire: Questionnaire) -> dict[int, int]:
         .join(QuestionnaireResponse, Answer.response_id == QuestionnaireResponse.id)
         .where(QuestionnaireResponse.questionnaire_id == questionnaire.id,
                Answer.opinion_id.is_not(None)))
-    return {answer_id: opinion_id for answer_id, opinion_id in rows}
+    return {answer_id: opinion_id for answer_id, opinion_id in rows if opinion_id is not None}
 
 
 def get_answer_or_404(questionnaire: Questionnaire, answer_id: int) -> Answer:
