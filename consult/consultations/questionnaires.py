@@ -30,6 +30,7 @@ from sqlalchemy.orm import selectinload
 
 from consult.audit import service as audit
 from consult.audit.actions import describe, describe_kinds, describe_objects
+from consult.audit.presenting import Field, describe_fields
 from consult.consultations import opinions, service
 from consult.consultations.models import Category, Channel, Consultation, Opinion
 from consult.consultations.questionnaire_models import (
@@ -73,6 +74,29 @@ describe_kinds({"questionnaires": _l("Questionnaires")})
 describe_objects({"questionnaire": _l("Questionnaire"),
                   "questionnaire_question": _l("Questionnaire question"),
                   "questionnaire_response": _l("Questionnaire answers")})
+
+# How the audit trail reads these events' payloads.
+describe_fields({
+    "question_id": Field(_l("Question"), hidden=True),
+    "answer_id": Field(_l("Answer"), hidden=True),
+    "position": Field(_l("Position")),
+    "kind": Field(_l("Kind of question"), values=QUESTION_KIND_LABELS),
+    "text": Field(_l("Question")),
+    "required": Field(_l("An answer is required")),
+    "choices": Field(_l("The choices")),
+    "questions": Field(_l("Questions")),
+    "direction": Field(_l("Moved")),
+    "created": Field(_l("Started")),
+    "intro_sha256": Field(_l("Introduction"), hidden=True),
+    "answers": Field(_l("Answers")),
+    "previous_answers": Field(_l("Answers replaced")),
+    "previous_channel": Field(_l("Answered before"), values=RESPONSE_CHANNEL_LABELS),
+    "replaced_online": Field(_l("Replaced the household's online answers")),
+    "changed": Field(_l("Changed earlier answers")),
+}, actions=[
+    "questionnaire.changed", "questionnaire.question_added", "questionnaire.question_changed",
+    "questionnaire.question_removed", "questionnaire.question_moved", "questionnaire.published",
+    "questionnaire.answered", "questionnaire.paper_entered", "questionnaire.answer_taken_up"])
 
 BUILDING_STAGES = frozenset({Stage.DRAFT, Stage.SOLICITING})
 MAX_QUESTION = 500
