@@ -4,6 +4,7 @@ with its charts, free answers taken up as opinions, and the XLSX export."""
 
 from __future__ import annotations
 
+import html
 import io
 import re
 import subprocess
@@ -396,3 +397,20 @@ def test_questions_of_another_consultation_are_not_found(client, login_as, quest
     assert client.post(f"/consultations/{other.id}/questionnaire/questions/{question.id}/remove",
                        data={}).status_code == 404
     assert db.session.get(Question, question.id) is not None
+
+
+def test_the_audit_trail_reads_a_replaced_online_answer_with_who_and_why(
+        client, login_as, questionnaire, soliciting, compound):
+    household = compound.buildings[0].households[0]
+    service.answer_online(None, questionnaire, household, answers(questionnaire, single=0))
+    clerk = factories.make_user("committee", compound=compound, username="clerk-wang")
+    clerk.display_name = "王干事"
+    service.enter_paper(clerk, questionnaire, household, answers(questionnaire, single=2),
+                        confirm_replace=True, reason="户主书面更正")
+    login_as("supervisor", compound=compound)
+    page = client.get("/audit/", headers=EN)
+    assert page.status_code == 200
+    text = html.unescape(page.text)
+    assert "Paper questionnaire entered by staff" in text and "王干事" in text
+    assert "户主书面更正" in text and "Replaced the household's online answers" in text
+    assert household.owner_name not in text
