@@ -33,21 +33,23 @@ EN = {"Accept-Language": "en"}
 # the consultation). A page over budget, or one whose count grows with the data, fails.
 # Items come with their attachments (one statement wherever items are loaded) and a
 # consultation's page lists its own; the audit list names rooms, titles and items, one
-# statement per kind of name.
+# statement per kind of name. A consultation's page and a household's home look up the
+# consultation's questionnaire (one statement; at home, one per consultation collecting
+# opinions).
 BUDGET = {
     "home (anonymous)": 3,
     # The to-do list: the member's scopes, one statement per kind of work (5) and one for the
     # consultations they concern.
     "home (committee)": 11,
-    "home (resident)": 13,
-    "consultation draft": 16,
-    "consultation soliciting": 16,
-    "consultation proposing": 16,
-    "consultation discussing": 17,
+    "home (resident)": 14,
+    "consultation draft": 17,
+    "consultation soliciting": 17,
+    "consultation proposing": 17,
+    "consultation discussing": 18,
     "consultation voting": 23,
-    "consultation resolution_public": 26,
-    "consultation implementing": 20,
-    "consultation voting (resident)": 16,
+    "consultation resolution_public": 27,
+    "consultation implementing": 21,
+    "consultation voting (resident)": 17,
     "ballots list": 12,
     "tally (live)": 14,
     "tally (frozen)": 6,
