@@ -8,6 +8,8 @@ import json
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
@@ -54,6 +56,21 @@ def test_percentages_add_up_to_exactly_100_by_largest_remainder():
     assert percentages([491, 297, 34, 39]) == [Decimal("57.0"), Decimal("34.5"),
                                                Decimal("4.0"), Decimal("4.5")]
     assert percentages([0, 0]) == [Decimal("0.0"), Decimal("0.0")]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=3000), min_size=1, max_size=20))
+def test_percentages_always_add_up_to_100_and_stay_within_a_tenth(counts):
+    shares = percentages(counts)
+    total = sum(counts)
+    if total == 0:
+        assert set(shares) == {Decimal("0.0")}
+        return
+    assert sum(shares) == Decimal("100.0")
+    for count, share in zip(counts, shares, strict=True):
+        # Each share is its exact value floored, or one tenth more.
+        exact = Decimal(count * 100) / Decimal(total)
+        assert Decimal(0) <= share - exact.quantize(Decimal("0.1"), rounding="ROUND_FLOOR") \
+            <= Decimal("0.1")
 
 
 def test_average_rating_to_two_decimals():
