@@ -133,6 +133,7 @@ def _load_models() -> None:
     import consult.audit.models
     import consult.ballots.models
     import consult.consultations.models
+    import consult.consultations.questionnaire_models
     import consult.feedback.models
     import consult.implementation.models
     import consult.notices.models

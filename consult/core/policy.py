@@ -125,6 +125,12 @@ POLICY: dict[str, dict[Role, Grant]] = {
     "consultation.remind": {_C: Grant.SCOPED, _S: Grant.SCOPED, _D: Grant.ALL},
     # Everyone signed in has a notification centre; each sees and marks only their own.
     "notifications.own": _SIGNED_IN,
+    # 问卷: the committee builds a consultation's questionnaire and takes free answers up as
+    # opinions; those who record offline opinions print the sheets and type in paper answers;
+    # staff in scope read the results (each household's answers among them).
+    "questionnaire.manage": {_C: Grant.SCOPED, _D: Grant.ALL},
+    "questionnaire.enter": {_C: Grant.SCOPED, _G: Grant.SCOPED, _D: Grant.ALL},
+    "questionnaire.results": _READERS,
 }
 
 ACTION_LABELS: dict[str, Any] = {
@@ -166,6 +172,9 @@ ACTION_LABELS: dict[str, Any] = {
     "feedback.check": _l("confirm or reopen a fixed defect"),
     "consultation.remind": _l("make reminders for the WeChat group and the notice board"),
     "notifications.own": _l("read your notifications and set how you are notified"),
+    "questionnaire.manage": _l("build questionnaires"),
+    "questionnaire.enter": _l("print questionnaire sheets and enter paper answers"),
+    "questionnaire.results": _l("see questionnaire results and each household's answers"),
 }
 
 
@@ -177,7 +186,8 @@ PRIVATE_ACTIONS = frozenset({
     "registry.edit", "registry.import", "registry.access_codes", "registry.structure",
     "audit.view", "consultation.participate", "ballot.enter", "ballot.visit", "ballot.decide",
     "ballot.inspect", "ballot.prove", "visits.view", "visits.manage", "visits.record",
-    "notifications.own",
+    "notifications.own", "feedback.view", "feedback.list",
+    "questionnaire.enter", "questionnaire.results",
 })
 
 

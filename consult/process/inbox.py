@@ -11,7 +11,7 @@ from sqlalchemy.orm import joinedload
 
 from consult.ballots import entries
 from consult.ballots import service as ballots
-from consult.consultations import service
+from consult.consultations import questionnaires, service
 from consult.consultations.models import Consultation
 from consult.consultations.states import PUBLIC_STAGES, Stage
 from consult.core.models import utcnow
@@ -29,7 +29,7 @@ ACTIVE = (Stage.SOLICITING, Stage.DISCUSSING, Stage.VOTING, Stage.RESOLUTION_PUB
 class Task:
     """One thing the household can do, with its deadline and whether it is done already."""
 
-    kind: str  # "opinion", "comment", "vote", "objection", "evaluate", "follow"
+    kind: str  # "opinion", "questionnaire", "comment", "vote", "objection", "evaluate", "follow"
     consultation: Consultation
     deadline: datetime | None = None
     done: bool = False
@@ -53,6 +53,9 @@ def tasks_for(household: Household, now: datetime | None = None) -> list[Task]:
         task = _task(consultation, household, now)
         if task is not None:
             tasks.append(task)
+        questionnaire = _questionnaire_task(consultation, household)
+        if questionnaire is not None:
+            tasks.append(questionnaire)
     far = datetime.max.replace(tzinfo=now.tzinfo)
     # A ballot the committee corrected stays among the things to look at.
     return sorted(tasks, key=lambda t: (t.done and t.corrected is None, t.deadline or far))
@@ -90,6 +93,18 @@ def _task(consultation: Consultation, household: Household, now: datetime) -> Ta
             return Task("evaluate", consultation, notice.period_ends_at, done=rated,
                         notice=notice)
     return None
+
+
+def _questionnaire_task(consultation: Consultation, household: Household) -> Task | None:
+    """The consultation's questionnaire while households answer it; done once answered."""
+    if consultation.stage_enum is not Stage.SOLICITING:
+        return None
+    found = questionnaires.questionnaire_of(consultation)
+    if not questionnaires.is_open(found):
+        return None
+    assert found is not None
+    return Task("questionnaire", consultation, consultation.solicitation_deadline,
+                done=questionnaires.response_of(found, household) is not None)
 
 
 def recent_public(limit: int = 8) -> list[Any]:

@@ -34,7 +34,9 @@ EN = {"Accept-Language": "en"}
 # Items come with their attachments (one statement wherever items are loaded) and a
 # consultation's page lists its own; the audit list names rooms, titles and items, one
 # statement per kind of name. Every page a signed-in person sees counts their unread
-# notifications for the header: one COUNT.
+# notifications for the header: one COUNT. A consultation's page and a household's home look
+# up the consultation's questionnaire (one statement; at home, one per consultation collecting
+# opinions).
 BUDGET = {
     "home (anonymous)": 3,
     # The to-do list: the member's scopes, one statement per kind of work (6, defect reports

@@ -85,6 +85,12 @@ STAGE_OF = {
     "feedback.new": "result_public", "feedback.show": "result_public",
     "feedback.move": "result_public", "feedback.warranty": "result_public",
     "consultations.opinion_withdraw": "soliciting", "consultations.support_withdraw": "soliciting",
+    # The questionnaire is built in the draft (no answers yet: every builder form shows) and
+    # answered, typed in from paper and counted while opinions are collected.
+    **{f"consultations.questionnaire_{name}": "draft" for name in (
+        "build", "question_add", "question", "question_remove", "question_move", "publish")},
+    **{f"consultations.questionnaire_{name}": "soliciting" for name in (
+        "answer", "paper_find", "paper", "sheets", "results", "take_up", "export")},
 }
 # Pages opened with a query that makes their form show every field: the paper-ballot entry
 # form for a proxy ballot has the proxy's fields and the upload of its written authorisation.
@@ -165,6 +171,11 @@ DISPLAY: dict[str, tuple[str, ...]] = {
     "implementation.item_complete": ("implementation.works",),
     "implementation.inspection_new": ("implementation.works",),
     "implementation.evaluate": ("implementation.works",),
+    "consultations.questionnaire_question_add": ("consultations.questionnaire_build", "GET"),
+    "consultations.questionnaire_question_remove": ("consultations.questionnaire_build", "GET"),
+    "consultations.questionnaire_question_move": ("consultations.questionnaire_build", "GET"),
+    "consultations.questionnaire_publish": ("consultations.questionnaire_build", "GET"),
+    "consultations.questionnaire_take_up": ("consultations.questionnaire_results", "GET"),
 }
 
 
@@ -221,6 +232,28 @@ def _consultation_in(compound: Any, stage: str) -> Any:
         # Published now, so that the evaluation is open while the test runs.
         workflow.apply(c, Action.PUBLISH_RESULT, None, now=utcnow())
     return c
+
+
+def _questionnaire_of(c: Any, published: bool, household: Any) -> dict[str, Any]:
+    """A questionnaire of every kind of question, its texts full of markup; published, with
+    the household's online answers (a free text among them), or still being built."""
+    from consult.consultations import questionnaires
+
+    q = questionnaires.save_heading(None, c, f"问卷{STORED}", STORED)
+    questions = [questionnaires.add_question(None, q, questionnaires.question_data(
+        kind=kind, text=f"问题{STORED}", required=kind == "single",
+        # Choices are short (100 characters): the shorter markup.
+        choices=f"甲{XSS[3]}\n乙{XSS[2]}")) for kind in ("single", "multiple", "rating", "text")]
+    ids: dict[str, Any] = {"question_id": questions[0].id}
+    if published:
+        questionnaires.publish(None, q)
+        questionnaires.answer_online(None, q, household, {
+            questions[0].id: "1", questions[1].id: "[0, 1]", questions[2].id: "4",
+            questions[3].id: f"建议{STORED}"})
+        answer = next(a for a in questionnaires.response_of(q, household).answers
+                      if a.question_id == questions[3].id)
+        ids["answer_id"] = answer.id
+    return ids
 
 
 def build_world() -> World:
@@ -317,6 +350,8 @@ def build_world() -> World:
                          "opinion_id": opinions[0].id, "other_opinion_id": opinions[1].id,
                          "comment_id": comment.id, "meeting_id": meeting.id,
                          "own_opinion_id": own_opinion.id, "own_comment_id": own_comment.id}
+        if stage in ("draft", "soliciting"):
+            stages[stage].update(_questionnaire_of(c, stage == "soliciting", neighbour))
         if stage == "resolution_public":
             notice = notices.current_notice(c, NoticeKind.RESOLUTION)
             objection = Objection(notice=notice, household_id=other.id, text=STORED)

@@ -10,4 +10,5 @@ from consult.consultations.views import (  # noqa: E402,F401 - register routes
     opinions,
     pages,
     proposal,
+    questionnaires,
 )

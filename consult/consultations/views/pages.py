@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 
 from consult.ballots import service as ballots
 from consult.ballots.tally import Rule
-from consult.consultations import service, states
+from consult.consultations import questionnaires, service, states
 from consult.consultations.forms.settings import ConsultationForm, ScopeForm, StageForm
 from consult.consultations.models import Consultation
 from consult.consultations.states import Action, Stage
@@ -93,6 +93,7 @@ def show(consultation_id: int) -> str:
     consultation = loading.load(consultation_id)
     view = overview.build(consultation, current_user)
     return render_template("consultations/show.html", view=view, c=consultation,
+                           questionnaire=questionnaires.questionnaire_of(consultation),
                            stage_form=StageForm(), stage_label=states.stage_label,
                            action_labels=workflow.ACTION_LABELS,
                            action_effects=workflow.ACTION_EFFECTS,
