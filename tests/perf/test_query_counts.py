@@ -42,17 +42,17 @@ BUDGET = {
     # The to-do list: the member's scopes, one statement per kind of work (6, defect reports
     # included) and one for the consultations they concern.
     "home (committee)": 13,
-    "home (resident)": 14,
-    "consultation draft": 17,
+    "home (resident)": 15,
+    "consultation draft": 18,
     # Its committee's reminder for the WeChat group counts the households that gave an
     # opinion and those asked, in one statement.
-    "consultation soliciting": 18,
-    "consultation proposing": 17,
-    "consultation discussing": 18,
+    "consultation soliciting": 19,
+    "consultation proposing": 18,
+    "consultation discussing": 19,
     "consultation voting": 23,
-    "consultation resolution_public": 27,
-    "consultation implementing": 21,
-    "consultation voting (resident)": 17,
+    "consultation resolution_public": 28,
+    "consultation implementing": 22,
+    "consultation voting (resident)": 18,
     "ballots list": 13,
     "tally (live)": 15,
     "tally (frozen)": 7,
