@@ -49,7 +49,7 @@ BUDGET = {
     "consultation soliciting": 19,
     "consultation proposing": 18,
     "consultation discussing": 19,
-    "consultation voting": 23,
+    "consultation voting": 25,
     "consultation resolution_public": 28,
     "consultation implementing": 22,
     "consultation voting (resident)": 18,
