@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from consult import demo_followups as followups
 from consult.ballots import entries
 from consult.ballots import service as ballots
 from consult.ballots.models import BallotChannel
@@ -197,6 +198,7 @@ def seed_consultations(compound: Compound, committee: Any, supervisor: Any,
             now=now - 3 * DAY)
         workflow.apply(c, Action.PUBLISH_RESULT, committee, now=now - 2 * DAY)
         _evaluate(c, rng, now - DAY, 0.4, mine)
+        followups.seed_defects(committee, supervisor, c, now)
 
     def implementing() -> None:
         c = _new(committee, compound, "雨污分流管网改造", "解决雨天污水返溢问题。",
@@ -327,6 +329,7 @@ def seed_consultations(compound: Compound, committee: Any, supervisor: Any,
         for n, (category, text) in enumerate(OPINIONS[:6]):
             opinions.submit(None, c, voices[(n * 13 + 5) % len(voices)],
                             opinions.opinion_data(category=category, text=text))
+        followups.seed_questionnaire(committee, c, voices, mine, rng)
 
     def draft() -> None:
         _new(committee, compound, "楼道照明节能改造", "楼道灯全部更换为声控 LED 灯。",

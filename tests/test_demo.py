@@ -32,6 +32,18 @@ def test_seed_demo_builds_the_compound_and_accounts_and_is_idempotent(runner):
 
     stages = set(db.session.scalars(select(Consultation.stage)))
     assert stages == {s.value for s in Stage}  # one consultation in every stage
+    # What accompanies the opinions and follows the works: a questionnaire with answers (not
+    # the demo resident's, who still has it to do), and defect reports in three states.
+    from consult.consultations.questionnaire_models import Questionnaire, QuestionnaireResponse
+    from consult.feedback.models import DefectReport
+
+    questionnaire = db.session.scalars(select(Questionnaire)).one()
+    assert questionnaire.published_at is not None and len(questionnaire.questions) == 4
+    answered = set(db.session.scalars(select(QuestionnaireResponse.household_id)))
+    resident = db.session.scalars(select(User).where(User.role == "resident")).one()
+    assert len(answered) > 20 and resident.household_id not in answered
+    assert sorted(db.session.scalars(select(DefectReport.state))) == [
+        "assigned", "fixed", "open"]
     assert audit.verify().ok
 
     second = runner.invoke(args=["demo", "seed"], env={"CONSULT_LANG": "en"})
