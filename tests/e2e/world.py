@@ -169,6 +169,10 @@ db.session.commit()
 
 resolution = notices.current_notice(stages["resolution_public"], NoticeKind.RESOLUTION)
 result_notice = notices.current_notice(stages["result_public"], NoticeKind.RESULT)
+from consult.feedback.models import DefectReport
+defect_report = db.session.scalars(select(DefectReport).where(
+    DefectReport.consultation_id == stages["result_public"].id,
+    DefectReport.state == "fixed")).one()
 committee_step = db.session.scalars(select(AuditEvent).where(
     AuditEvent.action == "consultation.stage_changed", AuditEvent.actor_id == committee.id,
     AuditEvent.compound_id == demo.id).order_by(AuditEvent.seq.desc()).limit(1)).one()
@@ -193,6 +197,7 @@ result = {
     "counted_receipt": db.session.scalars(select(Ballot.receipt).where(
         Ballot.consultation_id == stages["vote_counted"].id).order_by(Ballot.id)).first(),
     "result_notice": result_notice.id,
+    "defect_report": defect_report.id,
     "audit_event": committee_step.seq,
     # The second one votes with JavaScript switched off; the committee corrects the third's.
     **{key: {"code": code, "household": h.id, "label": label} for key, code, h, label in zip(
@@ -254,6 +259,7 @@ class World(TypedDict):
     resolution_code: str
     counted_receipt: str
     result_notice: int
+    defect_report: int
     audit_event: int
     newcomer: Newcomer
     no_script: Newcomer
