@@ -38,8 +38,12 @@ ALIASES = {
     "render-pdf": ("notices", "render-pdf"),
     "close-expired": ("consultations", "close-expired"),
     "backup": ("operations", "backup"),
-    "send-notifications": ("notifications", "send"),
     "restore": ("operations", "restore"),
+}
+
+# Names of their own for what cron runs every few minutes, listed in --help beside the groups.
+SHORTCUTS = {
+    "send-notifications": ("notifications", "send"),
 }
 
 
@@ -50,3 +54,7 @@ def register(app: Flask) -> None:
     by_name = {group.name: group for group in GROUPS}
     for old, (group_name, name) in ALIASES.items():
         app.cli.add_command(hidden_alias(by_name[group_name].commands[name], old))
+    for short, (group_name, name) in SHORTCUTS.items():
+        shortcut = hidden_alias(by_name[group_name].commands[name], short)
+        shortcut.hidden = False
+        app.cli.add_command(shortcut)

@@ -81,7 +81,8 @@ def test_the_source_is_scanned_for_every_way_of_recording():
 
 
 def test_every_recorded_action_has_a_label_and_a_kind_in_every_language(app):
-    found = recorded_actions()
+    # A page's endpoint named in such a module (a notification's link) is no action either.
+    found = recorded_actions() - {rule.endpoint for rule in app.url_map.iter_rules()}
     assert found - set(actions.known_actions()) == set()
     for code in found:
         kind = actions.action_kind(code)

@@ -17,7 +17,7 @@ from consult.registry import service as registry
 from consult.registry.models import Community
 
 GROUPS = {"registry", "accounts", "ballots", "notices", "consultations", "audit", "operations",
-          "demo", "translate", "jobs"}
+          "demo", "translate", "jobs", "notifications"}
 # The names scripts, cron lines and earlier documentation use, and what each one runs now.
 OLD_NAMES = {
     "seed-demo": "demo seed",
@@ -51,8 +51,13 @@ def test_help_lists_the_groups_and_hides_the_old_names(runner):
     assert result.exit_code == 0, result.output
     listed = {line.split()[0] for line in result.output.split("Commands:")[1].splitlines()
               if line.strip()}
-    assert listed >= GROUPS
+    assert listed >= GROUPS | {"send-notifications"}
     assert not listed & set(OLD_NAMES)
+
+
+def test_send_notifications_runs_the_groups_command(app):
+    short, command = _command(app, "send-notifications"), _command(app, "notifications", "send")
+    assert short.callback is command.callback and short.params == command.params
 
 
 def test_every_old_flat_name_runs_the_same_command(app):

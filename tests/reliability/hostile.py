@@ -84,6 +84,7 @@ STAGE_OF = {
     "implementation.evaluate": "result_public",
     "feedback.new": "result_public", "feedback.show": "result_public",
     "feedback.move": "result_public", "feedback.warranty": "result_public",
+    "feedback.photo": "result_public",
     "consultations.opinion_withdraw": "soliciting", "consultations.support_withdraw": "soliciting",
     # The questionnaire is built in the draft (no answers yet: every builder form shows) and
     # answered, typed in from paper and counted while opinions are collected.
@@ -366,10 +367,12 @@ def build_world() -> World:
 
             reporter = factories.make_user("supervisor", compound=compound)
             report = feedback.report(reporter, c, feedback.ReportInput(
-                item_id=item.id, building_id=mine.building_id, text=f"路面开裂{STORED}"))
+                item_id=item.id, building_id=mine.building_id, text=f"路面开裂{STORED}",
+                photos=[png_upload()]))
             report.household_id = mine.id
             db.session.flush()
             stages[stage]["report_id"] = report.id
+            stages[stage]["photo_id"] = report.photos[0].id
         if stage == "soliciting":
             job = printing.request_job(None, c, PrintKind.SOLICITATION)
             job.status = "done"  # a finished job without rendering: PDFs are not fuzzed here
