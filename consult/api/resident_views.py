@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
+from flask import current_app, jsonify
 from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
@@ -360,7 +360,7 @@ def ballot_put(body: dict[str, Any], consultation_id: int, key: str) -> Any:
     answer = BallotState().dump(_ballot_state(consultation, household))
     idempotency.finish(claim, 200, answer)
     db.session.commit()
-    return answer
+    return jsonify(answer)  # dumped already: the same body is kept for a replay
 
 
 @bp.route("/consultations/<int:consultation_id>/receipt", methods=["GET"])
