@@ -85,8 +85,8 @@ def _tokens_out(pair: tokens.TokenPair) -> dict[str, Any]:
 @bp.errors(400, 404, 429, 503)
 def code(body: dict[str, Any]) -> dict[str, Any]:
     """Sign a household in with its access code: the code's checks, pauses and grace period
-    are those of the code page. A wrong code answers 404 ``invalid_code``; a paused code or
-    address 429 ``locked``."""
+    are those of the code page. A wrong code answers 404 `invalid_code`; a paused code or
+    address 429 `locked`."""
     try:
         pair = tokens.sign_in_with_code(get_remote_address(), body.get("device"), body["code"])
     except (lockout.SignInLocked, accounts.WrongAccessCode):
@@ -124,7 +124,7 @@ def password(body: dict[str, Any]) -> dict[str, Any]:
 @bp.errors(400, 401, 429)
 def refresh(body: dict[str, Any]) -> dict[str, Any]:
     """The next pair of tokens for a refresh token, which is used up. A refresh token sent a
-    second time ends the sign-in (401 ``token_reused``)."""
+    second time ends the sign-in (401 `token_reused`)."""
     try:
         pair = tokens.refresh(body["refresh_token"])
     except tokens.RefreshReused:
@@ -138,6 +138,7 @@ def refresh(body: dict[str, Any]) -> dict[str, Any]:
 @bp.route("/logout", methods=["POST"])
 @require("account.self")
 @bp.response(204)
+@bp.doc(security=[{"bearer": []}])
 @bp.errors(401)
 def logout() -> Response:
     """End this sign-in: its access and refresh tokens stop working. The household's other

@@ -29,6 +29,9 @@ from consult.registry.models import Household
 bp = Blueprint("api_resident", __name__, url_prefix="/api/v1",
                description="A household's account, tasks, consultations and ballot.")
 
+# Operations that need a token, and those a token only widens (drafts for staff).
+SIGNED_IN: list[dict[str, list[str]]] = [{"bearer": []}]
+OPTIONAL: list[dict[str, list[str]]] = [{"bearer": []}, {}]
 CHOICES = ("agree", "disagree", "abstain", "undecided", "not_reached")
 
 # --- schemas ------------------------------------------------------------------------------------
@@ -254,7 +257,7 @@ def _ballot_state(consultation: Consultation, household: Household) -> dict[str,
 @require("account.self")
 @conditional
 @bp.response(200, MeOut)
-@bp.doc(parameters=[IF_NONE_MATCH])
+@bp.doc(parameters=[IF_NONE_MATCH], security=SIGNED_IN)
 @bp.errors(304, 401)
 def me() -> dict[str, Any]:
     """The signed-in account and, for a household's account, its household (nobody else's)."""
@@ -269,7 +272,7 @@ def me() -> dict[str, Any]:
 @require("account.self")
 @conditional
 @bp.response(200, TasksOut)
-@bp.doc(parameters=[IF_NONE_MATCH])
+@bp.doc(parameters=[IF_NONE_MATCH], security=SIGNED_IN)
 @bp.errors(304, 401)
 def tasks() -> dict[str, Any]:
     """What waits for the account: a household's tasks (its home page's list: opinions,
@@ -296,7 +299,7 @@ def tasks() -> dict[str, Any]:
 @conditional
 @bp.arguments(ConsultationListArgs, location="query")
 @bp.response(200, ConsultationPage)
-@bp.doc(parameters=[IF_NONE_MATCH])
+@bp.doc(parameters=[IF_NONE_MATCH], security=OPTIONAL)
 @bp.errors(304, 400, 401)
 def consultation_list(args: dict[str, Any]) -> dict[str, Any]:
     """Consultations, newest first: a household sees those of its compound; staff what the
@@ -314,7 +317,7 @@ def consultation_list(args: dict[str, Any]) -> dict[str, Any]:
 @require("consultation.view")
 @conditional
 @bp.response(200, ConsultationDetail)
-@bp.doc(parameters=[IF_NONE_MATCH])
+@bp.doc(parameters=[IF_NONE_MATCH], security=OPTIONAL)
 @bp.errors(304, 401, 403, 404)
 def consultation_detail(consultation_id: int) -> dict[str, Any]:
     """One consultation with its items (drafts only for those who may read them)."""
@@ -330,7 +333,7 @@ def consultation_detail(consultation_id: int) -> dict[str, Any]:
 @require("consultation.participate")
 @conditional
 @bp.response(200, BallotState)
-@bp.doc(parameters=[IF_NONE_MATCH])
+@bp.doc(parameters=[IF_NONE_MATCH], security=SIGNED_IN)
 @bp.errors(304, 401, 403, 404)
 def ballot(consultation_id: int) -> dict[str, Any]:
     """The household's current ballot (null before it voted), whether the vote is open and
@@ -344,10 +347,11 @@ def ballot(consultation_id: int) -> dict[str, Any]:
 @bp.arguments(IdempotencyHeader, location="headers", as_kwargs=True)
 @bp.arguments(BallotIn)
 @bp.response(200, BallotState)
+@bp.doc(security=SIGNED_IN)
 @bp.errors(400, 401, 403, 404, 409)
 def ballot_put(body: dict[str, Any], consultation_id: int, key: str) -> Any:
     """Cast the household's ballot, or change it until the vote closes: one answer for every
-    item. The last ballot is the one counted. Refused with 409 ``vote_closed`` outside the
+    item. The last ballot is the one counted. Refused with 409 `vote_closed` outside the
     vote, 403 for a household the consultation does not concern."""
     consultation, household = loading.load_participating(consultation_id)
     claim, replay = idempotency.begin(current_user, key)
@@ -367,7 +371,7 @@ def ballot_put(body: dict[str, Any], consultation_id: int, key: str) -> Any:
 @require("consultation.participate")
 @conditional
 @bp.response(200, BallotOut)
-@bp.doc(parameters=[IF_NONE_MATCH])
+@bp.doc(parameters=[IF_NONE_MATCH], security=SIGNED_IN)
 @bp.errors(304, 401, 403, 404)
 def receipt(consultation_id: int) -> dict[str, Any] | None:
     """The household's receipt: its current ballot's code, time and answers (404 before it
