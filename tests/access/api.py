@@ -22,6 +22,12 @@ EXPECTED.update({
     "api_resident.ballot_put": ("PUT", RESIDENT),
     "api_resident.receipt": ("GET", RESIDENT),
     "api_resident.proof": ("POST", EVERYONE),
+    "api_opinions.opinion_list": ("GET", EVERYONE),
+    "api_opinions.opinion_create": ("POST", RESIDENT),
+    "api_opinions.opinion_support": ("POST", RESIDENT),
+    "api_opinions.support_withdraw": ("DELETE", RESIDENT),
+    # Only a household's own opinion can be withdrawn: the world's is another household's.
+    "api_opinions.opinion_withdraw": ("DELETE", frozenset()),
     "api_docs.openapi_json": ("GET", EVERYONE),
     "api_docs.docs": ("GET", EVERYONE),
 })
