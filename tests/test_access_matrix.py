@@ -76,8 +76,10 @@ def test_access(app, client, world, endpoint, role):
     url = url_of(app, endpoint, world)
     user = user_for(role, world)
     if is_api(url):
-        response = client.open(url, method=method, headers=api_headers(user),
-                               json={} if method in ("POST", "PUT") else None)
+        from tests.access.api import API_BODIES
+
+        body = API_BODIES.get(endpoint, {}) if method in ("POST", "PUT") else None
+        response = client.open(url, method=method, headers=api_headers(user), json=body)
         sent_to_login = response.status_code == 401
     else:
         if user is not None:

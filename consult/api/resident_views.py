@@ -218,7 +218,7 @@ def _household_out(household: Household) -> dict[str, Any]:
             "compound": {"id": compound.id, "name": compound.name}}
 
 
-def _consultation_out(c: Consultation) -> dict[str, Any]:
+def consultation_out(c: Consultation) -> dict[str, Any]:
     return {"id": c.id, "title": c.title, "stage": c.stage, "round": c.round,
             "compound_id": c.compound_id, "solicitation_deadline": c.solicitation_deadline,
             "vote_deadline": c.vote_deadline, "vote_open": c.vote_is_open()}
@@ -310,7 +310,7 @@ def consultation_list(args: dict[str, Any]) -> dict[str, Any]:
     if household is not None:
         stmt = stmt.where(Consultation.compound_id == household.building.compound_id)
     rows, cursor = page(stmt, Consultation.id, args)
-    return {"items": [_consultation_out(c) for c in rows], "next_cursor": cursor}
+    return {"items": [consultation_out(c) for c in rows], "next_cursor": cursor}
 
 
 @bp.route("/consultations/<int:consultation_id>", methods=["GET"])
@@ -322,7 +322,7 @@ def consultation_list(args: dict[str, Any]) -> dict[str, Any]:
 def consultation_detail(consultation_id: int) -> dict[str, Any]:
     """One consultation with its items (drafts only for those who may read them)."""
     c = loading.load(consultation_id)
-    return {**_consultation_out(c), "summary": c.summary, "rule_code": c.rule_code,
+    return {**consultation_out(c), "summary": c.summary, "rule_code": c.rule_code,
             "secrecy": c.secrecy, "vote_opens_at": c.vote_opens_at,
             "items": [{"id": i.id, "number": i.number, "title": i.title,
                        "description": i.description, "estimated_cost_fen": i.estimated_cost_fen}

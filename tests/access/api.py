@@ -7,7 +7,15 @@ from consult.ballots import service as ballots
 from consult.ballots.models import BallotChannel
 from consult.consultations.models import Consultation
 from consult.extensions import db
-from tests.access import EVERYONE, EXPECTED, LATE_BUILDERS, RESIDENT, SIGNED_IN
+from tests.access import (
+    EDITORS,
+    EVERYONE,
+    EXPECTED,
+    LATE_BUILDERS,
+    READERS,
+    RESIDENT,
+    SIGNED_IN,
+)
 
 EXPECTED.update({
     "api_auth.code": ("POST", EVERYONE),
@@ -28,9 +36,19 @@ EXPECTED.update({
     "api_opinions.support_withdraw": ("DELETE", RESIDENT),
     # Only a household's own opinion can be withdrawn: the world's is another household's.
     "api_opinions.opinion_withdraw": ("DELETE", frozenset()),
+    "api_staff.steps": ("GET", EDITORS),
+    "api_staff.step": ("POST", EDITORS),
+    # The world's vote is open: its live count is internal, as on the tally page.
+    "api_staff.tally": ("GET", READERS),
     "api_docs.openapi_json": ("GET", EVERYONE),
     "api_docs.docs": ("GET", EVERYONE),
 })
+
+# Bodies that pass the request's schema, so the refusal tested is the scope check that comes
+# after it (a member of another compound), not the body's validation.
+API_BODIES: dict[str, dict[str, Any]] = {
+    "api_staff.step": {"action": "start_soliciting"},
+}
 
 
 def build(world: dict[str, Any]) -> None:
