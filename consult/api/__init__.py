@@ -12,7 +12,7 @@ from __future__ import annotations
 from flask import Flask, g, request
 from flask_babel import gettext as _
 from flask_login import AnonymousUserMixin
-from flask_smorest import Api as SmorestApi
+from flask_smorest import Api as SmorestApi  # type: ignore[import-untyped]
 
 from consult.accounts import tokens
 from consult.api.common import ErrorEnvelope

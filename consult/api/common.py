@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from functools import wraps
 from typing import Any, TypeVar
 
-import flask_smorest
+import flask_smorest  # type: ignore[import-untyped]  # no type information shipped
 from flask import current_app, request
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeSerializer
