@@ -61,7 +61,14 @@ def _bearer_user() -> None:
 
 def init_app(app: Flask) -> None:
     """Register the API's blueprints, its OpenAPI document and its sign-in by token."""
-    from consult.api import auth_views, docs_views, opinion_views, resident_views, staff_views
+    from consult.api import (
+        auth_views,
+        docs_views,
+        notice_views,
+        opinion_views,
+        resident_views,
+        staff_views,
+    )
 
     app.config.setdefault("OPENAPI_URL_PREFIX", None)  # the document is served by docs_views
     api.init_app(app, spec_kwargs={"components": {"securitySchemes": {
@@ -69,7 +76,8 @@ def init_app(app: Flask) -> None:
                    "description": "The access token from /api/v1/auth/code or "
                                   "/api/v1/auth/password."}}}})
     app.before_request(_bearer_user)
-    for blueprint in (auth_views.bp, resident_views.bp, opinion_views.bp, staff_views.bp):
+    for blueprint in (auth_views.bp, resident_views.bp, opinion_views.bp, staff_views.bp,
+                      notice_views.bp):
         csrf.exempt(blueprint)  # no cookie is read here: a bearer token cannot be forged
         api.register_blueprint(blueprint)
     app.register_blueprint(docs_views.bp)  # the document and its page are not operations

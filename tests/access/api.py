@@ -40,6 +40,9 @@ EXPECTED.update({
     "api_staff.step": ("POST", EDITORS),
     # The world's vote is open: its live count is internal, as on the tally page.
     "api_staff.tally": ("GET", READERS),
+    "api_notices.notice_list": ("GET", EVERYONE),
+    "api_notices.notice_detail": ("GET", EVERYONE),
+    "api_notices.verify": ("GET", EVERYONE),
     "api_docs.openapi_json": ("GET", EVERYONE),
     "api_docs.docs": ("GET", EVERYONE),
 })
