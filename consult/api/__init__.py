@@ -13,6 +13,7 @@ from flask import Flask, g, request
 from flask_babel import gettext as _
 from flask_login import AnonymousUserMixin
 from flask_smorest import Api as SmorestApi  # type: ignore[import-untyped]
+from werkzeug.wrappers import Response
 
 from consult.accounts import tokens
 from consult.api.common import ErrorEnvelope
@@ -59,6 +60,15 @@ def _bearer_user() -> None:
     g.api_session = record
 
 
+def _vary(response: Response) -> Response:
+    """An API answer depends on who asks and in which language: no cache may hand one
+    account's answer (or ETag) to another."""
+    if is_api_request():
+        response.vary.add("Authorization")
+        response.vary.add("Accept-Language")
+    return response
+
+
 def init_app(app: Flask) -> None:
     """Register the API's blueprints, its OpenAPI document and its sign-in by token."""
     from consult.api import (
@@ -76,6 +86,7 @@ def init_app(app: Flask) -> None:
                    "description": "The access token from /api/v1/auth/code or "
                                   "/api/v1/auth/password."}}}})
     app.before_request(_bearer_user)
+    app.after_request(_vary)
     for blueprint in (auth_views.bp, resident_views.bp, opinion_views.bp, staff_views.bp,
                       notice_views.bp):
         csrf.exempt(blueprint)  # no cookie is read here: a bearer token cannot be forged

@@ -45,6 +45,7 @@ def test_etag_gives_304_when_unchanged(client, resident):
     assert again.status_code == 304 and again.data == b""
     other = client.get("/api/v1/me", headers={**headers, "If-None-Match": '"nope"'})
     assert other.status_code == 200
+    assert {"Authorization", "Accept-Language"} <= set(first.vary)
 
 
 def test_tasks_list_the_open_vote(client, resident, voting):
