@@ -120,6 +120,7 @@ def test_the_documentation_page_renders_every_operation_under_the_csp(
     assert "/api/v1/consultations/{consultation_id}/ballot" in " ".join(summaries)
     with urllib.request.urlopen(f"{server.url}/api/v1/openapi.json", timeout=30) as answer:
         document = json.load(answer)
-    operations = sum(len(methods) for methods in document["paths"].values())
+    operations = sum(1 for item in document["paths"].values() for key in item
+                     if key in {"get", "put", "post", "delete", "patch"})
     assert len(summaries) == operations  # every operation of the document
     assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p], problems
