@@ -94,15 +94,16 @@ def _out(found: Opinion, counts: dict[int, int], supported: set[int]) -> dict[st
     }
 
 
-def _photo(data: dict[str, Any] | None) -> FileStorage | None:
-    """The photo as the web form would have sent it, for the same upload checks."""
+def file_of(data: dict[str, Any] | None, field: str) -> FileStorage | None:
+    """A file sent as ``{filename, content_base64}``, as a web form would have uploaded it,
+    for the same upload checks; refused input is named at ``field``."""
     if not data:
         return None
     try:
         raw = base64.b64decode(data["content_base64"], validate=True)
     except (binascii.Error, ValueError) as exc:
-        message = _("The photo is not valid base64.")
-        raise ValidationFailed(message, {"photo": [message]}) from exc
+        message = _("The file is not valid base64.")
+        raise ValidationFailed(message, {field: [message]}) from exc
     return FileStorage(stream=io.BytesIO(raw), filename=data["filename"])
 
 
@@ -137,7 +138,7 @@ def opinion_create(body: dict[str, Any], consultation_id: int) -> dict[str, Any]
     consultation, household = loading.load_participating(consultation_id)
     found = opinions.submit(current_user, consultation, household,
                             opinions.opinion_data(category=body["category"], text=body["text"]),
-                            _photo(body.get("photo")))
+                            file_of(body.get("photo"), "photo"))
     out = _out(found, {}, set())
     db.session.commit()
     return out

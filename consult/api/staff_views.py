@@ -12,8 +12,11 @@ from marshmallow import INCLUDE, Schema, fields, validate
 from werkzeug.wrappers import Response
 
 from consult.api.common import IF_NONE_MATCH, Blueprint, conditional
-from consult.api.resident_views import ConsultationOut, consultation_out
+from consult.api.opinion_views import file_of
+from consult.api.resident_views import CHOICES, ConsultationOut, consultation_out
+from consult.ballots import entries
 from consult.ballots import service as ballots
+from consult.ballots.models import BallotChannel
 from consult.consultations.states import Action
 from consult.core.errors import NotFound
 from consult.core.policy import authorize, require
@@ -132,3 +135,72 @@ def tally(consultation_id: int) -> Response:
     if data is None:
         raise NotFound(_("Voting has not started yet."))
     return jsonify(data)  # as it is, every key (the schema documents the main ones)
+
+
+# --- paper ballots --------------------------------------------------------------------------------
+
+ENTRY_CHANNELS = [c.value for c in BallotChannel if c is not BallotChannel.ONLINE]
+
+
+class EntryChoiceIn(Schema):
+    item_id = fields.Integer(required=True, strict=True, metadata={"example": 15})
+    choice = fields.String(required=True, validate=validate.OneOf(CHOICES),
+                           metadata={"example": "agree"})
+
+
+class FileIn(Schema):
+    filename = fields.String(required=True, validate=validate.Length(min=1, max=200),
+                             metadata={"example": "ballot-scan.pdf"})
+    content_base64 = fields.String(required=True, validate=validate.Length(min=1),
+                                   metadata={"example": "JVBERi0xLjQK…"})
+
+
+class EntryIn(Schema):
+    channel = fields.String(required=True, validate=validate.OneOf(ENTRY_CHANNELS),
+                            metadata={"example": "paper"})
+    choices = fields.List(fields.Nested(EntryChoiceIn), required=True,
+                          validate=validate.Length(min=1, max=200))
+    serial = fields.String(load_default=None, allow_none=True,
+                           validate=validate.Length(max=40), metadata={"example": "A-0042"})
+    proxy_name = fields.String(load_default=None, allow_none=True,
+                               validate=validate.Length(max=100), metadata={"example": None})
+    reason = fields.String(load_default="", validate=validate.Length(max=500), metadata={
+        "description": "For a correction of the household's own ballot.", "example": ""})
+    evidence = fields.Nested(FileIn, load_default=None, allow_none=True, metadata={
+        "description": "For a correction: the scan of the signed paper."})
+    proxy_document = fields.Nested(FileIn, load_default=None, allow_none=True, metadata={
+        "description": "For a proxy ballot: the written authorisation (委托书)."})
+
+
+class EntryOut(Schema):
+    entry_id = fields.Integer(required=True, metadata={"example": 88})
+    state = fields.String(required=True, metadata={
+        "description": "counted, awaiting_second (double entry: another member enters the "
+                       "same paper), differs (a third member decides), "
+                       "awaiting_authorisation, …", "example": "awaiting_second"})
+
+
+@bp.route("/consultations/<int:consultation_id>/households/<int:household_id>/paper",
+          methods=["POST"])
+@require("ballot.visit")
+@bp.arguments(EntryIn)
+@bp.response(200, EntryOut)
+@bp.doc(security=SIGNED_IN)
+@bp.errors(400, 401, 403, 404, 409, 413)
+def paper_entry(body: dict[str, Any], consultation_id: int, household_id: int) -> dict[str, Any]:
+    """One member's entry of a household's paper (or door-to-door, or proxy) ballot, with the
+    paper-entry page's rules (`ballots.entries.enter`): double entry by a second member,
+    corrections of the household's own ballot only with a reason and evidence, grid workers
+    the door-to-door channel only."""
+    consultation = loading.load(consultation_id)
+    _roll, household = ballots.roll_household_or_404(consultation, household_id)
+    paper = entries.Paper(BallotChannel(body["channel"]),
+                          {c["item_id"]: c["choice"] for c in body["choices"]},
+                          body.get("serial"), body.get("proxy_name"))
+    lead = entries.enter(current_user, consultation, household, paper,
+                         reason=body.get("reason") or "",
+                         evidence=file_of(body.get("evidence"), "evidence"),
+                         proxy_document=file_of(body.get("proxy_document"), "proxy_document"))
+    out = {"entry_id": lead.id, "state": lead.state}
+    db.session.commit()
+    return out

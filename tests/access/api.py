@@ -13,6 +13,7 @@ from tests.access import (
     EXPECTED,
     LATE_BUILDERS,
     READERS,
+    RECORDERS,
     RESIDENT,
     SIGNED_IN,
 )
@@ -40,6 +41,7 @@ EXPECTED.update({
     "api_staff.step": ("POST", EDITORS),
     # The world's vote is open: its live count is internal, as on the tally page.
     "api_staff.tally": ("GET", READERS),
+    "api_staff.paper_entry": ("POST", RECORDERS),
     "api_notices.notice_list": ("GET", EVERYONE),
     "api_notices.notice_detail": ("GET", EVERYONE),
     "api_notices.verify": ("GET", EVERYONE),
@@ -51,6 +53,8 @@ EXPECTED.update({
 # after it (a member of another compound), not the body's validation.
 API_BODIES: dict[str, dict[str, Any]] = {
     "api_staff.step": {"action": "start_soliciting"},
+    "api_staff.paper_entry": {"channel": "door_to_door",
+                              "choices": [{"item_id": 1, "choice": "agree"}]},
 }
 
 

@@ -64,3 +64,49 @@ def test_an_unconfirmed_step_is_taken_as_on_the_page(client, compound):
     wrong = client.post(f"/api/v1/consultations/{c.id}/steps", json={"action": "count_vote"},
                         headers=bearer(member))
     assert wrong.status_code == 409
+
+
+def paper(c, channel="paper", value="agree", **extra):
+    return {"channel": channel, "choices": [{"item_id": i.id, "choice": value}
+                                            for i in c.items], **extra}
+
+
+def test_paper_ballots_with_double_entry(client, compound, voting):
+    from consult.ballots import service as ballots
+
+    voting.double_entry = True
+    household = compound.buildings[1].households[1]
+    url = f"/api/v1/consultations/{voting.id}/households/{household.id}/paper"
+    first, second = (factories.make_user("committee", compound=compound) for _ in range(2))
+    r = client.post(url, json=paper(voting, serial="A-1"), headers=bearer(first))
+    assert r.status_code == 200, r.json
+    assert r.json["state"] == "awaiting_second"
+    assert ballots.ballot_of(voting, household.id) is None  # not counted on one entry
+    again = client.post(url, json=paper(voting, serial="A-1"), headers=bearer(first))
+    assert again.status_code == 403  # the second entry must be another member's
+    done = client.post(url, json=paper(voting, serial="A-1"), headers=bearer(second))
+    assert done.status_code == 200 and done.json["state"] == "counted"
+    ballot = ballots.ballot_of(voting, household.id)
+    assert ballot is not None and ballot.channel == "paper" and ballot.serial == "A-1"
+    # Over the ballot it now has, only a correction with its reason and evidence.
+    correction = client.post(url, json=paper(voting, value="disagree"), headers=bearer(first))
+    assert correction.status_code == 400
+    assert {"reason", "evidence"} <= set(correction.json["error"]["errors"])
+
+
+def test_who_may_enter_paper_ballots(client, compound, voting, resident):
+    household = compound.buildings[1].households[1]
+    url = f"/api/v1/consultations/{voting.id}/households/{household.id}/paper"
+    grid_worker = factories.make_user("grid_worker", compound=compound)
+    assert client.post(url, json=paper(voting), headers=bearer(grid_worker)).status_code == 403
+    door = client.post(url, json=paper(voting, channel="door_to_door"),
+                       headers=bearer(grid_worker))
+    assert door.status_code == 200, door.json
+    elsewhere = factories.make_user("committee", compound=factories.make_compound("别处"))
+    assert client.post(url, json=paper(voting), headers=bearer(elsewhere)).status_code == 403
+    assert client.post(url, json=paper(voting), headers=bearer(resident)).status_code == 403
+    stranger = factories.make_household(factories.make_building(factories.make_compound("外")))
+    member = factories.make_user("committee", compound=compound)
+    outside = client.post(f"/api/v1/consultations/{voting.id}/households/{stranger.id}/paper",
+                          json=paper(voting), headers=bearer(member))
+    assert outside.status_code == 404
