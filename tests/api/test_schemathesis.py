@@ -46,7 +46,8 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_document(
         "--request-timeout", "30", "--no-color", "--max-time", "240",
         "--report-dir", str(tmp_path),
     ]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    # In the test's own directory: schemathesis keeps its example cache where it runs.
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     print(run.stdout[-20000:])  # the summary, in the test's output
     print(run.stderr[-5000:])
     assert run.returncode == 0, "schemathesis found problems (see its summary above)"
