@@ -147,6 +147,16 @@ class Config:
     # A staff session ends this long after signing in, however busy it is.
     STAFF_SESSION_MAX_HOURS = _env_int("STAFF_SESSION_MAX_HOURS", 12)
 
+    # The JSON API (/api/v1): bearer access tokens live this long; a refresh token gives the
+    # next pair once, within API_REFRESH_TOKEN_DAYS for a household (staff: within
+    # SESSION_IDLE_MINUTES, and never past STAFF_SESSION_MAX_HOURS, as in the browser).
+    API_ACCESS_TOKEN_MINUTES = _env_int("API_ACCESS_TOKEN_MINUTES", 15)
+    API_REFRESH_TOKEN_DAYS = _env_int("API_REFRESH_TOKEN_DAYS", 30)
+    API_PAGE_LIMIT = 100  # the most rows one page of a list may ask for
+    API_TITLE = "议事厅 consult API"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.1.0"
+
     PAGE_SIZE = _env_int("PAGE_SIZE", 50)
 
     # Notifications (docs/notifications.md). Email goes out only when SMTP_HOST is set, SMS

@@ -85,6 +85,9 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
 
     app.url_map.converters["int"] = BoundedIntConverter  # before the routes are added
     _register_blueprints(app)
+    from consult import api
+
+    api.init_app(app)  # /api/v1: after the pages' blueprints, with the same error handler
     register_error_handlers(app)
     app.after_request(refused_status)
     app.after_request(add_security_headers)
@@ -130,6 +133,7 @@ def _secret_key(app: Flask, *, production: bool) -> None:
 def _load_models() -> None:
     """Import every domain's models so the metadata (and Alembic) knows all tables."""
     import consult.accounts.models
+    import consult.api.models
     import consult.audit.models
     import consult.ballots.models
     import consult.consultations.models

@@ -122,7 +122,8 @@ class CSRFClient(FlaskClient):
     def open(self, *args: Any, csrf: bool = True, **kwargs: Any) -> Any:
         method = str(kwargs.get("method", "GET")).upper()
         data = kwargs.get("data")
-        if csrf and method == "POST" and (data is None or isinstance(data, dict)):
+        if (csrf and method == "POST" and "json" not in kwargs
+                and (data is None or isinstance(data, dict))):
             data = dict(data or {})
             data.setdefault("csrf_token", self.csrf_token())
             kwargs["data"] = data
@@ -271,7 +272,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Any:
     """Move the time seen by sign-in, lockout and sessions."""
     from datetime import timedelta
 
-    from consult.accounts import lockout, sessions
+    from consult.accounts import lockout, sessions, tokens
     from consult.accounts import service as accounts
     from consult.core.models import utcnow
 
@@ -285,7 +286,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Any:
             self.offset += timedelta(**kwargs)
 
     c = Clock()
-    for module in (accounts, lockout, sessions):
+    for module in (accounts, lockout, sessions, tokens):
         monkeypatch.setattr(module, "utcnow", c.now)
     return c
 

@@ -42,6 +42,7 @@ PACKAGE_LAYERS = {
     "process": "process",
     "scoring": "process",  # rounds across compounds: drives registry and notices
     "main": "interface",  # the home page, health check and language switch: views only
+    "api": "interface",  # the JSON API: views over the same services as the pages
 }
 _INTERFACE = re.compile(r"(views|forms|cli|commands|demo)(_\w+)?|\w+_(views|forms|commands)")
 

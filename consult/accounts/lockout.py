@@ -63,6 +63,7 @@ class SignInLocked(DomainError):
     """Sign-in refused until ``until`` (a lock, not a wrong password)."""
 
     status_code = 429
+    code = "locked"
 
     def __init__(self, message: str, until: datetime) -> None:
         super().__init__(message)

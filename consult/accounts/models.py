@@ -231,3 +231,25 @@ class UserSession(Model):
     welcome_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     access_code_id: Mapped[int | None] = mapped_column(ForeignKey("access_code.id"),
                                                        default=None)
+
+
+class ApiToken(Model):
+    """A bearer token of the JSON API: short-lived access, or a refresh token that gives the
+    next pair once. Only the token's SHA-256 is stored.
+
+    Every token belongs to a session row, so whatever ends the account's sessions (signing out
+    everywhere, a new password, a change of role or scope, switching the account off) ends its
+    tokens too; signing out of the API ends its session row.
+    """
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("user_session.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # access, refresh
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A refresh token is used once: the time it gave the next pair.
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

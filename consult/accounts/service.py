@@ -328,6 +328,7 @@ class NoSecretKey(DomainError):
     would be refused by a server that has one, and anyone could forge them."""
 
     status_code = 503
+    code = "unavailable"
 
 
 def _keyed(text: str) -> str:
@@ -482,6 +483,8 @@ def _invalid_code() -> str:
 
 class WrongAccessCode(NotFound):
     """A wrong code from a client that may still try: the reason, and perhaps a warning."""
+
+    code = "invalid_code"
 
     def __init__(self, messages: list[str]) -> None:
         super().__init__(" ".join(messages))

@@ -50,7 +50,7 @@ from consult.accounts.models import User, UserSession
 from consult.audit import service as audit
 from consult.audit.actions import describe
 from consult.core.models import utcnow
-from consult.core.policy import Role
+from consult.core.policy import API_PREFIX, Role
 from consult.extensions import db
 from consult.registry.models import Household
 
@@ -205,6 +205,23 @@ def load_user(user_id: str) -> User | None:
     return user
 
 
+def refusal(user: User, record: UserSession, now: datetime | None = None) -> str | None:
+    """Why the session ``record`` of ``user`` no longer signs anyone in (None: it does). The
+    same rules hold for a browser's cookie and for the API's tokens, which belong to a
+    session row."""
+    now = now or utcnow()
+    if not user.active:
+        return SWITCHED_OFF
+    if record.ended_at is not None:
+        return SIGNED_OUT
+    if record.epoch != user.session_epoch:
+        return ENDED
+    if user.role != Role.RESIDENT and (
+            record.created_at <= now - _staff_limit(current_app)):
+        return STAFF_LIMIT
+    return None
+
+
 def _signed_in(user_id: int) -> tuple[User, UserSession | None] | str:
     """The account ``user_id`` and the session row this request's cookie names (None for a
     resident's cookie signed before session rows existed), or why the session is refused."""
@@ -219,16 +236,8 @@ def _signed_in(user_id: int) -> tuple[User, UserSession | None] | str:
         if row is None:
             return EXPIRED
         user, record = row
-        if not user.active:
-            return SWITCHED_OFF
-        if record.ended_at is not None:
-            return SIGNED_OUT
-        if record.epoch != user.session_epoch:
-            return ENDED
-        if user.role != Role.RESIDENT and (
-                record.created_at <= now - _staff_limit(current_app)):
-            return STAFF_LIMIT
-        return user, record
+        refused = refusal(user, record, now)
+        return refused if refused is not None else (user, record)
     account = db.session.get(User, user_id, options=options)
     if account is not None and not account.active:
         return SWITCHED_OFF
@@ -239,7 +248,7 @@ def _signed_in(user_id: int) -> tuple[User, UserSession | None] | str:
     return account, None
 
 
-def _refusal_message(app: Flask, reason: str | None) -> str:
+def refusal_message(app: Flask, reason: str | None) -> str:
     if reason == SIGNED_OUT:
         return _("This sign-in was ended by signing out. Please sign in again.")
     if reason == SWITCHED_OFF:
@@ -273,12 +282,13 @@ def _sign_out_here() -> None:
 
 def _expire(app: Flask) -> None:
     """Before each request: end a session that was refused or has been idle too long."""
-    if request.endpoint in _NO_SESSION or "_user_id" not in session:
+    if (request.endpoint in _NO_SESSION or request.path.startswith(API_PREFIX)
+            or "_user_id" not in session):  # the API signs in with tokens, not the cookie
         return
     if not current_user.is_authenticated:
         reason = g.get("session_refused")
         _sign_out_here()
-        flash(_refusal_message(app, reason), "info")
+        flash(refusal_message(app, reason), "info")
         return
     remembered = bool(session.permanent) and current_user.role == Role.RESIDENT
     now = int(utcnow().timestamp())

@@ -186,12 +186,14 @@ class ReceiptNotFound(DomainError):
     """No counted ballot has this receipt code (the same answer whatever the code)."""
 
     status_code = 404
+    code = "receipt_not_found"
 
 
 class ReceiptChecksPaused(DomainError):
     """Too many wrong receipt codes from this client: checking is paused until ``until``."""
 
     status_code = 429
+    code = "locked"
 
     def __init__(self, message: str, until: datetime) -> None:
         super().__init__(message)

@@ -55,7 +55,14 @@ from consult.consultations.models import Consultation, Item, Secrecy
 from consult.consultations.states import UNCOUNTED_VOTE_STAGES, VOTE_STAGES
 from consult.core import sorting
 from consult.core.database import insert_or_lock, lock_row, reading, table_of
-from consult.core.errors import CellError, Conflict, ImportRejected, NotFound, ValidationFailed
+from consult.core.errors import (
+    CellError,
+    Conflict,
+    ImportRejected,
+    NotFound,
+    ValidationFailed,
+    VoteClosed,
+)
 from consult.core.models import utcnow
 from consult.core.sorting import Sort
 from consult.core.tabular import Column, Table, read_table, write_csv, write_xlsx
@@ -267,8 +274,8 @@ def check_vote_open(consultation: Consultation, now: datetime) -> None:
     if consultation.vote_is_open(now):
         return
     if consultation.stage_enum in VOTE_STAGES:
-        raise Conflict(_("Voting has closed; no more ballots can be accepted."))
-    raise Conflict(_("Voting is not open for this consultation."))
+        raise VoteClosed(_("Voting has closed; no more ballots can be accepted."))
+    raise VoteClosed(_("Voting is not open for this consultation."))
 
 
 def _parse_choices(consultation: Consultation, raw: Mapping[int, str],

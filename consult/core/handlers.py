@@ -13,8 +13,8 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from consult.core.errors import DomainError, PermissionDenied
-from consult.core.policy import declared_action, never_stored
+from consult.core.errors import DomainError, PermissionDenied, ValidationFailed
+from consult.core.policy import declared_action, is_api_request, never_stored, sign_in_first
 from consult.extensions import db, login_manager
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,60 @@ DEFAULT_MESSAGES = {
 }
 
 
+# The stable ``code`` of a JSON error answer, by HTTP status (domain errors name their own).
+HTTP_CODES = {
+    400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 406: "not_acceptable", 409: "conflict",
+    412: "precondition_failed", 413: "too_large", 415: "unsupported_media_type",
+    422: "validation_failed", 428: "precondition_required", 429: "rate_limited",
+    500: "server_error", 503: "unavailable",
+}
+# What the request parser says of a field, in the reader's language (its own texts are
+# English); a text not listed here is passed on as it is.
+FIELD_MESSAGES = {
+    "Missing data for required field.": _l("This field is required."),
+    "Field may not be null.": _l("This field may not be empty."),
+    "Unknown field.": _l("Unknown field."),
+    "Not a valid string.": _l("Not a valid text."),
+    "Not a valid integer.": _l("Not a valid whole number."),
+    "Not a valid boolean.": _l("Not a valid yes or no."),
+    "Not a valid mapping type.": _l("Not a valid object."),
+    "Not a valid list.": _l("Not a valid list."),
+    "Invalid input type.": _l("Wrong type of value."),
+    "Invalid value.": _l("Not a valid value."),
+    "Invalid JSON body.": _l("The body is not valid JSON."),
+    "Not a valid datetime.": _l("Not a valid date and time."),
+}
+
+
+def field_errors(messages: object, prefix: str = "") -> dict[str, list[str]]:
+    """The parser's nested messages ({"json": {"items": {"0": [...]}}}) as one flat map of a
+    dotted field name to translated messages; the request part ("json", "query") is dropped."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            name = str(key)
+            if not prefix and name in {"json", "query", "headers", "form", "files", "view_args"}:
+                name = ""
+            for field, texts in field_errors(value, f"{prefix}.{name}" if prefix and name
+                                             else prefix or name).items():
+                flat.setdefault(field, []).extend(texts)
+    elif isinstance(messages, list | tuple):
+        for value in messages:
+            if isinstance(value, dict | list | tuple):
+                for field, texts in field_errors(value, prefix).items():
+                    flat.setdefault(field, []).extend(texts)
+            else:
+                text = str(value)
+                flat.setdefault(prefix, []).append(str(FIELD_MESSAGES.get(text, text)))
+    else:
+        text = str(messages)
+        flat.setdefault(prefix, []).append(str(FIELD_MESSAGES.get(text, text)))
+    return flat
+
+
 def wants_json() -> bool:
-    if request.path.startswith("/api/"):
+    if is_api_request():
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes[
@@ -65,11 +117,23 @@ def page_came_from() -> str | None:
     return urlunsplit(("", "", came.path or "/", came.query, ""))
 
 
-def error_response(status: int, message: str | None = None) -> tuple[Response | str, int]:
+def error_response(status: int, message: str | None = None, *, code: str | None = None,
+                   errors: dict[str, list[str]] | None = None) -> tuple[Response | str, int]:
+    """The error page, or for a JSON client ``{"error": {status, code, title, message,
+    errors?}}``: ``code`` is stable, the texts are in the reader's language, ``errors`` maps
+    a field to its messages."""
     title = str(TITLES.get(status, TITLES[500 if status >= 500 else 400]))
     text = message or str(DEFAULT_MESSAGES.get(status, DEFAULT_MESSAGES[400]))
     if wants_json():
-        return jsonify({"error": {"status": status, "title": title, "message": text}}), status
+        body: dict[str, object] = {
+            "status": status, "code": code or HTTP_CODES.get(status, "error"), "title": title,
+            "message": text}
+        if errors:
+            body["errors"] = errors
+        response = jsonify({"error": body})
+        if status == 401 and is_api_request():
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response, status
     return render_template("errors/error.html", status=status, title=title, message=text,
                            back=page_came_from()), status
 
@@ -78,10 +142,13 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError) -> ResponseReturnValue:
         db.session.rollback()
-        if (isinstance(exc, PermissionDenied) and not current_user.is_authenticated
-                and not wants_json()):
-            return login_manager.unauthorized()  # sign in first, then we'll see
-        return error_response(exc.status_code, exc.message)
+        if isinstance(exc, PermissionDenied) and not current_user.is_authenticated:
+            if is_api_request():  # a program is told to sign in, not sent to a page
+                exc = sign_in_first()
+            elif not wants_json():
+                return login_manager.unauthorized()  # sign in first, then we'll see
+        errors = exc.errors if isinstance(exc, ValidationFailed) else None
+        return error_response(exc.status_code, exc.message, code=exc.code, errors=errors)
 
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError) -> ResponseReturnValue:
@@ -91,6 +158,14 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> ResponseReturnValue:
         status = exc.code or 500
+        if status < 400:  # not an error (a 304 raised on the way out)
+            return exc.get_response()
+        # The request parser's field errors (JSON API): "validation_failed", field by field.
+        data = getattr(exc, "data", None)
+        messages = data.get("messages") if isinstance(data, dict) else None
+        if messages is not None:
+            return error_response(status, _("Please check what you entered."),
+                                  code="validation_failed", errors=field_errors(messages))
         # Werkzeug's own descriptions are English; ours are translated.
         return error_response(status)
 

@@ -19,12 +19,12 @@ from enum import StrEnum
 from functools import wraps
 from typing import Any, Protocol, TypeVar, overload
 
-from flask import current_app, request
+from flask import current_app, has_request_context, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from consult.core.errors import NotFound, PermissionDenied
+from consult.core.errors import NotFound, PermissionDenied, Unauthenticated
 from consult.extensions import db, login_manager
 
 
@@ -262,6 +262,20 @@ def authorize(user: Any, action: str, target: Any = None) -> None:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# Requests under this path are the JSON API's: bearer tokens, never the browser's cookie.
+API_PREFIX = "/api/"
+
+
+def is_api_request() -> bool:
+    """Whether the request under way is one of the JSON API's."""
+    return has_request_context() and request.path.startswith(API_PREFIX)
+
+
+def sign_in_first() -> Unauthenticated:
+    """What an API request without a valid token is answered (401)."""
+    return Unauthenticated(_("Please sign in first: send an access token in the "
+                             "Authorization header."))
+
 
 def require(action: str) -> Callable[[F], F]:
     """View decorator: the role must hold ``action``; anonymous users are sent to sign in.
@@ -278,6 +292,8 @@ def require(action: str) -> Callable[[F], F]:
             user = current_user._get_current_object()
             if grant_for(user, action) is None:
                 if role_of(user) is Role.ANONYMOUS:
+                    if is_api_request():  # no sign-in page to send a program to
+                        raise sign_in_first()
                     return login_manager.unauthorized()
                 raise PermissionDenied(denial_message(user, action))
             return view(*args, **kwargs)

@@ -45,6 +45,7 @@ class PrintingUnavailable(DomainError):
     """Printing cannot work on this server (e.g. no Chinese font)."""
 
     status_code = 503
+    code = "unavailable"
 
 
 class _MissingGlyphs(logging.Handler):

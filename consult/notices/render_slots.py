@@ -40,6 +40,7 @@ class PrintersBusy(DomainError):
     """Every layout slot on this host is taken: ask again in a few seconds."""
 
     status_code = 503
+    code = "unavailable"
     retry_after = RETRY_AFTER_S
 
 

@@ -180,6 +180,13 @@ def _freeze(actor: Any, notice: Notice, content: dict[str, Any], now: datetime,
     return notice
 
 
+def notices_of(consultation: Consultation) -> list[Notice]:
+    """Every notice of the consultation, newest first (superseded ones too: they stay on
+    record)."""
+    return list(db.session.scalars(select(Notice).where(
+        Notice.consultation_id == consultation.id).order_by(Notice.id.desc())))
+
+
 def content_of(notice: Notice) -> dict[str, Any]:
     return json.loads(notice.content_json)
 

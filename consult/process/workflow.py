@@ -418,6 +418,45 @@ def consequences(consultation: Consultation, action: Action,
     return lines
 
 
+def confirmation(consultation: Consultation, action: Action) -> dict[str, int | str]:
+    """The numbers the confirmation of an irreversible step shows (``consequences`` says them
+    in words): a program confirming the step sends them back, so it confirms what it showed,
+    not whatever the data became meanwhile. Empty for a step taken without confirmation."""
+    if action is Action.OPEN_VOTE:
+        return {"households": ballots.count_in_scope(consultation),
+                "items": len(consultation.items)}
+    if action in (Action.CLOSE_VOTE, Action.COUNT_VOTE):
+        return {"households": ballots.roll_totals(consultation).households,
+                "voted": sum(ballots.counts_by_channel(consultation).values())}
+    if action in (Action.PUBLISH_RESOLUTION, Action.NEW_ROUND):
+        return {"round": consultation.round}
+    if action is Action.PUBLISH_RESULT:
+        return {"households": ballots.count_in_scope(consultation)}
+    if action in (Action.CLOSE, Action.WITHDRAW):
+        return {"stage": consultation.stage}
+    return {}
+
+
+class ConfirmationMismatch(Conflict):
+    """The numbers confirmed are not those of the step now (someone voted, the roll changed)."""
+
+    code = "confirmation_mismatch"
+
+
+def apply_confirmed(consultation: Consultation, action: Action, actor: Any,
+                    confirmed: dict[str, Any] | None, reason: str = "") -> Consultation:
+    """``apply``, for an irreversible step only when ``confirmed`` holds the numbers of
+    ``confirmation`` as they stand now (ConfirmationMismatch otherwise, naming them)."""
+    if needs_confirmation(action):
+        check(consultation, action, reason)
+        wanted = confirmation(consultation, action)
+        if {k: (confirmed or {}).get(k) for k in wanted} != wanted:
+            raise ConfirmationMismatch(_(
+                "Confirm this step with the numbers it concerns now: %(numbers)s.",
+                numbers=", ".join(f"{k}={v}" for k, v in wanted.items())))
+    return apply(consultation, action, actor, reason)
+
+
 # --- effects ----------------------------------------------------------------------------------
 
 

@@ -28,6 +28,8 @@ EXPECTED: dict[str, tuple[str, frozenset[str]]] = {}
 # Each builder gets the world (with "compound", "compound_id", "household" — the resident's
 # household — and the other base objects) and adds what its routes need.
 WORLD_BUILDERS: list[Callable[[dict[str, Any]], None]] = []
+# Builders that work on what the others made (e.g. a ballot in their consultation): run last.
+LATE_BUILDERS: list[Callable[[dict[str, Any]], None]] = []
 
 
 def load_expectations() -> None:
@@ -60,6 +62,6 @@ def build_world() -> dict[str, Any]:
         # The signed-in resident's own household.
         "household": compound.buildings[1].households[0],
     }
-    for build in WORLD_BUILDERS:
+    for build in [*WORLD_BUILDERS, *LATE_BUILDERS]:
         build(world)
     return world

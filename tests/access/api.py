@@ -1,0 +1,69 @@
+"""The JSON API (/api/v1): opened with a bearer token for each role (the matrix signs in
+through the API for these routes; anonymous is answered 401, never sent to a page)."""
+
+from typing import Any
+
+from consult.ballots import service as ballots
+from consult.ballots.models import BallotChannel
+from consult.consultations.models import Consultation
+from consult.extensions import db
+from tests.access import (
+    EDITORS,
+    EVERYONE,
+    EXPECTED,
+    LATE_BUILDERS,
+    READERS,
+    RECORDERS,
+    RESIDENT,
+    SIGNED_IN,
+)
+
+EXPECTED.update({
+    "api_auth.code": ("POST", EVERYONE),
+    "api_auth.password": ("POST", EVERYONE),
+    "api_auth.refresh": ("POST", EVERYONE),
+    "api_auth.logout": ("POST", SIGNED_IN),
+    "api_resident.me": ("GET", SIGNED_IN),
+    "api_resident.tasks": ("GET", SIGNED_IN),
+    "api_resident.consultation_list": ("GET", EVERYONE),
+    "api_resident.consultation_detail": ("GET", EVERYONE),
+    "api_resident.ballot": ("GET", RESIDENT),
+    "api_resident.ballot_put": ("PUT", RESIDENT),
+    "api_resident.receipt": ("GET", RESIDENT),
+    "api_resident.proof": ("POST", EVERYONE),
+    "api_opinions.opinion_list": ("GET", EVERYONE),
+    "api_opinions.opinion_create": ("POST", RESIDENT),
+    "api_opinions.opinion_support": ("POST", RESIDENT),
+    "api_opinions.support_withdraw": ("DELETE", RESIDENT),
+    # Only a household's own opinion can be withdrawn: the world's is another household's.
+    "api_opinions.opinion_withdraw": ("DELETE", frozenset()),
+    "api_staff.steps": ("GET", EDITORS),
+    "api_staff.step": ("POST", EDITORS),
+    # The world's vote is open: its live count is internal, as on the tally page.
+    "api_staff.tally": ("GET", READERS),
+    "api_staff.paper_entry": ("POST", RECORDERS),
+    "api_notices.notice_list": ("GET", EVERYONE),
+    "api_notices.notice_detail": ("GET", EVERYONE),
+    "api_notices.verify": ("GET", EVERYONE),
+    "api_docs.openapi_json": ("GET", EVERYONE),
+    "api_docs.docs": ("GET", EVERYONE),
+})
+
+# Bodies that pass the request's schema, so the refusal tested is the scope check that comes
+# after it (a member of another compound), not the body's validation.
+API_BODIES: dict[str, dict[str, Any]] = {
+    "api_staff.step": {"action": "start_soliciting"},
+    "api_staff.paper_entry": {"channel": "door_to_door",
+                              "choices": [{"item_id": 1, "choice": "agree"}]},
+}
+
+
+def build(world: dict[str, Any]) -> None:
+    """The signed-in household's online ballot in the world's open vote (its receipt)."""
+    consultation = db.session.get(Consultation, world["consultation_id"])
+    assert consultation is not None
+    ballots.cast(None, consultation, world["household"],
+                 {item.id: "agree" for item in consultation.items}, BallotChannel.ONLINE)
+
+
+LATE_BUILDERS.append(build)
