@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import random
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from PIL import Image
@@ -49,8 +50,12 @@ def seed_questionnaire(committee: Any, consultation: Consultation,
         picked = {
             questionnaires.field_name(q): _pick(q.kind, len(questionnaires.choices_of(q)), rng)
             for q in found.questions}
-        answers = questionnaires.parse_answers(found, lambda name, p=picked: p.get(name, []))
+        answers = questionnaires.parse_answers(found, partial(_values, picked))
         questionnaires.answer_online(None, found, household, answers)
+
+
+def _values(picked: dict[str, list[str]], name: str) -> list[str]:
+    return picked.get(name, [])
 
 
 def _pick(kind: str, choices: int, rng: random.Random) -> list[str]:
