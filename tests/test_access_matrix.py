@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 
 from tests import factories
-from tests.access import EXPECTED, ROLES, build_world, load_expectations
+from tests.access import EXPECTED, REFUSED_AS, ROLES, build_world, load_expectations
 
 load_expectations()
 
@@ -92,7 +92,8 @@ def test_access(app, client, world, endpoint, role):
     elif role == "anonymous":
         assert sent_to_login, f"anonymous should be sent to sign in at {endpoint}"
     else:
-        assert response.status_code == 403, f"{role} must be refused at {endpoint}"
+        refused = REFUSED_AS.get(endpoint, 403)
+        assert response.status_code == refused, f"{role} must be refused at {endpoint}"
 
 
 API_CHANGES = sorted(e for e, (method, allowed) in EXPECTED.items()

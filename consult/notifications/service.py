@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 
@@ -263,11 +263,15 @@ def unread_count(user_id: int) -> int:
         Notification.user_id == user_id, Notification.read_at.is_(None))) or 0
 
 
+def own_notifications(user: User) -> Select[Notification]:
+    """The person's own notifications, newest first: the centre's page and the API's list."""
+    return (select(Notification).where(Notification.user_id == user.id)
+            .order_by(Notification.created_at.desc(), Notification.id.desc()))
+
+
 def page_of(user: User, page: int, per_page: int) -> Window:
     """A page of the person's own notifications, newest first (unread ones marked)."""
-    return window(select(Notification).where(Notification.user_id == user.id)
-                  .order_by(Notification.created_at.desc(), Notification.id.desc()),
-                  page, per_page)
+    return window(own_notifications(user), page, per_page)
 
 
 def text_of(notification: Notification | OutboxMessage) -> tuple[str, str]:

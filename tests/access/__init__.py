@@ -25,6 +25,9 @@ RESIDENT = frozenset({"resident"})  # the signed-in household, acting for itself
 
 # endpoint → (method, roles that get in)
 EXPECTED: dict[str, tuple[str, frozenset[str]]] = {}
+# Endpoints whose refusal is 404, not 403: another person's object is answered as one that
+# does not exist (a notification), so its id tells nothing.
+REFUSED_AS: dict[str, int] = {}
 # Each builder gets the world (with "compound", "compound_id", "household" — the resident's
 # household — and the other base objects) and adds what its routes need.
 WORLD_BUILDERS: list[Callable[[dict[str, Any]], None]] = []

@@ -3,6 +3,8 @@ through the API for these routes; anonymous is answered 401, never sent to a pag
 
 from typing import Any
 
+from sqlalchemy import select
+
 from consult.ballots import service as ballots
 from consult.ballots.models import BallotChannel
 from consult.consultations.models import Consultation
@@ -14,8 +16,10 @@ from tests.access import (
     LATE_BUILDERS,
     READERS,
     RECORDERS,
+    REFUSED_AS,
     RESIDENT,
     SIGNED_IN,
+    WORLD_BUILDERS,
 )
 
 EXPECTED.update({
@@ -45,9 +49,17 @@ EXPECTED.update({
     "api_notices.notice_list": ("GET", EVERYONE),
     "api_notices.notice_detail": ("GET", EVERYONE),
     "api_notices.verify": ("GET", EVERYONE),
+    "api_notifications.notification_list": ("GET", SIGNED_IN),
+    # The world's notification is another person's: not found, for everyone.
+    "api_notifications.notification_read": ("POST", frozenset()),
+    "api_notifications.notification_read_all": ("POST", SIGNED_IN),
+    "api_notifications.preferences": ("GET", SIGNED_IN),
+    "api_notifications.preferences_put": ("PUT", SIGNED_IN),
     "api_docs.openapi_json": ("GET", EVERYONE),
     "api_docs.docs": ("GET", EVERYONE),
 })
+
+REFUSED_AS.update({"api_notifications.notification_read": 404})
 
 # Bodies that pass the request's schema, so the refusal tested is the scope check that comes
 # after it (a member of another compound), not the body's validation.
@@ -67,3 +79,17 @@ def build(world: dict[str, Any]) -> None:
 
 
 LATE_BUILDERS.append(build)
+
+
+def build_notification(world: dict[str, Any]) -> None:
+    """A notification of the world's committee member: nobody the matrix signs in."""
+    from consult.notifications import service as notifications
+    from consult.notifications.models import Notification
+
+    notifications.notify("staff_todo", [world["user_id"]], {"kind": "papers"},
+                         "/dashboard", "access-matrix")
+    world["notification_id"] = db.session.scalar(
+        select(Notification.id).where(Notification.user_id == world["user_id"]))
+
+
+WORLD_BUILDERS.append(build_notification)
