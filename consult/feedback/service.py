@@ -20,7 +20,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import joinedload
 from werkzeug.datastructures import FileStorage
 
@@ -322,6 +322,12 @@ def _authorize_step(actor: Any, found: DefectReport, action: Action) -> None:
     authorize(actor, WHO_ACTIONS[transition.who], found)
 
 
+class StepNotAllowed(Conflict):
+    """A step the report's state does not allow (confirming a report not fixed yet...)."""
+
+    code = "feedback_step_not_allowed"
+
+
 _REFUSALS = {
     Action.ACCEPT: _l("Only a new report can be accepted."),
     Action.REJECT: _l("Only a new or accepted report can be rejected."),
@@ -366,7 +372,7 @@ def move(found: DefectReport, action: Action | str, actor: Any, *, reason: str |
     _authorize_step(actor, found, step)
     lock_row(found)  # two members clicking at once: the second sees the first's state
     if found.state_enum not in transition.sources:
-        raise Conflict(str(_REFUSALS[step]))
+        raise StepNotAllowed(str(_REFUSALS[step]))
     data: dict[str, Any] = {"from": found.state, "to": transition.target.value}
     errors: dict[str, list[str]] = {}
 
@@ -470,11 +476,19 @@ def staff_reports(scope: frozenset[int] | None, state: str | None = None,
                                                   DefectReport.id.desc())).unique())
 
 
+def reports_of(consultation: Consultation,
+               household: Household | None = None) -> Select[DefectReport]:
+    """The reports on a consultation, newest first: a household's own when ``household`` is
+    given (what it sees), else all of them (what the compound's staff see)."""
+    query = select(DefectReport).where(DefectReport.consultation_id == consultation.id)
+    if household is not None:
+        query = query.where(DefectReport.household_id == household.id)
+    return query.order_by(DefectReport.id.desc())
+
+
 def household_reports(consultation: Consultation, household: Household) -> list[DefectReport]:
     """What a household reported on a consultation, newest first."""
-    return list(db.session.scalars(select(DefectReport).where(
-        DefectReport.consultation_id == consultation.id,
-        DefectReport.household_id == household.id).order_by(DefectReport.id.desc())))
+    return list(db.session.scalars(reports_of(consultation, household)))
 
 
 @dataclass(frozen=True)

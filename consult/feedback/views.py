@@ -3,14 +3,11 @@ committee's list, the public list per compound and the warranty period."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from consult.consultations.models import Consultation
 from consult.core.errors import Conflict, NotFound, ValidationFailed
 from consult.core.forms import apply_conflict, apply_errors, options, save_form
 from consult.core.policy import Role, compound_scope, load, require, role_of
@@ -27,18 +24,11 @@ from consult.uploads.views import file_headers
 bp = Blueprint("feedback", __name__)
 
 
-def _consultation_for_report(consultation_id: int) -> tuple[Consultation, Any]:
-    """The consultation, with the signed-in resident's household (None for staff)."""
-    if role_of(current_user) is Role.RESIDENT:
-        return loading.load_participating(consultation_id)
-    return loading.load(consultation_id), None
-
-
 @bp.route("/consultations/<int:consultation_id>/feedback/new", methods=["GET", "POST"])
 @require("feedback.report")
 def new(consultation_id: int) -> Response | str | tuple[str, int]:
     """Report a defect in a finished item, during the warranty period."""
-    consultation, household = _consultation_for_report(consultation_id)
+    consultation, household = loading.load_household_or_staff(consultation_id)
     period = service.warranty(consultation)
     form = ReportForm()
     form.item_id.choices = options((i.id, f"{i.number}. {i.title}")

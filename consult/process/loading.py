@@ -10,7 +10,7 @@ from consult.consultations import service
 from consult.consultations.models import Consultation
 from consult.consultations.states import Stage
 from consult.core.errors import NotFound, PermissionDenied
-from consult.core.policy import authorized, can
+from consult.core.policy import Role, authorized, can, role_of
 from consult.extensions import db
 from consult.process import workflow
 from consult.registry.models import Household
@@ -56,3 +56,11 @@ def load_participating(consultation_id: int) -> tuple[Consultation, Household]:
         raise PermissionDenied(_("Your household is not among those this consultation "
                                  "concerns."))
     return consultation, household
+
+
+def load_household_or_staff(consultation_id: int) -> tuple[Consultation, Household | None]:
+    """The consultation, with the signed-in resident's household (checked as in
+    ``load_participating``), or with None for staff (checked as in ``load``)."""
+    if role_of(current_user) is Role.RESIDENT:
+        return load_participating(consultation_id)
+    return load(consultation_id), None

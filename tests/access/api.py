@@ -55,6 +55,14 @@ EXPECTED.update({
     "api_notifications.notification_read_all": ("POST", SIGNED_IN),
     "api_notifications.preferences": ("GET", SIGNED_IN),
     "api_notifications.preferences_put": ("PUT", SIGNED_IN),
+    # A household its own, the compound's staff all of them.
+    "api_feedback.report_list": ("GET", frozenset({"resident"}) | READERS),
+    "api_feedback.report_create": ("POST", frozenset({"resident", "supervisor",
+                                                     "grid_worker"})),
+    "api_feedback.report_detail": ("GET", frozenset({"resident"}) | READERS),
+    # Accepting is the committee's; other steps are tested in tests/api/test_feedback.py.
+    "api_feedback.report_step": ("POST", EDITORS),
+    "api_feedback.public_list": ("GET", EVERYONE),
     "api_docs.openapi_json": ("GET", EVERYONE),
     "api_docs.docs": ("GET", EVERYONE),
 })
@@ -65,6 +73,8 @@ REFUSED_AS.update({"api_notifications.notification_read": 404})
 # after it (a member of another compound), not the body's validation.
 API_BODIES: dict[str, dict[str, Any]] = {
     "api_staff.step": {"action": "start_soliciting"},
+    "api_feedback.report_create": {"item_id": 1, "building_id": 1, "text": "路灯不亮"},
+    "api_feedback.report_step": {"action": "accept"},
     "api_staff.paper_entry": {"channel": "door_to_door",
                               "choices": [{"item_id": 1, "choice": "agree"}]},
 }
