@@ -78,6 +78,7 @@ def init_app(app: Flask) -> None:
         notice_views,
         notification_views,
         opinion_views,
+        questionnaire_views,
         resident_views,
         staff_views,
     )
@@ -90,7 +91,8 @@ def init_app(app: Flask) -> None:
     app.before_request(_bearer_user)
     app.after_request(_vary)
     for blueprint in (auth_views.bp, resident_views.bp, opinion_views.bp, staff_views.bp,
-                      notice_views.bp, notification_views.bp, feedback_views.bp):
+                      notice_views.bp, notification_views.bp, feedback_views.bp,
+                      questionnaire_views.bp):
         csrf.exempt(blueprint)  # no cookie is read here: a bearer token cannot be forged
         api.register_blueprint(blueprint)
     app.register_blueprint(docs_views.bp)  # the document and its page are not operations

@@ -63,6 +63,9 @@ EXPECTED.update({
     # Accepting is the committee's; other steps are tested in tests/api/test_feedback.py.
     "api_feedback.report_step": ("POST", EDITORS),
     "api_feedback.public_list": ("GET", EVERYONE),
+    # The world's questionnaire is published and closed (its consultation votes).
+    "api_questionnaires.questionnaire": ("GET", RESIDENT),
+    "api_questionnaires.answers_put": ("PUT", RESIDENT),
     "api_docs.openapi_json": ("GET", EVERYONE),
     "api_docs.docs": ("GET", EVERYONE),
 })
@@ -75,6 +78,7 @@ API_BODIES: dict[str, dict[str, Any]] = {
     "api_staff.step": {"action": "start_soliciting"},
     "api_feedback.report_create": {"item_id": 1, "building_id": 1, "text": "路灯不亮"},
     "api_feedback.report_step": {"action": "accept"},
+    "api_questionnaires.answers_put": {"answers": {}},
     "api_staff.paper_entry": {"channel": "door_to_door",
                               "choices": [{"item_id": 1, "choice": "agree"}]},
 }
