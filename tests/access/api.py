@@ -66,6 +66,9 @@ EXPECTED.update({
     # The world's questionnaire is published and closed (its consultation votes).
     "api_questionnaires.questionnaire": ("GET", RESIDENT),
     "api_questionnaires.answers_put": ("PUT", RESIDENT),
+    "api_evaluation.evaluation": ("GET", RESIDENT),
+    # The world's consultation votes: rating is refused (409), not forbidden.
+    "api_evaluation.evaluation_put": ("PUT", RESIDENT),
     "api_docs.openapi_json": ("GET", EVERYONE),
     "api_docs.docs": ("GET", EVERYONE),
 })
@@ -79,6 +82,7 @@ API_BODIES: dict[str, dict[str, Any]] = {
     "api_feedback.report_create": {"item_id": 1, "building_id": 1, "text": "路灯不亮"},
     "api_feedback.report_step": {"action": "accept"},
     "api_questionnaires.answers_put": {"answers": {}},
+    "api_evaluation.evaluation_put": {"rating": "satisfied"},
     "api_staff.paper_entry": {"channel": "door_to_door",
                               "choices": [{"item_id": 1, "choice": "agree"}]},
 }
