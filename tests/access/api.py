@@ -69,6 +69,9 @@ EXPECTED.update({
     "api_evaluation.evaluation": ("GET", RESIDENT),
     # The world's consultation votes: rating is refused (409), not forbidden.
     "api_evaluation.evaluation_put": ("PUT", RESIDENT),
+    "api_comments.comment_list": ("GET", EVERYONE),
+    # The world's consultation votes: commenting is refused (409), not forbidden.
+    "api_comments.comment_create": ("POST", RESIDENT),
     "api_docs.openapi_json": ("GET", EVERYONE),
     "api_docs.docs": ("GET", EVERYONE),
 })
@@ -83,6 +86,7 @@ API_BODIES: dict[str, dict[str, Any]] = {
     "api_feedback.report_step": {"action": "accept"},
     "api_questionnaires.answers_put": {"answers": {}},
     "api_evaluation.evaluation_put": {"rating": "satisfied"},
+    "api_comments.comment_create": {"text": "同意"},
     "api_staff.paper_entry": {"channel": "door_to_door",
                               "choices": [{"item_id": 1, "choice": "agree"}]},
 }
