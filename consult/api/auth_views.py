@@ -105,6 +105,9 @@ def code(body: dict[str, Any]) -> dict[str, Any]:
 @bp.errors(400, 401, 429)
 def password(body: dict[str, Any]) -> dict[str, Any]:
     """Sign in with a username and password, with the sign-in page's lockout."""
+    if "\x00" in body["username"] or "\x00" in body["password"]:
+        # No account has a NUL in its name or password, and PostgreSQL refuses one in a query.
+        raise Unauthenticated(_("Wrong username or password, or the account is switched off."))
     try:
         pair = tokens.sign_in_with_password(body["username"], body["password"])
     except lockout.SignInLocked:
