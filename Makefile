@@ -18,7 +18,7 @@ test:             ## the whole suite on a scratch SQLite database
 test-pg:          ## the whole suite on the local PostgreSQL
 	TEST_DATABASE_URL=$(PG_URL) scripts/test.sh
 
-bench:            ## every benchmark; writes bench/results/latest.md (BENCH_ARGS="--db postgresql": latest-postgresql.md)
+bench:            ## pdf, scale and api; writes bench/results/latest.md, pdf.md, api.md (BENCH_ARGS="--db postgresql": latest-postgresql.md)
 	$(PY) -m bench $(BENCH_ARGS)
 
 bench-quick:      ## the benchmarks on tiny data, as CI runs them

@@ -5,6 +5,8 @@
   aggregate, the results and notice pages, ``flask audit verify`` and the households import
   (``bench/results/latest.md``). ``--households 1000000`` is the city case; ``--db postgresql``
   runs it on a fresh database of the local PostgreSQL server;
+- ``api``: the vote through the JSON API against the vote on the web, same server, same run
+  (``bench/results/api.md``; ``--db postgresql`` too);
 - ``imports``: how long the households and ballots imports hold the write lock
   (``bench/results/imports.md``; ``--db postgresql`` for PostgreSQL); run only when named;
 - ``dashboard``: the overview dashboard at 138 and 1,000 compounds
@@ -21,9 +23,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import dashboard, imports, pdf, scale
+from bench import api_vote, dashboard, imports, pdf, scale
 
-BENCHMARKS = {"pdf": pdf.main, "scale": scale.main, "tally": scale.main_tally,
+BENCHMARKS = {"pdf": pdf.main, "scale": scale.main, "api": api_vote.main, "tally": scale.main_tally,
               "imports": imports.main, "dashboard": dashboard.main}
 
 
@@ -31,7 +33,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], metavar="NAME",
-                        help=f"one of: {', '.join(BENCHMARKS)} (default: pdf and scale)")
+                        help=f"one of: {', '.join(BENCHMARKS)} (default: pdf, scale and api)")
     parser.add_argument("--quick", action="store_true",
                         help="smaller sizes, for checking that a benchmark still runs")
     parser.add_argument("--households", type=int, default=10_000, metavar="N",
@@ -46,10 +48,11 @@ def main() -> int:
     args = parser.parse_args()
     scale_options = {"households": args.households, "db_kind": args.db,
                      "workers": args.workers}
-    options = {"scale": scale_options, "tally": scale_options, "imports": {"db_kind": args.db}}
+    options = {"scale": scale_options, "tally": scale_options, "api": scale_options,
+               "imports": {"db_kind": args.db}}
     # ``tally`` repeats a part of ``scale``, and ``imports`` takes minutes: they run only when
     # named.
-    failed = [name for name in args.names or ["pdf", "scale"]
+    failed = [name for name in args.names or ["pdf", "scale", "api"]
               if not BENCHMARKS[name](quick=args.quick, **options.get(name, {}))]
     if failed:
         print(f"Targets missed: {', '.join(failed)}", file=sys.stderr)

@@ -11,6 +11,7 @@ only inserts one row. Signing in happens before the clock starts.
 from __future__ import annotations
 
 import http.client
+import json
 import math
 import os
 import random
@@ -131,18 +132,22 @@ def serve(database_url: str, workdir: Path, workers: int) -> Any:
 
 
 def request(port: int, method: str, path: str, cookies: dict[str, str],
-            form: dict[str, str] | None = None) -> tuple[int, str, list[tuple[str, str]]]:
-    """One request on a new connection (gunicorn's sync workers close it after each); cookies
-    the response sets are stored in ``cookies``."""
+            form: dict[str, str] | None = None, json_body: Any = None,
+            headers: dict[str, str] | None = None) -> tuple[int, str, list[tuple[str, str]]]:
+    """One request on a new connection (gunicorn's sync workers close it after each), with a
+    form or a JSON body; cookies the response sets are stored in ``cookies``."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     try:
-        headers = {"Accept-Language": "zh-CN"}
+        headers = {"Accept-Language": "zh-CN", **(headers or {})}
         if cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
         body = None
         if form is not None:
             body = urllib.parse.urlencode(form)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
+        elif json_body is not None:
+            body = json.dumps(json_body)
+            headers["Content-Type"] = "application/json"
         connection.request(method, path, body=body, headers=headers)
         response = connection.getresponse()
         text = response.read().decode("utf-8", "replace")
@@ -185,13 +190,14 @@ def sign_in(port: int, voter: Voter) -> None:
 Step = tuple[str, float]  # (step name, seconds)
 
 
-def _step(steps: list[Step], name: str, expected: int, port: int, method: str, path: str,
-          cookies: dict[str, str], form: dict[str, str] | None = None
-          ) -> tuple[str, list[tuple[str, str]]]:
+def timed_request(steps: list[Step], name: str, expected: int, port: int, method: str,
+                  path: str, cookies: dict[str, str], form: dict[str, str] | None = None,
+                  json_body: Any = None, send: dict[str, str] | None = None
+                  ) -> tuple[str, list[tuple[str, str]]]:
     """One timed request of an operation, added to ``steps``; Failed unless it answers with
     ``expected``. Returns the body and the headers."""
     start = time.perf_counter()
-    status, text, headers = request(port, method, path, cookies, form)
+    status, text, headers = request(port, method, path, cookies, form, json_body, send)
     steps.append((name, time.perf_counter() - start))
     if status != expected:
         raise Failed(f"{name}: {status}")
@@ -202,15 +208,15 @@ def vote(port: int, voter: Voter, rng: random.Random) -> list[Step]:
     """The three requests of an online vote; returns each step's latency."""
     path = f"/consultations/{voter.consultation}/vote"
     steps: list[Step] = []
-    text, _ = _step(steps, "vote form", 200, port, "GET", path, voter.cookies)
+    text, _ = timed_request(steps, "vote form", 200, port, "GET", path, voter.cookies)
     choices = {f"item_{item}": rng.choice(("agree", "agree", "agree", "disagree", "abstain"))
                for item in voter.items}
-    text, _ = _step(steps, "review", 200, port, "POST", path, voter.cookies,
-                    {"csrf_token": _token(CSRF, text, "vote form"), **choices})
+    text, _ = timed_request(steps, "review", 200, port, "POST", path, voter.cookies,
+                            {"csrf_token": _token(CSRF, text, "vote form"), **choices})
     form = {"csrf_token": _token(CSRF, text, "review"),
             "submission": _token(SUBMISSION, text, "review"), **choices}
-    _, headers = _step(steps, "confirm", 302, port, "POST", f"{path}/confirm", voter.cookies,
-                       form)
+    _, headers = timed_request(steps, "confirm", 302, port, "POST", f"{path}/confirm",
+                               voter.cookies, form)
     location = dict((k.lower(), v) for k, v in headers).get("location", "")
     if not location.endswith(f"/consultations/{voter.consultation}/ballot"):
         raise Failed(f"confirm: redirected to {location}")
@@ -223,12 +229,12 @@ def baseline(port: int, voter: Voter, rng: random.Random) -> list[Step]:
 
     path = f"{URL_PREFIX}/baseline"
     steps: list[Step] = []
-    text, _ = _step(steps, "form", 200, port, "GET", path, voter.cookies)
+    text, _ = timed_request(steps, "form", 200, port, "GET", path, voter.cookies)
     note = f"{voter.username}-{rng.randrange(10**6)}"
-    text, _ = _step(steps, "review", 200, port, "POST", path, voter.cookies,
-                    {"csrf_token": _token(CSRF, text, "baseline form"), "note": note})
-    _step(steps, "confirm", 302, port, "POST", f"{path}/confirm", voter.cookies,
-          {"csrf_token": _token(CSRF, text, "baseline review"), "note": note})
+    text, _ = timed_request(steps, "review", 200, port, "POST", path, voter.cookies,
+                            {"csrf_token": _token(CSRF, text, "baseline form"), "note": note})
+    timed_request(steps, "confirm", 302, port, "POST", f"{path}/confirm", voter.cookies,
+                  {"csrf_token": _token(CSRF, text, "baseline review"), "note": note})
     return steps
 
 

@@ -101,6 +101,32 @@ def test_a_generated_resident_votes_through_the_real_views(client) -> None:
     assert len(story(copied)) == 6  # created, 3 stage changes, roll frozen, vote opened
 
 
+def test_a_generated_resident_votes_through_the_api_as_the_bench_does(client) -> None:
+    """The requests of ``bench.api_vote``: a password sign-in through the API, the ballot's
+    state, the answers with an Idempotency-Key; the ballot is the household's."""
+    generated = data.generate(80, 1, name="接")
+    username, consultation_id, items, fresh = next(
+        v for v in data.voters(100) if v[1] == generated.consultations[0])
+    assert fresh
+    signed = client.post("/api/v1/auth/password",
+                         json={"username": username, "password": data.PASSWORD})
+    assert signed.status_code == 200, signed.json
+    headers = {"Authorization": f"Bearer {signed.json['access_token']}"}
+    path = f"/api/v1/consultations/{consultation_id}/ballot"
+    state = client.get(path, headers=headers)
+    assert state.status_code == 200 and state.json["vote_open"] and state.json["ballot"] is None
+    cast = client.put(path, headers={**headers, "Idempotency-Key": "bench-0000-0001"},
+                      json={"choices": [{"item_id": i, "choice": "agree"} for i in items]})
+    assert cast.status_code == 200, cast.json
+    assert cast.json["ballot"] is not None
+    from consult.accounts.models import User
+
+    user = db.session.scalar(sa.select(User).where(User.username == username))
+    assert db.session.scalar(sa.select(Ballot).where(
+        Ballot.consultation_id == consultation_id, Ballot.household_id == user.household_id))
+    assert audit.verify().ok
+
+
 def audit_events_of(consultation_id: int) -> list:
     from consult.audit.models import AuditEvent
 
