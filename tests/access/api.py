@@ -76,6 +76,11 @@ EXPECTED.update({
     "api_comments.comment_list": ("GET", EVERYONE),
     # The world's consultation votes: commenting is refused (409), not forbidden.
     "api_comments.comment_create": ("POST", RESIDENT),
+    # Likewise the committee's comment (409); hiding one is possible at any stage.
+    "api_comments.committee_comment_create": ("POST", EDITORS),
+    "api_comments.comment_moderate": ("POST", EDITORS),
+    # Only a household's own comment can be withdrawn: the world's is another household's.
+    "api_comments.comment_withdraw": ("DELETE", frozenset()),
     "api_docs.openapi_json": ("GET", EVERYONE),
     "api_docs.docs": ("GET", EVERYONE),
 })
@@ -91,6 +96,8 @@ API_BODIES: dict[str, dict[str, Any]] = {
     "api_questionnaires.answers_put": {"answers": {}},
     "api_evaluation.evaluation_put": {"rating": "satisfied"},
     "api_comments.comment_create": {"text": "同意"},
+    "api_comments.committee_comment_create": {"text": "谢谢建议"},
+    "api_comments.comment_moderate": {"reason": "人身攻击"},
     "api_notices.objection_create": {"text": "面积登记有误"},
     "api_notices.objection_answer": {"text": "已核对，面积无误。"},
     "api_staff.paper_entry": {"channel": "door_to_door",
