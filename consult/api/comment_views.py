@@ -1,6 +1,7 @@
 """Comments on an item of the proposal (二议) through the API: the threads with their
-replies, and a household's comment or reply while the proposal is discussed, through
-``consultations.discussion`` as the item's page does."""
+replies, a household's comment or reply while the proposal is discussed (and its withdrawal),
+and the committee's side: its own comments and answers, and hiding a comment with a reason;
+through ``consultations.discussion`` as the item's page does."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from typing import Any
 
 from flask_login import current_user
 from marshmallow import Schema, fields, validate
+from werkzeug.wrappers import Response
 
 from consult.api.common import IF_NONE_MATCH, Blueprint, PageArgs, PageOf, conditional, page
 from consult.consultations import discussion
 from consult.consultations import service as consultations
 from consult.consultations.models import Comment
-from consult.core.policy import require
+from consult.core.policy import authorize, require
 from consult.extensions import db
 from consult.process import loading
 from consult.registry.service import address_for
@@ -63,6 +65,12 @@ class CommentIn(Schema):
     parent_id = fields.Integer(load_default=None, allow_none=True, metadata={
         "description": "The comment answered (a reply to a reply joins its thread).",
         "example": None})
+
+
+class ModerationIn(Schema):
+    reason = fields.String(required=True, validate=validate.Length(max=10000), metadata={
+        "description": f"Shown to everyone in the comment's place; 1 to "
+                       f"{discussion.MAX_REASON} characters.", "example": "含有人身攻击内容"})
 
 
 def _out(comment: Comment) -> dict[str, Any]:
@@ -115,3 +123,61 @@ def comment_create(body: dict[str, Any], consultation_id: int, item_id: int
     out = _out(found)
     db.session.commit()
     return out
+
+
+@bp.route("/consultations/<int:consultation_id>/items/<int:item_id>/comments/committee",
+          methods=["POST"])
+@require("consultation.manage")
+@bp.arguments(CommentIn)
+@bp.response(201, CommentOut)
+@bp.doc(security=SIGNED_IN)
+@bp.errors(400, 401, 403, 404, 409)
+def committee_comment_create(body: dict[str, Any], consultation_id: int, item_id: int
+                             ) -> dict[str, Any]:
+    """The committee's comment, or its answer to a thread, shown as the committee's (no
+    member is named), while the proposal is discussed (409 otherwise)."""
+    consultation = loading.load(consultation_id)
+    item = consultations.get_item_or_404(consultation, item_id)
+    found = discussion.comment_as_committee(current_user, item, body["text"], body["parent_id"])
+    out = _out(found)
+    db.session.commit()
+    return out
+
+
+@bp.route("/consultations/<int:consultation_id>/items/<int:item_id>/comments/<int:comment_id>"
+          "/moderate", methods=["POST"])
+@require("consultation.manage")
+@bp.arguments(ModerationIn)
+@bp.response(200, CommentOut)
+@bp.doc(security=SIGNED_IN)
+@bp.errors(400, 401, 403, 404, 409)
+def comment_moderate(body: dict[str, Any], consultation_id: int, item_id: int,
+                     comment_id: int) -> dict[str, Any]:
+    """Hide a comment's text, at any stage: the reason is shown to everyone in its place
+    (409 if it is hidden already)."""
+    consultation = loading.load(consultation_id)
+    item = consultations.get_item_or_404(consultation, item_id)
+    comment = discussion.get_comment_or_404(item, comment_id)
+    discussion.moderate(current_user, comment, body["reason"])
+    out = _out(comment)
+    db.session.commit()
+    return out
+
+
+@bp.route("/consultations/<int:consultation_id>/items/<int:item_id>/comments/<int:comment_id>",
+          methods=["DELETE"])
+@require("consultation.participate")
+@bp.response(204)
+@bp.doc(security=SIGNED_IN)
+@bp.errors(401, 403, 404, 409)
+def comment_withdraw(consultation_id: int, item_id: int, comment_id: int) -> Response:
+    """Withdraw the household's own comment (no other household's: 403) while the proposal is
+    discussed: it leaves the lists and counts; a thread with replies keeps its place, marked
+    as withdrawn."""
+    consultation, household = loading.load_participating(consultation_id)
+    item = consultations.get_item_or_404(consultation, item_id)
+    comment = discussion.get_comment_or_404(item, comment_id)
+    authorize(current_user, "consultation.participate", comment)
+    discussion.withdraw(current_user, comment, household)
+    db.session.commit()
+    return Response(status=204)

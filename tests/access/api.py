@@ -49,6 +49,10 @@ EXPECTED.update({
     "api_notices.notice_list": ("GET", EVERYONE),
     "api_notices.notice_detail": ("GET", EVERYONE),
     "api_notices.verify": ("GET", EVERYONE),
+    "api_notices.objection_list": ("GET", EVERYONE),
+    # The world's resolution notice is in its publicity period.
+    "api_notices.objection_create": ("POST", RESIDENT),
+    "api_notices.objection_answer": ("PUT", EDITORS),
     "api_notifications.notification_list": ("GET", SIGNED_IN),
     # The world's notification is another person's: not found, for everyone.
     "api_notifications.notification_read": ("POST", frozenset()),
@@ -72,6 +76,11 @@ EXPECTED.update({
     "api_comments.comment_list": ("GET", EVERYONE),
     # The world's consultation votes: commenting is refused (409), not forbidden.
     "api_comments.comment_create": ("POST", RESIDENT),
+    # Likewise the committee's comment (409); hiding one is possible at any stage.
+    "api_comments.committee_comment_create": ("POST", EDITORS),
+    "api_comments.comment_moderate": ("POST", EDITORS),
+    # Only a household's own comment can be withdrawn: the world's is another household's.
+    "api_comments.comment_withdraw": ("DELETE", frozenset()),
     "api_docs.openapi_json": ("GET", EVERYONE),
     "api_docs.docs": ("GET", EVERYONE),
 })
@@ -87,6 +96,10 @@ API_BODIES: dict[str, dict[str, Any]] = {
     "api_questionnaires.answers_put": {"answers": {}},
     "api_evaluation.evaluation_put": {"rating": "satisfied"},
     "api_comments.comment_create": {"text": "同意"},
+    "api_comments.committee_comment_create": {"text": "谢谢建议"},
+    "api_comments.comment_moderate": {"reason": "人身攻击"},
+    "api_notices.objection_create": {"text": "面积登记有误"},
+    "api_notices.objection_answer": {"text": "已核对，面积无误。"},
     "api_staff.paper_entry": {"channel": "door_to_door",
                               "choices": [{"item_id": 1, "choice": "agree"}]},
 }

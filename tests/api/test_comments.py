@@ -2,6 +2,11 @@
 households named by building only to neighbours; hidden text not shown; refused outside the
 discussion, elsewhere and by role."""
 
+import json
+
+from sqlalchemy import select
+
+from consult.audit.models import AuditEvent
 from consult.consultations import discussion
 from consult.consultations.models import Comment
 from consult.extensions import db
@@ -60,3 +65,88 @@ def test_refused_outside_discussion_elsewhere_and_by_role(client, compound, resi
     assert client.post(url, json={"text": "x"}).status_code == 401
     assert client.get(f"/api/v1/consultations/{voting.id}/items/999999/comments"
                       ).status_code == 404
+
+
+def test_committee_answers_hides_and_a_household_withdraws(client, compound, resident):
+    c = factories.make_consultation(compound, items=1)
+    factories.walk_to(c, "discussing")
+    db.session.commit()
+    item = c.items[0]
+    url = f"/api/v1/consultations/{c.id}/items/{item.id}/comments"
+    member = factories.make_user("committee", compound=compound)
+    mine = bearer(resident)
+    first = client.post(url, json={"text": "建议北侧"}, headers=mine).json
+
+    answer = client.post(f"{url}/committee", json={"text": "谢谢，已记录。",
+                                                  "parent_id": first["id"]},
+                         headers=bearer(member))
+    assert answer.status_code == 201, answer.json
+    assert answer.json["by"] == "committee" and answer.json["author"] is None
+    assert answer.json["parent_id"] == first["id"] and answer.json["own"] is False
+    own = client.post(f"{url}/committee", json={"text": "井道位置请大家讨论"},
+                      headers=bearer(member))
+    assert own.status_code == 201 and own.json["parent_id"] is None
+    posted = db.session.scalars(select(AuditEvent).where(
+        AuditEvent.action == "comment.posted").order_by(AuditEvent.seq)).all()
+    assert [json.loads(e.payload)["as"] for e in posted] == [
+        "household", "committee", "committee"]
+    empty = client.post(f"{url}/committee", json={"text": " "}, headers=bearer(member))
+    assert empty.status_code == 400 and "text" in empty.json["error"]["errors"]
+
+    # Hiding: the reason stands in the text's place, for everyone.
+    moderate = f"{url}/{first['id']}/moderate"
+    no_reason = client.post(moderate, json={"reason": "  "}, headers=bearer(member))
+    assert no_reason.status_code == 400 and "reason" in no_reason.json["error"]["errors"]
+    hidden = client.post(moderate, json={"reason": "含有人身攻击内容"}, headers=bearer(member))
+    assert hidden.status_code == 200, hidden.json
+    assert hidden.json["text"] is None and hidden.json["hidden_reason"] == "含有人身攻击内容"
+    assert "comment.moderated" in audit_actions()
+    again = client.post(moderate, json={"reason": "重复"}, headers=bearer(member))
+    assert again.status_code == 409
+    thread = next(t for t in client.get(url).json["items"] if t["id"] == first["id"])
+    assert thread["text"] is None and thread["hidden_reason"] == "含有人身攻击内容"
+
+    # Withdrawal: the household's own comment only.
+    second = client.post(url, json={"text": "再议"}, headers=mine).json
+    neighbour = factories.make_user("resident", household=compound.buildings[1].households[0])
+    assert client.delete(f"{url}/{second['id']}", headers=bearer(neighbour)).status_code == 403
+    assert client.delete(f"{url}/{second['id']}", headers=bearer(member)).status_code == 403
+    assert client.delete(f"{url}/{second['id']}").status_code == 401
+    assert client.delete(f"{url}/{own.json['id']}", headers=mine).status_code == 403
+    before = client.get(url).json["count"]
+    gone = client.delete(f"{url}/{second['id']}", headers=mine)
+    assert gone.status_code == 204
+    assert "comment.withdrawn" in audit_actions()
+    listed = client.get(url).json
+    assert listed["count"] == before - 1
+    assert second["id"] not in [t["id"] for t in listed["items"]]
+    assert client.delete(f"{url}/{second['id']}", headers=mine).status_code == 409
+    assert client.delete(f"{url}/999999", headers=mine).status_code == 404
+
+
+def test_committee_side_refused_by_role_elsewhere_and_stage(client, compound, resident,
+                                                            voting):
+    item = voting.items[0]
+    url = f"/api/v1/consultations/{voting.id}/items/{item.id}/comments"
+    comment = Comment(item_id=item.id, household_id=resident.household_id, text="同意")
+    db.session.add(comment)
+    db.session.commit()
+    member = factories.make_user("committee", compound=compound)
+    elsewhere = factories.make_user("committee", compound=factories.make_compound("别的小区"))
+    supervisor = factories.make_user("supervisor", compound=compound)
+    moderate = f"{url}/{comment.id}/moderate"
+    body = {"reason": "广告"}
+    for headers, status in ((bearer(resident), 403), (bearer(elsewhere), 403),
+                            (bearer(supervisor), 403), ({}, 401)):
+        assert client.post(f"{url}/committee", json={"text": "x"},
+                           headers=headers).status_code == status
+        assert client.post(moderate, json=body, headers=headers).status_code == status
+    assert comment.moderated_at is None
+    # Voting: no more comments, the committee's neither; hiding is possible at any stage,
+    # and withdrawing is over.
+    closed = client.post(f"{url}/committee", json={"text": "晚了"}, headers=bearer(member))
+    assert closed.status_code == 409
+    assert client.post(moderate, json=body, headers=bearer(member)).status_code == 200
+    assert client.delete(f"{url}/{comment.id}", headers=bearer(resident)).status_code == 409
+    assert client.post(f"{url}/999999/moderate", json=body,
+                       headers=bearer(member)).status_code == 404
