@@ -123,6 +123,7 @@ def compare(level: int, web: list[load.Voter], api: list[load.Voter], server: lo
     ticks = dict.fromkeys(paths, 0)
     size = math.ceil(len(web) / slices)
     order = list(paths)
+    server.lock_holds()  # the sign-ins' writes are not the slices'
     for n in range(slices):
         for name in order[n % 3:] + order[:n % 3]:
             action, voters = paths[name]
@@ -130,6 +131,7 @@ def compare(level: int, web: list[load.Voter], api: list[load.Voter], server: lo
             before = _cpu_ticks(server)
             load.run(level, chunk, action, server.port, seed=n + 1, into=samples[name])
             ticks[name] += _cpu_ticks(server) - before
+            samples[name].lock_holds += server.lock_holds()
     out = {}
     for name, sample in samples.items():
         summary = sample.summary(level)
@@ -143,19 +145,24 @@ def _table(levels: dict[str, Any]) -> list[str]:
     lines = ["## Web and API side by side", "",
              "Per level: operations per second; per-operation latency (all of an operation's "
              "requests: three for the web and the baseline, two for the API); the CPU the "
-             "gunicorn workers spent per operation; failed operations.", "",
-             "| Voters | Path | Ops/s | ÷ web | p50 | p95 | p99 | CPU/op | Errors |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "gunicorn workers spent per operation; SQLite's write lock held per operation "
+             "(the sum of its writing transactions' holds) and per transaction at p99; failed "
+             "operations.", "",
+             "| Voters | Path | Ops/s | ÷ web | p50 | p95 | p99 | CPU/op | Lock/op | Lock p99 "
+             "| Errors |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for level, result in levels.items():
         web_rate = result["web"]["operations_per_s"]
         for name, label in (("web", "web vote"), ("api", "API vote"), ("baseline", "baseline")):
             s = result[name]
             lat = s["operation_latency"]
+            lock = s.get("write_lock")
+            held = (f"{lock['per_operation_ms']} ms | {lock['p99_ms']} ms" if lock
+                    else "— | —")
             lines.append(
                 f"| {level} | {label} | {s['operations_per_s']} | "
                 f"{round(s['operations_per_s'] / web_rate, 2)} | {lat['p50_ms']} ms | "
                 f"{lat['p95_ms']} ms | {lat['p99_ms']} ms | {s['cpu_ms_per_operation']} ms | "
-                f"{s['errors']} |")
+                f"{held} | {s['errors']} |")
     return [*lines, ""]
 
 

@@ -17,11 +17,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, redirect, render_template, url_for
+from flask_login import current_user
 from jinja2 import Template
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, func, insert
 from werkzeug.wrappers import Response
 from wtforms import HiddenField
 
+from consult.core.database import lock_row, starts_reading
 from consult.core.forms import FlaskForm
 from consult.core.policy import require
 from consult.extensions import db
@@ -66,6 +68,7 @@ def form() -> str:
 
 
 @bp.post("/baseline")
+@starts_reading  # as the vote's review: a POST that writes nothing takes no write lock
 @require("consultation.participate")
 def review() -> tuple[str, int] | str:
     """Step 2: the form validated (CSRF) and shown again with a fresh token."""
@@ -77,12 +80,17 @@ def review() -> tuple[str, int] | str:
 
 
 @bp.post("/baseline/confirm")
+@starts_reading  # as the vote's confirmation: checks first, the write lock only for the write
 @require("consultation.participate")
 def confirm() -> Response | tuple[str, int]:
-    """Step 3: the form validated (CSRF), one row inserted and committed."""
+    """Step 3: the form validated (CSRF), one row inserted and committed, locking as the
+    vote's confirmation does: the write lock (SQLite) and one shared row lock (PostgreSQL) are
+    taken by ``lock_row`` after the checks, as ``ballots.cast`` takes them on the
+    consultation."""
     submitted = BaselineForm()
     if not submitted.validate_on_submit():
         return "invalid", 400
+    lock_row(current_user._get_current_object(), shared=True)
     db.session.execute(insert(rows).values(note=(submitted.note.data or "")[:64]))
     db.session.commit()
     return redirect(url_for("bench_baseline.form"))

@@ -52,6 +52,16 @@ class Server:
     env: dict[str, str]
     process: subprocess.Popen[bytes]
 
+    def lock_holds(self) -> list[float]:
+        """The write-lock holds (ms) of every writing transaction since the last call (SQLite;
+        ``bench.lockclock``), whatever the request."""
+        from bench import lockclock
+
+        directory = self.env.get("BENCH_LOCK_LOG")
+        if not directory:
+            return []
+        return [ms for holds in lockclock.read(Path(directory)).values() for ms in holds]
+
     def worker_pids(self) -> list[int]:
         """The gunicorn workers (children of the master)."""
         pids = []
@@ -95,6 +105,9 @@ def serve(database_url: str, workdir: Path, workers: int) -> Any:
         # Every voter comes from one address: the sign-in limits are not what is measured.
         "LOGIN_RATE_LIMIT": "1000000 per minute", "ACCESS_CODE_RATE_LIMIT": "1000000 per minute",
     }
+    if database_url.startswith("sqlite"):  # how long each write holds the lock (lockclock)
+        (workdir / "locks").mkdir(exist_ok=True)
+        env["BENCH_LOCK_LOG"] = str(workdir / "locks")
     port = free_port()
     log = (workdir / "gunicorn.log").open("ab")  # request logs; kept for a failed start
     process = subprocess.Popen(  # noqa: S603 - our own venv's gunicorn, fixed arguments
@@ -238,6 +251,16 @@ def baseline(port: int, voter: Voter, rng: random.Random) -> list[Step]:
     return steps
 
 
+def lock_summary(holds_ms: list[float], operations: int) -> dict[str, float]:
+    """SQLite's write lock as the operations held it: per writing transaction (percentiles)
+    and per operation (the sum of its transactions' holds, on average)."""
+    return {"transactions": len(holds_ms),
+            "per_operation_ms": round(sum(holds_ms) / max(1, operations), 2),
+            "p50_ms": round(percentile(holds_ms, 0.50), 2),
+            "p99_ms": round(percentile(holds_ms, 0.99), 2),
+            "max_ms": round(max(holds_ms), 2)}
+
+
 def percentile(values: list[float], fraction: float) -> float:
     """The nearest-rank percentile (``fraction`` of 1) of ``values``."""
     ordered = sorted(values)
@@ -263,6 +286,7 @@ class Samples:
     per_step: dict[str, list[float]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    lock_holds: list[float] = field(default_factory=list)  # ms, each writing transaction
 
     def summary(self, concurrency: int) -> dict[str, Any]:
         """Throughput and latency (per request, per step, per operation)."""
@@ -276,6 +300,8 @@ class Samples:
             "requests_per_s": round(len(self.requests) / self.seconds, 1),
             "request_latency": _ms(self.requests), "operation_latency": _ms(self.operations),
             "steps": {name: _ms(values) for name, values in self.per_step.items()},
+            **({"write_lock": lock_summary(self.lock_holds, len(self.operations))}
+               if self.lock_holds else {}),
         }
 
 
@@ -316,19 +342,21 @@ def run(concurrency: int, voters: list[Voter], action: Callable[..., list[Step]]
     return samples
 
 
-def compare(concurrency: int, voters: list[Voter], port: int, slices: int = 4
+def compare(concurrency: int, voters: list[Voter], server: Server, slices: int = 4
             ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The vote and the baseline for ``voters``, in ``slices`` alternating slices (vote then
     baseline, then baseline then vote, …): a machine whose speed drifts during the level (a
     shared host's neighbours) slows both alike, and the ratio compares like with like.
-    Returns the vote's and the baseline's summaries."""
+    Returns the vote's and the baseline's summaries (with the write lock's holds)."""
     vote_samples, baseline_samples = Samples(), Samples()
     size = math.ceil(len(voters) / slices)
+    server.lock_holds()  # the sign-ins' writes are not the slices'
     for n, start in enumerate(range(0, len(voters), size)):
         chunk = voters[start:start + size]
         order = [(vote, vote_samples), (baseline, baseline_samples)]
         for action, samples in order if n % 2 == 0 else reversed(order):
-            run(concurrency, chunk, action, port, seed=n + 1, into=samples)
+            run(concurrency, chunk, action, server.port, seed=n + 1, into=samples)
+            samples.lock_holds += server.lock_holds()
     return vote_samples.summary(concurrency), baseline_samples.summary(concurrency)
 
 

@@ -266,7 +266,7 @@ def district(report: Report, kind: str, workdir: Path, sizes: Sizes, workers: in
                 if len(batch) < sizes.operations[level]:  # small data: vote again
                     batch += voters[:sizes.operations[level] - len(batch)]
                 load.sign_in_all(server.port, batch, min(level, 32))
-                voted, base = load.compare(level, batch, server.port)
+                voted, base = load.compare(level, batch, server)
                 ratio = round(voted["operations_per_s"] / base["operations_per_s"], 2)
                 used += batch
                 levels[str(level)] = {"vote": voted, "baseline": base, "ratio": ratio}
@@ -358,14 +358,17 @@ def _load_table(levels: dict[str, Any], memory: list[dict[str, float]]) -> list[
              "sends each voter's next request as soon as the answer arrives "
              "(docs/benchmarks.md).", "",
              "| Voters | Votes/s | Baseline ops/s | Ratio | Vote p50 | p95 | p99 | "
-             "Baseline p99 | Errors |", "|---|---|---|---|---|---|---|---|---|"]
+             "Baseline p99 | Write lock per vote / per baseline op | Errors |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for level, r in levels.items():
         v, b = r["vote"], r["baseline"]
+        held = " / ".join(f"{s['write_lock']['per_operation_ms']} ms" if "write_lock" in s
+                          else "—" for s in (v, b))
         lines.append(
             f"| {level} | {v['operations_per_s']} | {b['operations_per_s']} | {r['ratio']} | "
             f"{v['request_latency']['p50_ms']} ms | {v['request_latency']['p95_ms']} ms | "
             f"{v['request_latency']['p99_ms']} ms | {b['request_latency']['p99_ms']} ms | "
-            f"{v['errors']} + {b['errors']} |")
+            f"{held} | {v['errors']} + {b['errors']} |")
     lines += ["", "Gunicorn workers (MiB, now / peak): " + ", ".join(
         f"{m['rss_mib']} / {m['peak_rss_mib']}" for m in memory), ""]
     return lines
