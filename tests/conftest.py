@@ -72,6 +72,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group(group))
 
 
+# Summaries that tests leave for the end of the session's output (the API fuzzer's): CI shows
+# them whether the test passed or failed. Emptied when a session starts (by the controller,
+# not by each xdist worker).
+SUMMARIES = Path(__file__).resolve().parent.parent / "test-artifacts" / "summaries"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):
+        for old in SUMMARIES.glob("*.txt"):
+            old.unlink()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
+                            config: pytest.Config) -> None:
+    for path in sorted(SUMMARIES.glob("*.txt")):
+        terminalreporter.section(path.stem, sep="=")
+        terminalreporter.write(path.read_text(encoding="utf-8"))
+
+
 def _empty_database(url: str) -> None:
     """Start from nothing, so the migrations alone build the schema."""
     engine = sa.create_engine(url)

@@ -40,8 +40,8 @@ def call(server: live.LiveServer, method: str, path: str, body: Any = None,
         return exc.code, json.loads(raw) if raw else None
 
 
-def token_for(server: live.LiveServer, username: str) -> str:
+def token_for(server: live.LiveServer, username: str, password: str = live.PASSWORD) -> str:
     status, body = call(server, "POST", "/api/v1/auth/password",
-                        {"username": username, "password": live.PASSWORD})
+                        {"username": username, "password": password})
     assert status == 200, body
     return str(body["access_token"])
