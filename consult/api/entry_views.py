@@ -10,7 +10,6 @@ from flask import url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from marshmallow import Schema, fields, validate
-from werkzeug.wrappers import Response
 
 from consult.api.common import IF_NONE_MATCH, Blueprint, conditional
 from consult.api.opinion_views import file_of
@@ -275,7 +274,7 @@ def entry_decision(body: dict[str, Any], consultation_id: int, entry_id: int
 @bp.doc(security=SIGNED_IN)
 @bp.errors(400, 401, 403, 404, 409, 413)
 def authorisation(body: dict[str, Any], consultation_id: int, household_id: int
-                  ) -> dict[str, Any] | Response:
+                  ) -> dict[str, Any]:
     """Attach a proxy's written authorisation (委托书) later, through the upload checks of
     the household page's form (`entries.attach_authorisation`): a proxy ballot that waited
     only for it counts now. 409 when the household has no proxy ballot or entry."""
