@@ -74,7 +74,9 @@ def init_app(app: Flask) -> None:
     from consult.api import (
         auth_views,
         comment_views,
+        dashboard_views,
         docs_views,
+        entry_views,
         evaluation_views,
         feedback_views,
         notice_views,
@@ -94,7 +96,8 @@ def init_app(app: Flask) -> None:
     app.after_request(_vary)
     for blueprint in (auth_views.bp, resident_views.bp, opinion_views.bp, staff_views.bp,
                       notice_views.bp, notification_views.bp, feedback_views.bp,
-                      questionnaire_views.bp, evaluation_views.bp, comment_views.bp):
+                      questionnaire_views.bp, evaluation_views.bp, comment_views.bp,
+                      entry_views.bp, dashboard_views.bp):
         csrf.exempt(blueprint)  # no cookie is read here: a bearer token cannot be forged
         api.register_blueprint(blueprint)
     app.register_blueprint(docs_views.bp)  # the document and its page are not operations

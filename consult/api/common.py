@@ -141,3 +141,37 @@ def page(stmt: Select[Any], id_column: Any,
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, encode_cursor(rows[-1].id) if more and rows else None
+
+
+# --- pages of a computed list -----------------------------------------------------------------
+
+
+def encode_offset(offset: int, view: str) -> str:
+    """An opaque, signed cursor into a list computed whole (the dashboard's rows): the page
+    goes on at ``offset`` of the list asked for as ``view`` (its order and filters)."""
+    return str(_serializer().dumps({"offset": offset, "view": view}))
+
+
+def decode_offset(text: str, view: str) -> int:
+    """The offset a cursor goes on at, if it was given for the same ``view``;
+    ValidationFailed for anything else."""
+    try:
+        data = _serializer().loads(text)
+    except BadSignature:
+        data = None
+    offset = data.get("offset") if isinstance(data, dict) else None
+    if (not isinstance(offset, int) or isinstance(offset, bool) or offset < 0
+            or not isinstance(data, dict) or data.get("view") != view):
+        message = _("This cursor is not valid; start again from the first page.")
+        raise ValidationFailed(message, {"cursor": [message]})
+    return offset
+
+
+def page_of_list(rows: Sequence[Any], args: dict[str, Any],
+                 view: str) -> tuple[Sequence[Any], str | None]:
+    """One page of an ordered list computed whole, and the cursor of the next page (None on
+    the last)."""
+    limit = min(int(args.get("limit") or 20), int(current_app.config["API_PAGE_LIMIT"]))
+    start = decode_offset(args["cursor"], view) if args.get("cursor") else 0
+    end = start + limit
+    return rows[start:end], encode_offset(end, view) if end < len(rows) else None

@@ -128,3 +128,23 @@ def build_notification(world: dict[str, Any]) -> None:
 
 
 WORLD_BUILDERS.append(build_notification)
+
+
+# Paper ballots waiting, and the overview dashboard. The world's paper ballot (entry_id,
+# tests/access/entries.py) has two differing entries by members the matrix does not sign in.
+EXPECTED.update({
+    "api_entries.entry_list": ("GET", READERS),
+    "api_entries.entry_case": ("GET", EDITORS),
+    # A body that passes the schema: the paper's answers are then refused (400), not the role.
+    "api_entries.entry_decision": ("POST", EDITORS),
+    # The world's household has no proxy ballot: refused (409), not forbidden.
+    "api_entries.authorisation": ("POST", EDITORS),
+    # Staff over their own scope (tests/api/test_dashboard.py), as on the web page.
+    "api_dashboard.dashboard_rows": ("GET", READERS | {"committee_elsewhere"}),
+})
+API_BODIES.update({
+    "api_entries.entry_decision": {"pick": "paper", "channel": "paper",
+                                   "choices": [{"item_id": 1, "choice": "agree"}]},
+    "api_entries.authorisation": {"document": {"filename": "委托书.pdf",
+                                               "content_base64": "JVBERi0xLjQK"}},
+})
