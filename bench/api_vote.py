@@ -18,21 +18,17 @@ Writes ``bench/results/api.{json,md}``.
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bench import data, load
 from bench.common import Report, app_on, cpu_reference, fresh_database
 
-TICKS = os.sysconf("SC_CLK_TCK")
 LEVELS = {False: (8, 32, 128), True: (8,)}
 OPERATIONS = {False: {8: 300, 32: 600, 128: 900}, True: {8: 24}}  # per path and level
 
@@ -73,72 +69,13 @@ def api_vote(port: int, voter: load.Voter, rng: random.Random) -> list[load.Step
     return steps
 
 
-def _cpu_ticks(server: load.Server) -> int:
-    """User and system CPU of every gunicorn worker so far, in clock ticks."""
-    total = 0
-    for pid in server.worker_pids():
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return total
-
-
-def _sign_in_all(port: int, voters: list[load.Voter], sign_in: Callable[..., None]) -> None:
-    """Sign ``voters`` in, 16 at a time, before the clock starts."""
-    pending = list(voters)
-    lock = threading.Lock()
-    errors: list[str] = []
-
-    def worker() -> None:
-        while True:
-            with lock:
-                if not pending:
-                    return
-                voter = pending.pop()
-            try:
-                sign_in(port, voter)
-            except (load.Failed, OSError) as exc:
-                with lock:
-                    errors.append(str(exc))
-
-    threads = [threading.Thread(target=worker) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise load.Failed(f"{len(errors)} sign-ins failed, e.g. {errors[0]}")
-
-
-def compare(level: int, web: list[load.Voter], api: list[load.Voter], server: load.Server,
-            slices: int = 3) -> dict[str, Any]:
-    """The web vote, the API vote and the baseline at ``level`` concurrent voters, in
-    ``slices`` slices whose order rotates, so that drift in the machine's speed meets all
-    three. Returns each one's summary with its workers' CPU per operation."""
-    paths: dict[str, tuple[Callable[..., list[load.Step]], list[load.Voter]]] = {
-        "web": (load.vote, web), "api": (api_vote, api), "baseline": (load.baseline, web)}
-    samples = {name: load.Samples() for name in paths}
-    ticks = dict.fromkeys(paths, 0)
-    size = math.ceil(len(web) / slices)
-    order = list(paths)
-    server.lock_holds()  # the sign-ins' writes are not the slices'
-    for n in range(slices):
-        for name in order[n % 3:] + order[:n % 3]:
-            action, voters = paths[name]
-            chunk = voters[n * size:(n + 1) * size]
-            before = _cpu_ticks(server)
-            load.run(level, chunk, action, server.port, seed=n + 1, into=samples[name])
-            ticks[name] += _cpu_ticks(server) - before
-            samples[name].lock_holds += server.lock_holds()
-    out = {}
-    for name, sample in samples.items():
-        summary = sample.summary(level)
-        done = max(1, summary["operations"])
-        summary["cpu_ms_per_operation"] = round(ticks[name] * 1000 / TICKS / done, 1)
-        out[name] = summary
-    return out
+def compare(level: int, web: list[load.Voter], api: list[load.Voter], server: load.Server
+            ) -> dict[str, Any]:
+    """The web vote, the API vote and the baseline at ``level`` concurrent voters, in rotating
+    slices (``load.interleave``)."""
+    return load.interleave(level, {
+        "web": load.Lane(load.vote, web, server), "api": load.Lane(api_vote, api, server),
+        "baseline": load.Lane(load.baseline, web, server)})
 
 
 def _table(levels: dict[str, Any]) -> list[str]:
@@ -196,8 +133,8 @@ def run_levels(report: Report, kind: str, workdir: Path, households: int, worker
                 batch = voters[offset:offset + 2 * count]
                 offset += len(batch)
                 web, api = batch[0::2], batch[1::2]
-                _sign_in_all(server.port, web, load.sign_in)
-                _sign_in_all(server.port, api, api_sign_in)
+                load.sign_in_all(server.port, web, 16)
+                load.sign_in_all(server.port, api, 16, api_sign_in)
                 result = compare(level, web, api, server)
                 result["api_per_web"] = round(result["api"]["operations_per_s"]
                                               / result["web"]["operations_per_s"], 2)
@@ -208,7 +145,8 @@ def run_levels(report: Report, kind: str, workdir: Path, households: int, worker
             memory = server.worker_memory()
         report.measurements["levels"] = results
         report.measurements["worker_memory"] = memory
-        for level, result in results.items():
+        for shown, result in results.items():
+            level = int(shown)
             report.target(f"API vote ÷ web vote throughput, {level} voters",
                           result["api_per_web"], 1.0, "×", at_least=True, gate=not quick)
             report.figure(f"Web vote ÷ baseline throughput, {level} voters", round(

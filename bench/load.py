@@ -73,6 +73,17 @@ class Server:
                         pids.append(int(entry.name))
         return sorted(pids)
 
+    def cpu_ticks(self) -> int:
+        """User and system CPU of every gunicorn worker so far, in clock ticks."""
+        total = 0
+        for pid in self.worker_pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+        return total
+
     def worker_memory(self) -> list[dict[str, float]]:
         """Each worker's resident set now and at its peak, in MiB."""
         result = []
@@ -95,24 +106,27 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(database_url: str, workdir: Path, workers: int) -> Any:
-    """gunicorn with ``bench.wsgi_bench:app`` (the baseline registered) on a free port; stopped
-    (the whole process group) on leaving."""
+def serve(database_url: str, workdir: Path, workers: int, target: str = "bench.wsgi_bench:app",
+          extra_env: dict[str, str] | None = None) -> Any:
+    """gunicorn with ``target`` (by default the app with the baseline registered) on a free
+    port; stopped (the whole process group) on leaving."""
     env = {
         **os.environ, "DATABASE_URL": database_url, "CONSULT_CONFIG": "development",
         "SECRET_KEY": secrets.token_hex(32), "CONSULT_INSTANCE_DIR": str(workdir),
         "UPLOAD_PATH": str(workdir / "uploads"), "BENCH_BASELINE": "1",
         # Every voter comes from one address: the sign-in limits are not what is measured.
         "LOGIN_RATE_LIMIT": "1000000 per minute", "ACCESS_CODE_RATE_LIMIT": "1000000 per minute",
+        **(extra_env or {}),
     }
-    if database_url.startswith("sqlite"):  # how long each write holds the lock (lockclock)
+    if database_url.startswith("sqlite") and target == "bench.wsgi_bench:app":
+        # How long each write holds the lock (bench.lockclock).
         (workdir / "locks").mkdir(exist_ok=True)
         env["BENCH_LOCK_LOG"] = str(workdir / "locks")
     port = free_port()
     log = (workdir / "gunicorn.log").open("ab")  # request logs; kept for a failed start
     process = subprocess.Popen(  # noqa: S603 - our own venv's gunicorn, fixed arguments
         [str(VENV_BIN / "gunicorn"), "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
-         "--timeout", "120", "--backlog", "2048", "bench.wsgi_bench:app"],
+         "--timeout", "120", "--backlog", "2048", target],
         env=env, cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
     server = Server(port, env, process)
     try:
@@ -120,7 +134,7 @@ def serve(database_url: str, workdir: Path, workers: int) -> Any:
         while True:
             try:
                 status, _body, _headers = request(port, "GET", "/healthz", {})
-                if status == 200:
+                if status in (200, 404):  # the floor probe has no /healthz: it answers
                     break
             except OSError:
                 pass
@@ -251,6 +265,28 @@ def baseline(port: int, voter: Voter, rng: random.Random) -> list[Step]:
     return steps
 
 
+def floor_sign_in(port: int, voter: Voter) -> None:
+    """The floor probe's sign-in: a signed cookie naming the household (``bench.floor``)."""
+    status, _text, _ = request(port, "GET", f"/floor/login/{voter.username}", voter.cookies)
+    if status != 200:
+        raise Failed(f"floor sign-in of {voter.username}: {status}")
+
+
+def floor_vote(port: int, voter: Voter, rng: random.Random) -> list[Step]:
+    """The floor probe's three requests, in the vote's shape (``bench.floor``)."""
+    path = f"/floor/{voter.consultation}/vote"
+    steps: list[Step] = []
+    text, _ = timed_request(steps, "vote form", 200, port, "GET", path, voter.cookies)
+    choices = {f"item_{item}": rng.choice(("agree", "agree", "agree", "disagree", "abstain"))
+               for item in voter.items}
+    text, _ = timed_request(steps, "review", 200, port, "POST", path, voter.cookies,
+                            {"csrf_token": _token(CSRF, text, "floor form"), **choices})
+    timed_request(steps, "confirm", 302, port, "POST", f"{path}/confirm", voter.cookies,
+                  {"csrf_token": _token(CSRF, text, "floor review"),
+                   "submission": _token(SUBMISSION, text, "floor review"), **choices})
+    return steps
+
+
 def lock_summary(holds_ms: list[float], operations: int) -> dict[str, float]:
     """SQLite's write lock as the operations held it: per writing transaction (percentiles)
     and per operation (the sum of its transactions' holds, on average)."""
@@ -342,27 +378,52 @@ def run(concurrency: int, voters: list[Voter], action: Callable[..., list[Step]]
     return samples
 
 
-def compare(concurrency: int, voters: list[Voter], server: Server, slices: int = 4
-            ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The vote and the baseline for ``voters``, in ``slices`` alternating slices (vote then
-    baseline, then baseline then vote, …): a machine whose speed drifts during the level (a
-    shared host's neighbours) slows both alike, and the ratio compares like with like.
-    Returns the vote's and the baseline's summaries (with the write lock's holds)."""
-    vote_samples, baseline_samples = Samples(), Samples()
-    size = math.ceil(len(voters) / slices)
-    server.lock_holds()  # the sign-ins' writes are not the slices'
-    for n, start in enumerate(range(0, len(voters), size)):
-        chunk = voters[start:start + size]
-        order = [(vote, vote_samples), (baseline, baseline_samples)]
-        for action, samples in order if n % 2 == 0 else reversed(order):
-            run(concurrency, chunk, action, server.port, seed=n + 1, into=samples)
-            samples.lock_holds += server.lock_holds()
-    return vote_samples.summary(concurrency), baseline_samples.summary(concurrency)
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def sign_in_all(port: int, voters: list[Voter], concurrency: int) -> None:
-    """Sign every voter in (before the clock starts), ``concurrency`` at a time."""
+@dataclass
+class Lane:
+    """One of the paths a level compares: its action, its voters and the server it runs on."""
+
+    action: Callable[..., list[Step]]
+    voters: list[Voter]
+    server: Server
+
+
+def interleave(concurrency: int, lanes: dict[str, Lane], slices: int = 3) -> dict[str, Any]:
+    """Every lane's voters at ``concurrency``, in ``slices`` slices whose order rotates (a, b,
+    c; b, c, a; …), so that drift in the machine's speed meets every lane alike. Returns each
+    lane's summary, with the CPU its server's workers spent per operation and, on SQLite,
+    the write lock's holds."""
+    samples = {name: Samples() for name in lanes}
+    ticks = dict.fromkeys(lanes, 0)
+    order = list(lanes)
+    for lane in lanes.values():
+        lane.server.lock_holds()  # the sign-ins' writes are not the slices'
+    for n in range(slices):
+        for name in order[n % len(order):] + order[:n % len(order)]:
+            lane = lanes[name]
+            size = math.ceil(len(lane.voters) / slices)
+            before = lane.server.cpu_ticks()
+            run(concurrency, lane.voters[n * size:(n + 1) * size], lane.action,
+                lane.server.port, seed=n + 1, into=samples[name])
+            ticks[name] += lane.server.cpu_ticks() - before
+            samples[name].lock_holds += lane.server.lock_holds()
+    out = {}
+    for name, sample in samples.items():
+        summary = sample.summary(concurrency)
+        summary["cpu_ms_per_operation"] = round(
+            ticks[name] * 1000 / TICKS / max(1, summary["operations"]), 1)
+        out[name] = summary
+    return out
+
+
+def sign_in_all(port: int, voters: list[Voter], concurrency: int,
+                sign_in_with: Callable[[int, Voter], None] | None = None) -> None:
+    """Sign every voter in (before the clock starts), ``concurrency`` at a time, on the web
+    (or with ``sign_in_with``)."""
     pending = [v for v in voters if not v.cookies]
+    sign_in_one = sign_in_with or sign_in
     lock = threading.Lock()
     errors: list[str] = []
 
@@ -373,7 +434,7 @@ def sign_in_all(port: int, voters: list[Voter], concurrency: int) -> None:
                     return
                 voter = pending.pop()
             try:
-                sign_in(port, voter)
+                sign_in_one(port, voter)
             except (Failed, OSError, http.client.HTTPException) as exc:
                 with lock:
                     errors.append(str(exc))

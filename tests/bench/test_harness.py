@@ -176,3 +176,52 @@ def test_percentiles_are_nearest_rank() -> None:
     assert load.percentile(values, 0.50) == 0.050
     assert load.percentile(values, 0.99) == 0.099
     assert load.percentile([0.2], 0.99) == 0.2
+
+
+def test_the_floor_probe_writes_the_vote_s_set_in_the_vote_s_shape(tmp_path, monkeypatch
+                                                                      ) -> None:
+    """The floor probe does what the bench says it does: three requests, then one ballot with
+    its choices and one chained audit event per vote; a changed vote raises the version."""
+    import hashlib
+
+    from bench import floor
+
+    path = tmp_path / "floor.sqlite"
+    monkeypatch.setenv("FLOOR_DB", str(path))
+    monkeypatch.setenv("FLOOR_SECRET", "s" * 32)
+    floor._secret.cache_clear()
+    floor._local.__dict__.clear()
+    floor.setup(str(path), {7: [70, 71]})
+    client = floor.app.test_client()
+    assert client.post("/floor/7/vote").status_code == 403  # not signed in
+    client.get("/floor/login/h001")
+    for answer in ("agree", "disagree"):
+        form = client.get("/floor/7/vote").get_data(as_text=True)
+        csrf = load.CSRF.search(form).group(1)
+        choices = {"item_70": answer, "item_71": "abstain"}
+        review = client.post("/floor/7/vote", data={"csrf_token": csrf, **choices})
+        text = review.get_data(as_text=True)
+        submission = load.SUBMISSION.search(text).group(1)
+        assert client.post("/floor/7/vote/confirm", data={
+            "csrf_token": csrf, "submission": "x.y", **choices}).status_code == 400
+        done = client.post("/floor/7/vote/confirm", data={
+            "csrf_token": csrf, "submission": submission, **choices})
+        assert done.status_code == 302
+    assert client.post("/floor/7/vote", data={"csrf_token": csrf, "item_70": "maybe",
+                                              "item_71": "agree"}).status_code == 400
+    assert floor.counts(path) == (1, 2)
+    import sqlite3
+
+    with sqlite3.connect(path) as connection:
+        version = connection.execute("SELECT version FROM ballot").fetchone()[0]
+        choices = dict(connection.execute("SELECT item_id, choice FROM ballot_choice"))
+        events = connection.execute(
+            "SELECT seq, created_at, actor, action, object_id, payload, prev_hash, hash "
+            "FROM audit_event ORDER BY seq").fetchall()
+    assert version == 2 and choices == {70: "disagree", 71: "abstain"}
+    previous = "0" * 64
+    for seq, created, actor, action, object_id, payload, prev, digest in events:
+        fields = json.dumps([seq, created, actor, action, object_id, payload, prev],
+                            separators=(",", ":"), ensure_ascii=False)
+        assert prev == previous and digest == hashlib.sha256(fields.encode()).hexdigest()
+        previous = digest
