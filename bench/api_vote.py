@@ -82,9 +82,9 @@ def _table(levels: dict[str, Any]) -> list[str]:
     lines = ["## Web and API side by side", "",
              "Per level: operations per second; per-operation latency (all of an operation's "
              "requests: three for the web and the baseline, two for the API); the CPU the "
-             "gunicorn workers spent per operation; SQLite's write lock held per operation "
-             "(the sum of its writing transactions' holds) and per transaction at p99; failed "
-             "operations.", "",
+             "gunicorn workers spent per operation; the serialised section (SQLite's write lock, "
+             "PostgreSQL's audit head row) held per operation (the sum of its transactions' "
+             "holds) and per transaction at p99; failed operations.", "",
              "| Voters | Path | Ops/s | ÷ web | p50 | p95 | p99 | CPU/op | Lock/op | Lock p99 "
              "| Errors |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for level, result in levels.items():
@@ -92,7 +92,7 @@ def _table(levels: dict[str, Any]) -> list[str]:
         for name, label in (("web", "web vote"), ("api", "API vote"), ("baseline", "baseline")):
             s = result[name]
             lat = s["operation_latency"]
-            lock = s.get("write_lock")
+            lock = s.get("serialised")
             held = (f"{lock['per_operation_ms']} ms | {lock['p99_ms']} ms" if lock
                     else "— | —")
             lines.append(

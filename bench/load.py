@@ -53,8 +53,8 @@ class Server:
     process: subprocess.Popen[bytes]
 
     def lock_holds(self) -> list[float]:
-        """The write-lock holds (ms) of every writing transaction since the last call (SQLite;
-        ``bench.lockclock``), whatever the request."""
+        """The holds (ms) of SQLite's write lock or PostgreSQL's audit head row by every
+        transaction since the last call (``bench.lockclock``), whatever the request."""
         from bench import lockclock
 
         directory = self.env.get("BENCH_LOCK_LOG")
@@ -118,8 +118,8 @@ def serve(database_url: str, workdir: Path, workers: int, target: str = "bench.w
         "LOGIN_RATE_LIMIT": "1000000 per minute", "ACCESS_CODE_RATE_LIMIT": "1000000 per minute",
         **(extra_env or {}),
     }
-    if database_url.startswith("sqlite") and target == "bench.wsgi_bench:app":
-        # How long each write holds the lock (bench.lockclock).
+    if target == "bench.wsgi_bench:app":
+        # How long each write holds the write lock or the audit head row (bench.lockclock).
         (workdir / "locks").mkdir(exist_ok=True)
         env["BENCH_LOCK_LOG"] = str(workdir / "locks")
     port = free_port()
@@ -288,8 +288,9 @@ def floor_vote(port: int, voter: Voter, rng: random.Random) -> list[Step]:
 
 
 def lock_summary(holds_ms: list[float], operations: int) -> dict[str, float]:
-    """SQLite's write lock as the operations held it: per writing transaction (percentiles)
-    and per operation (the sum of its transactions' holds, on average)."""
+    """The serialised section (SQLite's write lock, PostgreSQL's audit head row) as the
+    operations held it: per transaction (percentiles) and per operation (the sum of its
+    transactions' holds, on average)."""
     return {"transactions": len(holds_ms),
             "per_operation_ms": round(sum(holds_ms) / max(1, operations), 2),
             "p50_ms": round(percentile(holds_ms, 0.50), 2),
@@ -322,7 +323,7 @@ class Samples:
     per_step: dict[str, list[float]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
-    lock_holds: list[float] = field(default_factory=list)  # ms, each writing transaction
+    lock_holds: list[float] = field(default_factory=list)  # ms, each serialised section
 
     def summary(self, concurrency: int) -> dict[str, Any]:
         """Throughput and latency (per request, per step, per operation)."""
@@ -336,7 +337,7 @@ class Samples:
             "requests_per_s": round(len(self.requests) / self.seconds, 1),
             "request_latency": _ms(self.requests), "operation_latency": _ms(self.operations),
             "steps": {name: _ms(values) for name, values in self.per_step.items()},
-            **({"write_lock": lock_summary(self.lock_holds, len(self.operations))}
+            **({"serialised": lock_summary(self.lock_holds, len(self.operations))}
                if self.lock_holds else {}),
         }
 

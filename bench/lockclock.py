@@ -19,29 +19,79 @@ from flask import has_request_context, request
 from consult.core.database import WriterQueue
 
 
-def install(directory: str) -> None:
-    """Time every turn of every ``WriterQueue`` of this process into ``directory``."""
+class _Log:
+    """This worker's log file (opened in the worker: the app may be imported before a fork)."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        self.files: dict[int, Any] = {}
+
+    def write(self, path: str, started: float) -> None:
+        pid = os.getpid()
+        out = self.files.get(pid)
+        if out is None:
+            out = self.files[pid] = (Path(self.directory) / f"locks-{pid}.log").open(
+                "a", buffering=1)
+        out.write(f"{path}\t{(time.perf_counter() - started) * 1000:.3f}\n")
+
+
+def _path() -> str:
+    return request.path if has_request_context() else "-"
+
+
+def install(directory: str, database_url: str) -> None:
+    """Time every hold of this process's SQLite writers' turn, or PostgreSQL audit head row,
+    into ``directory``."""
+    if database_url.startswith("postgresql"):
+        _install_head_clock(_Log(directory))
+    else:
+        _install_queue_clock(_Log(directory))
+
+
+def _install_head_clock(log: _Log) -> None:
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine.default import DefaultDialect
+
+    locked: dict[int, tuple[float, str]] = {}
+
+    @event.listens_for(Engine, "after_cursor_execute")
+    def _after(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+               executemany: bool) -> None:
+        if "audit_head" in statement and "FOR UPDATE" in statement:
+            key = id(conn.connection.dbapi_connection)
+            locked.setdefault(key, (time.perf_counter(), _path()))
+
+    for method in ("do_commit", "do_rollback"):
+        original = getattr(DefaultDialect, method)
+
+        def timed(self: Any, dbapi_connection: Any, _original: Any = original) -> None:
+            try:
+                _original(self, dbapi_connection)
+            finally:
+                key = id(getattr(dbapi_connection, "dbapi_connection", dbapi_connection))
+                started = locked.pop(key, None)
+                if started is not None:
+                    log.write(started[1], started[0])
+
+        setattr(DefaultDialect, method, timed)
+
+
+def _install_queue_clock(log: _Log) -> None:
     enter, leave = WriterQueue.enter, WriterQueue.leave
     granted: dict[int, tuple[float, str]] = {}
-    files: dict[int, Any] = {}
 
     def timed_enter(self: WriterQueue, dbapi_connection: Any) -> None:
         enter(self, dbapi_connection)
         if self._holder is dbapi_connection and id(dbapi_connection) not in granted:
-            path = request.path if has_request_context() else "-"
-            granted[id(dbapi_connection)] = (time.perf_counter(), path)
+            granted[id(dbapi_connection)] = (time.perf_counter(), _path())
 
     def timed_leave(self: WriterQueue, dbapi_connection: Any) -> None:
         held = self._holder is dbapi_connection
         leave(self, dbapi_connection)
         started = granted.pop(id(dbapi_connection), None) if held else None
-        if started is None:
-            return
-        pid = os.getpid()  # the file of this worker (the app may be imported before a fork)
-        out = files.get(pid)
-        if out is None:
-            out = files[pid] = (Path(directory) / f"locks-{pid}.log").open("a", buffering=1)
-        out.write(f"{started[1]}\t{(time.perf_counter() - started[0]) * 1000:.3f}\n")
+        if started is not None:
+            log.write(started[1], started[0])
 
     WriterQueue.enter = timed_enter  # type: ignore[method-assign]
     WriterQueue.leave = timed_leave  # type: ignore[method-assign]

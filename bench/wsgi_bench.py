@@ -14,4 +14,4 @@ app = create_app()
 if os.environ.get("BENCH_BASELINE") == "1":
     baseline.register(app)
 if os.environ.get("BENCH_LOCK_LOG"):
-    lockclock.install(os.environ["BENCH_LOCK_LOG"])
+    lockclock.install(os.environ["BENCH_LOCK_LOG"], os.environ.get("DATABASE_URL", ""))
