@@ -94,6 +94,39 @@ def aggregate(consultation: Any) -> list[Any]:
                                           "round": consultation.round}).all()
 
 
+def duckdb_aggregate(url: str, runs: int, cid: int, round_: int
+                     ) -> tuple[float, list[float], list[Any]] | None:
+    """The aggregate by DuckDB over the same SQLite file (its SQLite reader from PyPI): a
+    reference for what a columnar engine makes of the same sums. None where it cannot run
+    (PostgreSQL, or no reader for this platform)."""
+    import importlib.resources
+
+    import duckdb
+
+    if not url.startswith("sqlite:///"):
+        return None
+    try:
+        import duckdb_extension_sqlite_scanner as scanner  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    extension = next((importlib.resources.files(scanner) / "extensions").iterdir())
+    connection = duckdb.connect()
+    try:
+        connection.execute(f"LOAD '{extension / 'sqlite_scanner.duckdb_extension'}'")
+        connection.execute(f"ATTACH '{url.removeprefix('sqlite:///')}' AS consult "
+                           "(TYPE sqlite, READ_ONLY)")
+        connection.execute("USE consult")
+        query = str(AGGREGATE).replace(":cid", "$cid").replace(":round", "$round")
+        seconds, rows = [], []
+        for _ in range(runs):
+            took, rows = timed(lambda: connection.execute(
+                query, {"cid": cid, "round": round_}).fetchall())
+            seconds.append(took)
+        return statistics.median(seconds), seconds, rows
+    finally:
+        connection.close()
+
+
 def _median_of(runs: int, action: Callable[[], Any]) -> tuple[float, list[float], Any]:
     from consult.extensions import db
 
@@ -170,6 +203,17 @@ def tally_dataset(report: Report, households: int, kind: str, workdir: Path, siz
         report.target(f"Tally and aggregate count the same ballots ({households:,})",
                       counted, generated.ballots, "ballots", exact=True)
         print(f"[{key}] tally {tally_s:.3f} s, aggregate {sql_s:.3f} s", flush=True)
+        db.session.rollback()  # no snapshot of ours open while DuckDB reads the file
+        duck = duckdb_aggregate(url, runs, consultation.id, consultation.round)
+        if duck is not None:
+            duck_s, duck_runs, duck_rows = duck
+            measured["duckdb_s"] = round(duck_s, 4)
+            measured["duckdb_runs"] = [round(s, 4) for s in duck_runs]
+            report.figure(f"The same aggregate by DuckDB over the SQLite file, {households:,} "
+                          "households (median, reference)", round(duck_s, 3), "s")
+            report.target(f"DuckDB counts the same ballots ({households:,})",
+                          sum(r[2] for r in duck_rows if r[0] == 1), counted, "ballots",
+                          exact=True)
         if households != sizes.tally[0] or not extras:
             return
 
