@@ -11,6 +11,8 @@
   (``bench/results/imports.md``; ``--db postgresql`` for PostgreSQL); run only when named;
 - ``dashboard``: the overview dashboard at 138 and 1,000 compounds
   (``bench/results/dashboard.md``); run only when named;
+- ``profile``: where a vote's CPU goes, web and API, by layer (cProfile in process;
+  ``bench/results/profile-vote.md``); run only when named;
 - ``tally``: only the tally of ``--households`` households against the aggregate
   (``bench/results/tally.md``), e.g. the city case alone; run only when named.
 
@@ -23,10 +25,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import api_vote, dashboard, imports, pdf, scale
+from bench import api_vote, dashboard, imports, pdf, profile, scale
 
 BENCHMARKS = {"pdf": pdf.main, "scale": scale.main, "api": api_vote.main, "tally": scale.main_tally,
-              "imports": imports.main, "dashboard": dashboard.main}
+              "imports": imports.main, "dashboard": dashboard.main,
+              "profile": profile.main}
 
 
 def main() -> int:

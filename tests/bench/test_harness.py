@@ -225,3 +225,18 @@ def test_the_floor_probe_writes_the_vote_s_set_in_the_vote_s_shape(tmp_path, mon
                             separators=(",", ":"), ensure_ascii=False)
         assert prev == previous and digest == hashlib.sha256(fields.encode()).hexdigest()
         previous = digest
+
+
+def test_the_profile_puts_each_function_in_its_layer() -> None:
+    from bench.profile import layer_of
+
+    site = "/x/.venv/lib/python3.11/site-packages"
+    assert layer_of(f"{site}/sqlalchemy/orm/session.py", "execute") == "SQLAlchemy"
+    assert layer_of("/work/templates/base.html", "root") == "Jinja templates"
+    assert layer_of(f"{site}/flask_babel/__init__.py", "gettext") == "Babel and translations"
+    assert layer_of(f"{site}/flask_login/utils.py", "_get_user") == (
+        "Flask, Werkzeug and extensions")
+    assert layer_of("/work/consult/ballots/service.py", "cast") == "consult"
+    assert layer_of("~", "<method 'execute' of 'sqlite3.Cursor' objects>") == "database driver"
+    assert layer_of("~", "<built-in method _hashlib.openssl_sha256>") == "hashing"
+    assert layer_of("~", "<built-in method builtins.isinstance>") == "Python built-ins"
