@@ -392,6 +392,7 @@ def _receipt_limit() -> str:
 @limiter.limit(_receipt_limit)
 @bp.arguments(ProofIn)
 @bp.response(200, ProofOut)
+@bp.doc(security=OPTIONAL)
 @bp.errors(400, 401, 404, 409, 429)
 def proof(body: dict[str, Any], consultation_id: int) -> dict[str, Any]:
     """Check a receipt against the counted ballots: its answers as counted and the audit path

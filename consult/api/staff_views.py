@@ -74,7 +74,23 @@ class TallyOut(Schema):
         "example": {"households": 120, "owners": 118, "area_m2": "9876.50"}})
     participation = fields.Dict(required=True, metadata={
         "example": {"households": 97, "owners": 95, "area_m2": "8012.25"}})
-    items = fields.List(fields.Dict(), required=True)
+    items = fields.List(fields.Dict(), required=True, metadata={
+        "description": "Per item: its number and title, the households, owners and area per "
+                       "answer, each condition of the rule with its numbers, whether it "
+                       "passed, and the counts per building.",
+        "example": [{"number": 1, "title": "加装电梯", "counts": {"agree": 90, "disagree": 5,
+                                                              "abstain": 2},
+                     "owners": {"agree": 88, "disagree": 5, "abstain": 2},
+                     "area_m2": {"agree": "7420.50", "disagree": "410.00",
+                                 "abstain": "160.25"},
+                     "percentages": {"agree": "92.8", "disagree": "5.2", "abstain": "2.0"},
+                     "participation": {"households": 97, "owners": 95, "area_m2": "7990.75"},
+                     "conditions": [{"text": "参与表决的业主人数不少于总人数的三分之二",
+                                     "numerator": 95, "denominator": 118,
+                                     "threshold": "2/3", "comparison": "ge",
+                                     "met": True}],
+                     "passed": True, "owner_conflicts": 0,
+                     "by_building": [{"building": "1号楼", "counts": {"agree": 30}}]}]})
 
 
 @bp.route("/consultations/<int:consultation_id>/steps", methods=["GET"])
