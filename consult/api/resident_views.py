@@ -20,6 +20,7 @@ from consult.ballots.models import Ballot, BallotChannel
 from consult.consultations import service as consultations
 from consult.consultations.models import Consultation
 from consult.consultations.states import Stage
+from consult.core.database import lock_row, starts_reading
 from consult.core.errors import Conflict, NotFound
 from consult.core.policy import compound_scope, require
 from consult.extensions import db, limiter
@@ -224,15 +225,19 @@ def consultation_out(c: Consultation) -> dict[str, Any]:
             "vote_deadline": c.vote_deadline, "vote_open": c.vote_is_open()}
 
 
-def _ballot_out(consultation: Consultation, household: Household,
-                ballot: Ballot | None) -> dict[str, Any] | None:
+def _ballot_out(consultation: Consultation, household: Household, ballot: Ballot | None,
+                chosen: dict[int, str] | None = None) -> dict[str, Any] | None:
+    """The ballot as the household sees it; ``chosen`` gives its answers when they were just
+    recorded (they are not read back)."""
     if ballot is None:
         return None
+    answers = ([(item, chosen[item.id]) for item in consultation.items if item.id in chosen]
+               if chosen is not None else ballots.answers_of(consultation, ballot))
     return {
         "receipt": ballot.receipt, "channel": ballot.channel, "version": ballot.version,
         "cast_at": ballot.cast_at,
         "choices": [{"item_id": item.id, "number": item.number, "choice": choice}
-                    for item, choice in ballots.answers_of(consultation, ballot)],
+                    for item, choice in answers],
         "corrections": [{"at": c.at, "reason": c.reason, "version": c.version}
                         for c in entries.corrections_of(consultation, household.id)],
     }
@@ -343,6 +348,7 @@ def ballot(consultation_id: int) -> dict[str, Any]:
 
 
 @bp.route("/consultations/<int:consultation_id>/ballot", methods=["PUT"])
+@starts_reading  # everything is read and checked before the write lock is taken
 @require("consultation.participate")
 @bp.arguments(IdempotencyHeader, location="headers", as_kwargs=True)
 @bp.arguments(BallotIn)
@@ -354,14 +360,26 @@ def ballot_put(body: dict[str, Any], consultation_id: int, key: str) -> Any:
     item. The last ballot is the one counted. Refused with 409 `vote_closed` outside the
     vote, 403 for a household the consultation does not concern."""
     consultation, household = loading.load_participating(consultation_id)
-    claim, replay = idempotency.begin(current_user, key)
-    if replay is not None:
-        return replay
     chosen: dict[int, str] = {}
     for answer in body["choices"]:
         chosen[answer["item_id"]] = answer["choice"]
-    ballots.cast(current_user, consultation, household, chosen, BallotChannel.ONLINE)
-    answer = BallotState().dump(_ballot_state(consultation, household))
+    # Read before the write lock (the serialised section): the items and the roll entry,
+    # which the cast checks the answers against.
+    consultation.items  # noqa: B018 - loaded here, not under the lock
+    entry = ballots.roll_entry_for(consultation, household.id)
+    # From here the transaction writes: the key's claim and the ballot commit together.
+    lock_row(consultation, shared=True)
+    claim, replay = idempotency.begin(current_user, key)
+    if replay is not None:
+        return replay
+    ballot = ballots.cast(current_user, consultation, household, chosen, BallotChannel.ONLINE,
+                          roll_entry=entry)
+    answer = BallotState().dump({
+        "consultation_id": consultation.id, "round": consultation.round,
+        "vote_open": True, "on_roll": True,  # cast refuses otherwise
+        "allowed_choices": [c.value for c in ballots.allowed_choices(
+            consultation, BallotChannel.ONLINE)],
+        "ballot": _ballot_out(consultation, household, ballot, chosen)})
     idempotency.finish(claim, 200, answer)
     db.session.commit()
     return jsonify(answer)  # dumped already: the same body is kept for a replay

@@ -352,7 +352,8 @@ def check_can_settle(consultation: Consultation, entered_at: datetime) -> None:
 def cast(actor: Any, consultation: Consultation, household: Household,
          raw_choices: Mapping[int, str], channel: BallotChannel, *, now: datetime | None = None,
          serial: str | None = None, proxy: Proxy | None = None,
-         submission: str | None = None, entered_at: datetime | None = None) -> Ballot:
+         submission: str | None = None, entered_at: datetime | None = None,
+         roll_entry: RollEntry | None = None) -> Ballot:
     """Record a household's answers on every item; a later ballot replaces the earlier one.
 
     ``raw_choices`` maps item ids to choice values as submitted; ``submission`` is the one-time
@@ -366,10 +367,14 @@ def cast(actor: Any, consultation: Consultation, household: Household,
     entered, which becomes the ballot's time, so that a paper entered before the close may
     still be recorded after it, until the vote is counted. A household's own online ballot
     sets aside every entry of the committee still waiting for it: its own last ballot counts.
+    ``roll_entry`` is the household's, when the caller read it before taking the lock.
     """
     now = now or utcnow()
     # Read before the lock: the roll is frozen while the vote is open.
-    entry = roll_entry_for(consultation, household.id)
+    entry = roll_entry if roll_entry is not None else roll_entry_for(consultation, household.id)
+    if entry is not None and (entry.consultation_id, entry.round, entry.household_id) != (
+            consultation.id, consultation.round, household.id):
+        raise ValueError("the roll entry given is another household's or round's")
     # Hold the consultation as it stands (PostgreSQL: FOR SHARE; ballots do not wait for each
     # other) until this ballot commits: closing the vote waits for it, so the frozen tally
     # counts every ballot acknowledged, and a ballot arriving after the close sees it closed.

@@ -27,6 +27,7 @@ _SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 _IMMEDIATE = "consult_immediate"
 _CHANGES = "consult_changes_at_begin"
 _QUEUE = "consult_writer_queue"
+_HELD = "consult_rows_locked"  # session.info: (transaction, {(row key, shared)}) on PostgreSQL
 # Set inside ``reading()``: transactions begun there are plain reads, in a request or not.
 _READING: ContextVar[bool] = ContextVar("consult_reading", default=False)
 
@@ -312,8 +313,19 @@ def lock_row(obj: Any, *, shared: bool = False) -> None:
             db.session.refresh(obj, [a.key for a in inspect(obj).mapper.column_attrs])
         # Everything read while holding the write lock is current: nothing to read again.
         return
+    # A row this transaction already holds (as firmly) stays held until it ends, and nobody
+    # else can have changed it since: it is not locked and read again.
+    transaction = db.session().get_transaction()
+    held_by, held = db.session.info.get(_HELD, (None, set()))
+    if held_by is not transaction:
+        held = set()
+        db.session.info[_HELD] = (transaction, held)
+    key = (type(obj), inspect(obj).identity)
+    if (key, False) in held or (key, shared) in held:
+        return
     db.session.flush()  # the reload must not overwrite changes not yet sent
     # Only the row's own columns: collections already loaded (a consultation's items) stay,
     # rather than being thrown away and loaded a second time.
     db.session.refresh(obj, [a.key for a in inspect(obj).mapper.column_attrs],
                        with_for_update={"read": shared})
+    held.add((key, shared))
