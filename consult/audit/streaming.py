@@ -270,7 +270,7 @@ def verify_stored(connection: Connection, *, jobs: int = 1,
             # The first range that is not clean, walked again here from its start with the
             # state a single walk would have there: the same first problem, the same count.
             rest = walk_connection(connection, after=None if n == 0 else bounds[n],
-                                   prev_hash=prev_hash)
+                                   prev_hash=prev_hash, actions=actions, seen=seen)
             rest.checked += checked
             return rest
         if seen is not None:
