@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
 from flask.cli import AppGroup
 from flask_babel import ngettext
 
-from consult.audit.report import verify_report
+from consult.audit.report import speed_line, verify_report
+from consult.audit.streaming import default_jobs
 from consult.core.commands import fail, transactional
 from consult.process import audit_export as export
 
@@ -16,13 +18,18 @@ group = AppGroup("audit", help="The audit trail.")
 
 
 @group.command("verify")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Processes that verify parts of a long chain at once (default: one per "
+                   "processor).")
 @transactional
-def verify_command() -> None:
+def verify_command(jobs: int | None) -> None:
     """Check every link of the audit chain, then every stored ballot against it; exit 1
     naming what is wrong."""
-    report = verify_report()
+    start = time.perf_counter()
+    report = verify_report(jobs=default_jobs() if jobs is None else jobs)
     for line in report.lines:
         click.echo(line)
+    click.echo(speed_line(report.events, time.perf_counter() - start))
     if report.problem is not None:
         fail(report.problem)
 

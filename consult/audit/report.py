@@ -18,19 +18,27 @@ class VerifyReport:
 
     lines: list[str]
     problem: str | None = None
+    events: int = 0  # the events verified (before the break, if the chain is broken)
 
 
-def verify_report() -> VerifyReport:
-    """Verify the chain, then let every registered check (the domains' rows against the chain,
-    e.g. the stored ballots) say what it found."""
-    result = audit.verify()
+def verify_report(jobs: int = 1) -> VerifyReport:
+    """Verify the chain (in up to ``jobs`` processes), then let every registered check (the
+    domains' rows against the chain, e.g. the stored ballots) say what it found."""
+    result = audit.verify(jobs=jobs)
     if result.problem is not None:
-        return VerifyReport([], chain_broken(result))
+        return VerifyReport([], chain_broken(result), result.checked)
     lines = [chain_holds(result)]
     failed: list[str] = []
     for outcome in result.checks.values():
         (failed if outcome.problems else lines).extend(outcome.lines())
-    return VerifyReport(lines, "\n".join(failed) if failed else None)
+    return VerifyReport(lines, "\n".join(failed) if failed else None, result.checked)
+
+
+def speed_line(events: int, seconds: float) -> str:
+    """How fast the verification went, in events per second."""
+    rate = events / seconds if seconds > 0 else 0.0
+    return _("Verified %(n)s events in %(seconds)s s (%(rate)s events/s).", n=events,
+             seconds=f"{seconds:.2f}", rate=f"{rate:,.0f}")
 
 
 def chain_holds(result: VerifyResult) -> str:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import DateTime, insert, select, type_coerce, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from consult.audit import checks as chain_checks
@@ -278,64 +278,57 @@ def verify_chain(
     return VerifyResult(checked, last_seq, prev_hash, None)
 
 
-def _stream_fields(session: Session, checks: Iterable[chain_checks.ChainCheck] = (),
-                   batch: int = 5000) -> Iterator[tuple[EventFields, str]]:
-    """Every stored event in seq order; each of ``checks`` is shown the events of its
-    actions."""
-    watching: dict[str, list[chain_checks.ChainCheck]] = {}
-    for check in checks:
-        for action in check.actions:
-            watching.setdefault(action, []).append(check)
-    # Keyset pagination keeps memory flat for millions of events on every backend. Plain Core
-    # rows, and the stored time (naive UTC) formatted directly: the same text as
-    # ``format_time``, at a fraction of the cost per event.
-    columns = (
-        AuditEvent.seq, type_coerce(AuditEvent.created_at, DateTime()), AuditEvent.actor_id,
-        AuditEvent.actor_label, AuditEvent.action, AuditEvent.object_type,
-        AuditEvent.object_id, AuditEvent.compound_id, AuditEvent.payload,
-        AuditEvent.prev_hash, AuditEvent.hash,
-    )
-    connection = session.connection()
-    last = 0
-    while True:
-        # More columns than ``select``'s typed forms take: the rows are plain tuples.
-        rows: Sequence[Any] = connection.execute(
-            select(*columns).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
-        ).all()
-        if not rows:
-            return
-        for row in rows:
-            fields = EventFields(
-                seq=row[0], created_at=row[1].isoformat(timespec="microseconds") + "Z",
-                actor_id=row[2], actor_label=row[3], action=row[4], object_type=row[5],
-                object_id=row[6], compound_id=row[7], payload=row[8], prev_hash=row[9],
-            )
-            for check in watching.get(row[4], ()):
-                check.event(fields)
-            yield fields, row[10]
-        last = rows[-1][0]
-
-
 def verify(session: Session | None = None,
-           checks: Mapping[str, chain_checks.CheckFactory] | None = None) -> VerifyResult:
+           checks: Mapping[str, chain_checks.CheckFactory] | None = None, *,
+           jobs: int = 1) -> VerifyResult:
     """Verify the whole stored chain against its head row, then the stored rows of the
     domains against the chain: ``checks`` by name, those registered with the current app
     by default (``consult.audit.checks``).
 
     One pass over the events shows each check the events it asks for; if the chain holds,
     each check then compares its rows with what it was shown. A broken chain is reported
-    alone: its events cannot be trusted.
+    alone: its events cannot be trusted. The pass reads plain rows and hashes them as
+    ``event_hash`` does (``consult.audit.streaming``), in up to ``jobs`` processes for a long
+    chain; the result is the same for any ``jobs``. Other processes read only what is
+    committed: with ``jobs`` > 1 the session must not have changed the chain itself.
     """
+    from consult.audit import streaming
+
     session = _current(session)
     running = {name: factory() for name, factory in (
         chain_checks.registered() if checks is None else checks).items()}
+    watching: dict[str, list[chain_checks.ChainCheck]] = {}
+    for check in running.values():
+        for action in check.actions:
+            watching.setdefault(action, []).append(check)
+
+    def seen(fields: EventFields) -> None:
+        for check in watching[fields.action]:
+            check.event(fields)
+
     head = session.get(AuditHead, HEAD_ID)
     head_pair = (head.seq, head.hash) if head is not None else (0, GENESIS_HASH)
-    result = verify_chain(_stream_fields(session, running.values()), head_pair)
+    walked = streaming.verify_stored(session.connection(), jobs=jobs,
+                                     actions=frozenset(watching), seen=seen)
+    result = chain_result(walked, head_pair)
     if not result.ok:
         return result
     return replace(result, checks={name: check.finish(session)
                                    for name, check in running.items()})
+
+
+def chain_result(walked: Any, head: tuple[int, str] | None) -> VerifyResult:
+    """The ``VerifyResult`` of a walk over the chain (a ``streaming.Stretch``), with the head
+    compared as ``verify_chain`` compares it."""
+    if walked.problem is not None:
+        problem = walked.problem
+        return VerifyResult(walked.checked, walked.last_seq, walked.last_hash, ChainProblem(
+            problem.seq, problem.kind, problem.expected, problem.found))
+    last_seq, last_hash = walked.last_seq, walked.last_hash
+    if head is not None and (head[0], head[1]) != (last_seq, last_hash):
+        return VerifyResult(walked.checked, last_seq, last_hash, ChainProblem(
+            None, "head", f"{last_seq}:{last_hash}", f"{head[0]}:{head[1]}"))
+    return VerifyResult(walked.checked, last_seq, last_hash, None)
 
 
 def chain_head(session: Session | None = None) -> tuple[int, str]:
