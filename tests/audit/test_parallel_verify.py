@@ -215,3 +215,30 @@ def test_events_stored_as_the_app_stores_them_are_hashed_without_reading_them_ag
     tamper("UPDATE audit_event SET actor_label = 'someone' WHERE seq = 2")
     assert audit.verify(checks={}, jobs=1).problem.seq == 2
     assert looked_up == [2]  # a disagreeing quick hash is checked with event_hash itself
+
+
+def test_the_command_verifies_without_holding_the_write_lock(chain, runner, monkeypatch):
+    """A long chain takes seconds: ballots must be able to commit meanwhile. While the walk
+    runs, another connection takes SQLite's write lock at once (on PostgreSQL a read takes no
+    lock a writer waits for)."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's write lock")
+    import sqlite3
+
+    walk = streaming.verify_stored
+    taken = []
+
+    def verify_while_writing(connection: Any, **kwargs: Any) -> Any:
+        other = sqlite3.connect(db.engine.url.database, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # fails at once if the walk held the lock
+            other.execute("ROLLBACK")
+            taken.append(True)
+        finally:
+            other.close()
+        return walk(connection, **kwargs)
+
+    monkeypatch.setattr(streaming, "verify_stored", verify_while_writing)
+    result = cli(runner, 1)
+    assert result.exit_code == 0, result.output
+    assert taken == [True]
