@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
@@ -210,13 +219,14 @@ def tally(consultation_id: int) -> str:
     consultation = loading.load(consultation_id)
     if ballots.frozen_tally(consultation) is None:
         authorize(current_user, "ballot.inspect", consultation)  # the live count is internal
-    data = ballots.current_tally(consultation)
+    data = ballots.current_tally(consultation, live=True)
     if data is None:
         raise NotFound(_("Voting has not started yet."))
     waiting = entries.pending(consultation) if data.get("provisional") else None
     return render_template("ballots/tally.html", c=consultation, tally=explain.reword(data),
                            pending=waiting,
-                           awaits_count=workflow.awaits_count(consultation))
+                           awaits_count=workflow.awaits_count(consultation),
+                           live_max_age=current_app.config["LIVE_TALLY_MAX_AGE_S"])
 
 
 # The committee's entry of ballots, settling entries, corrections and imports.

@@ -15,7 +15,7 @@ from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import Table, event, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, CursorResult, Engine, Result
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.pool import ConnectionPoolEntry
 
 V = TypeVar("V")
@@ -29,6 +29,8 @@ _CHANGES = "consult_changes_at_begin"
 _QUEUE = "consult_writer_queue"
 # Set inside ``reading()``: transactions begun there are plain reads, in a request or not.
 _READING: ContextVar[bool] = ContextVar("consult_reading", default=False)
+# Set inside ``aside()``: the short transaction begun there writes, even during a page view.
+_WRITING: ContextVar[bool] = ContextVar("consult_writing", default=False)
 
 
 def intend_write() -> None:
@@ -81,6 +83,39 @@ def reading() -> Iterator[None]:
         db.session.commit()  # it wrote nothing: this only ends the snapshot
 
 
+def can_work_aside() -> bool:
+    """Whether ``aside()`` may be used now without waiting for the request's own transaction:
+    not while that transaction holds SQLite's write lock on another connection (the side
+    transaction would wait for it until the busy timeout)."""
+    from consult.extensions import db
+
+    bind = db.session.get_bind()
+    if isinstance(bind, Connection) or bind.dialect.name != "sqlite":
+        return True
+    return not db.session.connection().info.get(_IMMEDIATE, False)
+
+
+@contextmanager
+def aside() -> Iterator[Session]:
+    """A short transaction of its own beside the session's, committed at the end of the block
+    (rolled back on an error): for a page view that keeps something between requests without
+    ending its own read snapshot. On SQLite it begins with the write lock (after its turn in
+    the writer queue) and holds it only for the block, so keep the block to a few statements;
+    check ``can_work_aside()`` first. On the tests' single connection it is a savepoint."""
+    from consult.extensions import db
+
+    bind = db.session.get_bind()
+    session = (Session(bind=bind, join_transaction_mode="create_savepoint")
+               if isinstance(bind, Connection) else Session(bind=bind))
+    token = _WRITING.set(True)
+    try:
+        with session.begin():
+            yield session
+    finally:
+        _WRITING.reset(token)
+        session.close()
+
+
 def _total_changes(connection: Connection) -> int:
     """How many rows the SQLite connection under ``connection`` has changed since it opened."""
     dbapi_connection = connection.connection.dbapi_connection
@@ -90,6 +125,8 @@ def _total_changes(connection: Connection) -> int:
 
 
 def _starts_read_only() -> bool:
+    if _WRITING.get():
+        return False
     if _READING.get():
         return True
     if not has_request_context() or g.get("consult_write_intent", False):
