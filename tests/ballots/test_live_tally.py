@@ -332,3 +332,19 @@ def test_requests_at_once_count_once(app, client, monkeypatch):
     assert [status for status, _ in second] == [200, 200] and len(calls) == 2
     assert kept(c) == recount(c)
     db.session.rollback()
+
+
+def test_the_rendered_items_follow_the_count_and_the_language(client, login_as, voting,
+                                                              compound):
+    login_as("committee", compound=compound)
+    path = f"/consultations/{voting.id}/tally"
+    before = client.get(path, headers=EN).text
+    assert client.get(path, headers=EN).text == before  # rendered once, shown again
+    h = compound.buildings[1].households[0]
+    ballots.cast(None, voting, h, answers(voting, ["disagree", "abstain"]), BallotChannel.ONLINE)
+    after = client.get(path, headers=EN).text
+    assert after != before
+    assert '<td role="cell" data-label="Disagree">1</td>' in after
+    assert '<td role="cell" data-label="Disagree">1</td>' not in before
+    zh = client.get(path, headers={"Accept-Language": "zh-CN"}).text
+    assert 'data-label="反对">1</td>' in zh and "Disagree" not in zh
