@@ -109,7 +109,7 @@ def count(consultation: Consultation, items: Sequence[Item]) -> LiveCount:
     # Another request counts (or has just counted): show the freshest count there is.
     deadline = time.monotonic() + CLAIM_S
     while True:
-        with aside() as session:
+        with aside(writing=False) as session:
             row = session.execute(_row(consultation)).one_or_none()
         fresh = _decode(row, items, version) if row else None
         if fresh is not None:

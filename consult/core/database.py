@@ -96,23 +96,26 @@ def can_work_aside() -> bool:
 
 
 @contextmanager
-def aside() -> Iterator[Session]:
+def aside(*, writing: bool = True) -> Iterator[Session]:
     """A short transaction of its own beside the session's, committed at the end of the block
     (rolled back on an error): for a page view that keeps something between requests without
-    ending its own read snapshot. On SQLite it begins with the write lock (after its turn in
-    the writer queue) and holds it only for the block, so keep the block to a few statements;
-    check ``can_work_aside()`` first. On the tests' single connection it is a savepoint."""
+    ending its own read snapshot. On SQLite a ``writing`` one begins with the write lock
+    (after its turn in the writer queue) and holds it only for the block, so keep the block to
+    a few statements; check ``can_work_aside()`` first. Otherwise it is a plain read with a
+    snapshot of its own (what others committed since the page's began). On the tests' single
+    connection it is a savepoint."""
     from consult.extensions import db
 
     bind = db.session.get_bind()
     session = (Session(bind=bind, join_transaction_mode="create_savepoint")
                if isinstance(bind, Connection) else Session(bind=bind))
-    token = _WRITING.set(True)
+    flag = _WRITING if writing else _READING
+    token = flag.set(True)
     try:
         with session.begin():
             yield session
     finally:
-        _WRITING.reset(token)
+        flag.reset(token)
         session.close()
 
 
