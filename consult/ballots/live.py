@@ -78,10 +78,10 @@ def count(consultation: Consultation, items: Sequence[Item]) -> LiveCount:
     older than ``LIVE_TALLY_MAX_AGE_S``."""
     now = utcnow()
     max_age = timedelta(seconds=float(current_app.config["LIVE_TALLY_MAX_AGE_S"]))
-    # Read before counting: on PostgreSQL each statement sees the latest commits, so the count
-    # made next holds at least these ballots, and a later one moves the version again.
     # The version and the kept count in one statement (the count's columns are NULL when
-    # there is none yet).
+    # there is none yet). Read before counting: on PostgreSQL each statement sees the latest
+    # commits, so the count made next holds at least these ballots, and a later one moves the
+    # version again; on SQLite the count reads the same snapshot as the version.
     ballots = _version_query(consultation).subquery()
     found = db.session.execute(
         select(ballots, LiveTally.id, *_row(consultation).selected_columns)
@@ -121,8 +121,7 @@ def count(consultation: Consultation, items: Sequence[Item]) -> LiveCount:
         claimed = row is not None and row.claimed_until is not None and (
             row.claimed_until > utcnow())
         if not claimed or time.monotonic() > deadline:
-            return LiveCount(_count(consultation, items), now,
-                             True)
+            return LiveCount(_count(consultation, items), now, True)
         time.sleep(POLL_S)
 
 
