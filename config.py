@@ -40,6 +40,10 @@ class Config:
     SQLITE_SYNCHRONOUS = os.environ.get("SQLITE_SYNCHRONOUS", "FULL")
     SQLITE_BUSY_TIMEOUT_MS = _env_int("SQLITE_BUSY_TIMEOUT_MS", 30000)
 
+    # The results page's live count is kept between views and counted anew when ballots
+    # changed, at most once every this many seconds (consult/ballots/live.py).
+    LIVE_TALLY_MAX_AGE_S = float(os.environ.get("LIVE_TALLY_MAX_AGE_S") or 5)
+
     BABEL_DEFAULT_LOCALE = "zh_Hans"
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
     BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "translations")
@@ -196,6 +200,8 @@ class TestingConfig(Config):
     SQLITE_SYNCHRONOUS = "NORMAL"
     JOBS_INLINE = True
     RATELIMIT_STORAGE_URI = os.environ.get("TEST_RATELIMIT_STORAGE_URI", "memory://")
+    # The live count is counted anew whenever ballots changed (tests of the delay set it).
+    LIVE_TALLY_MAX_AGE_S = 0.0
 
 
 class ProductionConfig(Config):

@@ -91,6 +91,13 @@ class TallyOut(Schema):
                                      "met": True}],
                      "passed": True, "owner_conflicts": 0,
                      "by_building": [{"building": "1号楼", "counts": {"agree": 30}}]}]})
+    counted_at = fields.DateTime(metadata={
+        "description": "The live count only: when it was counted (it is kept between "
+                       "requests and counted anew when ballots changed, at most every few "
+                       "seconds).", "example": "2026-12-18T08:30:05+00:00"})
+    up_to_date = fields.Boolean(metadata={
+        "description": "The live count only: whether every ballot recorded so far is in it.",
+        "example": True})
 
 
 @bp.route("/consultations/<int:consultation_id>/steps", methods=["GET"])
@@ -147,7 +154,7 @@ def tally(consultation_id: int) -> Response:
     consultation = loading.load(consultation_id)
     if ballots.frozen_tally(consultation) is None:
         authorize(current_user, "ballot.inspect", consultation)  # the live count is internal
-    data = ballots.current_tally(consultation)
+    data = ballots.current_tally(consultation, live=True)
     if data is None:
         raise NotFound(_("Voting has not started yet."))
     return jsonify(data)  # as it is, every key (the schema documents the main ones)

@@ -350,3 +350,25 @@ class Visit(Model):
     @property
     def scope_compound_id(self) -> int:
         return self.visit_list.scope_compound_id
+
+
+class LiveTally(Model):
+    """The live count of a running round as last counted, kept between page views so that
+    the results page does not count every ballot on each request (``ballots.live``).
+
+    Only sums (what ``service.aggregates`` returns) are kept: the rule, the item titles and
+    the words are applied when the page is shown. ``version`` says which ballots were counted
+    (their number, the sum of their versions and the highest id: every ballot written moves
+    it). ``claimed_until``: a request is counting anew until then; the others show the last
+    count meanwhile. Never read for the published result, which ``VoteResult`` freezes."""
+
+    __tablename__ = "live_tally"
+    __table_args__ = (UniqueConstraint("consultation_id", "round"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultation.id"))
+    round: Mapped[int]
+    version: Mapped[str | None] = mapped_column(String(80), default=None)
+    data: Mapped[str | None] = mapped_column(Text, default=None)
+    counted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

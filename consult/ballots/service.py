@@ -774,16 +774,29 @@ def frozen_tally(consultation: Consultation, round_: int | None = None) -> dict[
     return json.loads(result.tally_json) if result else None
 
 
-def current_tally(consultation: Consultation) -> dict[str, Any] | None:
+def current_tally(consultation: Consultation, *, live: bool = False) -> dict[str, Any] | None:
     """The tally as it stands: frozen once the vote closed, provisional while it runs, None
-    before it opens. ``stage`` is the consultation's stage now."""
+    before it opens. ``stage`` is the consultation's stage now.
+
+    ``live``: the provisional count may be the one kept between page views
+    (``ballots.live``), recounted when ballots changed, at most every LIVE_TALLY_MAX_AGE_S
+    seconds; it then says when it was counted (``counted_at``) and whether every ballot
+    recorded so far is in it (``up_to_date``). The frozen result is never affected."""
+    from consult.ballots import live as live_count
     from consult.ballots.explain import tally_json
 
     data = frozen_tally(consultation)
     if data is None:
         if consultation.vote_opened_at is None:
             return None
-        data = tally_json(consultation, compute(consultation), provisional=True)
+        if live:
+            items = list(consultation.items)
+            kept = live_count.count(consultation, items)
+            result = t.tally_aggregates(kept.aggregates, rule_of(consultation))
+            data = {**tally_json(consultation, result, provisional=True),
+                    "counted_at": kept.counted_at.isoformat(), "up_to_date": kept.up_to_date}
+        else:
+            data = tally_json(consultation, compute(consultation), provisional=True)
     return {**data, "stage": consultation.stage}
 
 

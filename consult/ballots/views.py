@@ -3,11 +3,26 @@ paper, door-to-door and proxy ballots, the electoral roll and the tally."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
+from collections import OrderedDict
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from consult.ballots import entries, explain, shares
@@ -210,13 +225,39 @@ def tally(consultation_id: int) -> str:
     consultation = loading.load(consultation_id)
     if ballots.frozen_tally(consultation) is None:
         authorize(current_user, "ballot.inspect", consultation)  # the live count is internal
-    data = ballots.current_tally(consultation)
+    data = ballots.current_tally(consultation, live=True)
     if data is None:
         raise NotFound(_("Voting has not started yet."))
     waiting = entries.pending(consultation) if data.get("provisional") else None
-    return render_template("ballots/tally.html", c=consultation, tally=explain.reword(data),
-                           pending=waiting,
-                           awaits_count=workflow.awaits_count(consultation))
+    worded = explain.reword(data)
+    return render_template("ballots/tally.html", c=consultation, tally=worded,
+                           items_html=_items_html(worded["items"]), pending=waiting,
+                           awaits_count=workflow.awaits_count(consultation),
+                           live_max_age=current_app.config["LIVE_TALLY_MAX_AGE_S"])
+
+
+# The items' blocks of the results page as last rendered, by language and content: at
+# 10,000 households they are hundreds of kilobytes of per-building tables, and most views show
+# a count already rendered (the published result, or the live count kept between views).
+_RENDERED: OrderedDict[tuple[str, str], Markup] = OrderedDict()
+_RENDERED_KEEP = 16
+_RENDERED_LOCK = threading.Lock()
+
+
+def _items_html(items: list[dict[str, Any]]) -> Markup:
+    content = json.dumps(items, sort_keys=True, ensure_ascii=False, default=str)
+    key = (str(get_locale()), hashlib.sha256(content.encode()).hexdigest())
+    with _RENDERED_LOCK:
+        html = _RENDERED.get(key)
+        if html is not None:
+            _RENDERED.move_to_end(key)
+            return html
+    html = Markup(render_template("ballots/_tally_items.html", items=items))  # noqa: S704
+    with _RENDERED_LOCK:
+        _RENDERED[key] = html
+        while len(_RENDERED) > _RENDERED_KEEP:
+            _RENDERED.popitem(last=False)
+    return html
 
 
 # The committee's entry of ballots, settling entries, corrections and imports.

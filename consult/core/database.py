@@ -15,7 +15,7 @@ from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import Table, event, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, CursorResult, Engine, Result
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.pool import ConnectionPoolEntry
 
 V = TypeVar("V")
@@ -30,6 +30,8 @@ _QUEUE = "consult_writer_queue"
 _HELD = "consult_rows_locked"  # session.info: (transaction, {(row key, shared)}) on PostgreSQL
 # Set inside ``reading()``: transactions begun there are plain reads, in a request or not.
 _READING: ContextVar[bool] = ContextVar("consult_reading", default=False)
+# Set inside ``aside()``: the short transaction begun there writes, even during a page view.
+_WRITING: ContextVar[bool] = ContextVar("consult_writing", default=False)
 
 
 def intend_write() -> None:
@@ -82,6 +84,42 @@ def reading() -> Iterator[None]:
         db.session.commit()  # it wrote nothing: this only ends the snapshot
 
 
+def can_work_aside() -> bool:
+    """Whether ``aside()`` may be used now without waiting for the request's own transaction:
+    not while that transaction holds SQLite's write lock on another connection (the side
+    transaction would wait for it until the busy timeout)."""
+    from consult.extensions import db
+
+    bind = db.session.get_bind()
+    if isinstance(bind, Connection) or bind.dialect.name != "sqlite":
+        return True
+    return not db.session.connection().info.get(_IMMEDIATE, False)
+
+
+@contextmanager
+def aside(*, writing: bool = True) -> Iterator[Session]:
+    """A short transaction of its own beside the session's, committed at the end of the block
+    (rolled back on an error): for a page view that keeps something between requests without
+    ending its own read snapshot. On SQLite a ``writing`` one begins with the write lock
+    (after its turn in the writer queue) and holds it only for the block, so keep the block to
+    a few statements; check ``can_work_aside()`` first. Otherwise it is a plain read with a
+    snapshot of its own (what others committed since the page's began). On the tests' single
+    connection it is a savepoint."""
+    from consult.extensions import db
+
+    bind = db.session.get_bind()
+    session = (Session(bind=bind, join_transaction_mode="create_savepoint")
+               if isinstance(bind, Connection) else Session(bind=bind))
+    flag = _WRITING if writing else _READING
+    token = flag.set(True)
+    try:
+        with session.begin():
+            yield session
+    finally:
+        flag.reset(token)
+        session.close()
+
+
 def _total_changes(connection: Connection) -> int:
     """How many rows the SQLite connection under ``connection`` has changed since it opened."""
     dbapi_connection = connection.connection.dbapi_connection
@@ -91,6 +129,8 @@ def _total_changes(connection: Connection) -> int:
 
 
 def _starts_read_only() -> bool:
+    if _WRITING.get():
+        return False
     if _READING.get():
         return True
     if not has_request_context() or g.get("consult_write_intent", False):
