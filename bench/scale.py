@@ -12,12 +12,14 @@ import contextvars
 import os
 import re
 import secrets
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -112,11 +114,16 @@ def duckdb_aggregate(url: str, runs: int, cid: int, round_: int
     except ImportError:
         return None
     extension = next((importlib.resources.files(scanner) / "extensions").iterdir())
+    # DuckDB reads a copy: its own SQLite library opening the live WAL database beside the
+    # app's connections broke their locking ("locking protocol") at district size.
+    path = Path(url.removeprefix("sqlite:///"))
+    copy = path.with_name(f"{path.stem}-duckdb.sqlite")
+    with closing(sqlite3.connect(path)) as source, closing(sqlite3.connect(copy)) as target:
+        source.backup(target)
     connection = duckdb.connect()
     try:
         connection.execute(f"LOAD '{extension / 'sqlite_scanner.duckdb_extension'}'")
-        connection.execute(f"ATTACH '{url.removeprefix('sqlite:///')}' AS consult "
-                           "(TYPE sqlite, READ_ONLY)")
+        connection.execute(f"ATTACH '{copy}' AS consult (TYPE sqlite, READ_ONLY)")
         connection.execute("USE consult")
         query = str(AGGREGATE).replace(":cid", "$cid").replace(":round", "$round")
         seconds, rows = [], []
@@ -127,6 +134,7 @@ def duckdb_aggregate(url: str, runs: int, cid: int, round_: int
         return statistics.median(seconds), seconds, rows
     finally:
         connection.close()
+        copy.unlink(missing_ok=True)
 
 
 def _median_of(runs: int, action: Callable[[], Any]) -> tuple[float, list[float], Any]:
