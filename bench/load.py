@@ -231,9 +231,10 @@ def timed_request(steps: list[Step], name: str, expected: int, port: int, method
     return text, headers
 
 
-def vote(port: int, voter: Voter, rng: random.Random) -> list[Step]:
-    """The three requests of an online vote; returns each step's latency."""
-    path = f"/consultations/{voter.consultation}/vote"
+def _form_flow(port: int, voter: Voter, rng: random.Random, path: str) -> tuple[
+        list[Step], list[tuple[str, str]]]:
+    """A vote's three requests on ``path`` (the form, the review, the confirmation): each
+    step's latency, and the confirmation's headers."""
     steps: list[Step] = []
     text, _ = timed_request(steps, "vote form", 200, port, "GET", path, voter.cookies)
     choices = {f"item_{item}": rng.choice(("agree", "agree", "agree", "disagree", "abstain"))
@@ -244,6 +245,12 @@ def vote(port: int, voter: Voter, rng: random.Random) -> list[Step]:
             "submission": _token(SUBMISSION, text, "review"), **choices}
     _, headers = timed_request(steps, "confirm", 302, port, "POST", f"{path}/confirm",
                                voter.cookies, form)
+    return steps, headers
+
+
+def vote(port: int, voter: Voter, rng: random.Random) -> list[Step]:
+    """The three requests of an online vote; returns each step's latency."""
+    steps, headers = _form_flow(port, voter, rng, f"/consultations/{voter.consultation}/vote")
     location = dict((k.lower(), v) for k, v in headers).get("location", "")
     if not location.endswith(f"/consultations/{voter.consultation}/ballot"):
         raise Failed(f"confirm: redirected to {location}")
@@ -274,17 +281,7 @@ def floor_sign_in(port: int, voter: Voter) -> None:
 
 def floor_vote(port: int, voter: Voter, rng: random.Random) -> list[Step]:
     """The floor probe's three requests, in the vote's shape (``bench.floor``)."""
-    path = f"/floor/{voter.consultation}/vote"
-    steps: list[Step] = []
-    text, _ = timed_request(steps, "vote form", 200, port, "GET", path, voter.cookies)
-    choices = {f"item_{item}": rng.choice(("agree", "agree", "agree", "disagree", "abstain"))
-               for item in voter.items}
-    text, _ = timed_request(steps, "review", 200, port, "POST", path, voter.cookies,
-                            {"csrf_token": _token(CSRF, text, "floor form"), **choices})
-    timed_request(steps, "confirm", 302, port, "POST", f"{path}/confirm", voter.cookies,
-                  {"csrf_token": _token(CSRF, text, "floor review"),
-                   "submission": _token(SUBMISSION, text, "floor review"), **choices})
-    return steps
+    return _form_flow(port, voter, rng, f"/floor/{voter.consultation}/vote")[0]
 
 
 def lock_summary(holds_ms: list[float], operations: int) -> dict[str, float]:

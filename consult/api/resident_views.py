@@ -243,15 +243,21 @@ def _ballot_out(consultation: Consultation, household: Household, ballot: Ballot
     }
 
 
-def _ballot_state(consultation: Consultation, household: Household) -> dict[str, Any]:
+def _ballot_state(consultation: Consultation, household: Household,
+                  recorded: tuple[Ballot, dict[int, str]] | None = None) -> dict[str, Any]:
+    """The household's ballot state; ``recorded`` is the ballot just cast and its answers,
+    which are then not read back (the cast refused unless the vote was open and the
+    household on the roll)."""
+    ballot, chosen = recorded if recorded is not None else (
+        ballots.ballot_of(consultation, household.id), None)
     return {
         "consultation_id": consultation.id, "round": consultation.round,
-        "vote_open": consultation.vote_is_open(),
-        "on_roll": ballots.roll_entry_for(consultation, household.id) is not None,
+        "vote_open": True if recorded is not None else consultation.vote_is_open(),
+        "on_roll": recorded is not None
+        or ballots.roll_entry_for(consultation, household.id) is not None,
         "allowed_choices": [c.value for c in ballots.allowed_choices(consultation,
                                                                       BallotChannel.ONLINE)],
-        "ballot": _ballot_out(consultation, household,
-                              ballots.ballot_of(consultation, household.id)),
+        "ballot": _ballot_out(consultation, household, ballot, chosen),
     }
 
 
@@ -374,12 +380,7 @@ def ballot_put(body: dict[str, Any], consultation_id: int, key: str) -> Any:
         return replay
     ballot = ballots.cast(current_user, consultation, household, chosen, BallotChannel.ONLINE,
                           roll_entry=entry)
-    answer = BallotState().dump({
-        "consultation_id": consultation.id, "round": consultation.round,
-        "vote_open": True, "on_roll": True,  # cast refuses otherwise
-        "allowed_choices": [c.value for c in ballots.allowed_choices(
-            consultation, BallotChannel.ONLINE)],
-        "ballot": _ballot_out(consultation, household, ballot, chosen)})
+    answer = BallotState().dump(_ballot_state(consultation, household, (ballot, chosen)))
     idempotency.finish(claim, 200, answer)
     db.session.commit()
     return jsonify(answer)  # dumped already: the same body is kept for a replay
