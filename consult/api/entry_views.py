@@ -163,14 +163,11 @@ def _made(entry: BallotEntry, staff: dict[int, Any]) -> dict[str, Any]:
 
 
 def _actions(lead: BallotEntry, can_enter: bool, can_decide: bool) -> list[str]:
-    """The waiting page's action for a paper, for the caller."""
-    if lead.state == EntryState.AWAITING_SECOND and can_enter:
-        return [] if entries.same_person(lead.entered_by_id, current_user) else ["second_entry"]
-    if lead.state == EntryState.DIFFERS and can_decide:
-        return ["decide"]
-    if lead.state == EntryState.AWAITING_AUTHORISATION and can_enter:
-        return ["attach_authorisation"]
-    return []
+    """The waiting page's action for a paper, for the caller (none while it waits for
+    another member)."""
+    action = entries.next_action(lead, current_user, can_enter=can_enter,
+                                 can_decide=can_decide)
+    return [action] if action is not None and action != "wait_for_another" else []
 
 
 @bp.route("/consultations/<int:consultation_id>/entries", methods=["GET"])

@@ -160,6 +160,20 @@ def same_person(a: int | None, b: Any) -> bool:
     return a == getattr(b, "id", None)
 
 
+def next_action(lead: BallotEntry, actor: Any, *, can_enter: bool, can_decide: bool
+                ) -> str | None:
+    """What a waiting paper asks of ``actor`` (the waiting page and the API alike):
+    "second_entry", "wait_for_another" (they made the first entry), "decide",
+    "attach_authorisation", or None."""
+    if lead.state == EntryState.AWAITING_SECOND and can_enter:
+        return "wait_for_another" if same_person(lead.entered_by_id, actor) else "second_entry"
+    if lead.state == EntryState.DIFFERS and can_decide:
+        return "decide"
+    if lead.state == EntryState.AWAITING_AUTHORISATION and can_enter:
+        return "attach_authorisation"
+    return None
+
+
 @dataclass
 class EntryPage:
     """What the entry form of one household offers, and why."""

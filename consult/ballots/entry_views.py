@@ -211,11 +211,14 @@ def waiting(consultation_id: int) -> str:
     consultation = loading.load(consultation_id)
     rows = entries.waiting(consultation)
     staff = entries.users({e.entered_by_id for row in rows for e in row.entries})
+    can_enter = can(current_user, "ballot.enter", consultation)
+    can_decide = can(current_user, "ballot.decide", consultation)
     return render_template("ballots/waiting.html", c=consultation, rows=rows, staff=staff,
                            pending=entries.pending(consultation),
                            double_entry=ballots.double_entry_on(consultation),
-                           can_enter=can(current_user, "ballot.enter", consultation),
-                           can_decide=can(current_user, "ballot.decide", consultation),
+                           next_action=lambda lead: entries.next_action(
+                               lead, current_user, can_enter=can_enter,
+                               can_decide=can_decide),
                            awaits_count=workflow.awaits_count(consultation))
 
 
