@@ -11,7 +11,7 @@ from flask_login import current_user
 from marshmallow import Schema, fields, validate
 from werkzeug.wrappers import Response
 
-from consult.api.common import IF_NONE_MATCH, Blueprint, PageArgs, PageOf, conditional, page
+from consult.api.common import IF_NONE_MATCH, Blueprint, Id, PageArgs, PageOf, conditional, page
 from consult.consultations import discussion
 from consult.consultations import service as consultations
 from consult.consultations.models import Comment
@@ -62,7 +62,7 @@ class ThreadPage(PageOf):
 class CommentIn(Schema):
     text = fields.String(required=True, validate=validate.Length(max=10000),
                          metadata={"example": "建议电梯井道放在北侧。"})
-    parent_id = fields.Integer(load_default=None, allow_none=True, metadata={
+    parent_id = Id(load_default=None, allow_none=True, metadata={
         "description": "The comment answered (a reply to a reply joins its thread).",
         "example": None})
 

@@ -18,6 +18,7 @@ from webargs.flaskparser import FlaskParser
 from werkzeug.wrappers import Response
 
 from consult.core.errors import ValidationFailed
+from consult.core.models import MAX_ID
 from consult.extensions import db
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,6 +45,16 @@ class Blueprint(flask_smorest.Blueprint):
             return view
 
         return decorator
+
+
+class Id(fields.Integer):
+    """A record's id sent in a body or query: a whole number from 1 to MAX_ID. Beyond that no
+    record can match and the databases cannot even compare the number, so it is refused with
+    the field's message instead of reaching a query."""
+
+    def __init__(self, *, strict: bool = True, **kwargs: Any) -> None:
+        # A query string's values are text: there the field converts (strict=False).
+        super().__init__(strict=strict, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
 
 
 class ErrorBody(Schema):

@@ -11,10 +11,17 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
-from consult.api.common import IF_NONE_MATCH, Blueprint, PageArgs, PageOf, conditional, page_of_list
+from consult.api.common import (
+    IF_NONE_MATCH,
+    Blueprint,
+    Id,
+    PageArgs,
+    PageOf,
+    conditional,
+    page_of_list,
+)
 from consult.consultations.states import stage_label
 from consult.core import sorting
-from consult.core.models import MAX_ID
 from consult.core.policy import compound_scope, require
 from consult.process import dashboard
 
@@ -33,11 +40,11 @@ def _share(value: Fraction | None) -> float | None:
 
 
 class DashboardArgs(PageArgs):
-    community = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_ID),
+    community = Id(strict=False, load_default=None,
                                metadata={"description": "Only the compounds of this "
                                                         "community (one of `communities`).",
                                          "example": 3})
-    grid = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_ID),
+    grid = Id(strict=False, load_default=None,
                           metadata={"description": "Only the compounds of this grid (one of "
                                                    "`grids`).", "example": 5})
     sort = fields.String(load_default=dashboard.DEFAULT_SORT, validate=validate.OneOf(SORTS),

@@ -15,6 +15,7 @@ from marshmallow import Schema, fields, validate
 from consult.api.common import (
     IF_NONE_MATCH,
     Blueprint,
+    Id,
     PageArgs,
     PageOf,
     conditional,
@@ -91,11 +92,11 @@ class ReportPage(PageOf):
 
 
 class ReportIn(Schema):
-    item_id = fields.Integer(required=True, metadata={"example": 21})
-    building_id = fields.Integer(required=True, metadata={"example": 5})
+    item_id = Id(required=True, metadata={"example": 21})
+    building_id = Id(required=True, metadata={"example": 5})
     text = fields.String(required=True, validate=validate.Length(max=10000),
                          metadata={"example": "楼道路灯又不亮了。"})
-    household_id = fields.Integer(load_default=None, allow_none=True, metadata={
+    household_id = Id(load_default=None, allow_none=True, metadata={
         "description": "A grid worker names the household reported for.", "example": None})
     photos = fields.List(fields.Nested(PhotoIn), load_default=list,
                          validate=validate.Length(max=20), metadata={

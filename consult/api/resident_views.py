@@ -13,7 +13,7 @@ from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
 from consult.api import idempotency
-from consult.api.common import IF_NONE_MATCH, Blueprint, PageArgs, PageOf, conditional, page
+from consult.api.common import IF_NONE_MATCH, Blueprint, Id, PageArgs, PageOf, conditional, page
 from consult.ballots import entries, proofs
 from consult.ballots import service as ballots
 from consult.ballots.models import Ballot, BallotChannel
@@ -156,7 +156,7 @@ class BallotState(Schema):
 
 
 class ChoiceIn(Schema):
-    item_id = fields.Integer(required=True, strict=True, metadata={"example": 15})
+    item_id = Id(required=True, metadata={"example": 15})
     choice = fields.String(required=True, validate=validate.OneOf(CHOICES),
                            metadata={"example": "agree"})
 

@@ -11,7 +11,7 @@ from flask_login import current_user
 from marshmallow import INCLUDE, Schema, fields, validate
 from werkzeug.wrappers import Response
 
-from consult.api.common import IF_NONE_MATCH, Blueprint, conditional
+from consult.api.common import IF_NONE_MATCH, Blueprint, Id, conditional
 from consult.api.opinion_views import file_of
 from consult.api.resident_views import CHOICES, ConsultationOut, consultation_out
 from consult.ballots import entries
@@ -166,7 +166,7 @@ ENTRY_CHANNELS = [c.value for c in BallotChannel if c is not BallotChannel.ONLIN
 
 
 class EntryChoiceIn(Schema):
-    item_id = fields.Integer(required=True, strict=True, metadata={"example": 15})
+    item_id = Id(required=True, metadata={"example": 15})
     choice = fields.String(required=True, validate=validate.OneOf(CHOICES),
                            metadata={"example": "agree"})
 

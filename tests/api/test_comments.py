@@ -92,6 +92,11 @@ def test_committee_answers_hides_and_a_household_withdraws(client, compound, res
         "household", "committee", "committee"]
     empty = client.post(f"{url}/committee", json={"text": " "}, headers=bearer(member))
     assert empty.status_code == 400 and "text" in empty.json["error"]["errors"]
+    # An answer to a comment beyond any id the databases hold is refused, not a server error.
+    for side, who in (("/committee", member), ("", resident)):
+        huge = client.post(f"{url}{side}", json={"text": "回复", "parent_id": 10**21},
+                           headers=bearer(who))
+        assert huge.status_code == 400 and "parent_id" in huge.json["error"]["errors"], huge.json
 
     # Hiding: the reason stands in the text's place, for everyone.
     moderate = f"{url}/{first['id']}/moderate"
