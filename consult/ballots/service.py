@@ -193,10 +193,17 @@ def roll_totals(consultation: Consultation, round_: int | None = None) -> t.Tota
     return t.Totals(row[0], row[1], int(row[2]))
 
 
+# Statements on every vote's path are built once: building and keying a statement costs
+# about twice what running it does (bench/results/profile-vote.md).
+_ROLL_ENTRY = select(RollEntry).where(
+    RollEntry.consultation_id == bindparam("consultation"), RollEntry.round == bindparam("round"),
+    RollEntry.household_id == bindparam("household"))
+
+
 def roll_entry_for(consultation: Consultation, household_id: int) -> RollEntry | None:
-    return db.session.scalar(select(RollEntry).where(
-        RollEntry.consultation_id == consultation.id, RollEntry.round == consultation.round,
-        RollEntry.household_id == household_id))
+    return db.session.scalar(_ROLL_ENTRY, {"consultation": consultation.id,
+                                           "round": consultation.round,
+                                           "household": household_id})
 
 
 def roll_household_or_404(consultation: Consultation,
@@ -446,14 +453,9 @@ def cast(actor: Any, consultation: Consultation, household: Household,
 def _set_aside_entries(consultation: Consultation, household_id: int, now: datetime) -> None:
     """The household voted online itself: whatever the committee entered for it and still
     waits (a second entry, a decision, an authorisation) will never count."""
-    ids = list(db.session.scalars(
-        update(BallotEntry).where(
-            BallotEntry.consultation_id == consultation.id,
-            BallotEntry.round == consultation.round, BallotEntry.household_id == household_id,
-            BallotEntry.first_id.is_(None),
-            BallotEntry.state.in_([s.value for s in OPEN_ENTRY_STATES]))
-        .values(state=EntryState.SET_ASIDE.value, settled_at=now, note=SET_ASIDE_OWN_VOTE)
-        .returning(BallotEntry.id).execution_options(synchronize_session=False)))
+    ids = list(db.session.scalars(_SET_ASIDE, {
+        "b_consultation": consultation.id, "b_round": consultation.round,
+        "b_household": household_id, "b_now": now}))
     for entry_id in ids:
         audit.record(None, "ballot.entry_set_aside", ("ballot_entry", entry_id),
                      {"consultation_id": consultation.id, "round": consultation.round,
@@ -463,6 +465,19 @@ def _set_aside_entries(consultation: Consultation, household_id: int, now: datet
 
 # Why an entry was set aside (``BallotEntry.note``), as stored.
 SET_ASIDE_OWN_VOTE = "household_voted"
+# On every online ballot's path, inside the serialised section: a plain statement built once
+# (the loaded entries, if any, are not updated by it; none are loaded on that path).
+_entries = table_of(BallotEntry)
+_SET_ASIDE = (
+    update(_entries).where(
+        _entries.c.consultation_id == bindparam("b_consultation"),
+        _entries.c.round == bindparam("b_round"),
+        _entries.c.household_id == bindparam("b_household"),
+        _entries.c.first_id.is_(None),
+        _entries.c.state.in_([s.value for s in OPEN_ENTRY_STATES]))
+    .values(state=EntryState.SET_ASIDE.value, settled_at=bindparam("b_now"),
+            note=SET_ASIDE_OWN_VOTE)
+    .returning(_entries.c.id))
 SET_ASIDE_NOT_COUNTED = "not_authorised_at_count"
 
 
@@ -491,12 +506,16 @@ def _check_proxy(consultation: Consultation, household: Household, proxy: Proxy 
             raise ValidationFailed(message, {"proxy_name": [message]})
 
 
+_BALLOT_OF = select(Ballot).options(selectinload(Ballot.choices)).where(
+    Ballot.consultation_id == bindparam("consultation"), Ballot.round == bindparam("round"),
+    Ballot.household_id == bindparam("household"))
+
+
 def ballot_of(consultation: Consultation, household_id: int) -> Ballot | None:
     """The household's current ballot in the current round."""
-    return db.session.scalar(
-        select(Ballot).options(selectinload(Ballot.choices)).where(
-            Ballot.consultation_id == consultation.id, Ballot.round == consultation.round,
-            Ballot.household_id == household_id))
+    return db.session.scalar(_BALLOT_OF, {"consultation": consultation.id,
+                                          "round": consultation.round,
+                                          "household": household_id})
 
 
 # How the committee's ballot list can be sorted; each key ends with the address as tie-breaker.

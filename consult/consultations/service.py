@@ -17,7 +17,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, Select, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, false, func, or_, select
 from sqlalchemy.orm import joinedload
 
 from consult.audit import service as audit
@@ -584,10 +584,19 @@ def remove_item(actor: Any, item: Item, note: str = "") -> None:
 # --- queries ----------------------------------------------------------------------------------
 
 
+# Its scopes come along: every resident page checks the household is among them. Built once:
+# it is on every consultation page's path.
+_CONSULTATION = (select(Consultation).options(joinedload(Consultation.scopes))
+                 .where(Consultation.id == bindparam("id")))
+
+
 def get_or_404(consultation_id: int) -> Consultation:
-    # Its scopes come along: every resident page checks the household is among them.
-    consultation = db.session.get(Consultation, consultation_id,
-                                  options=[joinedload(Consultation.scopes)])
+    # One already in this session is that one, as ``Session.get`` would give it.
+    consultation = db.session.identity_map.get(
+        db.session.identity_key(Consultation, consultation_id))
+    if consultation is None:
+        consultation = db.session.execute(
+            _CONSULTATION, {"id": consultation_id}).unique().scalar_one_or_none()
     if consultation is None:
         raise NotFound(_("No such consultation."))
     return consultation
