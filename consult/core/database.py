@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import functools
 import os
 import sqlite3
 import threading
@@ -331,17 +330,17 @@ def insert_or_lock(model: type[M], key: dict[str, Any], values: dict[str, Any]) 
             .on_conflict_do_nothing(index_elements=list(names)).returning(*table.c))
     # A plain statement built once and the object made from its row: it is on every first
     # ballot's path, inside the serialised section, where the ORM's insert cost 3× as much.
-    row = session.execute(statement, {**key, **values}).first()
-    if row is not None:
-        created = model(**{attribute: row[index]
+    inserted = session.execute(statement, {**key, **values}).first()
+    if inserted is not None:
+        created = model(**{attribute: inserted[index]
                            for index, attribute in enumerate(_attributes_of(model))})
         make_transient_to_detached(created)  # loaded, as if read back: nothing to flush
         session.add(created)
         return created, True
-    row = db.session.scalars(
+    existing = db.session.scalars(
         select(model).filter_by(**key).with_for_update()
         .execution_options(populate_existing=True)).one()
-    return row, False
+    return existing, False
 
 
 # Statements built once per dialect and model (``insert_or_lock``, ``_reload``).
@@ -349,11 +348,16 @@ _INSERTS: dict[tuple[str, type[Any], tuple[str, ...]], Any] = {}
 _RELOADS: dict[tuple[type[Any], bool | None], Select[Any]] = {}
 
 
-@functools.cache
+_ATTRIBUTES: dict[type[Any], list[str]] = {}
+
+
 def _attributes_of(model: type[Any]) -> list[str]:
     """The mapped attribute of each of ``model``'s table columns, in the table's order."""
-    mapper = inspect(model)
-    return [mapper.get_property_by_column(column).key for column in table_of(model).c]
+    if model not in _ATTRIBUTES:
+        mapper = inspect(model)
+        _ATTRIBUTES[model] = [mapper.get_property_by_column(column).key
+                              for column in table_of(model).c]
+    return _ATTRIBUTES[model]
 
 
 def _reload(obj: Any, shared: bool | None) -> None:
