@@ -350,6 +350,7 @@ def ballot(consultation_id: int) -> dict[str, Any]:
     """The household's current ballot (null before it voted), whether the vote is open and
     which answers it may give."""
     consultation, household = loading.load_participating(consultation_id)
+    consultations.load_items(consultation)
     return _ballot_state(consultation, household)
 
 
@@ -371,7 +372,7 @@ def ballot_put(body: dict[str, Any], consultation_id: int, key: str) -> Any:
         chosen[answer["item_id"]] = answer["choice"]
     # Read before the write lock (the serialised section): the items and the roll entry,
     # which the cast checks the answers against.
-    consultation.items  # noqa: B018 - loaded here, not under the lock
+    consultations.load_items(consultation)  # here, not under the lock
     entry = ballots.roll_entry_for(consultation, household.id)
     # From here the transaction writes: the key's claim and the ballot commit together.
     lock_row(consultation, shared=True)

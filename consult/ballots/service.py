@@ -418,7 +418,7 @@ def cast(actor: Any, consultation: Consultation, household: Household,
             setattr(ballot, key, values[key])
         ballot.version += 1
     if created:  # one multi-row INSERT, without the unit of work: the first ballot is the rush
-        db.session.execute(insert(BallotChoice), [
+        db.session.execute(_CHOICES_INSERT, [
             {"ballot_id": ballot.id, "item_id": item.id, "choice": choice.value}
             for item, choice in chosen.items()])
     else:
@@ -506,6 +506,7 @@ def _check_proxy(consultation: Consultation, household: Household, proxy: Proxy 
             raise ValidationFailed(message, {"proxy_name": [message]})
 
 
+_CHOICES_INSERT = insert(table_of(BallotChoice))
 _BALLOT_OF = select(Ballot).options(selectinload(Ballot.choices)).where(
     Ballot.consultation_id == bindparam("consultation"), Ballot.round == bindparam("round"),
     Ballot.household_id == bindparam("household"))

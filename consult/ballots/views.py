@@ -30,6 +30,7 @@ from consult.ballots import service as ballots
 from consult.ballots.explain import CHOICE_LABELS
 from consult.ballots.forms import ConfirmVoteForm, RollExportForm
 from consult.ballots.models import BallotChannel
+from consult.consultations import service as consultation_service
 from consult.consultations.models import Consultation, Secrecy
 from consult.core import sorting
 from consult.core.database import starts_reading
@@ -92,6 +93,7 @@ def vote(consultation_id: int) -> Response | tuple[str, int] | str:
     an item's "Read the details" button, keeps the answers and shows that item)."""
     consultation, household = loading.load_participating(consultation_id)
     ballots.check_vote_open(consultation, utcnow())
+    consultation_service.load_items(consultation)
     if ballots.roll_entry_for(consultation, household.id) is None:
         raise PermissionDenied(_("Your household is not on the electoral roll of this vote."))
     errors: dict[str, list[str]] = {}
@@ -124,6 +126,7 @@ def vote(consultation_id: int) -> Response | tuple[str, int] | str:
                        if request.args.get(f"item_{item.id}")})
     return render_template("ballots/vote.html", c=consultation, household=household,
                            chosen=chosen, errors=errors, form=ConfirmVoteForm(),
+                           attachments=consultation_service.attachment_counts(consultation),
                            shares=shares.household_shares(consultation, household),
                            choices=_choice_options(consultation, BallotChannel.ONLINE)), (
         400 if errors else 200)
@@ -135,6 +138,7 @@ def vote(consultation_id: int) -> Response | tuple[str, int] | str:
 def confirm(consultation_id: int) -> Response:
     """Screen 2 → 3: the reviewed answers are recorded and the receipt is shown."""
     consultation, household = loading.load_participating(consultation_id)
+    consultation_service.load_items(consultation)
     form = ConfirmVoteForm()
     if not form.validate_on_submit():
         raise ValidationFailed(_("The form could not be read; please vote again."))

@@ -73,3 +73,5 @@ def test_only_writes_and_current_state_inside_the_serialised_section(
     assert any("FROM roll_entry" in s for s in before)
     assert any("FROM user_account" in s for s in before)
     assert len(locked) <= (8 if first else 11), locked
+    # The items' attachments are not what a ballot needs: they are not loaded at all.
+    assert not any("attachment" in s for s in statements), statements
