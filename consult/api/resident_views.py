@@ -231,6 +231,7 @@ def _ballot_out(consultation: Consultation, household: Household, ballot: Ballot
     recorded (they are not read back)."""
     if ballot is None:
         return None
+    consultations.load_items(consultation)  # their own fields only, not their attachments
     answers = ([(item, chosen[item.id]) for item in consultation.items if item.id in chosen]
                if chosen is not None else ballots.answers_of(consultation, ballot))
     return {
@@ -350,7 +351,6 @@ def ballot(consultation_id: int) -> dict[str, Any]:
     """The household's current ballot (null before it voted), whether the vote is open and
     which answers it may give."""
     consultation, household = loading.load_participating(consultation_id)
-    consultations.load_items(consultation)
     return _ballot_state(consultation, household)
 
 

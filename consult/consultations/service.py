@@ -626,7 +626,8 @@ def load_items(consultation: Consultation) -> list[Item]:
 
 def attachment_counts(consultation: Consultation) -> dict[int, int]:
     """How many attachments each item of ``consultation`` has (items without any absent)."""
-    return dict(db.session.execute(_ATTACHMENT_COUNTS, {"id": consultation.id}).tuples().all())
+    return {item: count for item, count in db.session.execute(
+        _ATTACHMENT_COUNTS, {"id": consultation.id})}
 
 
 def get_item_or_404(consultation: Consultation, item_id: int) -> Item:

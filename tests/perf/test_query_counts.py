@@ -68,13 +68,13 @@ BUDGET = {
     "audit list": 9,
     "opinions list": 11,
     "vote form": 9,
-    "vote review": 8,
-    "vote confirm": 14,
+    "vote review": 7,
+    "vote confirm": 12,
     "receipt": 10,
     # Through the API: the token's session and user in one statement; the vote reads the
     # items and the roll entry before its write lock, and answers without reading back.
     "API ballot": 8,
-    "API vote": 24,
+    "API vote": 22,
 }
 
 
