@@ -13,6 +13,9 @@
   (``bench/results/dashboard.md``); run only when named;
 - ``profile``: where a vote's CPU goes, web and API, by layer (cProfile in process;
   ``bench/results/profile-vote.md``); run only when named;
+- ``chains``: 50 consultations voting at once through three app instances on PostgreSQL, the
+  waits for and holds of each audit chain's head row (``bench/results/chains.md``); run only
+  when named;
 - ``tally``: only the tally of ``--households`` households against the aggregate
   (``bench/results/tally.md``), e.g. the city case alone; run only when named.
 
@@ -25,11 +28,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import api_vote, dashboard, imports, pdf, profile, scale
+from bench import api_vote, chains, dashboard, imports, pdf, profile, scale
 
 BENCHMARKS = {"pdf": pdf.main, "scale": scale.main, "api": api_vote.main, "tally": scale.main_tally,
               "imports": imports.main, "dashboard": dashboard.main,
-              "profile": profile.main}
+              "profile": profile.main, "chains": chains.main}
 
 
 def main() -> int:
