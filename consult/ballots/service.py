@@ -382,21 +382,16 @@ def cast(actor: Any, consultation: Consultation, household: Household,
     if entry is not None and (entry.consultation_id, entry.round, entry.household_id) != (
             consultation.id, consultation.round, household.id):
         raise ValueError("the roll entry given is another household's or round's")
-    # Hold the consultation as it stands (PostgreSQL: FOR SHARE; ballots do not wait for each
-    # other) until this ballot commits: closing the vote waits for it, so the frozen tally
-    # counts every ballot acknowledged, and a ballot arriving after the close sees it closed.
-    lock_row(consultation, shared=True)
-    if entered_at is None:
-        check_vote_open(consultation, now)
-    else:
-        check_can_settle(consultation, entered_at)
+    # Everything that needs no current state is made ready before the lock: the answers
+    # checked (a refusal waits until the vote is known to be open, which it reports first),
+    # the receipt, the row's values and the audit payload but for the version.
+    try:
+        chosen, invalid = _parse_choices(consultation, raw_choices, channel), None
+    except ValidationFailed as exc:
+        chosen, invalid = {}, exc
+    if entered_at is not None:
         now = entered_at
-    if entry is None:
-        raise Conflict(_("This household is not on the electoral roll of this vote."))
-    chosen = _parse_choices(consultation, raw_choices, channel)
     serial = (serial or "").strip()[:40] or None
-    if channel is BallotChannel.PROXY:
-        _check_proxy(consultation, household, proxy)
     values = {
         "channel": channel.value, "entered_by_id": getattr(actor, "id", None), "serial": serial,
         "proxy_name": proxy.name if proxy else None,
@@ -405,6 +400,31 @@ def cast(actor: Any, consultation: Consultation, household: Household,
         "receipt": new_receipt(), "cast_at": now, "created_at": now,
         "submission": (submission or "")[:64] or None,
     }
+    # A household voting online is not named by its account: in a confidential vote the
+    # account would say whose ballot it is, and the public audit export must not carry it.
+    online = channel is BallotChannel.ONLINE
+    payload = {
+        "consultation_id": consultation.id,
+        "household_id": household.id if consultation.secrecy == Secrecy.OPEN else None,
+        "owner": owner_token(consultation, entry.owner_identity) if entry else None,
+        "area_dm2": entry.area_dm2 if entry else None, "channel": channel.value,
+        "serial": serial, "proxy": bool(proxy), "cast_at": now,
+        "choices": {str(item.number): choice.value for item, choice in chosen.items()},
+    }
+    # Hold the consultation as it stands (PostgreSQL: FOR SHARE; ballots do not wait for each
+    # other) until this ballot commits: closing the vote waits for it, so the frozen tally
+    # counts every ballot acknowledged, and a ballot arriving after the close sees it closed.
+    lock_row(consultation, shared=True)
+    if entered_at is None:
+        check_vote_open(consultation, now)
+    else:
+        check_can_settle(consultation, entered_at)
+    if entry is None:
+        raise Conflict(_("This household is not on the electoral roll of this vote."))
+    if invalid is not None:
+        raise invalid
+    if channel is BallotChannel.PROXY:
+        _check_proxy(consultation, household, proxy)
     if serial:
         _check_serial_free(consultation, household, serial)
     ballot, created = insert_or_lock(Ballot, {
@@ -418,7 +438,7 @@ def cast(actor: Any, consultation: Consultation, household: Household,
             setattr(ballot, key, values[key])
         ballot.version += 1
     if created:  # one multi-row INSERT, without the unit of work: the first ballot is the rush
-        db.session.execute(_CHOICES_INSERT, [
+        db.session.connection().execute(_CHOICES_INSERT, [
             {"ballot_id": ballot.id, "item_id": item.id, "choice": choice.value}
             for item, choice in chosen.items()])
     else:
@@ -429,19 +449,9 @@ def cast(actor: Any, consultation: Consultation, household: Household,
             else:
                 ballot.choices.append(BallotChoice(item_id=item.id, choice=choice.value))
         db.session.flush()
-    open_ballot = consultation.secrecy == Secrecy.OPEN
-    # A household voting online is not named by its account: in a confidential vote the
-    # account would say whose ballot it is, and the public audit export must not carry it.
-    online = channel is BallotChannel.ONLINE
-    payload = {
-        "consultation_id": consultation.id, "round": consultation.round,
-        "household_id": household.id if open_ballot else None,
-        "owner": owner_token(consultation, entry.owner_identity), "area_dm2": entry.area_dm2,
-        "channel": channel.value, "version": ballot.version, "serial": serial,
-        "proxy": bool(proxy), "receipt_hash": receipt_hash(consultation, ballot.receipt),
-        "cast_at": now,
-        "choices": {str(item.number): choice.value for item, choice in chosen.items()},
-    }
+    # The round as the lock holds it (the receipt's hash is of this round's receipt).
+    payload.update(round=consultation.round, version=ballot.version,
+                   receipt_hash=receipt_hash(consultation, ballot.receipt))
     audit.record(None if online else actor, "ballot.cast" if created else "ballot.changed",
                  ballot, payload, compound_id=consultation.compound_id,
                  actor_label=audit.HOUSEHOLD_ACTOR if online else None)
@@ -453,7 +463,7 @@ def cast(actor: Any, consultation: Consultation, household: Household,
 def _set_aside_entries(consultation: Consultation, household_id: int, now: datetime) -> None:
     """The household voted online itself: whatever the committee entered for it and still
     waits (a second entry, a decision, an authorisation) will never count."""
-    ids = list(db.session.scalars(_SET_ASIDE, {
+    ids = list(db.session.connection().scalars(_SET_ASIDE, {
         "b_consultation": consultation.id, "b_round": consultation.round,
         "b_household": household_id, "b_now": now}))
     for entry_id in ids:
@@ -466,7 +476,8 @@ def _set_aside_entries(consultation: Consultation, household_id: int, now: datet
 # Why an entry was set aside (``BallotEntry.note``), as stored.
 SET_ASIDE_OWN_VOTE = "household_voted"
 # On every online ballot's path, inside the serialised section: a plain statement built once
-# (the loaded entries, if any, are not updated by it; none are loaded on that path).
+# and run on the session's connection, past the ORM's execution layers (the loaded entries, if
+# any, are not updated by it; none are loaded on that path).
 _entries = table_of(BallotEntry)
 _SET_ASIDE = (
     update(_entries).where(

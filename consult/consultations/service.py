@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -626,8 +626,8 @@ def load_items(consultation: Consultation) -> list[Item]:
 
 def attachment_counts(consultation: Consultation) -> dict[int, int]:
     """How many attachments each item of ``consultation`` has (items without any absent)."""
-    return {item: count for item, count in db.session.execute(
-        _ATTACHMENT_COUNTS, {"id": consultation.id})}
+    rows = db.session.execute(_ATTACHMENT_COUNTS, {"id": consultation.id}).all()
+    return dict(cast(Sequence[tuple[int, int]], rows))
 
 
 def get_item_or_404(consultation: Consultation, item_id: int) -> Item:

@@ -330,7 +330,8 @@ def insert_or_lock(model: type[M], key: dict[str, Any], values: dict[str, Any]) 
             .on_conflict_do_nothing(index_elements=list(names)).returning(*table.c))
     # A plain statement built once and the object made from its row: it is on every first
     # ballot's path, inside the serialised section, where the ORM's insert cost 3× as much.
-    inserted = session.execute(statement, {**key, **values}).first()
+    session.flush()  # a plain statement on the connection: what is pending goes first
+    inserted = session.connection().execute(statement, {**key, **values}).first()
     if inserted is not None:
         created = model(**{attribute: inserted[index]
                            for index, attribute in enumerate(_attributes_of(model))})
@@ -377,7 +378,7 @@ def _reload(obj: Any, shared: bool | None) -> None:
             statement = statement.with_for_update(read=shared)
         _RELOADS[(model, shared)] = statement
     identity = inspect(obj).identity
-    row = db.session.execute(statement, {"pk": identity[0]}).one()
+    row = db.session.connection().execute(statement, {"pk": identity[0]}).one()
     for index, attribute in enumerate(_attributes_of(model)):
         set_committed_value(obj, attribute, row[index])
 
