@@ -49,9 +49,18 @@ def upgrade():
                               autoincrement=False)
     op.execute('UPDATE audit_head SET chain_id = 0 WHERE chain_id = 1')
 
+    # The notices issued so far name a head of the global chain.
+    with op.batch_alter_table('notice', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('chain_id', sa.BigInteger(), nullable=False,
+                                      server_default='0'))
+    with op.batch_alter_table('notice', schema=None) as batch_op:
+        batch_op.alter_column('chain_id', existing_type=sa.BigInteger(), server_default=None)
+
 
 def downgrade():
     postgresql = op.get_bind().dialect.name == 'postgresql'
+    with op.batch_alter_table('notice', schema=None) as batch_op:
+        batch_op.drop_column('chain_id')
     # Only the global chain can go back to being the single chain.
     op.execute('DELETE FROM audit_head WHERE chain_id <> 0')
     op.execute('UPDATE audit_head SET chain_id = 1 WHERE chain_id = 0')
