@@ -244,3 +244,67 @@ def test_the_command_verifies_without_holding_the_write_lock(chain, runner, monk
     result = cli(runner, 1)
     assert result.exit_code == 0, result.output
     assert taken == [True]
+
+
+@pytest.fixture
+def chains() -> None:
+    """16 events in three chains, written interleaved: 4 in the global chain, 6 in chain 5 and
+    6 in chain 9. Two processes split them inside chain 5 (after its 4th event)."""
+    lengths = {0: 4, 5: 6, 9: 6}
+    written = dict.fromkeys(lengths, 0)
+    while written != lengths:
+        for chain, length in lengths.items():
+            if written[chain] < length:
+                written[chain] += 1
+                audit.record(None, WATCHED if written[chain] % 2 else "test.other",
+                             ("opinion", written[chain]), {"n": written[chain], "名": "测试"},
+                             chain=chain)
+    db.session.commit()
+    assert streaming.split([(0, 4), (5, 6), (9, 6)], 2) == [(5, 4), (9, 6)]
+    assert streaming.usable_jobs(db.session.connection(), 2, 16) == 2
+    db.session.rollback()
+
+
+def test_several_chains_hold_with_any_number_of_processes(chains, runner):
+    result = both()
+    assert result.ok and (result.checked, result.chains) == (16, 3)
+    assert "The audit chain holds: 16 events in 3 chains" in same_words(runner)
+
+
+def test_a_break_at_the_process_boundary_inside_a_chain_is_named(chains, runner):
+    tamper("UPDATE audit_event SET prev_hash = :h WHERE chain_id = 5 AND chain_seq = 5",
+           h="a" * 64)
+    result = both()
+    assert (result.problem.chain, result.problem.seq, result.problem.kind, result.checked) == (
+        5, 5, "link", 8)
+    assert "event #5 of chain 5: it does not point" in same_words(runner)
+
+
+def test_a_gap_in_the_last_chain_is_named_alike(chains, runner):
+    tamper("DELETE FROM audit_event WHERE chain_id = 9 AND chain_seq = 3")
+    result = both()
+    assert (result.problem.chain, result.problem.seq, result.problem.kind, result.checked) == (
+        9, 4, "gap", 12)
+    same_words(runner)
+
+
+def test_checks_are_shown_the_events_of_several_chains_alike(chains):
+    shown: dict[int, list[tuple[int, int]]] = {}
+    for jobs in (1, 2):
+        events: list[tuple[int, int]] = []
+
+        class Watch:
+            actions = frozenset({WATCHED})
+
+            def event(self, fields: audit.EventFields, events: list[Any] = events) -> None:
+                events.append((fields.chain_id, fields.chain_seq))
+
+            def finish(self, session: Any, events: list[Any] = events) -> Any:
+                return type("Outcome", (), {"checked": len(events), "problems": ()})()
+
+        assert audit.verify(checks={"watch": Watch}, jobs=jobs).ok
+        db.session.rollback()
+        shown[jobs] = events
+    # Chain by chain, each in its order.
+    assert shown[1] == [(0, 1), (0, 3), (5, 1), (5, 3), (5, 5), (9, 1), (9, 3), (9, 5)]
+    assert shown[2] == shown[1]
