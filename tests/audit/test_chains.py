@@ -231,3 +231,19 @@ def test_a_chain_is_named_by_what_an_event_concerns(compound):
     assert audit.chain_of(compound) == 0
     assert audit.record(None, "x", ("ballot_entry", 5), {}, chain=consultation.id).chain_id \
         == consultation.id
+
+
+def test_the_trail_shows_each_events_chain_and_filters_by_chain(client, login_as, compound):
+    consultation = factories.make_consultation(compound)
+    workflow.apply(consultation, Action.START_SOLICITING, None)
+    stage = chain_events(consultation.id)[-1]
+    anchor = chain_events(0)[-1]
+    login_as("admin")
+    en = {"Accept-Language": "en"}
+    page = client.get(f"/audit/?chain={consultation.id}", headers=en).text
+    assert f"Events of audit chain {consultation.id}." in page
+    assert f'/audit/{stage.seq}"' in page and f'/audit/{anchor.seq}"' not in page
+    assert f"audit chain {consultation.id} · event {stage.chain_seq}" in page
+    assert f'/audit/{anchor.seq}"' in client.get("/audit/?chain=0").text
+    detail = client.get(f"/audit/{stage.seq}", headers={"Accept-Language": "zh-CN"}).text
+    assert f"链 {consultation.id} · 第 {stage.chain_seq} 条" in detail
