@@ -317,9 +317,12 @@ def anchor(chain: int, actor: Any = None, *, session: Session | None = None) -> 
 
 def anchor_moved(actor: Any = None, *, session: Session | None = None) -> list[int]:
     """Anchor every consultation chain whose head moved since its last anchor (or that was
-    never anchored); returns the chains anchored, in order."""
+    never anchored); returns the chains anchored, in order.
+
+    Which chains moved is read before the global head is locked (only the anchors themselves
+    are written under it), so sign-ins do not wait for the reading; a chain that two runs at
+    once both find moved is anchored twice, which is harmless."""
     session = _current(session)
-    _lock_head(session, GLOBAL_CHAIN)
     anchored: dict[int, int] = {}
     for payload in session.scalars(select(AuditEvent.payload).where(
             AuditEvent.chain_id == GLOBAL_CHAIN, AuditEvent.action == ANCHOR_ACTION)):

@@ -45,8 +45,7 @@ def upgrade():
 
     with op.batch_alter_table('audit_head', schema=None) as batch_op:
         batch_op.alter_column('id', new_column_name='chain_id', existing_type=sa.Integer(),
-                              type_=sa.BigInteger(), existing_nullable=False,
-                              autoincrement=False)
+                              type_=sa.BigInteger(), existing_nullable=False)
     op.execute('UPDATE audit_head SET chain_id = 0 WHERE chain_id = 1')
 
     # The notices issued so far name a head of the global chain.
@@ -66,8 +65,7 @@ def downgrade():
     op.execute('UPDATE audit_head SET chain_id = 1 WHERE chain_id = 0')
     with op.batch_alter_table('audit_head', schema=None) as batch_op:
         batch_op.alter_column('chain_id', new_column_name='id', existing_type=sa.BigInteger(),
-                              type_=sa.Integer(), existing_nullable=False,
-                              autoincrement=False)
+                              type_=sa.Integer(), existing_nullable=False)
     op.execute('DELETE FROM audit_event WHERE chain_id <> 0')
     op.execute('UPDATE audit_event SET seq = chain_seq')
     if postgresql:
