@@ -295,61 +295,81 @@ def copy_consultations(template: Any, compound_ids: Iterable[int], chain: Chain,
         title = f"{compounds[compound]}综合改造"
         ref = ("consultation", str(cid), compound)
         chain.add(created, "system", "consultation.created", *ref,
-                  {"title": title, "rule": rule, "secrecy": template.secrecy})
+                  {"title": title, "rule": rule, "secrecy": template.secrecy}, chain=cid)
         for item in items:
             chain.add(created, "system", "consultation.item_added", "item",
                       str(item_ids[cid, item.number]), compound,
                       {"number": item.number, "title": item.title,
-                       "estimated_cost_fen": item.estimated_cost_fen})
+                       "estimated_cost_fen": item.estimated_cost_fen}, chain=cid)
         stages = [Stage.DRAFT, Stage.SOLICITING, Stage.PROPOSING, Stage.DISCUSSING]
         for action, (source, target) in zip(
                 ("start_soliciting", "start_proposing", "start_discussion"),
                 itertools.pairwise(stages), strict=True):
             chain.add(created, "system", "consultation.stage_changed", *ref, {
                 "action": action, "from": source.value, "to": target.value, "reason": "",
-                "round": 1, "by_deadline": False})
+                "round": 1, "by_deadline": False}, chain=cid)
+            chain.anchor(created, cid)
         totals = ballots.roll_totals(db.session.get(Consultation, cid))
         chain.add(opened, "system", "ballot.roll_frozen", *ref, {
             "round": 1, "households": totals.households, "owners": totals.owners,
-            "area_dm2": totals.area_dm2})
+            "area_dm2": totals.area_dm2}, chain=cid)
         chain.add(opened, "system", "consultation.stage_changed", *ref, {
             "action": "open_vote", "from": Stage.DISCUSSING.value, "to": Stage.VOTING.value,
-            "reason": "", "round": 1, "by_deadline": False})
+            "reason": "", "round": 1, "by_deadline": False}, chain=cid)
+        chain.anchor(opened, cid)
     return copies
 
 
 class Chain:
-    """Appends audit events in bulk: the head is read once, every event hashed with the
-    service's ``event_hash``, and the head row written once at the end."""
+    """Appends audit events in bulk, to any chain: each chain's head is read once, every event
+    hashed with the service's ``event_hash``, and the head rows written once at the end."""
 
     def __init__(self) -> None:
         from consult.audit import service as audit
+        from consult.audit.models import AuditHead
         from consult.extensions import db
 
-        head = db.session.get(audit.AuditHead, audit.HEAD_ID)
-        self.seq, self.hash = head.seq, head.hash
+        self.heads: dict[int, tuple[int, str]] = {
+            int(chain): (int(seq), str(digest)) for chain, seq, digest in db.session.execute(
+                select(AuditHead.chain_id, AuditHead.seq, AuditHead.hash))}
+        self.heads.setdefault(audit.GLOBAL_CHAIN, (0, audit.GENESIS_HASH))
         self.pending: list[dict[str, Any]] = []
         self.count = 0
 
+    @property
+    def seq(self) -> int:
+        """The global chain's length."""
+        return self.heads[0][0]
+
     def add(self, created_at: datetime, actor_label: str, action: str, object_type: str,
-            object_id: str | None, compound_id: int | None, payload: dict[str, Any]) -> None:
+            object_id: str | None, compound_id: int | None, payload: dict[str, Any], *,
+            chain: int = 0) -> None:
         from consult.audit import service as audit
 
+        seq, prev = self.heads.get(chain, (0, audit.GENESIS_HASH))
         fields = audit.EventFields(
-            seq=self.seq + 1, created_at=audit.format_time(created_at), actor_id=None,
+            chain_seq=seq + 1, created_at=audit.format_time(created_at), actor_id=None,
             actor_label=actor_label, action=action, object_type=object_type,
             object_id=object_id, compound_id=compound_id,
-            payload=audit.canonical_json(payload), prev_hash=self.hash)
+            payload=audit.canonical_json(payload), prev_hash=prev, chain_id=chain)
         digest = audit.event_hash(fields)
         self.pending.append({
-            "seq": fields.seq, "created_at": created_at, "actor_id": None,
-            "actor_label": actor_label, "action": action, "object_type": object_type,
-            "object_id": object_id, "compound_id": compound_id, "payload": fields.payload,
-            "prev_hash": fields.prev_hash, "hash": digest})
-        self.seq, self.hash = fields.seq, digest
+            "chain_id": chain, "chain_seq": fields.chain_seq, "created_at": created_at,
+            "actor_id": None, "actor_label": actor_label, "action": action,
+            "object_type": object_type, "object_id": object_id, "compound_id": compound_id,
+            "payload": fields.payload, "prev_hash": fields.prev_hash, "hash": digest})
+        self.heads[chain] = (fields.chain_seq, digest)
         self.count += 1
         if len(self.pending) >= BATCH:
             self.flush()
+
+    def anchor(self, created_at: datetime, chain: int) -> None:
+        """The anchor of ``chain``'s head in the global chain, as a stage change writes it."""
+        from consult.audit import service as audit
+
+        seq, digest = self.heads[chain]
+        self.add(created_at, audit.SYSTEM_ACTOR, audit.ANCHOR_ACTION, "audit_chain", str(chain),
+                 None, {"chain": chain, "seq": seq, "hash": digest})
 
     def flush(self) -> None:
         from consult.audit.models import AuditEvent
@@ -359,13 +379,19 @@ class Chain:
             self.pending = []
 
     def close(self) -> None:
-        """Write what is pending and move the head row to the last event."""
-        from consult.audit import service as audit
+        """Write what is pending and move each head row to its chain's last event."""
+        from consult.audit.models import AuditHead
         from consult.extensions import db
 
         self.flush()
-        db.session.execute(update(audit.AuditHead).where(audit.AuditHead.id == audit.HEAD_ID)
-                           .values(seq=self.seq, hash=self.hash))
+        known = set(db.session.scalars(select(AuditHead.chain_id)))
+        for chain, (seq, digest) in self.heads.items():
+            if chain in known:
+                db.session.execute(update(AuditHead).where(AuditHead.chain_id == chain)
+                                   .values(seq=seq, hash=digest))
+            else:
+                db.session.execute(insert(AuditHead).values(chain_id=chain, seq=seq,
+                                                            hash=digest))
         db.session.expire_all()
 
 
@@ -525,7 +551,7 @@ def generate(households: int, compounds: int, *, seed: int = 2026, turnout: floa
         if key not in tokens:
             tokens[key] = ballots.owner_token(consultation, identity)
         chain.add(cast_at, "(household)" if online else "system", "ballot.cast", "ballot",
-                  str(ballot_id), compound, {
+                  str(ballot_id), compound, chain=consultation.id, payload={
                       "consultation_id": consultation.id, "round": 1, "household_id": hid,
                       "owner": tokens[key], "area_dm2": areas[hid], "channel": channel,
                       "version": 1, "serial": None, "proxy": False,

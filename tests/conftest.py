@@ -207,13 +207,15 @@ def app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 def wipe(app: Flask) -> None:
-    """Empty every table and reset the audit head (after a committing test)."""
+    """Empty every table and reset the audit heads (after a committing test)."""
     with app.app_context():
         db.session.remove()
         with db.engine.begin() as conn:
             for table in reversed(db.metadata.sorted_tables):
                 if table.name != "audit_head":
                     conn.execute(table.delete())
+            # The global chain's head stays (the migrations wrote it); the others go.
+            conn.execute(sa.delete(AuditHead).where(AuditHead.chain_id != 0))
             conn.execute(sa.update(AuditHead).values(seq=0, hash=GENESIS_HASH))
 
 

@@ -12,6 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import current_app
+from sqlalchemy.orm import Session
 
 from config import TestingConfig
 from consult import create_app
@@ -118,5 +119,90 @@ def test_the_vote_stages_migration_moves_rows_both_ways(tmp_path):
                     consultation.c.title == "counted")).scalar() == counted
             with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as conn:
                 conn.execute(consultation.update().values(stage="vote_closed"))
+        finally:
+            db.engine.dispose()
+
+
+@pytest.fixture
+def scratch_database(tmp_path):
+    """The URL of an empty database of the suite's kind: a file for SQLite, a database made
+    for the test (and dropped after it) on the suite's PostgreSQL server."""
+    suite = sa.make_url(db.engine.url.render_as_string(hide_password=False))
+    if suite.get_backend_name() != "postgresql":
+        yield f"sqlite:///{tmp_path / 'scratch.sqlite'}"
+        return
+    name = f"scratch_{tmp_path.name.lower().replace('-', '_')}"[:60]
+    admin = sa.create_engine(suite, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield suite.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_the_audit_chains_migration_keeps_every_event_and_its_hash(tmp_path, scratch_database):
+    """The single chain becomes the global chain: each event at its position with its hash
+    (which verifies unchanged), the head row is chain 0's, the database numbers new events
+    after the last one (on PostgreSQL from a sequence set past them); and back."""
+    from consult.audit import service as audit
+
+    class Config(TestingConfig):
+        SQLALCHEMY_DATABASE_URI = scratch_database
+        INSTANCE_DIR = str(tmp_path)
+        UPLOAD_PATH = str(tmp_path / "uploads")
+        PDF_RENDER_LOCK_DIR = str(tmp_path / "render-locks")
+
+    before, after = "b7d2f4a6c813", "c3e9a1f5b742"
+    app = create_app(Config)
+    with app.app_context():
+        try:
+            flask_migrate.upgrade(revision=before)
+            tables = sa.MetaData()
+            tables.reflect(db.engine)
+            event, head = tables.tables["audit_event"], tables.tables["audit_head"]
+            prev, rows = "0" * 64, []
+            for seq in (1, 2, 3):
+                fields = audit.EventFields(
+                    chain_seq=seq, created_at=f"2026-12-01T08:00:0{seq}.000000Z", actor_id=None,
+                    actor_label="system", action="registry.compound.created",
+                    object_type="compound", object_id=str(seq), compound_id=seq,
+                    payload=audit.canonical_json({"n": seq, "名": "测试"}), prev_hash=prev)
+                prev = audit.event_hash(fields)
+                rows.append({"seq": seq, "created_at": datetime(2026, 12, 1, 8, 0, seq),
+                             "actor_id": None, "actor_label": "system",
+                             "action": fields.action, "object_type": "compound",
+                             "object_id": str(seq), "compound_id": seq,
+                             "payload": fields.payload, "prev_hash": fields.prev_hash,
+                             "hash": prev})
+            with db.engine.begin() as conn:
+                conn.execute(event.insert(), rows)
+                conn.execute(head.update().values(seq=3, hash=prev))
+            flask_migrate.upgrade(revision=after)
+            with db.engine.connect() as conn:
+                migrated = conn.execute(sa.text(
+                    "SELECT seq, chain_id, chain_seq, hash FROM audit_event ORDER BY seq")).all()
+                heads = conn.execute(sa.text("SELECT chain_id, seq, hash FROM audit_head")).all()
+            assert [tuple(r) for r in migrated] == [
+                (r["seq"], 0, r["seq"], r["hash"]) for r in rows]
+            assert [tuple(h) for h in heads] == [(0, 3, prev)]
+            # A session of this database's own (the suite's session is the suite's database).
+            with Session(db.engine) as session:
+                result = audit.verify(session, checks={})
+                assert result.ok and result.checked == 3
+                assert (result.head_seq, result.head_hash) == (3, prev)
+                appended = audit.record(None, "consultation.updated", ("consultation", 9), {},
+                                        chain=9, session=session)
+                assert (appended.seq, appended.chain_id, appended.chain_seq) == (4, 9, 1)
+                assert audit.verify(session, checks={}).ok
+                session.commit()
+            flask_migrate.downgrade(revision=before)
+            with db.engine.connect() as conn:
+                assert conn.execute(sa.text("SELECT seq FROM audit_event ORDER BY seq")
+                                    ).scalars().all() == [1, 2, 3]
+                assert conn.execute(sa.text("SELECT id, seq, hash FROM audit_head")).one() == (
+                    1, 3, prev)
         finally:
             db.engine.dispose()

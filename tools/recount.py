@@ -8,8 +8,10 @@ check what it does. Given an export (``flask audit export``, or the download of 
 consultation; the format is described in docs/audit-export.md) it
 
 1. recomputes the SHA-256 hash of every event from its fields and checks the links between
-   consecutive events (and, for a whole-chain export, the chain from its first event to its
-   head);
+   consecutive events of each chain; checks that the chain the export holds whole (the
+   consultation's own chain, or every chain of a whole export) runs from its first event to
+   its head; and checks every anchor (the global chain's record of a consultation chain's
+   head) against the event it names, so that a chain rewritten afterwards is caught;
 2. checks each published notice's content against the SHA-256 its ``notice.published`` event
    recorded, and the chain position the notice states;
 3. recounts every counted vote from the events alone: the rule from the consultation's
@@ -40,9 +42,14 @@ from collections import Counter, defaultdict
 from fractions import Fraction
 from typing import Any
 
-FORMAT, VERSIONS = "consult-audit-export", (1, 2)
-HASH_FIELDS = ["seq", "created_at", "actor_id", "actor_label", "action", "object_type",
-               "object_id", "compound_id", "payload", "prev_hash"]
+FORMAT, VERSIONS = "consult-audit-export", (1, 2, 3)
+# The hashed fields, in order: since version 3 each event has a chain (``chain_id``, left out
+# of the hash for the global chain 0) and its position in it; before, one chain numbered by seq.
+HASH_FIELDS = ["chain_id", "chain_seq", "created_at", "actor_id", "actor_label", "action",
+               "object_type", "object_id", "compound_id", "payload", "prev_hash"]
+SINGLE_CHAIN_FIELDS = ["seq", "created_at", "actor_id", "actor_label", "action", "object_type",
+                       "object_id", "compound_id", "payload", "prev_hash"]
+ANCHOR = "audit.anchor"
 GENESIS = "0" * 64
 BALLOT_ACTIONS = ("ballot.cast", "ballot.changed")
 
@@ -77,64 +84,105 @@ class Report:
 
 def event_hash(event: dict[str, Any]) -> str:
     """SHA-256 of the JSON array of the hashed fields (UTF-8, no spaces), as the app does."""
-    encoded = json.dumps([event[name] for name in HASH_FIELDS], ensure_ascii=False,
+    if "chain_seq" in event:
+        names = HASH_FIELDS if event["chain_id"] != 0 else HASH_FIELDS[1:]
+    else:  # an export of version 1 or 2
+        names = SINGLE_CHAIN_FIELDS
+    encoded = json.dumps([event[name] for name in names], ensure_ascii=False,
                          separators=(",", ":"))
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
-def verify_events(export: dict[str, Any], report: Report) -> dict[int, dict[str, Any]]:
-    """Check every event's hash and the links between consecutive events; return the events
-    by seq."""
+def position(event: dict[str, Any]) -> tuple[int, int]:
+    """(chain, position in it) of an event; a version 1 or 2 export has one chain, by seq."""
+    if "chain_seq" in event:
+        return event["chain_id"], event["chain_seq"]
+    return 0, event["seq"]
+
+
+def name(event: dict[str, Any]) -> str:
+    """How the report names an event: its number, and its chain and position."""
+    chain, at = position(event)
+    number = f"#{event['seq']} " if "seq" in event and "chain_seq" in event else ""
+    return f"event {number}(chain {chain} #{at})" if number else f"event #{at} of chain {chain}"
+
+
+def verify_events(export: dict[str, Any], report: Report
+                  ) -> tuple[dict[int, dict[str, Any]], dict[tuple[int, int], dict[str, Any]]]:
+    """Check every event's hash and the links between consecutive events of each chain; each
+    chain the export holds whole from its first event to its head; and every anchor. Return
+    the events shown, by seq, and every event, by (chain, position)."""
     events = export["events"]
     head = export["chain_head"]
-    if export.get("hash_fields") != HASH_FIELDS:
+    single = export.get("version", 0) < 3
+    if export.get("hash_fields") != (SINGLE_CHAIN_FIELDS if single else HASH_FIELDS):
         report.problem(f"the export hashes other fields than this tool knows: "
                        f"{export.get('hash_fields')}")
     by_seq: dict[int, dict[str, Any]] = {}
+    at: dict[tuple[int, int], dict[str, Any]] = {}
+    chains: dict[int, list[dict[str, Any]]] = defaultdict(list)
     recomputed = links = 0
     withheld: list[int] = []
     redacted: list[int] = []
-    previous: dict[str, Any] | None = None
+    omitted = 0
     for event in events:
-        seq = event["seq"]
-        if previous is not None and seq <= previous["seq"]:
-            report.problem(f"event #{seq} comes after event #{previous['seq']}: out of order "
-                           f"or repeated")
-        if event.get("withheld"):
-            withheld.append(seq)
+        chain, place = position(event)
+        previous = chains[chain][-1] if chains[chain] else None
+        if previous is not None and place <= position(previous)[1]:
+            report.problem(f"{name(event)} comes after {name(previous)}: out of order or "
+                           f"repeated")
+        if event.get("omitted"):
+            omitted += 1
+        elif event.get("withheld"):
+            withheld.append(event["seq"])
         elif event.get("redacted"):
-            redacted.append(seq)
+            redacted.append(event["seq"])
         else:
             recomputed += 1
             if event_hash(event) != event["hash"]:
-                report.problem(f"event #{seq} ({event['action']}): its content does not match "
+                report.problem(f"{name(event)} ({event['action']}): its content does not match "
                                f"its hash; the event was changed after it was recorded")
-        if seq == 1 and event["prev_hash"] != GENESIS:
-            report.problem("event #1 does not start the chain")
-        if previous is not None and previous["seq"] == seq - 1:
+        if place == 1 and event["prev_hash"] != GENESIS:
+            report.problem(f"{name(event)} does not start its chain")
+        if previous is not None and position(previous)[1] == place - 1:
             links += 1
             if event["prev_hash"] != previous["hash"]:
-                report.problem(f"event #{seq} does not point to event #{seq - 1}: the chain is "
+                report.problem(f"{name(event)} does not point to {name(previous)}: the chain is "
                                f"broken there")
-        by_seq[seq] = event
-        previous = event
-    seqs = [e["seq"] for e in events]
+        if not event.get("omitted"):
+            by_seq[event["seq"]] = event
+        at[chain, place] = event
+        chains[chain].append(event)
+    # The chains the export holds whole, and the head each must end at.
+    heads = {h["chain"]: h for h in export.get("chain_heads", [])}
     if export["scope"] == "chain":
-        if seqs != list(range(1, len(seqs) + 1)):
-            missing = sorted(set(range(1, max(seqs, default=0) + 1)) - set(seqs))
-            report.problem(f"a whole-chain export must hold every event from #1; missing: "
-                           f"{_short(missing)}")
-        last = (seqs[-1], events[-1]["hash"]) if events else (0, GENESIS)
-        if (head["seq"], head["hash"]) != last:
-            report.problem(f"the chain head #{head['seq']} {head['hash'][:16]} is not the last "
-                           f"event #{last[0]} {last[1][:16]}")
-    elif seqs and (seqs[-1] > head["seq"] or (
-            seqs[-1] == head["seq"] and events[-1]["hash"] != head["hash"])):
-        report.problem(f"the last event #{seqs[-1]} does not fit the chain head #{head['seq']}")
-    span = f"#{seqs[0]}–#{seqs[-1]}" if seqs else "none"
-    report.say(f"Events: {len(events)} ({span}); chain head #{head['seq']} {head['hash'][:16]}…")
+        heads.setdefault(head.get("chain", 0), head)
+    elif not single:
+        heads = {head["chain"]: head}
+    for chain, chain_head in sorted(heads.items()):
+        held = chains.get(chain, [])
+        places = [position(e)[1] for e in held]
+        if places != list(range(1, len(places) + 1)):
+            missing = sorted(set(range(1, max(places, default=0) + 1)) - set(places))
+            report.problem(f"chain {chain} must be held whole from its first event; missing "
+                           f"positions: {_short(missing)}")
+        last = (places[-1], held[-1]["hash"]) if held else (0, GENESIS)
+        if (chain_head["seq"], chain_head["hash"]) != last:
+            report.problem(f"the head of chain {chain} #{chain_head['seq']} "
+                           f"{chain_head['hash'][:16]} is not its last event #{last[0]} "
+                           f"{last[1][:16]}")
+    if single and export["scope"] != "chain" and events:
+        last = events[-1]
+        if last["seq"] > head["seq"] or (last["seq"] == head["seq"]
+                                         and last["hash"] != head["hash"]):
+            report.problem(f"the last event #{last['seq']} does not fit the chain head "
+                           f"#{head['seq']}")
+    anchors = verify_anchors(export, at, report)
+    report.say(f"Events: {len(events)} in {len(chains)} chain(s); chain head "
+               f"{head.get('chain', 0)} #{head['seq']} {head['hash'][:16]}…")
     report.say(f"  hashes recomputed: {recomputed}; links between consecutive events checked: "
-               f"{links}")
+               f"{links}; events listed by their hash only (not needed for the recount): "
+               f"{omitted}; anchors checked: {anchors}")
     if withheld:
         report.problem(f"{len(withheld)} event(s) had their actor withheld and cannot be "
                        f"hash-checked: {_short(withheld)}")
@@ -142,7 +190,40 @@ def verify_events(export: dict[str, Any], report: Report) -> dict[int, dict[str,
         report.problem(f"{len(redacted)} ballot event(s) written before receipts were "
                        f"recorded as hashes were exported with the receipt and owner token "
                        f"replaced, and cannot be hash-checked: {_short(redacted)}")
-    return by_seq
+    return by_seq, at
+
+
+def verify_anchors(export: dict[str, Any], at: dict[tuple[int, int], dict[str, Any]],
+                   report: Report) -> int:
+    """Check each anchor (an event of the global chain recording another chain's head) against
+    the event it names: a chain rewritten after it was anchored no longer matches. The anchors
+    of a consultation export come beside its events; those of a whole export are among them.
+    Returns how many were checked."""
+    if export["scope"] == "chain":
+        anchors = [e for e in export["events"] if e.get("action") == ANCHOR
+                   and position(e)[0] == 0]
+    else:
+        anchors = export.get("anchors", [])
+        for anchor in anchors:
+            if event_hash(anchor) != anchor["hash"] or position(anchor)[0] != 0:
+                report.problem(f"anchor {name(anchor)}: its content does not match its hash")
+    chain = export["chain_head"].get("chain")
+    for anchor in anchors:
+        named = json.loads(anchor["payload"])
+        if export["scope"] != "chain" and named["chain"] != chain:
+            report.problem(f"anchor {name(anchor)} anchors chain {named['chain']}, not this "
+                           f"export's chain {chain}")
+            continue
+        if named["seq"] == 0 and named["hash"] == GENESIS:
+            continue
+        event = at.get((named["chain"], named["seq"]))
+        if event is None or event["hash"] != named["hash"]:
+            report.problem(f"anchor {name(anchor)} recorded chain {named['chain']} at #"
+                           f"{named['seq']} with hash {named['hash'][:16]}, but "
+                           + ("the export holds no such event" if event is None else
+                              f"that event's hash is {event['hash'][:16]}")
+                           + ": the chain was rewritten after it was anchored")
+    return len(anchors)
 
 
 def _short(values: list[int], shown: int = 10) -> str:
@@ -154,6 +235,7 @@ def _short(values: list[int], shown: int = 10) -> str:
 
 
 def verify_notices(export: dict[str, Any], by_seq: dict[int, dict[str, Any]],
+                   at: dict[tuple[int, int], dict[str, Any]],
                    report: Report) -> list[dict[str, Any]]:
     """Check each notice's content against the SHA-256 and chain position its publication
     event recorded; return the notices whose content can be trusted, with it parsed."""
@@ -171,17 +253,19 @@ def verify_notices(export: dict[str, Any], by_seq: dict[int, dict[str, Any]],
         if event is None:
             report.problem(f"{label}: no notice.published event in the export records it")
             continue
+        chain = notice.get("chain_id", 0)
         for key, value in (("sha256", digest), ("verify_code", notice["verify_code"]),
-                           ("chain_seq", notice["chain_seq"]),
+                           ("chain_id", chain), ("chain_seq", notice["chain_seq"]),
                            ("chain_hash", notice["chain_hash"])):
-            if event.get(key) != value:
+            if event.get(key, 0 if key == "chain_id" else None) != value:
                 report.problem(f"{label}: its {key} differs from its publication event")
-        at = by_seq.get(notice["chain_seq"])
-        if at is not None:
+        issued = at.get((chain, notice["chain_seq"]))
+        if issued is not None:
             anchored += 1
-            if at["hash"] != notice["chain_hash"]:
-                report.problem(f"{label}: it was issued at chain head #{notice['chain_seq']} "
-                               f"{notice['chain_hash'][:16]}, but that event's hash differs")
+            if issued["hash"] != notice["chain_hash"]:
+                report.problem(f"{label}: it was issued at the head of chain {chain} "
+                               f"#{notice['chain_seq']} {notice['chain_hash'][:16]}, but that "
+                               f"event's hash differs")
         trusted.append({**notice, "parsed": json.loads(notice["content"])})
     report.say(f"Notices: {len(export.get('notices', []))}; content and SHA-256 checked; "
                f"issued at a chain head found in the export: {anchored}")
@@ -718,8 +802,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         report.say(f"Audit export of the whole chain, generated {export.get('generated_at')}")
     try:
-        by_seq = verify_events(export, report)
-        notices = verify_notices(export, by_seq, report)
+        by_seq, at = verify_events(export, report)
+        notices = verify_notices(export, by_seq, at, report)
         only = args.consultation if args.consultation is not None else (
             export.get("consultation", {}).get("id") if scope == "consultation" else None)
         trees: list[dict[str, Any]] = []

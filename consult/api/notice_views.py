@@ -43,8 +43,12 @@ class NoticeOut(Schema):
     superseded_at = fields.DateTime(required=True, allow_none=True, metadata={"example": None})
     verify_code = fields.String(required=True, metadata={"example": "7KQ2M9XA"})
     content_sha256 = fields.String(required=True, metadata={"example": "3b1f…"})
+    chain_id = fields.Integer(required=True, metadata={
+        "description": "The audit chain the notice's head is in: the consultation's id (0: the "
+                       "global chain).", "example": 12})
     chain_seq = fields.Integer(required=True, metadata={
-        "description": "The audit chain's head when the notice was issued.", "example": 812})
+        "description": "The audit chain's head when the notice was issued (the position in "
+                       "that chain).", "example": 812})
     chain_hash = fields.String(required=True, metadata={"example": "9ac0…"})
     pdf_url = fields.String(required=True, metadata={"example": "/notices/5.pdf"})
 
@@ -66,8 +70,8 @@ def _out(notice: Notice) -> dict[str, Any]:
         "period_ends_at": notice.period_ends_at,
         "in_period": notices.in_period(notice, utcnow()), "superseded_at": notice.superseded_at,
         "verify_code": notice.verify_code, "content_sha256": notice.content_sha256,
-        "chain_seq": notice.chain_seq, "chain_hash": notice.chain_hash,
-        "pdf_url": url_for("notices.pdf", notice_id=notice.id),
+        "chain_id": notice.chain_id, "chain_seq": notice.chain_seq,
+        "chain_hash": notice.chain_hash, "pdf_url": url_for("notices.pdf", notice_id=notice.id),
     }
 
 

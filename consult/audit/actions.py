@@ -32,6 +32,12 @@ def describe_objects(labels: dict[str, Any]) -> None:
     _OBJECTS.update(labels)
 
 
+# The audit trail's own event: a consultation chain's head recorded in the global chain.
+describe({"audit.anchor": _l("Chain head anchored")}, kind="audit")
+describe_kinds({"audit": _l("Audit trail")})
+describe_objects({"audit_chain": _l("Audit chain")})
+
+
 def action_label(action: str) -> str:
     """The translated label of an action code, or the code itself if none is registered."""
     label = _ACTIONS.get(action)

@@ -4,8 +4,14 @@ The chain's own check (``service.verify_chain``) shows that no event was changed
 check shows that its rows were not changed behind their events' back (the ballots: every
 stored ballot is what its latest event says). The audit trail knows no domain, so a domain
 registers its check with the app at start-up (``register``), and ``service.verify`` shows it
-the events it asks for, in seq order, while it walks the chain; once the chain holds, it asks
-each check what it found.
+the events it asks for while it walks the chains; once they hold, it asks each check what it
+found.
+
+The events come chain by chain (ascending ``chain_id``), each chain in its order, which is also
+``seq`` order within the chain (the event number is given while the chain's head is held). The
+order of events of *different* chains is not kept, so a check must not depend on it: key what
+is kept by consultation or object, as the ballots' check does (a ballot's events are all in its
+consultation's chain).
 """
 
 from __future__ import annotations
@@ -50,7 +56,8 @@ class ChainCheck(Protocol):
         ...
 
     def event(self, fields: EventFields) -> None:
-        """One event of ``actions``, in seq order, before the chain's check has judged it."""
+        """One event of ``actions``, in its chain's order, before the chain's check has judged
+        it."""
         ...
 
     def finish(self, session: Session) -> CheckOutcome:

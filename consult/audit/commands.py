@@ -9,6 +9,7 @@ import click
 from flask.cli import AppGroup
 from flask_babel import ngettext
 
+from consult.audit import service as audit
 from consult.audit.report import speed_line, verify_report
 from consult.audit.streaming import default_jobs
 from consult.core.commands import fail, transactional
@@ -37,6 +38,15 @@ def verify_command(jobs: int | None) -> None:
     click.echo(speed_line(report.events, time.perf_counter() - start))
     if report.problem is not None:
         fail(report.problem)
+
+
+@group.command("anchor")
+@transactional
+def anchor_command() -> str:
+    """Anchor in the global chain the head of every consultation chain that moved since it was
+    last anchored (run it from a timer, e.g. every few minutes)."""
+    chains = audit.anchor_moved()
+    return ngettext("Anchored %(num)s chain.", "Anchored %(num)s chains.", len(chains))
 
 
 @group.command("export")

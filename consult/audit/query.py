@@ -23,10 +23,12 @@ EVENT_SORTS: dict[str, tuple[Any, ...]] = {"seq": (AuditEvent.seq,)}
 def event_page_query(scope: frozenset[int] | None, *, object_type: str = "",
                      object_id: str = "", action: str = "", actor: str = "",
                      kind: str = "", households: Sequence[int] | None = None,
-                     sort: Sort | None = None) -> Select[AuditEvent]:
+                     chain: int | None = None, sort: Sort | None = None) -> Select[AuditEvent]:
     """Events newest first (or ``sort``), limited to ``scope`` compounds (None = all),
     filtered: ``kind`` is a kind of change (``actions.describe``), ``households`` the
-    ids of households of which any is concerned (``concerning``; none found: no event)."""
+    ids of households of which any is concerned (``concerning``; none found: no event),
+    ``chain`` the audit chain (0 the global one; within a chain, ``seq`` order is chain
+    order)."""
     stmt = sorting.order(select(AuditEvent), sort or Sort("seq", descending=True), EVENT_SORTS)
     if scope is not None:
         stmt = stmt.where(AuditEvent.compound_id.in_(scope))
@@ -36,6 +38,8 @@ def event_page_query(scope: frozenset[int] | None, *, object_type: str = "",
         stmt = stmt.where(AuditEvent.object_id == object_id)
     if action:
         stmt = stmt.where(AuditEvent.action == action)
+    if chain is not None:
+        stmt = stmt.where(AuditEvent.chain_id == chain)
     if actor:
         stmt = stmt.where(AuditEvent.actor_label == actor)
     if kind:

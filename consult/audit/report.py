@@ -43,8 +43,9 @@ def speed_line(events: int, seconds: float) -> str:
 
 def chain_holds(result: VerifyResult) -> str:
     """How many events were verified, up to which head."""
-    return _("The audit chain holds: %(n)s events, head #%(seq)s %(hash)s.",
-             n=result.checked, seq=result.head_seq, hash=result.head_hash[:16])
+    return _("The audit chain holds: %(n)s events in %(chains)s chains, %(anchors)s anchors "
+             "match; global head #%(seq)s %(hash)s.", n=result.checked, chains=result.chains,
+             anchors=result.anchors, seq=result.head_seq, hash=result.head_hash[:16])
 
 
 def chain_broken(result: VerifyResult) -> str:
@@ -57,11 +58,17 @@ def chain_broken(result: VerifyResult) -> str:
                   "or reordered)"),
         "gap": _("the sequence jumps from %(expected)s to %(found)s (events are missing)",
                  expected=problem.expected, found=problem.found),
-        "head": _("the chain head says %(found)s but the last event is %(expected)s (events "
-                  "at the end were removed or added)", found=problem.found,
-                  expected=problem.expected),
+        "head": (_("the chain has events but no chain head (its head row was removed)")
+                 if problem.found == "none" else
+                 _("the chain head says %(found)s but the last event is %(expected)s (events "
+                   "at the end were removed or added)", found=problem.found,
+                   expected=problem.expected)),
+        "anchor": _("the global chain anchored this position with hash %(expected)s but the "
+                    "chain holds %(found)s there (the chain was rewritten or cut short)",
+                    expected=problem.expected[:16], found=problem.found[:16]),
     }
-    where = (_("event #%(seq)s", seq=problem.seq) if problem.seq is not None
-             else _("the chain head"))
+    where = (_("event #%(seq)s of chain %(chain)s", seq=problem.seq, chain=problem.chain)
+             if problem.seq is not None
+             else _("the chain head of chain %(chain)s", chain=problem.chain))
     return _("The audit chain is broken at %(where)s: %(reason)s. %(n)s events before it "
              "verified.", where=where, reason=reasons[problem.kind], n=result.checked)

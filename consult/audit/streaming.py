@@ -11,12 +11,12 @@ Whenever that quick hash disagrees with the stored one, the event is read again 
 So the verdict is always ``event_hash``'s: the quick text is only a faster way to the same
 bytes for rows stored in the usual form.
 
-``verify_stream`` walks one ordered stream of rows from a given previous hash; the whole chain
-is one such stream (a chain per consultation would be another). ``verify_stored`` can split the
-chain into ranges of seq verified by separate processes; the parent then checks the links
-between the ranges and, if any range is not clean, walks the chain again in one process from
-the start of the first such range, so the first broken link reported is the one a walk in one
-process reports.
+``verify_stream`` walks one stream of rows ordered by ``(chain_id, chain_seq)``: the chains one
+after the other, ascending, each in its order from the genesis hash. ``verify_stored`` can split
+that stream into ranges of ``(chain_id, chain_seq)`` verified by separate processes (a range
+holds whole chains, or part of a long one); the parent then checks the links between the ranges
+and, if any range is not clean, walks on in one process from the start of the first such range,
+so the first broken link reported is the one a walk in one process reports.
 """
 
 from __future__ import annotations
@@ -43,23 +43,27 @@ BATCH = {"sqlite": 500, "postgresql": 2000}
 # more than it saves. (Tests lower it to split tiny chains.)
 MIN_EVENTS_PER_JOB = 50_000
 
-# The columns in ``event_hash``'s order, then the stored hash. The time comes as text in
-# SQLite's stored form ``YYYY-MM-DD HH:MM:SS.ffffff`` (PostgreSQL formats it so).
+# The columns in ``event_hash``'s order, then the stored hash; before them the event number,
+# the chain and the position in it. The time comes as text in SQLite's stored form
+# ``YYYY-MM-DD HH:MM:SS.ffffff`` (PostgreSQL formats it so).
 _COLUMNS = ("actor_id, actor_label, action, object_type, object_id, compound_id, payload, "
             "prev_hash, hash")
 _TIME = {"sqlite": "created_at",
          "postgresql": "to_char(created_at, 'YYYY-MM-DD HH24:MI:SS.US')"}
 
+Key = tuple[int, int]  # (chain_id, chain_seq)
 
-def _query(dialect: str, after: int | None, upto: int | None) -> str:
+
+def _query(dialect: str, after: Key | None, upto: Key | None) -> str:
     # Only integers we computed go into the text.
     where = []
     if after is not None:
-        where.append(f"seq > {int(after)}")
+        where.append(f"(chain_id, chain_seq) > ({int(after[0])}, {int(after[1])})")
     if upto is not None:
-        where.append(f"seq <= {int(upto)}")
+        where.append(f"(chain_id, chain_seq) <= ({int(upto[0])}, {int(upto[1])})")
     condition = f" WHERE {' AND '.join(where)}" if where else ""
-    return f"SELECT seq, {_TIME[dialect]}, {_COLUMNS} FROM audit_event{condition} ORDER BY seq"  # noqa: S608 # nosec B608
+    return (f"SELECT seq, chain_id, chain_seq, {_TIME[dialect]}, {_COLUMNS} "  # noqa: S608 # nosec B608
+            f"FROM audit_event{condition} ORDER BY chain_id, chain_seq")
 
 
 @dataclass(frozen=True)
@@ -70,36 +74,42 @@ class Problem:
     kind: str
     expected: str
     found: str
+    chain: int = 0
 
 
 @dataclass
 class Stretch:
     """What a walk over one ordered stream of events found: ``checked`` events verified up to
-    ``last_seq`` whose hash is ``last_hash``, then the ``problem`` if one was found. ``first_prev``
-    is the previous hash the first row named (a range's first link is checked by its caller);
-    ``seen`` the events of the watched actions, in order, when they are kept."""
+    ``last`` (chain, chain_seq) whose hash is ``last_hash``, then the ``problem`` if one was
+    found. ``ends`` holds, for each chain the walk saw, the position and hash of its last
+    event seen. ``first_prev`` is the previous hash the first row named when it continued the
+    chain the walk started in (a range's first link is checked by its caller); ``seen`` the
+    events of the watched actions, in order, when they are kept."""
 
     checked: int
-    last_seq: int
+    last: Key
     last_hash: str
     problem: Problem | None = None
     first_prev: str | None = None
     seen: list[Any] = field(default_factory=list)
+    ends: dict[int, tuple[int, str]] = field(default_factory=dict)
 
 
-# What the walk calls with the seq of a row whose quick hash disagreed: that row's
+# What the walk calls with the number (seq) of a row whose quick hash disagreed: that row's
 # ``EventFields`` as ``service.fields_of`` sees it.
 Reference = Callable[[int], Any]
 
 
 def verify_stream(batches: Iterable[Sequence[Sequence[Any]]], reference: Reference, *,
-                  prev_hash: str | None = GENESIS_HASH, first_seq: int = 1,
+                  prev_hash: str | None = GENESIS_HASH, after: Key = (0, 0),
                   actions: frozenset[str] = frozenset(),
                   seen: Callable[[Any], None] | None = None) -> Stretch:
-    """Verify one ordered stream of stored rows (``seq``, time text, then ``_COLUMNS``), in
-    batches, that must start at ``first_seq`` and link to ``prev_hash`` (None: the first row's
-    link is left to the caller, see ``Stretch.first_prev``). Stops at the first problem, with
-    the checks ``service.verify_chain`` makes in its order: gap, link, hash.
+    """Verify one stream of stored rows (``seq``, ``chain_id``, ``chain_seq``, time text, then
+    ``_COLUMNS``) ordered by chain and position, in batches. The walk starts after ``after``:
+    rows of that chain must continue it at the next position and link to ``prev_hash`` (None:
+    the first row's link is left to the caller, see ``Stretch.first_prev``); every other chain
+    must start at position 1 from the genesis hash. Stops at the first problem, with the checks
+    ``service.verify_chain`` makes in its order: gap, link, hash.
 
     The events of ``actions`` go to ``seen`` as ``EventFields``, in order; without ``seen``
     they are kept in the result's ``seen``.
@@ -107,24 +117,34 @@ def verify_stream(batches: Iterable[Sequence[Sequence[Any]]], reference: Referen
     from consult.audit.service import EventFields, event_hash
 
     sha256, escape = hashlib.sha256, encode_basestring
-    expected, checked, first_prev = first_seq, 0, None
+    chain, expected = after[0], after[1] + 1
+    checked, first_prev, first = 0, None, True
     kept: list[Any] = []
+    ends: dict[int, tuple[int, str]] = {}
     show = seen if seen is not None else kept.append
     last = prev_hash if prev_hash is not None else ""
+    in_chain = False  # whether a row of ``chain`` was seen
     for rows in batches:
         for row in rows:
-            seq, time, actor_id, label, action, otype, oid, cid, payload, prev, stored = row
+            (number, chain_id, seq, time, actor_id, label, action, otype, oid, cid, payload,
+             prev, stored) = row
+            if chain_id != chain:
+                if in_chain:
+                    ends[chain] = (expected - 1, last)
+                chain, expected, prev_hash, last, in_chain = chain_id, 1, GENESIS_HASH, "", False
             if seq != expected:
-                return Stretch(checked, expected - 1, last, Problem(
-                    seq, "gap", str(expected), str(seq)), first_prev, kept)
+                return Stretch(checked, (chain, expected - 1), last, Problem(
+                    seq, "gap", str(expected), str(seq), chain), first_prev, kept, ends)
             if prev != prev_hash:
-                if prev_hash is None:
+                if prev_hash is None and first:
                     first_prev = prev
                 else:
-                    return Stretch(checked, expected - 1, last, Problem(
-                        seq, "link", prev_hash, prev), first_prev, kept)
+                    return Stretch(checked, (chain, expected - 1), last, Problem(
+                        seq, "link", str(prev_hash), prev, chain), first_prev, kept, ends)
+            first = False
             try:
-                text = (f'[{seq},"{time.replace(" ", "T")}Z",'
+                text = (f'[{f"{chain_id}," if chain_id else ""}{seq},'
+                        f'"{time.replace(" ", "T")}Z",'
                         f'{"null" if actor_id is None else actor_id},{escape(label)},'
                         f'{escape(action)},{escape(otype)},'
                         f'{"null" if oid is None else escape(oid)},'
@@ -134,20 +154,24 @@ def verify_stream(batches: Iterable[Sequence[Sequence[Any]]], reference: Referen
                 quick = None
             fields = None
             if quick != stored:
-                fields = reference(seq)
+                fields = reference(number)
                 computed = event_hash(fields)
                 if computed != stored:
-                    return Stretch(checked, expected - 1, last, Problem(
-                        seq, "hash", computed, stored), first_prev, kept)
+                    return Stretch(checked, (chain, expected - 1), last, Problem(
+                        seq, "hash", computed, stored, chain), first_prev, kept, ends)
             if action in actions:
                 show(fields if fields is not None else EventFields(
-                    seq=seq, created_at=f"{time.replace(' ', 'T')}Z", actor_id=actor_id,
+                    chain_seq=seq, created_at=f"{time.replace(' ', 'T')}Z", actor_id=actor_id,
                     actor_label=label, action=action, object_type=otype, object_id=oid,
-                    compound_id=cid, payload=payload, prev_hash=prev))
+                    compound_id=cid, payload=payload, prev_hash=prev, chain_id=chain_id,
+                    seq=number))
             prev_hash = last = stored
+            in_chain = True
             expected += 1
             checked += 1
-    return Stretch(checked, expected - 1, last, None, first_prev, kept)
+    if in_chain:
+        ends[chain] = (expected - 1, last)
+    return Stretch(checked, (chain, expected - 1), last, None, first_prev, kept, ends)
 
 
 def _batches(cursor: Any, size: int) -> Iterator[Sequence[Any]]:
@@ -160,28 +184,30 @@ def _reference(connection: Connection) -> Reference:
     through SQLAlchemy's ``DateTime``, formatted as ``format_time`` does."""
     from consult.audit.service import EventFields
 
-    columns = (
-        AuditEvent.seq, type_coerce(AuditEvent.created_at, DateTime()), AuditEvent.actor_id,
-        AuditEvent.actor_label, AuditEvent.action, AuditEvent.object_type,
+    columns: tuple[Any, ...] = (
+        AuditEvent.chain_seq, type_coerce(AuditEvent.created_at, DateTime()),
+        AuditEvent.actor_id, AuditEvent.actor_label, AuditEvent.action, AuditEvent.object_type,
         AuditEvent.object_id, AuditEvent.compound_id, AuditEvent.payload, AuditEvent.prev_hash,
+        AuditEvent.chain_id, AuditEvent.seq,
     )
 
     def fields(seq: int) -> Any:
         row = connection.execute(select(*columns).where(AuditEvent.seq == seq)).one()
         return EventFields(
-            seq=row[0], created_at=row[1].isoformat(timespec="microseconds") + "Z",
+            chain_seq=row[0], created_at=row[1].isoformat(timespec="microseconds") + "Z",
             actor_id=row[2], actor_label=row[3], action=row[4], object_type=row[5],
-            object_id=row[6], compound_id=row[7], payload=row[8], prev_hash=row[9])
+            object_id=row[6], compound_id=row[7], payload=row[8], prev_hash=row[9],
+            chain_id=row[10], seq=row[11])
 
     return fields
 
 
-def walk_connection(connection: Connection, *, after: int | None = None,
-                    upto: int | None = None, prev_hash: str | None = GENESIS_HASH,
+def walk_connection(connection: Connection, *, after: Key | None = None,
+                    upto: Key | None = None, prev_hash: str | None = GENESIS_HASH,
                     actions: frozenset[str] = frozenset(),
                     seen: Callable[[Any], None] | None = None) -> Stretch:
-    """Verify the events ``after`` < seq ≤ ``upto`` (either bound may be left open) read
-    through ``connection``'s own DB-API connection, in its transaction."""
+    """Verify the events ``after`` < (chain_id, chain_seq) ≤ ``upto`` (either bound may be
+    left open) read through ``connection``'s own DB-API connection, in its transaction."""
     dialect = connection.dialect.name
     raw: Any = connection.connection.driver_connection
     # A server-side cursor on PostgreSQL: rows come a batch at a time, not all at once.
@@ -193,7 +219,7 @@ def walk_connection(connection: Connection, *, after: int | None = None,
     try:
         cursor.execute(_query(dialect, after, upto))
         return verify_stream(_batches(cursor, BATCH[dialect]), _reference(connection),
-                             prev_hash=prev_hash, first_seq=1 if after is None else after + 1,
+                             prev_hash=prev_hash, after=after or (0, 0),
                              actions=actions, seen=seen)
     finally:
         cursor.close()
@@ -204,9 +230,9 @@ def walk_connection(connection: Connection, *, after: int | None = None,
 # --- several processes ---------------------------------------------------------------------
 
 
-def _job(url: URL, after: int | None, upto: int, first: bool,
+def _job(url: URL, after: Key | None, upto: Key, first: bool,
          actions: frozenset[str]) -> Stretch:
-    """One process's range: its own connection, the rows ``after`` < seq ≤ ``upto``."""
+    """One process's range: its own connection, the rows ``after`` < key ≤ ``upto``."""
     engine = create_engine(url, poolclass=NullPool)
     try:
         with engine.connect() as connection:
@@ -241,41 +267,65 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
+def split(lengths: Sequence[tuple[int, int]], parts: int) -> list[Key]:
+    """The upper bounds of ``parts`` ranges of about equal numbers of events over chains of
+    ``lengths`` ((chain_id, last chain_seq), ascending): whole chains, or pieces of a long one.
+    The last bound is the end of the last chain; bounds are distinct and increasing."""
+    total = sum(length for _chain, length in lengths)
+    bounds: list[Key] = []
+    passed = 0
+    targets = [total * n // parts for n in range(1, parts + 1)]
+    for chain, length in lengths:
+        while targets and targets[0] <= passed + length:
+            at = targets.pop(0) - passed
+            if at > 0 and (not bounds or bounds[-1] < (chain, at)):
+                bounds.append((chain, at))
+        passed += length
+    return bounds
+
+
 def verify_stored(connection: Connection, *, jobs: int = 1,
                   actions: frozenset[str] = frozenset(),
                   seen: Callable[[Any], None] | None = None) -> Stretch:
-    """Verify every stored event (not the head row), in ``jobs`` processes if the chain is
-    long enough (``MIN_EVENTS_PER_JOB``). The result is the one a walk in one process gives.
+    """Verify every stored event of every chain (not the head rows), in ``jobs`` processes if
+    there are enough events (``MIN_EVENTS_PER_JOB``). The result is the one a walk in one
+    process gives.
 
     Other processes read what is committed: with ``jobs`` > 1, ``connection``'s transaction
-    must hold no change of the chain of its own (``flask audit verify`` runs in a fresh one).
+    must hold no change of the chains of its own (``flask audit verify`` runs in a fresh one).
     """
-    last = 0
+    lengths: list[tuple[int, int]] = []
     if jobs > 1:
-        last = connection.exec_driver_sql("SELECT max(seq) FROM audit_event").scalar() or 0
-        jobs = usable_jobs(connection, jobs, last)
+        lengths = [(int(row[0]), int(row[1])) for row in connection.exec_driver_sql(
+            "SELECT chain_id, max(chain_seq) FROM audit_event GROUP BY chain_id "
+            "ORDER BY chain_id")]
+        jobs = usable_jobs(connection, jobs, sum(length for _chain, length in lengths))
     if jobs < 2:
         return walk_connection(connection, actions=actions, seen=seen)
-    bounds = [last * n // jobs for n in range(jobs + 1)]
-    ranges = [(connection.engine.url, None if n == 0 else bounds[n], bounds[n + 1], n == 0,
-               actions) for n in range(jobs)]
+    bounds = split(lengths, jobs)
+    starts: list[Key | None] = [None, *bounds[:-1]]
+    ranges = [(connection.engine.url, starts[n], bounds[n], n == 0, actions)
+              for n in range(len(bounds))]
     context = multiprocessing.get_context("fork")
-    with context.Pool(jobs) as pool:
+    with context.Pool(len(ranges)) as pool:
         parts = pool.map(_job_star, ranges, chunksize=1)
     prev_hash, checked = GENESIS_HASH, 0
+    ends: dict[int, tuple[int, str]] = {}
     for n, part in enumerate(parts):
-        clean = (part.problem is None and part.last_seq == bounds[n + 1]
-                 and (n == 0 or part.first_prev == prev_hash))
+        clean = (part.problem is None and part.last == bounds[n]
+                 and (n == 0 or part.first_prev is None or part.first_prev == prev_hash))
         if not clean:
             # The first range that is not clean, walked again here from its start with the
             # state a single walk would have there: the same first problem, the same count.
-            rest = walk_connection(connection, after=None if n == 0 else bounds[n],
-                                   prev_hash=prev_hash, actions=actions, seen=seen)
+            rest = walk_connection(connection, after=starts[n], prev_hash=prev_hash,
+                                   actions=actions, seen=seen)
             rest.checked += checked
+            rest.ends = {**ends, **rest.ends}
             return rest
         if seen is not None:
             for fields in part.seen:
                 seen(fields)
+        ends.update(part.ends)
         prev_hash, checked = part.last_hash, checked + part.checked
     # Rows after the last bound (written since it was read) are not this walk's.
-    return Stretch(checked, last, prev_hash)
+    return Stretch(checked, bounds[-1], prev_hash, ends=ends)

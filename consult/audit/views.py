@@ -13,6 +13,7 @@ from consult.audit.presenting import present
 from consult.audit.query import EVENT_SORTS, event_page_query, get_event
 from consult.core import sorting
 from consult.core.forms import id_arg, page_number, page_size, text_arg
+from consult.core.models import MAX_ID
 from consult.core.pagination import window
 from consult.core.policy import compound_scope, load, require
 from consult.process import audit_export, loading
@@ -45,13 +46,17 @@ def index() -> str:
     sort = sorting.parse(request.args.get("sort"), list(EVENT_SORTS), "-seq")
     found = ([household] if household is not None
              else [one for one, _name in matches] if room else None)
-    stmt = event_page_query(scope, **filters, households=found, sort=sort)
+    # A chain by its id: 0 is the global chain, any other a consultation's.
+    chain = request.args.get("chain", type=int)
+    if chain is not None and not 0 <= chain <= MAX_ID:
+        chain = None
+    stmt = event_page_query(scope, **filters, households=found, chain=chain, sort=sort)
     page = window(stmt, page_number(), page_size())
     return render_template("audit/index.html", page=page, events=present(page.items),
                            filters=filters, room=room, household=household,
                            household_name=household_name, matches=matches,
                            actions=known_actions(), kinds=known_kinds(),
-                           objects=known_objects(), sort=sort)
+                           objects=known_objects(), sort=sort, chain=chain)
 
 
 @bp.get("/<int(max=9223372036854775807):seq>")  # a BIGINT column, unlike the ids

@@ -379,8 +379,10 @@ class BallotCheck:
         self.latest: dict[str, tuple[int, str]] = {}
 
     def event(self, fields: EventFields) -> None:
+        # A ballot's events are all in its consultation's chain, shown in chain order: the
+        # last one seen is the latest, whatever the order of the other chains.
         if fields.object_id is not None:
-            self.latest[fields.object_id] = (fields.seq, fields.payload)
+            self.latest[fields.object_id] = (fields.seq or 0, fields.payload)
 
     def finish(self, session: Session) -> BallotOutcome:
         problems, checked = check_ballots(session, self.latest)

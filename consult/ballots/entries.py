@@ -482,7 +482,7 @@ def _record_entry(actor: Any, consultation: Consultation, entry: BallotEntry) ->
         payload["reason"] = entry.correction_reason
         payload["evidence"] = _file_ref(entry.evidence)
     audit.record(actor, "ballot.entry_recorded", ("ballot_entry", entry.id),
-                 payload, compound_id=consultation.compound_id)
+                 payload, compound_id=consultation.compound_id, chain=consultation.id)
 
 
 def _file_ref(attachment: Attachment | None) -> dict[str, Any] | None:
@@ -627,7 +627,7 @@ def decide(actor: Any, consultation: Consultation, lead: BallotEntry, pick: str,
         "from_paper": pick == "paper", "note": note,
         "household_id": household.id if open_ballot else None}
     audit.record(actor, "ballot.entries_decided", ("ballot_entry", lead.id), payload,
-                 compound_id=consultation.compound_id)
+                 compound_id=consultation.compound_id, chain=consultation.id)
     _count(actor, consultation, lead, chosen, now)
     return lead
 
@@ -671,7 +671,7 @@ def attach_authorisation(actor: Any, consultation: Consultation, household: Hous
     audit.record(actor, "ballot.authorisation_attached", target, {
         "consultation_id": consultation.id, "round": consultation.round,
         "document": _file_ref(document), "counted": outcome == "counted"},
-        compound_id=consultation.compound_id)
+        compound_id=consultation.compound_id, chain=consultation.id)
     db.session.flush()
     return outcome
 

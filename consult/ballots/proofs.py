@@ -230,7 +230,7 @@ def _note_wrong(consultation: Consultation, key: str, now: datetime) -> datetime
         return None
     audit.record(None, "ballot.receipts_paused", ("client", None, consultation.compound_id),
                  {"client": key[:12], "failures": failures, "until": audit.format_time(until),
-                  "consultation_id": consultation.id})
+                  "consultation_id": consultation.id}, chain=consultation.id)
     return until
 
 

@@ -470,7 +470,8 @@ def _set_aside_entries(consultation: Consultation, household_id: int, now: datet
         audit.record(None, "ballot.entry_set_aside", ("ballot_entry", entry_id),
                      {"consultation_id": consultation.id, "round": consultation.round,
                       "entry": entry_id, "reason": SET_ASIDE_OWN_VOTE},
-                     compound_id=consultation.compound_id, actor_label=audit.HOUSEHOLD_ACTOR)
+                     compound_id=consultation.compound_id, actor_label=audit.HOUSEHOLD_ACTOR,
+                     chain=consultation.id)
 
 
 # Why an entry was set aside (``BallotEntry.note``), as stored.
@@ -1530,7 +1531,7 @@ def _record_entries(actor: Any, consultation: Consultation, rows: list[dict[str,
             payload["matches"] = row["state"] == EntryState.MATCHED.value
         events.append(("ballot.entry_recorded", ("ballot_entry", entry_id), payload,
                        consultation.compound_id))
-    audit.record_many(actor, events)
+    audit.record_many(actor, events, chain=consultation.id)
 
 
 def _write_sheets(actor: Any, consultation: Consultation, entries: list[_Entry],
@@ -1580,7 +1581,8 @@ def _write_sheets(actor: Any, consultation: Consultation, entries: list[_Entry],
         ("ballot.changed" if current[entry.household_id][1] else "ballot.cast",
          ("ballot", current[entry.household_id][0]),
          {**entry.payload, "version": current[entry.household_id][1] + 1,
-          "cast_at": entry.cast_at}, consultation.compound_id) for entry in entries])
+          "cast_at": entry.cast_at}, consultation.compound_id) for entry in entries],
+        chain=consultation.id)
     summary.new += len(new)
     summary.changed += len(changed)
     return {entry.household_id: current[entry.household_id][1] + 1 for entry in entries}

@@ -296,7 +296,8 @@ def record_visit(actor: Any, visit: Visit, outcome: str, choices: Mapping[int, s
         "visit_list_id": visit.visit_list_id, "team": visit.team.name,
         "household_id": visit.household_id, "outcome": value.value,
         "previous_outcome": previous, "entry_id": lead.id if lead is not None else None,
-        "entry_state": lead.state if lead is not None else None, "noted": bool(note)})
+        "entry_state": lead.state if lead is not None else None, "noted": bool(note)},
+        chain=consultation.id)
     return visit
 
 

@@ -78,7 +78,8 @@ def _post(actor: Any, item: Item, text: str | None, household: Household | None,
         "item": item.number, "item_id": item.id, "reply_to": top.id if top else None,
         "as": "household" if household else "committee",
         "household_id": household.id if household else None,
-        "text_sha256": text_digest(cleaned), "text_length": len(cleaned)})
+        "text_sha256": text_digest(cleaned), "text_length": len(cleaned)},
+        chain=item.consultation_id)
     return comment
 
 
@@ -117,7 +118,7 @@ def moderate(actor: Any, comment: Comment, reason: str | None) -> Comment:
     db.session.flush()
     audit.record(actor, "comment.moderated", comment, {
         "item": comment.item.number, "item_id": comment.item_id, "reason": cleaned,
-        "text_sha256": text_digest(comment.text)})
+        "text_sha256": text_digest(comment.text)}, chain=comment.item.consultation_id)
     return comment
 
 
@@ -132,7 +133,8 @@ def withdraw(actor: Any, comment: Comment, household: Household) -> Comment:
     db.session.flush()
     audit.record(actor, "comment.withdrawn", comment, {
         "item": comment.item.number, "item_id": comment.item_id,
-        "household_id": household.id, "text_sha256": text_digest(comment.text)})
+        "household_id": household.id, "text_sha256": text_digest(comment.text)},
+        chain=comment.item.consultation_id)
     return comment
 
 

@@ -464,7 +464,8 @@ def answer_online(actor: Any, questionnaire: Questionnaire, household: Household
             int(k): v for k, v in replaced["previous_answers"].items()})["answers"]
     audit.record(actor, "questionnaire.answered", response, {
         **_payload(household, answers), "changed": bool(replaced),
-        **({"previous_channel": replaced["previous_channel"]} if replaced else {})})
+        **({"previous_channel": replaced["previous_channel"]} if replaced else {})},
+        chain=questionnaire.consultation_id)
     return response
 
 
@@ -499,7 +500,8 @@ def enter_paper(actor: Any, questionnaire: Questionnaire, household: Household,
             payload.update(replaced_online=True, reason=cleaned_reason, previous_answers=_payload(
                 household, {int(k): v for k, v in replaced["previous_answers"].items()}
             )["answers"])
-    audit.record(actor, "questionnaire.paper_entered", response, payload)
+    audit.record(actor, "questionnaire.paper_entered", response, payload,
+                 chain=questionnaire.consultation_id)
     return response
 
 
@@ -596,7 +598,7 @@ def take_up_as_opinion(actor: Any, answer: Answer, category: str | None = None
     db.session.flush()
     audit.record(actor, "questionnaire.answer_taken_up", response, {
         "answer_id": answer.id, "question_id": question.id, "opinion_id": opinion.id,
-        "household_id": response.household_id})
+        "household_id": response.household_id}, chain=consultation.id)
     return opinion, True
 
 

@@ -10,6 +10,7 @@ from consult.notices.models import NOTICE_KIND_LABELS
 describe_fields({
     "kind": Field(_l("Kind of notice"), values=NOTICE_KIND_LABELS),
     "notice_id": Field(_l("Notice")),
+    "chain_id": Field(_l("Audit chain")),
     "chain_seq": Field(_l("Audit trail up to event")),
     "period_ends_at": Field(_l("Publicity ends")),
     "verify_code": Field(_l("Verification code")),

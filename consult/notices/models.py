@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from consult.consultations.models import Consultation
@@ -63,6 +63,10 @@ class Notice(Model):
     content_json: Mapped[str] = mapped_column(Text)
     content_sha256: Mapped[str] = mapped_column(String(64))
     verify_code: Mapped[str] = mapped_column(String(16), unique=True)
+    # The audit chain's head when the notice was issued: the consultation's chain (0, the
+    # global chain, for a scoring round's notice and for notices issued before there were
+    # several chains).
+    chain_id: Mapped[int] = mapped_column(BigInteger, default=0)
     chain_seq: Mapped[int]
     chain_hash: Mapped[str] = mapped_column(String(64))
     superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

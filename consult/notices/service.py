@@ -162,19 +162,23 @@ def _freeze(actor: Any, notice: Notice, content: dict[str, Any], now: datetime,
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     if earlier is not None:
         earlier.superseded_at = now
-    chain_seq, chain_hash = audit.chain_head()
+    # The head of the chain the publication is appended to: the consultation's own.
+    chain = notice.consultation_id or audit.GLOBAL_CHAIN
+    chain_seq, chain_hash = audit.chain_head(chain=chain)
     notice.published_at = now
     notice.period_ends_at = period_ends_at
     notice.content_json = text
     notice.content_sha256 = digest
     notice.verify_code = _verify_code()
+    notice.chain_id = chain
     notice.chain_seq = chain_seq
     notice.chain_hash = chain_hash
     db.session.add(notice)
     db.session.flush()
     audit.record(actor, "notice.published", notice, {
         **subject, "kind": notice.kind, "sha256": digest, "verify_code": notice.verify_code,
-        "chain_seq": chain_seq, "chain_hash": chain_hash, "period_ends_at": notice.period_ends_at,
+        "chain_id": chain, "chain_seq": chain_seq, "chain_hash": chain_hash,
+        "period_ends_at": notice.period_ends_at,
         "supersedes": earlier.id if earlier else None,
     })
     return notice
@@ -218,7 +222,8 @@ def file_objection(actor: Any, notice: Notice, household: Household, text: str,
     db.session.add(objection)
     db.session.flush()
     audit.record(actor, "notice.objection_filed", objection,
-                 {"notice_id": notice.id, "household_id": household.id})
+                 {"notice_id": notice.id, "household_id": household.id},
+                 chain=notice.consultation_id or audit.GLOBAL_CHAIN)
     return objection
 
 
@@ -232,7 +237,8 @@ def answer_objection(actor: Any, objection: Objection, text: str) -> Objection:
     objection.answered_by_id = getattr(actor, "id", None)
     objection.answered_at = utcnow()
     db.session.flush()
-    audit.record(actor, "notice.objection_answered", objection, {"notice_id": objection.notice_id})
+    audit.record(actor, "notice.objection_answered", objection, {"notice_id": objection.notice_id},
+                 chain=objection.notice.consultation_id or audit.GLOBAL_CHAIN)
     consultation = objection.notice.consultation
     # A revised answer is news again: the key names the answer's time.
     notifications.notify(

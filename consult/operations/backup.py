@@ -282,10 +282,14 @@ def _has_tables(path: Path) -> bool:
 
 
 def _current_head(path: Path) -> dict[str, Any] | None:
-    """The audit chain head of the database about to be replaced, if it has one."""
+    """The global audit chain's head of the database about to be replaced, if it has one."""
     try:
         with _read_only(path) as connection:
-            row = connection.execute("SELECT seq, hash FROM audit_head").fetchone()
+            try:
+                row = connection.execute(
+                    "SELECT seq, hash FROM audit_head WHERE chain_id = 0").fetchone()
+            except sqlite3.OperationalError:  # a database from before the chains: one head
+                row = connection.execute("SELECT seq, hash FROM audit_head").fetchone()
     except (sqlite3.DatabaseError, BackupError):
         return None
     return {"seq": row[0], "hash": row[1]} if row else None

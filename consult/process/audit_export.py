@@ -4,13 +4,18 @@ recount its vote with ``tools/recount.py`` (the format is described in docs/audi
 Two scopes, one format:
 
 - **a consultation** (the web download and ``flask audit export --consultation ID``): the
-  events a recount needs, each with every hashed field, so that each event's hash can be
-  recomputed; the consultation's published notices with their frozen content; and the chain
-  head at the time of export. Only the events of this consultation are included: the rest of
-  the chain concerns other households and other compounds. Ballot events are included only for
-  rounds whose result is frozen, so an export never shows a vote that is still running.
-- **the whole chain** (``flask audit export FILE``): every event verbatim, for supervisors and
-  archives; it proves the chain end to end, up to its head.
+  consultation's own chain from its first event to its head at the time of export, every
+  position of it, and the anchors of that chain in the global chain. The events a recount
+  needs carry every hashed field, so that each event's hash can be recomputed; the others
+  (opinions, comments, ballots of a round still running, …) only their position, link and
+  hash (``"omitted": true``), so that the chain can still be followed from genesis to its head
+  and compared with its anchors without showing them. Events of the consultation written
+  before it had a chain of its own (in the global chain) are included as before: those a
+  recount needs, each with every hashed field. Also the consultation's published notices with
+  their frozen content. Ballot events are included only for rounds whose result is frozen, so
+  an export never shows a vote that is still running.
+- **the whole trail** (``flask audit export FILE``): every event of every chain verbatim, for
+  supervisors and archives; it proves each chain end to end, up to its head.
 
 The consultation export is public once a round is counted, for open and confidential ballots
 alike: ballot events carry no household for confidential ballots, the receipt only as a hash
@@ -28,11 +33,11 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import select, true
 
 from consult.accounts.models import User
-from consult.audit.models import AuditEvent
-from consult.audit.service import canonical_json, chain_head, format_time
+from consult.audit.models import GLOBAL_CHAIN, AuditEvent, AuditHead
+from consult.audit.service import ANCHOR_ACTION, canonical_json, chain_head, format_time
 from consult.ballots import records
 from consult.ballots.crosscheck import BALLOT_ACTIONS, is_legacy
 from consult.ballots.models import RollEntry
@@ -47,10 +52,13 @@ from consult.notices.models import Notice
 FORMAT = "consult-audit-export"
 # 2: ballot events carry the receipt's hash and keyed owner tokens, older ones are redacted;
 # the counted result carries the root of its ballot tree.
-VERSION = 2
-# The fields each event's hash covers, in the order ``event_hash`` encodes them.
-HASH_FIELDS = ("seq", "created_at", "actor_id", "actor_label", "action", "object_type",
-               "object_id", "compound_id", "payload", "prev_hash")
+# 3: one chain per consultation: events carry ``chain_id`` and ``chain_seq``; a consultation
+# export carries its whole chain (omitted events by hash) and that chain's anchors.
+VERSION = 3
+# The fields each event's hash covers, in the order ``event_hash`` encodes them; ``chain_id``
+# is left out for the global chain (0).
+HASH_FIELDS = ("chain_id", "chain_seq", "created_at", "actor_id", "actor_label", "action",
+               "object_type", "object_id", "compound_id", "payload", "prev_hash")
 # What a consultation export contains, by the type of object an event concerns. Opinions,
 # comments, objections, evaluations and print jobs stay out: a recount does not need them and
 # they say which household did what.
@@ -64,10 +72,11 @@ CONSULTATION_EVENTS: dict[str, frozenset[str]] = {
     "notice": frozenset({"notice.published"}),
 }
 _ALL_ACTIONS = frozenset().union(*CONSULTATION_EVENTS.values())
-_COLUMNS = (
+_COLUMNS: tuple[Any, ...] = (
     AuditEvent.seq, AuditEvent.created_at, AuditEvent.actor_id, AuditEvent.actor_label,
     AuditEvent.action, AuditEvent.object_type, AuditEvent.object_id, AuditEvent.compound_id,
-    AuditEvent.payload, AuditEvent.prev_hash, AuditEvent.hash,
+    AuditEvent.payload, AuditEvent.prev_hash, AuditEvent.hash, AuditEvent.chain_id,
+    AuditEvent.chain_seq,
 )
 
 
@@ -88,23 +97,32 @@ def check_downloadable(consultation: Consultation) -> None:
 
 def _record(row: Any) -> dict[str, Any]:
     return {
-        "seq": row[0], "created_at": format_time(row[1]), "actor_id": row[2],
+        "seq": row[0], "chain_id": row[11], "chain_seq": row[12],
+        "created_at": format_time(row[1]), "actor_id": row[2],
         "actor_label": row[3], "action": row[4], "object_type": row[5], "object_id": row[6],
         "compound_id": row[7], "payload": row[8], "prev_hash": row[9], "hash": row[10],
     }
 
 
-def _rows(where: Any, up_to: int, batch: int = 5000) -> Iterator[Any]:
-    """Event rows in seq order up to ``up_to``; keyset pages keep memory flat."""
+def _omitted(row: Any) -> dict[str, Any]:
+    """An event of the chain that the export does not show: its place, link and hash."""
+    return {"chain_id": row[11], "chain_seq": row[12], "prev_hash": row[9], "hash": row[10],
+            "omitted": True}
+
+
+def _rows(where: Any, chain: int, up_to: int, batch: int = 5000) -> Iterator[Any]:
+    """Event rows of ``chain`` in chain order up to position ``up_to``; keyset pages keep
+    memory flat."""
     last = 0
     while True:
         rows = db.session.execute(
-            select(*_COLUMNS).where(where, AuditEvent.seq > last, AuditEvent.seq <= up_to)
-            .order_by(AuditEvent.seq).limit(batch)).all()
+            select(*_COLUMNS).where(where, AuditEvent.chain_id == chain,
+                                    AuditEvent.chain_seq > last, AuditEvent.chain_seq <= up_to)
+            .order_by(AuditEvent.chain_seq).limit(batch)).all()
         if not rows:
             return
         yield from rows
-        last = rows[-1][0]
+        last = rows[-1][12]
 
 
 def _belongs(row: Any, consultation: Consultation, item_ids: set[str], notice_ids: set[str],
@@ -125,22 +143,28 @@ def _belongs(row: Any, consultation: Consultation, item_ids: set[str], notice_id
     return payload.get("consultation_id") == consultation.id and payload.get("round") in rounds
 
 
-def consultation_events(consultation: Consultation, up_to: int) -> list[dict[str, Any]]:
-    """The events of ``consultation`` that a recount needs, up to seq ``up_to``; actors who
-    are residents are withheld (see docs/audit-export.md)."""
+def consultation_events(consultation: Consultation, up_to: int,
+                        global_up_to: int) -> list[dict[str, Any]]:
+    """The events of ``consultation`` that a recount needs: those written before it had a
+    chain of its own (in the global chain, up to position ``global_up_to``), then its chain up
+    to position ``up_to``, every position, the events a recount does not need omitted. Actors
+    who are residents are withheld (see docs/audit-export.md)."""
     item_ids = {str(item.id) for item in consultation.items}
     notice_ids = {str(n) for n in db.session.scalars(select(Notice.id).where(
         Notice.consultation_id == consultation.id))}
     rounds = set(counted_rounds(consultation))
     where = (AuditEvent.compound_id == consultation.compound_id) & AuditEvent.action.in_(
         _ALL_ACTIONS)
-    events = [_record(row) for row in _rows(where, up_to)
+    events = [_record(row) for row in _rows(where, GLOBAL_CHAIN, global_up_to)
               if _belongs(row, consultation, item_ids, notice_ids, rounds)]
-    _redact(consultation, events)
-    actor_ids = {e["actor_id"] for e in events if e["actor_id"] is not None}
+    events += [_record(row) if _belongs(row, consultation, item_ids, notice_ids, rounds)
+               else _omitted(row) for row in _rows(true(), consultation.id, up_to)]
+    shown = [event for event in events if not event.get("omitted")]
+    _redact(consultation, shown)
+    actor_ids = {e["actor_id"] for e in shown if e["actor_id"] is not None}
     residents = set(db.session.scalars(select(User.id).where(
         User.id.in_(actor_ids), User.role == "resident"))) if actor_ids else set()
-    for event in events:
+    for event in shown:
         # Events written before online ballots stopped naming the household's account.
         if event["actor_id"] in residents:
             event.update(actor_id=None, actor_label=None, withheld=["actor_id", "actor_label"])
@@ -185,8 +209,8 @@ def _notices(consultation_id: int | None = None) -> Iterator[dict[str, Any]]:
             "published_at": format_time(notice.published_at),
             "superseded_at": (format_time(notice.superseded_at) if notice.superseded_at
                               else None),
-            "content_sha256": notice.content_sha256, "chain_seq": notice.chain_seq,
-            "chain_hash": notice.chain_hash,
+            "content_sha256": notice.content_sha256, "chain_id": notice.chain_id,
+            "chain_seq": notice.chain_seq, "chain_hash": notice.chain_hash,
             # Verbatim: its SHA-256 is in the notice.published event and on the paper notice.
             "content": notice.content_json,
         }
@@ -216,20 +240,33 @@ def _write(stream: IO[str], header: dict[str, Any], notices: Iterator[dict[str, 
     return count  # the events
 
 
-def _header(scope: str, head: tuple[int, str]) -> dict[str, Any]:
+def _header(scope: str, chain: int, head: tuple[int, str]) -> dict[str, Any]:
     return {"format": FORMAT, "version": VERSION, "scope": scope,
             "generated_at": format_time(utcnow()),
-            "chain_head": {"seq": head[0], "hash": head[1]}, "hash_fields": list(HASH_FIELDS)}
+            "chain_head": {"chain": chain, "seq": head[0], "hash": head[1]},
+            "hash_fields": list(HASH_FIELDS)}
+
+
+def anchors_of(chain: int, global_up_to: int) -> list[dict[str, Any]]:
+    """The global chain's anchors of ``chain`` up to its position ``global_up_to``, each with
+    every hashed field."""
+    where = ((AuditEvent.object_type == "audit_chain") & (AuditEvent.object_id == str(chain))
+             & (AuditEvent.action == ANCHOR_ACTION))
+    return [_record(row) for row in _rows(where, GLOBAL_CHAIN, global_up_to)]
 
 
 def write_consultation(stream: IO[str], consultation: Consultation) -> int:
     """Write the export of one consultation; returns how many events it holds."""
-    head = chain_head()
-    events = consultation_events(consultation, head[0])
-    header = {**_header("consultation", head), "consultation": {
+    # The global head first: every anchor of the chain up to it names a position the
+    # consultation's head (read after it) has reached.
+    global_head = chain_head()
+    head = chain_head(chain=consultation.id)
+    events = consultation_events(consultation, head[0], global_head[0])
+    header = {**_header("consultation", consultation.id, head), "consultation": {
         "id": consultation.id, "title": consultation.title,
         "compound_id": consultation.compound_id, "secrecy": consultation.secrecy,
-        "rounds_counted": counted_rounds(consultation)}}
+        "rounds_counted": counted_rounds(consultation)},
+        "anchors": anchors_of(consultation.id, global_head[0])}
     return _write(stream, header, _notices(consultation.id), iter(events))
 
 
@@ -241,11 +278,20 @@ def consultation_export(consultation: Consultation) -> str:
 
 
 def write_chain(stream: IO[str]) -> int:
-    """Write every event up to the current head, and every notice; returns how many events.
+    """Write every event of every chain up to its current head, and every notice; returns how
+    many events.
 
-    Events are append-only, so reading up to the head read first gives one consistent chain
-    even while new events are being added.
+    Events are append-only, so reading each chain up to the head read first gives consistent
+    chains even while new events are being added. The consultations' heads are read after the
+    global one, so every anchor exported names a position that is exported too.
     """
-    head = chain_head()
-    events = (_record(row) for row in _rows(AuditEvent.seq > 0, head[0]))
-    return _write(stream, _header("chain", head), _notices(), events)
+    global_head = chain_head()
+    heads = {int(chain): (int(seq), str(digest)) for chain, seq, digest in db.session.execute(
+        select(AuditHead.chain_id, AuditHead.seq, AuditHead.hash).order_by(AuditHead.chain_id))}
+    heads[GLOBAL_CHAIN] = global_head
+    header = {**_header("chain", GLOBAL_CHAIN, global_head), "chain_heads": [
+        {"chain": chain, "seq": seq, "hash": digest}
+        for chain, (seq, digest) in sorted(heads.items())]}
+    events = (_record(row) for chain, (seq, _digest) in sorted(heads.items())
+              for row in _rows(true(), chain, seq))
+    return _write(stream, header, _notices(), events)

@@ -271,6 +271,10 @@ def apply(consultation: Consultation, action: Action, actor: Any, reason: str = 
     # a ballot, see ballots.cast) until this step commits: two members closing the same vote
     # at once must close it once, and the tally must count every ballot acknowledged before.
     lock_row(consultation)
+    # The step appends to the consultation's chain and anchors it in the global chain: both
+    # heads, the global one first (the lock-order rule of ``audit``), before any effect
+    # appends to either.
+    audit.hold_heads(audit.GLOBAL_CHAIN, consultation.id)
     transition = _possible(consultation, action, context, by_deadline)
     source = consultation.stage_enum
     target = _target(transition, consultation, context)
@@ -288,6 +292,9 @@ def apply(consultation: Consultation, action: Action, actor: Any, reason: str = 
         "action": action.value, "from": source.value, "to": target.value,
         "reason": reason.strip()[:500], "round": consultation.round, "by_deadline": by_deadline,
     })
+    # The chain as it stands after the step, stage event included, goes into the global
+    # chain: rewriting the consultation's chain up to here can no longer go unnoticed.
+    audit.anchor(consultation.id, actor)
     return consultation
 
 

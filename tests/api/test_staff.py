@@ -33,7 +33,7 @@ def test_opening_the_vote_needs_the_numbers_shown(client, compound):
                                   "confirm": {"households": 9, "items": 2}}, headers=headers)
     assert done.status_code == 200, done.json
     assert done.json["stage"] == "voting" and done.json["vote_open"] is True
-    assert audit_actions()[-1] == "consultation.stage_changed"
+    assert audit_actions()[-2:] == ["consultation.stage_changed", "audit.anchor"]
     live = client.get(f"/api/v1/consultations/{c.id}/tally", headers=headers)
     assert live.status_code == 200 and live.json["provisional"] is True
     assert client.get(f"/api/v1/consultations/{c.id}/tally").status_code == 401

@@ -40,7 +40,7 @@ class Seen:
         self.payloads: list[str] = []
 
     def event(self, fields: audit.EventFields) -> None:
-        self.seqs.append(fields.seq)
+        self.seqs.append(fields.chain_seq)
         self.payloads.append(fields.payload)
 
     def finish(self, session) -> Outcome:
@@ -69,7 +69,7 @@ def test_a_check_is_shown_its_events_in_order_and_its_outcome_kept(chain):
     result = audit.verify(checks={"seen": Seen})
     assert result.ok and result.problem is None
     (check,) = Seen.finished
-    assert check.seqs == [2, 4, 6, 8]  # its action only, in seq order
+    assert check.seqs == [2, 4, 6, 8]  # its action only, in chain order
     assert check.payloads == [f'{{"n":{n}}}' for n in range(4)]
     assert result.checks["seen"] == Outcome(4, ())
 
@@ -83,7 +83,7 @@ def test_a_checks_problem_fails_the_verification(chain):
 
 
 def test_a_broken_chain_is_reported_alone(chain):
-    db.session.execute(text("UPDATE audit_event SET payload = :p WHERE seq = 4"),
+    db.session.execute(text("UPDATE audit_event SET payload = :p WHERE chain_seq = 4"),
                        {"p": '{"n":9}'})
     result = audit.verify(checks={"seen": Seen})
     assert result.problem is not None and result.problem.seq == 4

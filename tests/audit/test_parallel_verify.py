@@ -81,54 +81,54 @@ def test_an_intact_chain_holds_with_any_number_of_processes(chain, runner):
 
 
 def test_a_changed_payload_byte_is_named(chain, runner):
-    tamper("UPDATE audit_event SET payload = replace(payload, '测试', '测识') WHERE seq = 9")
+    tamper("UPDATE audit_event SET payload = replace(payload, '测试', '测识') WHERE chain_seq = 9")
     result = both()
     assert (result.problem.seq, result.problem.kind, result.checked) == (9, "hash", 8)
     output = same_words(runner)
-    assert "event #9: its content does not match its hash" in output
+    assert "event #9 of chain 0: its content does not match its hash" in output
 
 
 def test_a_changed_hash_is_named(chain, runner):
-    tamper("UPDATE audit_event SET hash = :h WHERE seq = 4", h="f" * 64)
+    tamper("UPDATE audit_event SET hash = :h WHERE chain_seq = 4", h="f" * 64)
     result = both()
     assert (result.problem.seq, result.problem.kind) == (4, "hash")
     assert "event #4" in same_words(runner)
 
 
 def test_a_removed_event_is_named(chain, runner):
-    tamper("DELETE FROM audit_event WHERE seq = 3")
+    tamper("DELETE FROM audit_event WHERE chain_seq = 3")
     result = both()
     assert (result.problem.seq, result.problem.kind, result.problem.expected) == (4, "gap", "3")
     assert "jumps from 3 to 4" in same_words(runner)
 
 
 def test_a_removed_event_at_a_boundary_is_named(chain, runner):
-    tamper("DELETE FROM audit_event WHERE seq = 7")
+    tamper("DELETE FROM audit_event WHERE chain_seq = 7")
     result = both()
     assert (result.problem.seq, result.problem.kind, result.checked) == (8, "gap", 6)
     same_words(runner)
 
 
 def test_a_removed_last_event_is_caught_by_the_head(chain, runner):
-    tamper(f"DELETE FROM audit_event WHERE seq = {EVENTS}")
+    tamper(f"DELETE FROM audit_event WHERE chain_seq = {EVENTS}")
     result = both()
     assert (result.problem.seq, result.problem.kind) == (None, "head")
     assert "chain head" in same_words(runner)
 
 
 def test_a_reordered_pair_is_named(chain, runner):
-    tamper("UPDATE audit_event SET seq = 100 WHERE seq = 10")
-    tamper("UPDATE audit_event SET seq = 10 WHERE seq = 11")
-    tamper("UPDATE audit_event SET seq = 11 WHERE seq = 100")
+    tamper("UPDATE audit_event SET chain_seq = 100 WHERE chain_seq = 10")
+    tamper("UPDATE audit_event SET chain_seq = 10 WHERE chain_seq = 11")
+    tamper("UPDATE audit_event SET chain_seq = 11 WHERE chain_seq = 100")
     result = both()
     assert (result.problem.seq, result.problem.kind, result.checked) == (10, "link", 9)
     same_words(runner)
 
 
 def test_a_pair_reordered_across_the_boundary_is_named(chain, runner):
-    tamper("UPDATE audit_event SET seq = 100 WHERE seq = 6")
-    tamper("UPDATE audit_event SET seq = 6 WHERE seq = 7")
-    tamper("UPDATE audit_event SET seq = 7 WHERE seq = 100")
+    tamper("UPDATE audit_event SET chain_seq = 100 WHERE chain_seq = 6")
+    tamper("UPDATE audit_event SET chain_seq = 6 WHERE chain_seq = 7")
+    tamper("UPDATE audit_event SET chain_seq = 7 WHERE chain_seq = 100")
     result = both()
     assert (result.problem.seq, result.problem.kind, result.checked) == (6, "link", 5)
     same_words(runner)
@@ -136,16 +136,16 @@ def test_a_pair_reordered_across_the_boundary_is_named(chain, runner):
 
 def test_a_break_at_the_process_boundary_is_named(chain, runner):
     # The second process's first event points elsewhere: only the parent sees that link.
-    tamper("UPDATE audit_event SET prev_hash = :h WHERE seq = 7", h="a" * 64)
+    tamper("UPDATE audit_event SET prev_hash = :h WHERE chain_seq = 7", h="a" * 64)
     result = both()
     assert (result.problem.seq, result.problem.kind, result.checked) == (7, "link", 6)
-    assert "event #7: it does not point to the previous event" in same_words(runner)
+    assert "event #7 of chain 0: it does not point to the previous event" in same_words(runner)
 
 
 def test_the_first_of_two_breaks_is_named(chain, runner):
     # Broken in both halves (and at the boundary): the first break, as one process finds it.
-    tamper("UPDATE audit_event SET hash = :h WHERE seq = 6", h="b" * 64)
-    tamper("UPDATE audit_event SET actor_label = 'someone' WHERE seq = 2")
+    tamper("UPDATE audit_event SET hash = :h WHERE chain_seq = 6", h="b" * 64)
+    tamper("UPDATE audit_event SET actor_label = 'someone' WHERE chain_seq = 2")
     result = both()
     assert (result.problem.seq, result.problem.kind, result.checked) == (2, "hash", 1)
     same_words(runner)
@@ -154,19 +154,20 @@ def test_the_first_of_two_breaks_is_named(chain, runner):
 def test_an_event_stored_in_an_unusual_form_is_judged_by_event_hash(chain):
     # A time stored without its microseconds: the quick hash disagrees, event_hash (which reads
     # it as the same time) agrees, as it always did.
-    event = db.session.execute(text("SELECT created_at FROM audit_event WHERE seq = 5")).one()
+    event = db.session.execute(text("SELECT created_at FROM audit_event WHERE chain_seq = 5")).one()
     assert db.session.get_bind().dialect.name != "sqlite" or isinstance(event[0], str)
     moment = datetime(2026, 1, 1, tzinfo=UTC)
     fields = audit.EventFields(
-        seq=EVENTS + 1, created_at=audit.format_time(moment), actor_id=None,
+        chain_seq=EVENTS + 1, created_at=audit.format_time(moment), actor_id=None,
         actor_label="system", action="test.other", object_type="system", object_id=None,
         compound_id=None, payload="{}", prev_hash=audit.chain_head()[1])
     digest = audit.event_hash(fields)
-    tamper("INSERT INTO audit_event (seq, created_at, actor_label, action, object_type, "
-           "payload, prev_hash, hash) VALUES (:seq, '2026-01-01 00:00:00', 'system', "
-           "'test.other', 'system', '{}', :prev, :hash)", seq=EVENTS + 1,
+    tamper("INSERT INTO audit_event (chain_id, chain_seq, created_at, actor_label, action, "
+           "object_type, payload, prev_hash, hash) VALUES (0, :seq, '2026-01-01 00:00:00', "
+           "'system', 'test.other', 'system', '{}', :prev, :hash)", seq=EVENTS + 1,
            prev=fields.prev_hash, hash=digest)
-    tamper("UPDATE audit_head SET seq = :seq, hash = :hash", seq=EVENTS + 1, hash=digest)
+    tamper("UPDATE audit_head SET seq = :seq, hash = :hash WHERE chain_id = 0",
+           seq=EVENTS + 1, hash=digest)
     result = both()
     assert result.ok and result.checked == EVENTS + 1
 
@@ -181,7 +182,7 @@ def test_checks_are_shown_their_events_in_order_by_any_number_of_processes(chain
             actions = frozenset({WATCHED})
 
             def event(self, fields: audit.EventFields, events: list[Any] = events) -> None:
-                events.append((fields.seq, fields.payload))
+                events.append((fields.chain_seq, fields.payload))
 
             def finish(self, session: Any, events: list[Any] = events) -> Any:
                 return type("Outcome", (), {"checked": len(events), "problems": ()})()
@@ -212,9 +213,10 @@ def test_events_stored_as_the_app_stores_them_are_hashed_without_reading_them_ag
     assert audit.verify(checks={}, jobs=1).ok
     assert looked_up == []
     db.session.rollback()
-    tamper("UPDATE audit_event SET actor_label = 'someone' WHERE seq = 2")
+    tamper("UPDATE audit_event SET actor_label = 'someone' WHERE chain_seq = 2")
     assert audit.verify(checks={}, jobs=1).problem.seq == 2
-    assert looked_up == [2]  # a disagreeing quick hash is checked with event_hash itself
+    number = db.session.scalar(text("SELECT seq FROM audit_event WHERE chain_seq = 2"))
+    assert looked_up == [number]  # a disagreeing quick hash is checked with event_hash itself
 
 
 def test_the_command_verifies_without_holding_the_write_lock(chain, runner, monkeypatch):
@@ -242,3 +244,67 @@ def test_the_command_verifies_without_holding_the_write_lock(chain, runner, monk
     result = cli(runner, 1)
     assert result.exit_code == 0, result.output
     assert taken == [True]
+
+
+@pytest.fixture
+def chains() -> None:
+    """16 events in three chains, written interleaved: 4 in the global chain, 6 in chain 5 and
+    6 in chain 9. Two processes split them inside chain 5 (after its 4th event)."""
+    lengths = {0: 4, 5: 6, 9: 6}
+    written = dict.fromkeys(lengths, 0)
+    while written != lengths:
+        for chain, length in lengths.items():
+            if written[chain] < length:
+                written[chain] += 1
+                audit.record(None, WATCHED if written[chain] % 2 else "test.other",
+                             ("opinion", written[chain]), {"n": written[chain], "名": "测试"},
+                             chain=chain)
+    db.session.commit()
+    assert streaming.split([(0, 4), (5, 6), (9, 6)], 2) == [(5, 4), (9, 6)]
+    assert streaming.usable_jobs(db.session.connection(), 2, 16) == 2
+    db.session.rollback()
+
+
+def test_several_chains_hold_with_any_number_of_processes(chains, runner):
+    result = both()
+    assert result.ok and (result.checked, result.chains) == (16, 3)
+    assert "The audit chain holds: 16 events in 3 chains" in same_words(runner)
+
+
+def test_a_break_at_the_process_boundary_inside_a_chain_is_named(chains, runner):
+    tamper("UPDATE audit_event SET prev_hash = :h WHERE chain_id = 5 AND chain_seq = 5",
+           h="a" * 64)
+    result = both()
+    assert (result.problem.chain, result.problem.seq, result.problem.kind, result.checked) == (
+        5, 5, "link", 8)
+    assert "event #5 of chain 5: it does not point" in same_words(runner)
+
+
+def test_a_gap_in_the_last_chain_is_named_alike(chains, runner):
+    tamper("DELETE FROM audit_event WHERE chain_id = 9 AND chain_seq = 3")
+    result = both()
+    assert (result.problem.chain, result.problem.seq, result.problem.kind, result.checked) == (
+        9, 4, "gap", 12)
+    same_words(runner)
+
+
+def test_checks_are_shown_the_events_of_several_chains_alike(chains):
+    shown: dict[int, list[tuple[int, int]]] = {}
+    for jobs in (1, 2):
+        events: list[tuple[int, int]] = []
+
+        class Watch:
+            actions = frozenset({WATCHED})
+
+            def event(self, fields: audit.EventFields, events: list[Any] = events) -> None:
+                events.append((fields.chain_id, fields.chain_seq))
+
+            def finish(self, session: Any, events: list[Any] = events) -> Any:
+                return type("Outcome", (), {"checked": len(events), "problems": ()})()
+
+        assert audit.verify(checks={"watch": Watch}, jobs=jobs).ok
+        db.session.rollback()
+        shown[jobs] = events
+    # Chain by chain, each in its order.
+    assert shown[1] == [(0, 1), (0, 3), (5, 1), (5, 3), (5, 5), (9, 1), (9, 3), (9, 5)]
+    assert shown[2] == shown[1]

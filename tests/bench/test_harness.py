@@ -14,6 +14,7 @@ from bench import baseline, data, load, scale
 from config import TestingConfig
 from consult import create_app
 from consult.audit import service as audit
+from consult.audit.models import AuditEvent
 from consult.ballots import service as ballots
 from consult.ballots.models import Ballot, RollEntry
 from consult.consultations.models import Consultation
@@ -30,7 +31,7 @@ def _count(model: type) -> int:
 
 
 def test_generated_district_is_consistent_and_its_chain_verifies() -> None:
-    before = audit.chain_head()[0]
+    before = _count(AuditEvent)
     generated = data.generate(300, 3, name="测")
 
     assert generated.households == 300 and generated.compounds == 3
@@ -43,7 +44,13 @@ def test_generated_district_is_consistent_and_its_chain_verifies() -> None:
     assert sum(ballots.roll_totals(c).owners for c in consultations) < 300
     assert 0 < generated.ballots < 300
     assert generated.choices == generated.ballots * data.ITEMS
-    assert audit.chain_head()[0] > before + generated.ballots  # ballots and the services' own
+    assert _count(AuditEvent) > before + generated.ballots  # ballots and the services' own
+    # Each consultation's events, its ballots included, are in its own chain; the global chain
+    # holds the anchors of the stage changes.
+    for consultation in consultations:
+        head = audit.chain_head(chain=consultation.id)
+        assert head[0] > 0 and head[0] == db.session.scalar(
+            sa.select(sa.func.count()).where(AuditEvent.chain_id == consultation.id))
     result = audit.verify()
     assert result.ok, (result.problem, result.checks["ballots"].problems[:3])
     assert result.checks["ballots"].checked == generated.ballots
@@ -63,10 +70,12 @@ def test_a_changed_generated_ballot_is_caught() -> None:
 
 def test_padding_keeps_the_chain_valid() -> None:
     data.generate(30, 1, name="补")
-    target = audit.chain_head()[0] + 500
+    events = _count(AuditEvent)
+    target = audit.chain_head()[0] + 500  # the padding goes into the global chain
     assert data.pad_audit(target) == 500
     result = audit.verify()
-    assert result.ok and result.checked == target
+    assert result.ok and result.checked == events + 500
+    assert audit.chain_head()[0] == target
 
 
 def test_a_generated_resident_votes_through_the_real_views(client) -> None:

@@ -59,7 +59,7 @@ def test_opening_the_vote_asks_first_with_the_roll_and_the_items(client, login_a
     r = client.post(f"/consultations/{c.id}/stage",
                     data={"action": "open_vote", "confirmed": "1"}, headers=EN)
     assert r.status_code == 302 and c.stage == "voting"
-    assert audit_actions()[-1] == "consultation.stage_changed"
+    assert audit_actions()[-2:] == ["consultation.stage_changed", "audit.anchor"]
 
 
 def test_the_whole_compound_counts_every_building(client, login_as, compound):

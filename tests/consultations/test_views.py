@@ -87,7 +87,7 @@ def test_a_passed_deadline_is_applied_when_someone_looks(client, compound):
     db.session.flush()
     client.get(f"/consultations/{c.id}")
     assert c.vote_closed_at is not None
-    assert audit_actions()[-1] == "consultation.stage_changed"
+    assert audit_actions()[-2:] == ["consultation.stage_changed", "audit.anchor"]
 
 
 def test_history_names_the_step_taken_not_only_the_stage_reached(client, compound):

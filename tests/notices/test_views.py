@@ -47,12 +47,21 @@ def test_confidential_ballots_publish_counts_only(client, compound):
     assert "各户表决情况" not in page and "决议公示" in page
 
 
-def test_published_content_is_frozen_and_hashed(published):
+def test_published_content_is_frozen_and_hashed(published, client):
     import hashlib
+
+    from consult.audit.models import AuditEvent
 
     c, notice, _now = published
     assert hashlib.sha256(notice.content_json.encode()).hexdigest() == notice.content_sha256
-    assert notice.chain_seq > 0
+    # Issued at a head of the consultation's own chain: an event of it, with that hash.
+    assert notice.chain_id == c.id and notice.chain_seq > 0
+    assert db.session.scalar(select(AuditEvent.hash).where(
+        AuditEvent.chain_id == c.id, AuditEvent.chain_seq == notice.chain_seq)) == \
+        notice.chain_hash
+    page = client.get(f"/verify/{notice.verify_code}",
+                      headers={"Accept-Language": "zh-CN"}).text
+    assert f"链 {c.id} · 第 {notice.chain_seq} 条 · {notice.chain_hash}" in page
     c.items[0].title = "改了标题"
     assert notices.content_of(notice)["items"][0]["title"] == "改造项目1"
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from consult.audit import service as audit
 from consult.audit.models import AuditEvent
@@ -108,10 +108,24 @@ def test_a_counted_open_vote_is_public_and_recounts(client, tmp_path):
     assert response.mimetype == "application/json"
     assert "attachment" in response.headers["Content-Disposition"]
     data = json.loads(response.text)
-    assert (data["format"], data["version"], data["scope"]) == ("consult-audit-export", 2,
+    assert (data["format"], data["version"], data["scope"]) == ("consult-audit-export", 3,
                                                                  "consultation")
     assert data["consultation"]["id"] == counted.id
-    assert data["chain_head"] == {"seq": audit.chain_head()[0], "hash": audit.chain_head()[1]}
+    head = audit.chain_head(chain=counted.id)
+    assert data["chain_head"] == {"chain": counted.id, "seq": head[0], "hash": head[1]}
+    # The consultation's whole chain, from its first event to its head; what a recount does
+    # not need only by its place and hash.
+    assert [(e["chain_id"], e["chain_seq"]) for e in data["events"]] == [
+        (counted.id, n) for n in range(1, head[0] + 1)]
+    assert data["events"][-1]["hash"] == head[1]
+    omitted = [e for e in data["events"] if e.get("omitted")]
+    assert all(set(e) == {"chain_id", "chain_seq", "prev_hash", "hash", "omitted"}
+               for e in omitted)
+    # Its anchors in the global chain: one per stage change.
+    assert data["anchors"] and {json.loads(a["payload"])["chain"] for a in data["anchors"]} == {
+        counted.id}
+    assert {(a["chain_id"], a["action"]) for a in data["anchors"]} == {(0, "audit.anchor")}
+    data["events"] = [e for e in data["events"] if not e.get("omitted")]
     actions = {e["action"] for e in data["events"]}
     assert {"consultation.created", "ballot.roll_frozen", "ballot.cast",
             "ballot.result_frozen", "notice.published"} <= actions
@@ -162,7 +176,7 @@ def test_nothing_before_the_vote_is_counted(client, login_as):
     assert response.status_code == 409 and "once the vote has been counted" in response.text
 
 
-def test_ballots_of_a_round_still_running_stay_out(client):
+def test_ballots_of_a_round_still_running_stay_out(client, tmp_path):
     votes = Votes()
     consultation = votes.vote(answers="ddda")  # fails
     votes.close(consultation)
@@ -175,10 +189,20 @@ def test_ballots_of_a_round_still_running_stay_out(client):
         publicity_days=7, proxy_cap=2), now=later)
     workflow.apply(consultation, Action.OPEN_VOTE, votes.committee, now=later)
     votes.cast(consultation, "aa", later)
-    data = json.loads(client.get(url(consultation)).text)
+    text = client.get(url(consultation)).text
+    data = json.loads(text)
     rounds = {json.loads(e["payload"])["round"] for e in data["events"]
-              if e["object_type"] == "ballot"}
+              if e.get("object_type") == "ballot"}
     assert rounds == {1} and data["consultation"]["rounds_counted"] == [1]
+    # The running round's ballots are in the chain, so they are listed, by their hash only.
+    second = db.session.scalars(select(AuditEvent).where(
+        AuditEvent.chain_id == consultation.id, AuditEvent.action == "ballot.cast")
+        .order_by(AuditEvent.chain_seq.desc())).first()
+    (listed,) = [e for e in data["events"] if e["chain_seq"] == second.chain_seq]
+    assert listed == {"chain_id": consultation.id, "chain_seq": second.chain_seq,
+                      "prev_hash": second.prev_hash, "hash": second.hash, "omitted": True}
+    code, report = recount(text, tmp_path)  # the chain still follows from first to last
+    assert code == 0, report["problems"]
 
 
 def test_a_confidential_vote_of_owners_with_keys_is_public_and_recounts(client, runner,
@@ -313,13 +337,20 @@ def test_events_written_by_a_residents_account_are_withheld(client, tmp_path):
 
 def test_export_command(runner, tmp_path):
     votes = Votes()
-    votes.close(votes.vote())
+    vote = votes.vote()
+    votes.close(vote)
     whole = tmp_path / "chain.json"
     result = runner.invoke(args=["audit", "export", str(whole)], env={"CONSULT_LANG": "en"})
     assert result.exit_code == 0 and "events to" in result.output
     data = json.loads(whole.read_text(encoding="utf-8"))
     assert data["scope"] == "chain"
-    assert [e["seq"] for e in data["events"]] == list(range(1, audit.chain_head()[0] + 1))
+    # Every chain whole, each up to its head.
+    chains = {h["chain"]: (h["seq"], h["hash"]) for h in data["chain_heads"]}
+    assert chains[0] == audit.chain_head() and set(chains) == {0, vote.id}
+    for chain, (seq, _digest) in chains.items():
+        assert [e["chain_seq"] for e in data["events"] if e["chain_id"] == chain] == list(
+            range(1, seq + 1))
+    assert len(data["events"]) == db.session.scalar(select(func.count(AuditEvent.seq)))
     missing = tmp_path / "none.json"
     result = runner.invoke(args=["audit", "export", "--consultation", "999999", str(missing)],
                            env={"CONSULT_LANG": "en"})

@@ -207,7 +207,8 @@ def test_a_ballot_changed_together_with_its_event_breaks_the_chain(world, runner
         {"b": ballot.id, "i": world.item(world.open, 2)})
     db.session.execute(text("UPDATE audit_event SET payload = :p WHERE seq = :s"),
                        {"p": audit.canonical_json(payload), "s": event.seq})
-    output = broken(runner, f"The audit chain is broken at event #{event.seq}",
+    output = broken(runner, f"The audit chain is broken at event #{event.chain_seq} of chain "
+                            f"{event.chain_id}",
                     "does not match its hash")
     assert "stored ballots" not in output  # a broken chain is not compared with the ballots
 
@@ -215,4 +216,5 @@ def test_a_ballot_changed_together_with_its_event_breaks_the_chain(world, runner
 def test_a_deleted_ballot_event_breaks_the_chain(world, runner):
     event = latest_event(world.ballot(world.open, world.households[1]))  # not the last one
     db.session.execute(text("DELETE FROM audit_event WHERE seq = :s"), {"s": event.seq})
-    broken(runner, f"event #{event.seq + 1}", "events are missing")
+    broken(runner, f"event #{event.chain_seq + 1} of chain {event.chain_id}",
+           "events are missing")

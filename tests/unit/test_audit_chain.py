@@ -9,7 +9,7 @@ from consult.audit.service import EventFields, canonical_json, event_hash, verif
 def make_chain(n: int) -> list[tuple[EventFields, str]]:
     chain, prev = [], GENESIS_HASH
     for seq in range(1, n + 1):
-        fields = EventFields(seq=seq, created_at=f"2026-11-21T08:00:{seq:02d}.000000Z",
+        fields = EventFields(chain_seq=seq, created_at=f"2026-11-21T08:00:{seq:02d}.000000Z",
                              actor_id=1, actor_label="admin", action="registry.household.updated",
                              object_type="household", object_id=str(seq), compound_id=7,
                              payload=canonical_json({"n": seq, "名": "值"}), prev_hash=prev)
@@ -55,7 +55,7 @@ def test_a_deleted_last_event_is_caught_by_the_head():
 def test_swapped_sequence_numbers_are_caught():
     chain = make_chain(5)
     (f2, h2), (f3, h3) = chain[1], chain[2]
-    chain[1], chain[2] = (replace(f3, seq=2), h3), (replace(f2, seq=3), h2)
+    chain[1], chain[2] = (replace(f3, chain_seq=2), h3), (replace(f2, chain_seq=3), h2)
     result = verify_chain(chain, (5, chain[-1][1]))
     assert not result.ok and result.problem.seq == 2
 
@@ -64,7 +64,7 @@ def test_an_inserted_event_with_a_valid_own_hash_breaks_the_next_link():
     chain = make_chain(4)
     forged = replace(chain[1][0], payload=canonical_json({"forged": True}))
     chain.insert(2, (forged, event_hash(forged)))
-    renumbered = [(replace(f, seq=i + 1), h) for i, (f, h) in enumerate(chain)]
+    renumbered = [(replace(f, chain_seq=i + 1), h) for i, (f, h) in enumerate(chain)]
     result = verify_chain(renumbered, None)
     assert not result.ok and result.problem.seq == 3
 
@@ -77,7 +77,8 @@ def test_canonical_json_is_independent_of_key_order_and_keeps_chinese():
 def test_hash_covers_every_field():
     fields = make_chain(1)[0][0]
     base = event_hash(fields)
-    for name, value in [("seq", 2), ("created_at", "2026-11-21T08:00:01.000001Z"),
+    for name, value in [("chain_seq", 2), ("chain_id", 3),
+                        ("created_at", "2026-11-21T08:00:01.000001Z"),
                         ("actor_id", 2), ("actor_label", "x"), ("action", "y"),
                         ("object_type", "z"), ("object_id", "9"), ("compound_id", 8),
                         ("payload", "{}"), ("prev_hash", "1" * 64)]:
