@@ -29,7 +29,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -160,24 +160,32 @@ def chain_of(target: Any) -> int:
     return int(consultation_id) if consultation_id is not None else GLOBAL_CHAIN
 
 
+# The append's statements, built once and run on the session's connection: they are what a
+# ballot does while it holds its chain's head (and, on SQLite, the database's write lock), and
+# building a statement and passing it through the ORM's execution layers cost several times
+# what running it does (bench/results/profile-vote.md). Plain rows, no objects: nothing in the
+# session holds a head or an event that these statements would leave stale (``chain_head``
+# reads the row).
+_HEADS, _EVENTS = table_of(AuditHead), table_of(AuditEvent)
+_LOCK_HEAD = (select(_HEADS.c.seq, _HEADS.c.hash).where(_HEADS.c.chain_id == bindparam("chain"))
+              .with_for_update())
+_NEW_HEAD = {dialect: insert_of(_HEADS).values(
+    chain_id=bindparam("chain"), seq=0, hash=GENESIS_HASH).on_conflict_do_nothing()
+    for dialect, insert_of in (("postgresql", pg_insert), ("sqlite", sqlite_insert))}
+_INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.seq)
+_STORE_HEAD = (update(_HEADS).where(_HEADS.c.chain_id == bindparam("b_chain"))
+               .values(seq=bindparam("b_seq"), hash=bindparam("b_hash")))
+
+
 def _lock_head(session: Session, chain: int) -> tuple[int, str]:
     """Lock ``chain``'s head row and return its (chain_seq, hash), creating the row of a new
     chain first. Concurrent creators do not race: the insert does nothing if another
     transaction got there first (it waits for that one to commit), then both lock the row."""
-    locked = select(AuditHead.seq, AuditHead.hash).where(
-        AuditHead.chain_id == chain).with_for_update()
-    row = session.execute(locked).first()
+    connection = session.connection()
+    row = connection.execute(_LOCK_HEAD, {"chain": chain}).first()
     if row is None:
-        dialect = session.connection().dialect.name
-        table = table_of(AuditHead)
-        values = {"chain_id": chain, "seq": 0, "hash": GENESIS_HASH}
-        if dialect == "postgresql":
-            session.execute(pg_insert(table).values(values).on_conflict_do_nothing())
-        elif dialect == "sqlite":
-            session.execute(sqlite_insert(table).values(values).on_conflict_do_nothing())
-        else:
-            session.execute(insert(table).values(values))
-        row = session.execute(locked).one()
+        connection.execute(_NEW_HEAD[connection.dialect.name], {"chain": chain})
+        row = connection.execute(_LOCK_HEAD, {"chain": chain}).one()
     return int(row[0]), str(row[1])
 
 
@@ -190,9 +198,8 @@ def hold_heads(*chains: int, session: Session | None = None) -> None:
 
 
 def _store_head(session: Session, chain: int, chain_seq: int, digest: str) -> None:
-    # An ORM update: a head already loaded in the session (chain_head) gets the new values.
-    session.execute(update(AuditHead).where(AuditHead.chain_id == chain)
-                    .values(seq=chain_seq, hash=digest))
+    session.connection().execute(_STORE_HEAD, {"b_chain": chain, "b_seq": chain_seq,
+                                               "b_hash": digest})
 
 
 def _stored_time(text: str) -> datetime:
@@ -229,6 +236,8 @@ def record(
     actor_id = getattr(actor, "id", None)
     compound = compound_id if compound_id is not None else target_compound
     payload = canonical_json(data)
+    stored_at = _stored_time(created_at)
+    session.flush()  # what the caller left pending is written before the head is held
     head_seq, head_hash = _lock_head(session, chain_id)
     fields = EventFields(
         chain_seq=head_seq + 1, created_at=created_at, actor_id=actor_id, actor_label=label,
@@ -237,12 +246,11 @@ def record(
     digest = event_hash(fields)
     # The event number comes from the database while the head is held, so within a chain
     # ``seq`` grows with ``chain_seq``.
-    seq: int = session.execute(insert(table_of(AuditEvent)).values(
-        chain_id=chain_id, chain_seq=fields.chain_seq, created_at=_stored_time(created_at),
-        actor_id=actor_id, actor_label=label, action=action, object_type=object_type,
-        object_id=object_id, compound_id=compound, payload=payload, prev_hash=head_hash,
-        hash=digest,
-    ).returning(table_of(AuditEvent).c.seq)).scalar_one()
+    seq: int = session.connection().execute(_INSERT_EVENT, {
+        "chain_id": chain_id, "chain_seq": fields.chain_seq, "created_at": stored_at,
+        "actor_id": actor_id, "actor_label": label, "action": action,
+        "object_type": object_type, "object_id": object_id, "compound_id": compound,
+        "payload": payload, "prev_hash": head_hash, "hash": digest}).scalar_one()
     _store_head(session, chain_id, fields.chain_seq, digest)
     return Appended(seq=int(seq), chain_id=chain_id, chain_seq=fields.chain_seq, hash=digest,
                     action=action, object_type=object_type, object_id=object_id,
@@ -532,5 +540,6 @@ def check_anchors(session: Session | None = None) -> tuple[ChainProblem | None, 
 def chain_head(session: Session | None = None, chain: int = GLOBAL_CHAIN) -> tuple[int, str]:
     """The current (chain_seq, hash) of ``chain`` (the global chain by default), e.g. to print
     on a notice."""
-    head = _current(session).get(AuditHead, chain)
-    return (head.seq, head.hash) if head is not None else (0, GENESIS_HASH)
+    head = _current(session).connection().execute(
+        select(_HEADS.c.seq, _HEADS.c.hash).where(_HEADS.c.chain_id == chain)).first()
+    return (int(head[0]), str(head[1])) if head is not None else (0, GENESIS_HASH)
