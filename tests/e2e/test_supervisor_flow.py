@@ -50,7 +50,8 @@ def test_supervisor_reads_the_committees_steps_in_the_audit_trail(
 
     # The newest of them is the publication of the resolution notice: the stage before and
     # after, in words.
-    links = rows.locator(":scope > td:first-child a")
+    # The first cell links to the event by its number, then to its chain.
+    links = rows.locator(":scope > td:first-child > a:first-of-type")
     numbers = [int(text) for text in links.all_inner_texts()]
     last = max(numbers)
     newest = rows.filter(has=page.get_by_role("link", name=str(last), exact=True))
