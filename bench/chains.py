@@ -15,7 +15,6 @@ Afterwards every chain and every anchor of the global chain is verified. Writes
 
 from __future__ import annotations
 
-import http.client
 import random
 import tempfile
 import threading
@@ -56,32 +55,6 @@ def _vote_everywhere(ports: dict[str, int], voters: list[load.Voter], concurrenc
     def action(_port: int, voter: load.Voter, rng: random.Random) -> list[load.Step]:
         return load.vote(ports[voter.username], voter, rng)
     return load.run(concurrency, voters, action, port=0)
-
-
-def _sign_in_everywhere(ports: dict[str, int], voters: list[load.Voter]) -> None:
-    errors: list[str] = []
-    pending = list(voters)
-    lock = threading.Lock()
-
-    def worker() -> None:
-        while True:
-            with lock:
-                if not pending:
-                    return
-                voter = pending.pop()
-            try:
-                load.sign_in(ports[voter.username], voter)
-            except (load.Failed, OSError, http.client.HTTPException) as exc:
-                with lock:
-                    errors.append(str(exc))
-
-    threads = [threading.Thread(target=worker) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise load.Failed(f"{len(errors)} sign-ins failed: {errors[:3]}")
 
 
 class LockSampler:
@@ -210,7 +183,9 @@ def main(quick: bool = False, households: int = 10_000, db_kind: str = "postgres
                     home.mkdir()
                     servers.append(stack.enter_context(load.serve(url, home, per_instance)))
                 ports = {v.username: servers[i % instances].port for i, v in enumerate(voters)}
-                _sign_in_everywhere(ports, voters)
+                # Each voter signs in on the instance it votes on.
+                load.sign_in_all(0, voters, 16, sign_in_with=lambda _port, voter: load.sign_in(
+                    ports[voter.username], voter))
                 load_before = _loadavg()
                 lanes = [_lane("one consultation after another", servers, ports, url, grouped,
                                concurrency),

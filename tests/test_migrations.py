@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
 from config import TestingConfig
@@ -63,15 +63,21 @@ def _row(table, **values):
     return values
 
 
-def test_the_vote_stages_migration_moves_rows_both_ways(tmp_path):
-    """A vote closed under the old stages moves to the stage its timestamps say, and back;
-    the consultation table is copied on SQLite with rows of other tables referring to it."""
+def _app_on(database_url: str, tmp_path: Path) -> Flask:
+    """An app on a database of its own, its files under ``tmp_path``, for a migration test to
+    upgrade and downgrade step by step."""
     class Config(TestingConfig):
-        SQLALCHEMY_DATABASE_URI = f"sqlite:///{tmp_path / 'migrated.sqlite'}"
+        SQLALCHEMY_DATABASE_URI = database_url
         INSTANCE_DIR = str(tmp_path)
         UPLOAD_PATH = str(tmp_path / "uploads")
         PDF_RENDER_LOCK_DIR = str(tmp_path / "render-locks")
 
+    return create_app(Config)
+
+
+def test_the_vote_stages_migration_moves_rows_both_ways(tmp_path):
+    """A vote closed under the old stages moves to the stage its timestamps say, and back;
+    the consultation table is copied on SQLite with rows of other tables referring to it."""
     before, after = "aad6046ec30e", "cfda44e217df"
     opened, closed, counted = (datetime(2026, 12, 1, 8), datetime(2026, 12, 2, 8),
                                datetime(2026, 12, 2, 9))
@@ -82,7 +88,7 @@ def test_the_vote_stages_migration_moves_rows_both_ways(tmp_path):
         "published": ("resolution_public", closed, counted),
         "discussed": ("discussing", None, None),
     }
-    app = create_app(Config)
+    app = _app_on(f"sqlite:///{tmp_path / 'migrated.sqlite'}", tmp_path)
     with app.app_context():
         try:
             flask_migrate.upgrade(revision=before)
@@ -149,14 +155,8 @@ def test_the_audit_chains_migration_keeps_every_event_and_its_hash(tmp_path, scr
     after the last one (on PostgreSQL from a sequence set past them); and back."""
     from consult.audit import service as audit
 
-    class Config(TestingConfig):
-        SQLALCHEMY_DATABASE_URI = scratch_database
-        INSTANCE_DIR = str(tmp_path)
-        UPLOAD_PATH = str(tmp_path / "uploads")
-        PDF_RENDER_LOCK_DIR = str(tmp_path / "render-locks")
-
     before, after = "b7d2f4a6c813", "c3e9a1f5b742"
-    app = create_app(Config)
+    app = _app_on(scratch_database, tmp_path)
     with app.app_context():
         try:
             flask_migrate.upgrade(revision=before)
